@@ -1,0 +1,36 @@
+"""impasto: neural style transfer after Gatys, Ecker & Bethge.
+
+>>> import impasto
+>>> image = impasto.stylize("photo.jpg", "painting.jpg", size=384)  # doctest: +SKIP
+>>> image.save("out.png")  # doctest: +SKIP
+"""
+
+from impasto.api import Stylized, stylize, stylize_detailed
+from impasto.config import StyleConfig
+from impasto.errors import (
+    ConfigError,
+    DeviceError,
+    ImageError,
+    ImpastoError,
+    Interrupted,
+    WeightsError,
+)
+from impasto.optimize import Progress, RunResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DeviceError",
+    "ImageError",
+    "ImpastoError",
+    "Interrupted",
+    "Progress",
+    "RunResult",
+    "StyleConfig",
+    "Stylized",
+    "WeightsError",
+    "__version__",
+    "stylize",
+    "stylize_detailed",
+]

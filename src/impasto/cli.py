@@ -1,0 +1,196 @@
+"""The command line: ``impasto CONTENT STYLE -o OUT``. Parses, calls the API, shows progress, saves.
+
+Every problem a user can fix ends in one line on stderr and a non-zero exit code:
+1 for a failed run, 2 for bad arguments, 130 for Ctrl-C (after saving the best image so far).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, NoReturn
+
+from impasto import __version__, images
+from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig
+from impasto.errors import ConfigError, ImpastoError, Interrupted
+from impasto.optimize import Progress
+from impasto.weights import REGISTRY
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+DEFAULTS = StyleConfig()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line instead of argparse's usage block."""
+        self.exit(EXIT_USAGE, f"impasto: error: {message} (see impasto --help)\n")
+
+
+def _default(name: str) -> str:
+    value = getattr(DEFAULTS, name)
+    if name.endswith("_layers"):
+        return ",".join(layer if weight == 1 else f"{layer}:{weight:g}" for layer, weight in value)
+    return str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="impasto",
+        description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
+        epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512",
+    )
+    p.add_argument("content", type=Path, help="the photo to repaint")
+    p.add_argument("style", type=Path, help="the image whose style to take")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="where to write the result; .png, .jpg, .webp or .tif")
+    p.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
+    g = p.add_argument_group("size and time")
+    g.add_argument("--size", type=int, metavar="PX",
+                   help=f"long side of the output (default: {DEFAULT_SIZE['cpu']} on a CPU, "
+                        f"{DEFAULT_SIZE['gpu']} on a GPU, never more than the content image's)")
+    g.add_argument("--iterations", type=int, metavar="N",
+                   help=f"optimizer iterations (default: {DEFAULT_ITERATIONS['cpu']} on a CPU, "
+                        f"{DEFAULT_ITERATIONS['gpu']} on a GPU)")
+    g = p.add_argument_group("the balance of content and style")
+    g.add_argument("--content-weight", type=float, metavar="α",
+                   help=f"weight of the content loss (default: {_default('content_weight')})")
+    g.add_argument("--style-weight", type=float, metavar="β",
+                   help=f"weight of the style loss; raise for more style (default: "
+                        f"{_default('style_weight')})")
+    g.add_argument("--tv-weight", type=float, metavar="γ",
+                   help=f"weight of total-variation smoothing, 0 for none (default: "
+                        f"{_default('tv_weight')})")
+    g.add_argument("--content-layers", metavar="LIST",
+                   help="layers the content is kept at, comma-separated, each optionally "
+                        f"NAME:WEIGHT (default: {_default('content_layers')})")
+    g.add_argument("--style-layers", metavar="LIST",
+                   help="layers the style is taken from, like --content-layers (default: "
+                        f"{_default('style_layers')})")
+    g = p.add_argument_group("optimization")
+    g.add_argument("--init", metavar="{noise,content,style,PATH}",
+                   help=f"start image: white noise, the content or style image, or a file "
+                        f"(default: {_default('init')})")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"],
+                   help=f"(default: {_default('optimizer')})")
+    g.add_argument("--learning-rate", type=float, metavar="LR",
+                   help="step size (default: 1 for lbfgs, 0.02 for adam)")
+    g.add_argument("--seed", type=int, help=f"seed of the noise start image (default: {_default('seed')})")
+    g = p.add_argument_group("network and device")
+    g.add_argument("--model", choices=sorted(REGISTRY),
+                   help=f"backbone: vgg16 is installed with impasto, vgg19 (the paper's) is "
+                        f"downloaded once (default: {_default('model')})")
+    g.add_argument("--weights", type=Path, metavar="PATH",
+                   help="a local weights file for --model instead of the registered one")
+    g.add_argument("--pooling", choices=["max", "avg"],
+                   help=f"pooling between blocks; the paper used avg (default: {_default('pooling')})")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
+                   help=f"(default: {_default('device')}: cuda, then mps, then cpu)")
+    g = p.add_argument_group("input and output")
+    g.add_argument("--max-pixels", type=int, metavar="N",
+                   help=f"refuse input images larger than this (default: {DEFAULTS.max_pixels:,})")
+    g.add_argument("--save-every", type=int, metavar="N", default=0,
+                   help="also save every N-th iteration beside the output as NAME_0100.EXT")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> StyleConfig:
+    """The StyleConfig the arguments ask for: given options override its defaults."""
+    options: dict[str, Any] = {
+        f.name: getattr(args, f.name)
+        for f in fields(StyleConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    return StyleConfig(**options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.save_every < 0:
+            raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
+        config = config_from_args(args)
+        output, _ = images.check_output(args.output)
+        return _run(args, config, output)
+    except ConfigError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except ImpastoError as error:
+        return _fail(str(error), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted before the optimization began; nothing written", EXIT_INTERRUPTED)
+    except MemoryError:
+        return _fail("out of memory; try a smaller --size", EXIT_FAILED)
+
+
+def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
+    # Imported here so that --help, --version and argument errors answer without loading torch.
+    import torch
+
+    from impasto.api import stylize_detailed
+
+    bar = _ProgressBar(disabled=args.quiet)
+    save_every: int = args.save_every
+
+    def on_progress(progress: Progress) -> None:
+        bar.update(progress)
+        if save_every and progress.iteration % save_every == 0:
+            numbered = output.with_name(f"{output.stem}_{progress.iteration:04d}{output.suffix}")
+            images.save(images.to_pil(progress.image), numbered)
+
+    try:
+        done = stylize_detailed(args.content, args.style, config=config, callback=on_progress)
+    except Interrupted as stop:
+        bar.close()
+        assert stop.image is not None
+        images.save(stop.image, output)
+        return _fail(
+            f"interrupted after {stop.result.iterations} iterations; saved the best image so far "
+            f"to {output}",
+            EXIT_INTERRUPTED,
+        )
+    except torch.OutOfMemoryError:
+        bar.close()
+        return _fail("the device ran out of memory; try a smaller --size", EXIT_FAILED)
+    bar.close()
+    images.save(done.image, output, done.icc_profile)
+    if done.result.stopped != "done":
+        return _fail(f"{done.result.message}; saved it to {output}", EXIT_FAILED)
+    print(output)
+    return 0
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr, created at the first progress report (when the total is known)."""
+
+    def __init__(self, disabled: bool) -> None:
+        self.disabled = disabled
+        self.bar: Any = None
+
+    def update(self, progress: Progress) -> None:
+        if self.disabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            h, w = progress.image.shape[-2:]
+            self.bar = tqdm(total=progress.total, desc=f"impasto {w}×{h}", unit="it",
+                            file=sys.stderr, dynamic_ncols=True)
+        terms = {name: f"{value:.3g}" for name, value in progress.terms.items()}
+        self.bar.set_postfix(terms, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"impasto: error: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

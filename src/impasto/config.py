@@ -1,0 +1,169 @@
+"""`StyleConfig`: every option of a stylization and its default, validated. The single source of
+defaults for the Python API and the command line."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from impasto.backbone import LAYOUTS, layer_names
+from impasto.errors import ConfigError
+
+LayerSpec = tuple[tuple[str, float], ...]  # ((layer name, weight), …)
+LayersLike = str | Sequence[str] | Sequence[tuple[str, float]] | Mapping[str, float]
+
+INIT_CHOICES = ("noise", "content", "style")  # or the path of an image file
+OPTIMIZERS = ("lbfgs", "adam")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MIN_SIZE = 32  # relu5_1 sits behind four 2× poolings: smaller images leave it almost nothing
+MAX_SIZE = 16384
+MAX_ITERATIONS = 100_000
+
+# Size (long side, px) and iterations when none are given: a CPU run must finish in minutes, a GPU run
+# can afford more. Measured figures are in the README.
+DEFAULT_SIZE = {"cpu": 384, "gpu": 768}
+DEFAULT_ITERATIONS = {"cpu": 200, "gpu": 500}
+
+
+def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
+    """Layers with weights from "relu1_1,relu2_1:0.5", a list of names or (name, weight) pairs, or a
+    mapping. A name without a weight gets 1."""
+    if isinstance(spec, str):
+        items: list[tuple[str, float]] = []
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, weight = part.partition(":")
+            try:
+                items.append((name.strip(), float(weight) if weight else 1.0))
+            except ValueError:
+                raise ConfigError(f"{what}: {weight!r} is not a number (in {part!r})") from None
+    elif isinstance(spec, Mapping):
+        items = [(str(k), float(v)) for k, v in spec.items()]
+    else:
+        items = [(s, 1.0) if isinstance(s, str) else (str(s[0]), float(s[1])) for s in spec]
+    if not items:
+        raise ConfigError(f"{what}: no layers given")
+    names = [name for name, _ in items]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{what}: a layer is listed twice in {', '.join(names)}")
+    for name, weight in items:
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"{what}: weight of {name} must be a finite number ≥ 0, got {weight}")
+    if sum(w for _, w in items) <= 0:
+        raise ConfigError(f"{what}: the layer weights sum to 0")
+    return tuple(items)
+
+
+def check_layer_names(layers: LayerSpec, model: str, what: str) -> None:
+    known = layer_names(model)
+    for name, _ in layers:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; {model} has {known[0]} … {known[-1]}"
+            raise ConfigError(f"{what}: unknown layer {name!r}{hint}")
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Options of one stylization. Build with keywords; unknown or bad values raise ConfigError."""
+
+    # Long side of the output in pixels; None: 384 on a CPU, 768 on a GPU.
+    size: int | None = None
+    # Optimizer iterations; None: 200 on a CPU, 500 on a GPU.
+    iterations: int | None = None
+    # α: weight of the content loss (relative error of relu4_2 features, see losses.py).
+    content_weight: float = 1.0
+    # β: weight of the style loss (relative error of Gram matrices). β/α = 5 keeps the scene
+    # recognisable with a strong style; raise β for more style, lower it for more photo.
+    style_weight: float = 5.0
+    # γ: weight of the total-variation smoothness term; 0 turns it off.
+    tv_weight: float = 0.0
+    # Layers whose features the output keeps from the content image, with weights.
+    content_layers: LayerSpec = (("relu4_2", 1.0),)
+    # Layers whose Gram matrices the output takes from the style image, with weights (normalized to
+    # sum 1). Gatys et al.'s choice: the first ReLU of each block, equally weighted.
+    style_layers: LayerSpec = tuple((f"relu{b}_1", 1.0) for b in range(1, 6))
+    # Start image: "noise" (white noise, as in the paper), "content", "style", or an image path.
+    # Starting from the content image reaches a good result in far fewer iterations.
+    init: str = "content"
+    # "lbfgs" (as in the paper; best per iteration) or "adam" (cheaper steps, lower memory).
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    # Step size; None: 1.0 for L-BFGS, 0.02 (in [0, 1] pixel units) for Adam.
+    learning_rate: float | None = None
+    # Backbone from the weights registry: "vgg16" (installed with impasto) or "vgg19" (the paper's).
+    model: Literal["vgg16", "vgg19"] = "vgg16"
+    # A local weights file to use instead of the registered one (.h5 Keras, or a torch state dict).
+    weights: Path | None = None
+    # Pooling between blocks: "max" (as trained) or "avg" (as in the paper).
+    pooling: Literal["max", "avg"] = "max"
+    # "auto" picks cuda, then mps, then cpu.
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # Seed of the noise initialization: the same seed gives the same image on the same machine.
+    seed: int = 0
+    # Refuse input images with more pixels than this (a guard against decompression bombs).
+    max_pixels: int = 150_000_000
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalize through the back door, once
+        if self.model not in LAYOUTS:
+            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(LAYOUTS)}")
+        for name in ("content_layers", "style_layers"):
+            layers = parse_layers(getattr(self, name), name.replace("_", "-"))
+            check_layer_names(layers, self.model, name.replace("_", "-"))
+            set_(self, name, layers)
+        if self.size is not None:
+            _check_int("size", self.size, MIN_SIZE, MAX_SIZE)
+        if self.iterations is not None:
+            _check_int("iterations", self.iterations, 1, MAX_ITERATIONS)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}")
+        if self.content_weight == 0 and self.style_weight == 0:
+            raise ConfigError("content_weight and style_weight are both 0: nothing to optimize")
+        if self.learning_rate is not None and not (0 < self.learning_rate < math.inf):
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.pooling not in ("max", "avg"):
+            raise ConfigError(f"unknown pooling {self.pooling!r}; choose max or avg")
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.init not in INIT_CHOICES and not Path(self.init).is_file():
+            raise ConfigError(
+                f"init must be one of {', '.join(INIT_CHOICES)} or an image file; "
+                f"{self.init!r} is neither"
+            )
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("max_pixels", self.max_pixels, 1, 2**40)
+        if self.weights is not None:
+            set_(self, "weights", Path(self.weights))
+
+    def with_options(self, **options: Any) -> StyleConfig:
+        """A copy with ``options`` changed; unknown names raise ConfigError with a suggestion."""
+        known = [f.name for f in fields(self)]
+        for name in options:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ConfigError(f"unknown option {name!r}{hint}")
+        return replace(self, **options)
+
+    def resolved_size(self, on_gpu: bool) -> int:
+        return self.size or DEFAULT_SIZE["gpu" if on_gpu else "cpu"]
+
+    def resolved_iterations(self, on_gpu: bool) -> int:
+        return self.iterations or DEFAULT_ITERATIONS["gpu" if on_gpu else "cpu"]
+
+    def resolved_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")

@@ -1,0 +1,46 @@
+"""The exceptions impasto raises for problems a user can fix.
+
+The CLI prints any :class:`ImpastoError` as one line and exits non-zero; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from impasto.optimize import RunResult
+
+
+class ImpastoError(Exception):
+    """Base class: a problem with the user's input or environment, with a message that says what to do."""
+
+
+class ConfigError(ImpastoError, ValueError):
+    """An option has a value impasto cannot use."""
+
+
+class ImageError(ImpastoError):
+    """An image cannot be read or written."""
+
+
+class WeightsError(ImpastoError):
+    """Pretrained weights are missing, corrupt or cannot be fetched."""
+
+
+class DeviceError(ImpastoError):
+    """The requested compute device is not available."""
+
+
+class Interrupted(ImpastoError):
+    """The optimization was interrupted (Ctrl-C).
+
+    ``result`` holds the best image found so far as a tensor; ``image``, where the API could finish it,
+    the same as a PIL image ready to save.
+    """
+
+    def __init__(self, result: RunResult, image: Image.Image | None = None) -> None:
+        super().__init__(f"interrupted after {result.iterations} iterations")
+        self.result = result
+        self.image = image

@@ -1,0 +1,128 @@
+"""The loss terms of Gatys et al. as pure functions of feature maps, and the objective that sums them.
+
+Normalization (departs from the paper; the reason is below each function). Gatys et al. sum squared
+errors, so a loss grows with the image size and with the scale of the network's activations: the same
+α/β means something else at 256 and at 1024 px, and on a Caffe VGG fed 0–255 pixels versus a torchvision
+VGG fed unit-variance ones (activations ~50× apart, losses ~2500× apart). Here every term is *relative*:
+the squared error divided by the squared size of the target, averaged over positions. A term is then a
+dimensionless number near 1 when the image has nothing of the target and near 0 when it matches, so a
+weight means about the same at any size, on any layer and on either backbone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+EPS = 1e-8  # keeps the relative losses finite for an all-zero target (a black image, a dead channel)
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices of feature maps, averaged over positions.
+
+    features: (B, C, H, W) → (B, C, C), entry (c, d) = mean over positions of F_c · F_d.
+
+    Gatys et al. sum over positions; dividing by H·W makes a Gram matrix a statistic of the texture that
+    does not grow with the image size, so a style image of any size can be the target of any output.
+    """
+    if features.ndim != 4:
+        raise ValueError(f"expected features of shape (B, C, H, W), got {tuple(features.shape)}")
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)  # (B, C, N)
+    return flat @ flat.transpose(1, 2) / (h * w)  # (B, C, C)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative squared error of feature maps: Σ(F − P)² / Σ P².
+
+    features, target: (B, C, H, W), the same shape → scalar.
+
+    The paper uses ½ Σ(F − P)²; dividing by the target's energy makes the term independent of the
+    layer's activation scale and of the image size.
+    """
+    if features.shape != target.shape:
+        raise ValueError(
+            f"features {tuple(features.shape)} and target {tuple(target.shape)} differ in shape"
+        )
+    return (features - target).pow(2).sum() / (target.pow(2).sum() + EPS)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Relative squared error of Gram matrices: ‖G − A‖² / ‖A‖².
+
+    features: (B, C, H, W); target_gram: (B, C, C) or (C, C) → scalar.
+
+    The paper divides ‖G − A‖² by 4·N²·M²; with position-averaged Gram matrices (see :func:`gram`) and
+    division by ‖A‖² the term is independent of image size and activation scale, so layers with large
+    activations (relu4_1, relu5_1 on a Caffe VGG) do not drown the others.
+    """
+    g = gram(features)
+    if target_gram.shape[-2:] != g.shape[-2:]:
+        raise ValueError(
+            f"Gram target {tuple(target_gram.shape)} does not match features with {g.shape[-1]} channels"
+        )
+    target = target_gram.expand_as(g)  # (B, C, C)
+    return (g - target).pow(2).sum() / (target.pow(2).sum() + EPS)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference between neighbouring pixels.
+
+    image: (B, C, H, W) with H, W ≥ 2 → scalar. The squared (not absolute) form is smooth, which suits
+    L-BFGS; as a mean it does not depend on the image size.
+    """
+    if image.ndim != 4 or image.shape[-1] < 2 or image.shape[-2] < 2:
+        raise ValueError(f"expected an image of shape (B, C, H≥2, W≥2), got {tuple(image.shape)}")
+    dy = image[..., 1:, :] - image[..., :-1, :]  # (B, C, H-1, W)
+    dx = image[..., :, 1:] - image[..., :, :-1]  # (B, C, H, W-1)
+    return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the image is pulled towards, computed once from the content and style images.
+
+    content: layer → feature maps (1, C, H, W) of the content image at the output size.
+    style: layer → Gram matrix (1, C, C) of the style image.
+    """
+
+    content: Mapping[str, torch.Tensor]
+    style: Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """α, β, γ and the per-layer weights (each set summing to 1, so α and β keep their meaning)."""
+
+    content: float
+    style: float
+    tv: float
+    content_layers: Mapping[str, float]
+    style_layers: Mapping[str, float]
+
+
+def objective(
+    image: torch.Tensor, features: Mapping[str, torch.Tensor], targets: Targets, weights: Weights
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """J = α · Σ_l w_l content_l + β · Σ_l w_l style_l + γ · TV(image).
+
+    image: (1, 3, H, W); features: layer → (1, C, H', W') of that image.
+    Returns the total (scalar) and each weighted term by name ("content", "style", "tv").
+    """
+    content = sum(
+        (w * content_loss(features[name], targets.content[name])
+         for name, w in weights.content_layers.items()),
+        torch.zeros((), device=image.device),
+    )
+    style = sum(
+        (w * style_loss(features[name], targets.style[name])
+         for name, w in weights.style_layers.items()),
+        torch.zeros((), device=image.device),
+    )
+    terms = {"content": weights.content * content, "style": weights.style * style}
+    if weights.tv > 0:
+        terms["tv"] = weights.tv * tv_loss(image)
+    total = sum(terms.values(), torch.zeros((), device=image.device))
+    return total, terms

