@@ -66,9 +66,7 @@ def stylize_detailed(
 
     content_image = _load(content, config.max_pixels, "content")
     style_image = _load(style, config.max_pixels, "style")
-    long_side = config.size or max(
-        MIN_SIZE, min(config.resolved_size(on_gpu), max(content_image.image.size))
-    )
+    long_side = config.size or max(MIN_SIZE, min(config.resolved_size(on_gpu), max(content_image.image.size)))
     content_pil = images.fit(content_image.image, long_side)
     # The style image is resized relative to the output, so its strokes keep their scale in it.
     style_pil = images.fit(style_image.image, long_side)
@@ -144,9 +142,7 @@ def _normalized(layers: tuple[tuple[str, float], ...]) -> dict[str, float]:
     return {name: weight / total for name, weight in layers if weight > 0}
 
 
-def _initial_image(
-    config: StyleConfig, content: torch.Tensor, style: torch.Tensor
-) -> torch.Tensor:
+def _initial_image(config: StyleConfig, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     """The image the optimization starts from, (1, 3, H, W) like ``content``."""
     height, width = content.shape[-2:]
     if config.init == "content":

@@ -116,9 +116,8 @@ class FeatureExtractor(nn.Module):
                         f"({c_out},), got {tuple(weight.shape)} and {tuple(bias.shape)}"
                     )
                 conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
-                with torch.no_grad():
-                    conv.weight.copy_(weight)
-                    conv.bias.copy_(bias)
+                conv.weight = nn.Parameter(weight.detach().clone().float())
+                conv.bias = nn.Parameter(bias.detach().clone().float())
                 module, conv_index = conv, conv_index + 1
             elif name.startswith("relu"):
                 # Not in place: the conv output it would overwrite may itself be a requested layer.

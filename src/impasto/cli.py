@@ -44,55 +44,110 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("content", type=Path, help="the photo to repaint")
     p.add_argument("style", type=Path, help="the image whose style to take")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="where to write the result; .png, .jpg, .webp or .tif")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="where to write the result; .png, .jpg, .webp or .tif",
+    )
     p.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
     g = p.add_argument_group("size and time")
-    g.add_argument("--size", type=int, metavar="PX",
-                   help=f"long side of the output (default: {DEFAULT_SIZE['cpu']} on a CPU, "
-                        f"{DEFAULT_SIZE['gpu']} on a GPU, never more than the content image's)")
-    g.add_argument("--iterations", type=int, metavar="N",
-                   help=f"optimizer iterations (default: {DEFAULT_ITERATIONS['cpu']} on a CPU, "
-                        f"{DEFAULT_ITERATIONS['gpu']} on a GPU)")
+    g.add_argument(
+        "--size",
+        type=int,
+        metavar="PX",
+        help=f"long side of the output (default: {DEFAULT_SIZE['cpu']} on a CPU, "
+        f"{DEFAULT_SIZE['gpu']} on a GPU, never more than the content image's)",
+    )
+    g.add_argument(
+        "--iterations",
+        type=int,
+        metavar="N",
+        help=f"optimizer iterations (default: {DEFAULT_ITERATIONS['cpu']} on a CPU, "
+        f"{DEFAULT_ITERATIONS['gpu']} on a GPU)",
+    )
     g = p.add_argument_group("the balance of content and style")
-    g.add_argument("--content-weight", type=float, metavar="α",
-                   help=f"weight of the content loss (default: {_default('content_weight')})")
-    g.add_argument("--style-weight", type=float, metavar="β",
-                   help=f"weight of the style loss; raise for more style (default: "
-                        f"{_default('style_weight')})")
-    g.add_argument("--tv-weight", type=float, metavar="γ",
-                   help=f"weight of total-variation smoothing, 0 for none (default: "
-                        f"{_default('tv_weight')})")
-    g.add_argument("--content-layers", metavar="LIST",
-                   help="layers the content is kept at, comma-separated, each optionally "
-                        f"NAME:WEIGHT (default: {_default('content_layers')})")
-    g.add_argument("--style-layers", metavar="LIST",
-                   help="layers the style is taken from, like --content-layers (default: "
-                        f"{_default('style_layers')})")
+    g.add_argument(
+        "--content-weight",
+        type=float,
+        metavar="α",
+        help=f"weight of the content loss (default: {_default('content_weight')})",
+    )
+    g.add_argument(
+        "--style-weight",
+        type=float,
+        metavar="β",
+        help=f"weight of the style loss; raise for more style (default: {_default('style_weight')})",
+    )
+    g.add_argument(
+        "--tv-weight",
+        type=float,
+        metavar="γ",
+        help=f"weight of total-variation smoothing, 0 for none (default: {_default('tv_weight')})",
+    )
+    g.add_argument(
+        "--content-layers",
+        metavar="LIST",
+        help="layers the content is kept at, comma-separated, each optionally "
+        f"NAME:WEIGHT (default: {_default('content_layers')})",
+    )
+    g.add_argument(
+        "--style-layers",
+        metavar="LIST",
+        help=f"layers the style is taken from, like --content-layers (default: {_default('style_layers')})",
+    )
     g = p.add_argument_group("optimization")
-    g.add_argument("--init", metavar="{noise,content,style,PATH}",
-                   help=f"start image: white noise, the content or style image, or a file "
-                        f"(default: {_default('init')})")
-    g.add_argument("--optimizer", choices=["lbfgs", "adam"],
-                   help=f"(default: {_default('optimizer')})")
-    g.add_argument("--learning-rate", type=float, metavar="LR",
-                   help="step size (default: 1 for lbfgs, 0.02 for adam)")
+    g.add_argument(
+        "--init",
+        metavar="{noise,content,style,PATH}",
+        help=f"start image: white noise, the content or style image, or a file (default: {_default('init')})",
+    )
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], help=f"(default: {_default('optimizer')})")
+    g.add_argument(
+        "--learning-rate",
+        type=float,
+        metavar="LR",
+        help="step size (default: 1 for lbfgs, 0.02 for adam)",
+    )
     g.add_argument("--seed", type=int, help=f"seed of the noise start image (default: {_default('seed')})")
     g = p.add_argument_group("network and device")
-    g.add_argument("--model", choices=sorted(REGISTRY),
-                   help=f"backbone: vgg16 is installed with impasto, vgg19 (the paper's) is "
-                        f"downloaded once (default: {_default('model')})")
-    g.add_argument("--weights", type=Path, metavar="PATH",
-                   help="a local weights file for --model instead of the registered one")
-    g.add_argument("--pooling", choices=["max", "avg"],
-                   help=f"pooling between blocks; the paper used avg (default: {_default('pooling')})")
-    g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
-                   help=f"(default: {_default('device')}: cuda, then mps, then cpu)")
+    g.add_argument(
+        "--model",
+        choices=sorted(REGISTRY),
+        help=f"backbone: vgg16 is installed with impasto, vgg19 (the paper's) is "
+        f"downloaded once (default: {_default('model')})",
+    )
+    g.add_argument(
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="a local weights file for --model instead of the registered one",
+    )
+    g.add_argument(
+        "--pooling",
+        choices=["max", "avg"],
+        help=f"pooling between blocks; the paper used avg (default: {_default('pooling')})",
+    )
+    g.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help=f"(default: {_default('device')}: cuda, then mps, then cpu)",
+    )
     g = p.add_argument_group("input and output")
-    g.add_argument("--max-pixels", type=int, metavar="N",
-                   help=f"refuse input images larger than this (default: {DEFAULTS.max_pixels:,})")
-    g.add_argument("--save-every", type=int, metavar="N", default=0,
-                   help="also save every N-th iteration beside the output as NAME_0100.EXT")
+    g.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help=f"refuse input images larger than this (default: {DEFAULTS.max_pixels:,})",
+    )
+    g.add_argument(
+        "--save-every",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also save every N-th iteration beside the output as NAME_0100.EXT",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -100,9 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
     """The StyleConfig the arguments ask for: given options override its defaults."""
     options: dict[str, Any] = {
-        f.name: getattr(args, f.name)
-        for f in fields(StyleConfig)
-        if getattr(args, f.name, None) is not None
+        f.name: getattr(args, f.name) for f in fields(StyleConfig) if getattr(args, f.name, None) is not None
     }
     return StyleConfig(**options)
 
@@ -147,8 +200,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         assert stop.image is not None
         images.save(stop.image, output)
         return _fail(
-            f"interrupted after {stop.result.iterations} iterations; saved the best image so far "
-            f"to {output}",
+            f"interrupted after {stop.result.iterations} iterations; saved the best image so far to {output}",
             EXIT_INTERRUPTED,
         )
     except torch.OutOfMemoryError:
@@ -176,8 +228,13 @@ class _ProgressBar:
             from tqdm import tqdm
 
             h, w = progress.image.shape[-2:]
-            self.bar = tqdm(total=progress.total, desc=f"impasto {w}×{h}", unit="it",
-                            file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=progress.total,
+                desc=f"impasto {w}×{h}",
+                unit="it",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         terms = {name: f"{value:.3g}" for name, value in progress.terms.items()}
         self.bar.set_postfix(terms, refresh=False)
         self.bar.update(1)

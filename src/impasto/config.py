@@ -35,11 +35,11 @@ def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
     if isinstance(spec, str):
         items: list[tuple[str, float]] = []
         for part in filter(None, (p.strip() for p in spec.split(","))):
-            name, _, weight = part.partition(":")
+            name, _, weight_text = part.partition(":")
             try:
-                items.append((name.strip(), float(weight) if weight else 1.0))
+                items.append((name.strip(), float(weight_text) if weight_text else 1.0))
             except ValueError:
-                raise ConfigError(f"{what}: {weight!r} is not a number (in {part!r})") from None
+                raise ConfigError(f"{what}: {weight_text!r} is not a number (in {part!r})") from None
     elif isinstance(spec, Mapping):
         items = [(str(k), float(v)) for k, v in spec.items()]
     else:
@@ -134,8 +134,7 @@ class StyleConfig:
             raise ConfigError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
         if self.init not in INIT_CHOICES and not Path(self.init).is_file():
             raise ConfigError(
-                f"init must be one of {', '.join(INIT_CHOICES)} or an image file; "
-                f"{self.init!r} is neither"
+                f"init must be one of {', '.join(INIT_CHOICES)} or an image file; {self.init!r} is neither"
             )
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("max_pixels", self.max_pixels, 1, 2**40)

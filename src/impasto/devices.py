@@ -8,7 +8,7 @@ from impasto.errors import DeviceError
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" → cuda, then mps, then cpu; a named device is checked to be usable here."""
+    """ "auto" → cuda, then mps, then cpu; a named device is checked to be usable here."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -43,9 +43,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     layer's activation scale and of the image size.
     """
     if features.shape != target.shape:
-        raise ValueError(
-            f"features {tuple(features.shape)} and target {tuple(target.shape)} differ in shape"
-        )
+        raise ValueError(f"features {tuple(features.shape)} and target {tuple(target.shape)} differ in shape")
     return (features - target).pow(2).sum() / (target.pow(2).sum() + EPS)
 
 
@@ -112,13 +110,14 @@ def objective(
     Returns the total (scalar) and each weighted term by name ("content", "style", "tv").
     """
     content = sum(
-        (w * content_loss(features[name], targets.content[name])
-         for name, w in weights.content_layers.items()),
+        (
+            w * content_loss(features[name], targets.content[name])
+            for name, w in weights.content_layers.items()
+        ),
         torch.zeros((), device=image.device),
     )
     style = sum(
-        (w * style_loss(features[name], targets.style[name])
-         for name, w in weights.style_layers.items()),
+        (w * style_loss(features[name], targets.style[name]) for name, w in weights.style_layers.items()),
         torch.zeros((), device=image.device),
     )
     terms = {"content": weights.content * content, "style": weights.style * style}

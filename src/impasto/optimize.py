@@ -96,7 +96,7 @@ def run(
         total, terms = objective(x)
         if not torch.isfinite(total):
             raise _NonFinite("loss")
-        total.backward()
+        total.backward()  # type: ignore[no-untyped-call]
         assert x.grad is not None
         if not torch.isfinite(x.grad).all():
             raise _NonFinite("gradient")
@@ -109,12 +109,15 @@ def run(
         while done < iterations:
             evaluated.clear()
             try:
-                opt.step(closure)
+                opt.step(closure)  # type: ignore[arg-type]  # LBFGS takes a tensor loss
             except _NonFinite as what:
                 recoveries += 1
                 if recoveries > MAX_RECOVERIES:
                     return RunResult(
-                        best, best_loss, done, "diverged",
+                        best,
+                        best_loss,
+                        done,
+                        "diverged",
                         f"the {what} became NaN or infinite {recoveries} times in a row; "
                         f"stopped after {done} iterations with the best image so far",
                     )
@@ -131,10 +134,16 @@ def run(
             if start_point.loss < best_loss:
                 best, best_loss = start_point.image, start_point.loss
             if callback is not None:
-                callback(Progress(
-                    iteration=done, total=iterations, loss=start_point.loss,
-                    terms=start_point.terms, elapsed=time.perf_counter() - start, image=x.detach(),
-                ))
+                callback(
+                    Progress(
+                        iteration=done,
+                        total=iterations,
+                        loss=start_point.loss,
+                        terms=start_point.terms,
+                        elapsed=time.perf_counter() - start,
+                        image=x.detach(),
+                    )
+                )
         # The last step's result has not been scored yet.
         with torch.no_grad():
             final_loss = objective(x)[0].item()

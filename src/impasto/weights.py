@@ -87,8 +87,7 @@ REGISTRY: dict[str, WeightsEntry] = {
             preprocessing=IMAGENET,
             license="BSD-3-Clause (torchvision)",
             source=(
-                "torchvision's ImageNet VGG-19 (Simonyan & Zisserman, 2014), the network of "
-                "Gatys et al."
+                "torchvision's ImageNet VGG-19 (Simonyan & Zisserman, 2014), the network of Gatys et al."
             ),
             url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
             size_mb=548,
@@ -143,9 +142,7 @@ def _locate_in_package(entry: WeightsEntry) -> Path:
     spec = importlib.util.find_spec(entry.package)
     fix = f"reinstall it with: {entry.install_hint}"
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError(
-            f"{entry.name} weights are not installed; install them with: {entry.install_hint}"
-        )
+        raise WeightsError(f"{entry.name} weights are not installed; install them with: {entry.install_hint}")
     path = Path(next(iter(spec.submodule_search_locations))) / entry.package_path
     if not path.is_file():
         raise WeightsError(f"{entry.name} weights are missing from {path}; {fix}")
@@ -199,17 +196,12 @@ def _fetch(url: str, out: BinaryIO, progress: Callable[[int, int], None] | None)
 def read_conv_params(path: Path, format: WeightsFormat, architecture: str) -> ConvParams:
     """The (weight (O, I, 3, 3), bias (O,)) of each convolution of ``architecture`` stored at ``path``."""
     try:
-        if format == "keras_h5":
-            params = _read_keras_h5(path)
-        else:
-            params = _read_torch_state_dict(path)
+        params = _read_keras_h5(path) if format == "keras_h5" else _read_torch_state_dict(path)
     except (OSError, KeyError, RuntimeError, ValueError) as error:
         raise WeightsError(f"cannot read weights from {path}: {error}") from None
     expected = conv_shapes(architecture)
     if len(params) != len(expected):
-        raise WeightsError(
-            f"{path} holds {len(params)} convolutions, {architecture} needs {len(expected)}"
-        )
+        raise WeightsError(f"{path} holds {len(params)} convolutions, {architecture} needs {len(expected)}")
     for i, ((weight, _), (c_in, c_out)) in enumerate(zip(params, expected, strict=True)):
         if tuple(weight.shape) != (c_out, c_in, 3, 3):
             raise WeightsError(
@@ -241,9 +233,7 @@ def _read_torch_state_dict(path: Path) -> ConvParams:
         raise ValueError("not a state dict")
     # torchvision numbers the layers of `features`; the convolutions are those with a weight.
     indices = sorted(
-        int(key.split(".")[1])
-        for key in state
-        if key.startswith("features.") and key.endswith(".weight")
+        int(key.split(".")[1]) for key in state if key.startswith("features.") and key.endswith(".weight")
     )
     return [(state[f"features.{i}.weight"], state[f"features.{i}.bias"]) for i in indices]
 

