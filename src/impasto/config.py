@@ -14,7 +14,7 @@ from impasto.backbone import LAYOUTS, layer_names
 from impasto.errors import ConfigError
 
 LayerSpec = tuple[tuple[str, float], ...]  # ((layer name, weight), …)
-LayersLike = str | Sequence[str] | Sequence[tuple[str, float]] | Mapping[str, float]
+LayersLike = str | Sequence[str | tuple[str, float]] | Mapping[str, float]
 
 INIT_CHOICES = ("noise", "content", "style")  # or the path of an image file
 OPTIMIZERS = ("lbfgs", "adam")

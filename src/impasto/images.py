@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
-import warnings
+import secrets
+import struct
+import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from impasto.errors import ImageError
 
@@ -30,6 +33,17 @@ FORMATS: dict[str, tuple[str, dict[str, object]]] = {
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
 }
 
+# What Pillow raises while identifying or decoding a damaged file.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+
+# Modes whose pixels an RGB ICC profile describes; any other mode's profile is not carried over.
+_RGB_MODES = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "P", "PA"})
+
+# Pillow's own decompression-bomb limit is one process-wide variable; load() swaps it out under this lock.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows only: no newline translation
+
 
 @dataclass(frozen=True)
 class LoadedImage:
@@ -40,16 +54,38 @@ class LoadedImage:
 
 
 def load(path: str | os.PathLike[str], max_pixels: int) -> LoadedImage:
-    """Read ``path`` as RGB. Raises ImageError with a one-line reason for anything unreadable."""
+    """Read ``path`` as RGB. Raises ImageError with a one-line reason for anything unreadable.
+
+    An image with more than ``max_pixels`` pixels is refused from its header, before it is decoded.
+    """
     path = Path(path)
     if not path.exists():
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+        with _decode(path, max_pixels) as decoded:
+            return _to_rgb(decoded)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
+    except PermissionError as error:
+        raise ImageError(f"{path}: cannot open the file ({_one_line(error)})") from None
+    except _DECODE_ERRORS as error:
+        raise ImageError(
+            f"{path}: cannot read the image, it may be truncated or corrupt ({_one_line(error)})"
+        ) from None
+
+
+def _decode(path: Path, max_pixels: int) -> ImageFile.ImageFile:
+    """``path`` opened and decoded, after checking its size from the header against ``max_pixels``."""
+    with _PILLOW_LIMIT_LOCK:
+        previous_limit = Image.MAX_IMAGE_PIXELS
+        # Pillow checks its own limit (about 89 Mpx) already in Image.open; ours replaces it, so that
+        # max_pixels can be raised above it as well as lowered, and refusals say how to change it.
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            opened = Image.open(path)
+            try:
                 width, height = opened.size
                 if width * height > max_pixels:
                     raise ImageError(
@@ -57,21 +93,13 @@ def load(path: str | os.PathLike[str], max_pixels: int) -> LoadedImage:
                         f"{max_pixels:,} (a guard against decompression bombs; raise it with "
                         "--max-pixels)"
                     )
-                previous_limit = Image.MAX_IMAGE_PIXELS
-                Image.MAX_IMAGE_PIXELS = None  # our own limit above replaces Pillow's
-                try:
-                    opened.load()
-                finally:
-                    Image.MAX_IMAGE_PIXELS = previous_limit
-                return _to_rgb(opened)
-    except ImageError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"{path}: refused as a decompression bomb ({error})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageError(f"{path}: cannot read the image, it may be truncated or corrupt ({error})") from None
+                opened.load()
+            except BaseException:
+                opened.close()
+                raise
+            return opened
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous_limit
 
 
 def from_pil(image: Image.Image) -> LoadedImage:
@@ -81,43 +109,49 @@ def from_pil(image: Image.Image) -> LoadedImage:
 
 def _to_rgb(image: Image.Image) -> LoadedImage:
     image = ImageOps.exif_transpose(image) or image
-    icc = image.info.get("icc_profile") or None
-    if image.mode == "CMYK" and icc:
+    icc: bytes | None = image.info.get("icc_profile") or None
+    keep_icc = icc is not None and image.mode in _RGB_MODES and _colour_space(icc) == b"RGB "
+    if image.mode == "CMYK" and icc is not None and _colour_space(icc) == b"CMYK":
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             srgb = ImageCms.createProfile("sRGB")
             converted = ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
             assert converted is not None
-            return LoadedImage(converted, None)
+            return LoadedImage(converted, None)  # now sRGB, which needs no profile
         except (ImageCms.PyCMSError, OSError):
             pass  # fall back to Pillow's plain conversion below
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit (or 32-bit integer) grey: scale the full range down instead of clipping at 255.
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if array.max() <= 65535 else float(array.max())
-        image = Image.fromarray(np.round(array / top * 255).astype(np.uint8), "L")
+        image = _grey_to_l(np.asarray(image, dtype=np.float64), (65535.0,))
     elif image.mode == "F":
-        array = np.asarray(image, dtype=np.float64)
-        top = 1.0 if array.max() <= 1.0 else 255.0
-        image = Image.fromarray(np.round(np.clip(array / top, 0, 1) * 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    ):
+        image = _grey_to_l(np.asarray(image, dtype=np.float64), (1.0, 255.0, 65535.0))
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         # Transparent pixels become white, as a viewer would show them on a page.
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     rgb = image.convert("RGB")
-    return LoadedImage(rgb, icc if icc and _is_rgb_profile(icc) else None)
+    return LoadedImage(rgb, icc if keep_icc else None)
 
 
-def _is_rgb_profile(icc: bytes) -> bool:
-    # Bytes 16–19 of an ICC header name the profile's colour space.
-    return len(icc) >= 20 and icc[16:20] == b"RGB "
+def _grey_to_l(array: npt.NDArray[np.float64], full_scales: tuple[float, ...]) -> Image.Image:
+    """Grey values (H, W) → mode "L", divided by the first of ``full_scales`` that holds the brightest
+    value (by that value itself if none does); negative and non-finite values become black."""
+    array = np.where(np.isfinite(array), array, 0.0).clip(min=0.0)
+    peak = float(array.max(initial=0.0))
+    top = next((scale for scale in full_scales if peak <= scale), peak)
+    return Image.fromarray(np.round(array / top * 255).astype(np.uint8), "L")
+
+
+def _colour_space(icc: bytes) -> bytes:
+    # Bytes 16–19 of an ICC header name the profile's colour space: b"RGB ", b"CMYK", b"GRAY", …
+    return icc[16:20]
 
 
 def fit(image: Image.Image, long_side: int) -> Image.Image:
     """``image`` resized so its long side is ``long_side`` px, keeping its aspect ratio."""
+    if long_side < 1:
+        raise ValueError(f"long_side must be at least 1 px, got {long_side}")
     width, height = image.size
     scale = long_side / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -133,15 +167,17 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
-    """Float tensor (3, H, W) or (1, 3, H, W) in [0, 1] (clipped) → RGB PIL image."""
+    """Float tensor (3, H, W) or (1, 3, H, W) in [0, 1] (clipped; NaN → 0) → RGB PIL image."""
     if tensor.ndim == 4:
         if tensor.shape[0] != 1:
             raise ValueError(f"expected one image, got a batch of {tensor.shape[0]}")
         tensor = tensor[0]
     if tensor.ndim != 3 or tensor.shape[0] != 3:
         raise ValueError(f"expected an image of shape (3, H, W), got {tuple(tensor.shape)}")
-    array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(array, "RGB")
+    array = (
+        tensor.detach().float().nan_to_num(0.0).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+    )  # (H, W, 3)
+    return Image.fromarray(array.cpu().numpy(), "RGB")
 
 
 def check_output(path: str | os.PathLike[str]) -> tuple[Path, str]:
@@ -153,9 +189,10 @@ def check_output(path: str | os.PathLike[str]) -> tuple[Path, str]:
             f"{path}: unknown output format {path.suffix or '(no extension)'!r}; "
             f"use one of {', '.join(sorted(FORMATS))}"
         )
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
-        raise ImageError(f"{path}: the folder {folder} does not exist")
+        reason = "is not a folder" if folder.exists() else "does not exist"
+        raise ImageError(f"{path}: the folder {folder} {reason}")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -164,30 +201,43 @@ def check_output(path: str | os.PathLike[str]) -> tuple[Path, str]:
 
 
 def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | None = None) -> Path:
-    """Write ``image`` atomically in the format its extension names, keeping ``icc_profile``."""
-    path, _ = check_output(path)
-    fmt, options = FORMATS[path.suffix.lower()]
-    options = dict(options)
-    if icc_profile:
+    """Write ``image`` atomically in the format its extension names, keeping ``icc_profile``.
+
+    A profile for another colour space than RGB (CMYK, grey) would misdescribe the pixels; it is left out.
+    On failure nothing is left behind and an existing file at ``path`` is untouched.
+    """
+    path, fmt = check_output(path)
+    options = dict(FORMATS[path.suffix.lower()][1])
+    if icc_profile and _colour_space(icc_profile) == b"RGB ":
         options["icc_profile"] = icc_profile
-    fd, temp_name = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
+    temp: Path | None = None
     try:
+        fd, temp = _create_temp(path)
         with os.fdopen(fd, "wb") as f:
             image.save(f, format=fmt, **options)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp made it private; give it a usual mode
-        os.replace(temp_name, path)
-    except OSError as error:
-        Path(temp_name).unlink(missing_ok=True)
-        raise ImageError(f"{path}: cannot write the image ({error})") from None
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        os.replace(temp, path)
+    except BaseException as error:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        if isinstance(error, OSError | ValueError):
+            raise ImageError(f"{path}: cannot write the image ({_one_line(error)})") from None
         raise
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside ``path``, opened for writing. Unlike tempfile.mkstemp (mode 0600) it
+    gets the mode any new file gets under the umask, without reading the umask (not thread-safe)."""
+    for _ in range(100):
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path.name}")
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

