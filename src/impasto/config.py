@@ -93,7 +93,8 @@ class StyleConfig:
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     # Step size; None: 1.0 for L-BFGS, 0.02 (in [0, 1] pixel units) for Adam.
     learning_rate: float | None = None
-    # Backbone from the weights registry: "vgg16" (installed with impasto) or "vgg19" (the paper's).
+    # Backbone from the weights registry: "vgg16" (installed by pip, nothing downloaded at run time)
+    # or "vgg19" (the paper's network, downloaded once).
     model: Literal["vgg16", "vgg19"] = "vgg16"
     # A local weights file to use instead of the registered one (.h5 Keras, or a torch state dict).
     weights: Path | None = None

@@ -7,6 +7,7 @@ atomic: a temporary file beside the target, renamed over it only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -125,7 +126,9 @@ def _to_rgb(image: Image.Image) -> LoadedImage:
         image = _grey_to_l(np.asarray(image, dtype=np.float64), (65535.0,))
     elif image.mode == "F":
         image = _grey_to_l(np.asarray(image, dtype=np.float64), (1.0, 255.0, 65535.0))
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+    if image.mode == "La":
+        image = image.convert("LA")  # Pillow converts premultiplied grey to nothing else
+    if image.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in image.info:
         # Transparent pixels become white, as a viewer would show them on a page.
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -220,7 +223,8 @@ def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | 
         os.replace(temp, path)
     except BaseException as error:
         if temp is not None:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the error that brought us here is the one to report
+                temp.unlink()
         if isinstance(error, OSError | ValueError):
             raise ImageError(f"{path}: cannot write the image ({_one_line(error)})") from None
         raise
@@ -228,8 +232,11 @@ def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | 
 
 
 def _create_temp(path: Path) -> tuple[int, Path]:
-    """A new hidden file beside ``path``, opened for writing. Unlike tempfile.mkstemp (mode 0600) it
-    gets the mode any new file gets under the umask, without reading the umask (not thread-safe)."""
+    """A new hidden file beside ``path``, opened for writing, with the usual mode (0666 less the umask).
+
+    tempfile.mkstemp makes it 0600, and a chmod after it needs the umask, which can only be read by
+    changing it for a moment, for every thread of the process.
+    """
     for _ in range(100):
         temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
         try:
