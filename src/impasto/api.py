@@ -113,7 +113,8 @@ def stylize_detailed(
             callback=callback,
         )
     except Interrupted as interrupted:
-        raise Interrupted(interrupted.result, images.to_pil(interrupted.result.image)) from None
+        best = images.to_pil(interrupted.result.image)
+        raise Interrupted(interrupted.result, best, content_image.icc_profile) from None
     return Stylized(
         image=images.to_pil(result.image),
         icc_profile=content_image.icc_profile,

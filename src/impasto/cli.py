@@ -199,7 +199,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     except Interrupted as stop:
         bar.close()
         assert stop.image is not None
-        images.save(stop.image, output)
+        images.save(stop.image, output, stop.icc_profile)
         return _fail(
             f"interrupted after {stop.result.iterations} iterations; saved the best image so far to {output}",
             EXIT_INTERRUPTED,

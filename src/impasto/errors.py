@@ -37,10 +37,13 @@ class Interrupted(ImpastoError):
     """The optimization was interrupted (Ctrl-C).
 
     ``result`` holds the best image found so far as a tensor; ``image``, where the API could finish it,
-    the same as a PIL image ready to save.
+    the same as a PIL image ready to save, with the content's colour profile in ``icc_profile``.
     """
 
-    def __init__(self, result: RunResult, image: Image.Image | None = None) -> None:
+    def __init__(
+        self, result: RunResult, image: Image.Image | None = None, icc_profile: bytes | None = None
+    ) -> None:
         super().__init__(f"interrupted after {result.iterations} iterations")
         self.result = result
         self.image = image
+        self.icc_profile = icc_profile
