@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512",
     )
     p.add_argument("content", type=Path, help="the photo to repaint")
-    p.add_argument("style", type=Path, help="the image whose style to take")
+    p.add_argument(
+        "style",
+        type=Path,
+        nargs="+",
+        help="the image whose style to take; several images (or a folder of them) blend their styles",
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -66,6 +71,48 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"optimizer iterations (default: {DEFAULT_ITERATIONS['cpu']} on a CPU, "
         f"{DEFAULT_ITERATIONS['gpu']} on a GPU)",
+    )
+    g.add_argument(
+        "--multiscale",
+        action=argparse.BooleanOptionalAction,
+        help="coarse to fine: optimize small first, then larger sizes up to --size (default: on)",
+    )
+    g.add_argument(
+        "--min-size",
+        type=int,
+        metavar="PX",
+        help=f"long side of the smallest scale (default: {_default('min_size')})",
+    )
+    g.add_argument(
+        "--scale-step",
+        type=float,
+        metavar="F",
+        help="factor between the sizes of consecutive scales (default: √2)",
+    )
+    g = p.add_argument_group("style and colour")
+    g.add_argument(
+        "--style-blend",
+        type=_floats,
+        metavar="W1,W2,…",
+        help="weights of several style images, normalized (default: equal)",
+    )
+    g.add_argument(
+        "--style-scale",
+        type=float,
+        metavar="F",
+        help="resize the style image to F × the output size first: above 1 gives smaller strokes, "
+        f"below 1 larger (default: {_default('style_scale')})",
+    )
+    g.add_argument(
+        "--preserve-colors",
+        choices=["none", "luminance", "histogram"],
+        help="keep the content's colours: transfer on luminance only, or recolour the style image "
+        f"to the content's colour statistics first (default: {_default('preserve_colors')})",
+    )
+    g.add_argument(
+        "--color-match",
+        choices=["sym", "chol", "pca"],
+        help=f"the matrix of --preserve-colors histogram (default: {_default('color_match')})",
     )
     g = p.add_argument_group("the balance of content and style")
     g.add_argument(
@@ -153,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
     """The StyleConfig the arguments ask for: given options override its defaults."""
     options: dict[str, Any] = {
@@ -191,8 +245,9 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     def on_progress(progress: Progress) -> None:
         bar.update(progress)
         if save_every and progress.iteration % save_every == 0:
-            numbered = output.with_name(f"{output.stem}_{progress.iteration:04d}{output.suffix}")
-            images.save(images.to_pil(progress.image), numbered)
+            scale = f"_s{progress.scale}" if progress.scales > 1 else ""
+            name = f"{output.stem}{scale}_{progress.iteration:04d}{output.suffix}"
+            images.save(images.to_pil(progress.image), output.with_name(name))
 
     try:
         done = stylize_detailed(args.content, args.style, config=config, callback=on_progress)
@@ -216,7 +271,13 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
 
 
 class _ProgressBar:
-    """A tqdm bar on stderr, created at the first progress report (when the total is known)."""
+    """A tqdm bar on stderr, created at the first progress report (when the total is known).
+
+    It counts work in iterations at the output size, so its time estimate holds across the scales of
+    a multi-scale run (the small ones go faster); the description says which scale and size it is at.
+    """
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
 
     def __init__(self, disabled: bool) -> None:
         self.disabled = disabled
@@ -228,17 +289,15 @@ class _ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            h, w = progress.image.shape[-2:]
             self.bar = tqdm(
-                total=progress.total,
-                desc=f"impasto {w}×{h}",
-                unit="it",
-                file=sys.stderr,
-                dynamic_ncols=True,
+                total=progress.work_total, bar_format=self.FORMAT, file=sys.stderr, dynamic_ncols=True
             )
+        h, w = progress.image.shape[-2:]
+        scale = f" scale {progress.scale}/{progress.scales}" if progress.scales > 1 else ""
+        self.bar.set_description_str(f"impasto{scale} {w}×{h}", refresh=False)
         terms = {name: f"{value:.3g}" for name, value in progress.terms.items()}
-        self.bar.set_postfix(terms, refresh=False)
-        self.bar.update(1)
+        self.bar.set_postfix({"it": f"{progress.iteration}/{progress.total}", **terms}, refresh=False)
+        self.bar.update(progress.work_done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:

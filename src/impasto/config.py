@@ -26,7 +26,7 @@ MAX_ITERATIONS = 100_000
 # Size (long side, px) and iterations when none are given: a CPU run must finish in minutes, a GPU run
 # can afford more. Measured figures are in the README.
 DEFAULT_SIZE = {"cpu": 384, "gpu": 768}
-DEFAULT_ITERATIONS = {"cpu": 200, "gpu": 500}
+DEFAULT_ITERATIONS = {"cpu": 100, "gpu": 300}
 
 
 def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
@@ -70,10 +70,17 @@ def check_layer_names(layers: LayerSpec, model: str, what: str) -> None:
 class StyleConfig:
     """Options of one stylization. Build with keywords; unknown or bad values raise ConfigError."""
 
-    # Long side of the output in pixels; None: 384 on a CPU, 768 on a GPU.
+    # Long side of the output in pixels; None: 384 on a CPU, 768 on a GPU (at most the content's own).
     size: int | None = None
-    # Optimizer iterations; None: 200 on a CPU, 500 on a GPU.
+    # Optimizer iterations at each scale; None: 100 on a CPU, 300 on a GPU.
     iterations: int | None = None
+    # Coarse to fine (Gatys et al. 2017): optimize at min_size first, then at sizes growing by
+    # scale_step up to size, each starting from the upsampled result of the one before.
+    multiscale: bool = True
+    # Long side of the smallest scale in pixels.
+    min_size: int = 128
+    # Factor between the long sides of consecutive scales (√2: each scale has twice the pixels).
+    scale_step: float = math.sqrt(2)
     # α: weight of the content loss (relative error of relu4_2 features, see losses.py).
     content_weight: float = 1.0
     # β: weight of the style loss (relative error of Gram matrices). β/α = 5 keeps the scene
@@ -86,6 +93,17 @@ class StyleConfig:
     # Layers whose Gram matrices the output takes from the style image, with weights (normalized to
     # sum 1). Gatys et al.'s choice: the first ReLU of each block, equally weighted.
     style_layers: LayerSpec = tuple((f"relu{b}_1", 1.0) for b in range(1, 6))
+    # The style image is resized to style_scale × the output's long side before its Gram targets are
+    # taken: above 1 its brush strokes come out smaller, below 1 larger.
+    style_scale: float = 1.0
+    # Weights of several style images (normalized to sum 1); None: equal weights.
+    style_blend: tuple[float, ...] | None = None
+    # Keep the content's colours: "luminance" transfers style on luminance only and puts back the
+    # content's chroma; "histogram" first recolours the style image to the content's colour
+    # statistics (Gatys et al. 2017).
+    preserve_colors: Literal["none", "luminance", "histogram"] = "none"
+    # The matrix of the "histogram" recolouring: "sym" (symmetric square roots), "chol" or "pca".
+    color_match: Literal["sym", "chol", "pca"] = "sym"
     # Start image: "noise" (white noise, as in the paper), "content", "style", or an image path.
     # Starting from the content image reaches a good result in far fewer iterations.
     init: str = "content"
@@ -137,6 +155,24 @@ class StyleConfig:
             raise ConfigError(
                 f"init must be one of {', '.join(INIT_CHOICES)} or an image file; {self.init!r} is neither"
             )
+        _check_int("min_size", self.min_size, MIN_SIZE, MAX_SIZE)
+        if not isinstance(self.scale_step, int | float) or not 1.05 <= self.scale_step <= 4:
+            raise ConfigError(f"scale_step must be from 1.05 to 4, got {self.scale_step!r}")
+        if not isinstance(self.style_scale, int | float) or not 0.05 <= self.style_scale <= 8:
+            raise ConfigError(f"style_scale must be from 0.05 to 8, got {self.style_scale!r}")
+        if self.style_blend is not None:
+            blend = tuple(float(w) for w in self.style_blend)
+            if not blend or any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
+                raise ConfigError(
+                    f"style_blend must be numbers ≥ 0 with a positive sum, got {self.style_blend!r}"
+                )
+            set_(self, "style_blend", blend)
+        if self.preserve_colors not in ("none", "luminance", "histogram"):
+            raise ConfigError(
+                f"unknown preserve_colors {self.preserve_colors!r}; choose none, luminance or histogram"
+            )
+        if self.color_match not in ("sym", "chol", "pca"):
+            raise ConfigError(f"unknown color_match {self.color_match!r}; choose sym, chol or pca")
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("max_pixels", self.max_pixels, 1, 2**40)
         if self.weights is not None:

@@ -30,6 +30,12 @@ class Progress:
     terms: dict[str, float]  # each weighted term of it ("content", "style", "tv")
     elapsed: float  # seconds since the loop started
     image: torch.Tensor  # the current image (1, 3, H, W), detached: read it, don't change it
+    scale: int = 1  # which scale of a multi-scale run, 1 … scales (smallest first)
+    scales: int = 1
+    # Work done and to do over the whole run, in iterations at the output size (a multi-scale run's
+    # small scales cost less per iteration): what a progress bar and its time estimate should show.
+    work_done: float = 0.0
+    work_total: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,8 @@ def run(
                         terms=start_point.terms,
                         elapsed=time.perf_counter() - start,
                         image=x.detach(),
+                        work_done=done,
+                        work_total=iterations,
                     )
                 )
         # The last step's result has not been scored yet.
