@@ -15,6 +15,7 @@ from impasto.errors import (
     Interrupted,
     WeightsError,
 )
+from impasto.figures import explain, sweep
 from impasto.optimize import Progress, RunResult
 
 __version__ = "0.1.0"
@@ -31,6 +32,8 @@ __all__ = [
     "Stylized",
     "WeightsError",
     "__version__",
+    "explain",
     "stylize",
     "stylize_detailed",
+    "sweep",
 ]

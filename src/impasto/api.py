@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from impasto import color, images, losses, optimize, pyramid
 from impasto.backbone import FeatureExtractor
-from impasto.config import MIN_SIZE, StyleConfig
+from impasto.config import MIN_SIZE, MaskLike, StyleConfig
 from impasto.devices import resolve_device
 from impasto.errors import ConfigError, ImageError, Interrupted
 from impasto.weights import load_params
@@ -77,6 +79,7 @@ def stylize_detailed(
     content_image = _load(content, config.max_pixels, "content")
     style_images = [_load(s, config.max_pixels, "style") for s in expand_styles(style)]
     blend = _blend(config.style_blend, len(style_images))
+    content_masks, style_masks = _masks(config, len(style_images), device)
 
     long_side = config.size or max(MIN_SIZE, min(config.resolved_size(on_gpu), max(content_image.image.size)))
     sizes = pyramid.scale_sizes(long_side, config.min_size, config.scale_step) if config.multiscale else []
@@ -127,7 +130,19 @@ def stylize_detailed(
     for index, size in enumerate(sizes):
         content_t = pyramid.resize_long_side(content_in, size)
         styles_t = [pyramid.resize_long_side(s, round(size * config.style_scale)) for s in styles_full]
-        targets = make_targets(extractor, content_t, styles_t, blend, layer_weights)
+        shape = (content_t.shape[-2], content_t.shape[-1])
+        regions = (
+            [
+                (
+                    pyramid.resize(mask, shape),
+                    None if s_mask is None else pyramid.resize(s_mask, (style.shape[-2], style.shape[-1])),
+                )
+                for mask, s_mask, style in zip(content_masks, style_masks, styles_t, strict=True)
+            ]
+            if content_masks
+            else []
+        )
+        targets = make_targets(extractor, content_t, styles_t, blend, layer_weights, regions)
         if image is None:
             start = initial_image(config, content_t, styles_t[0])
         else:
@@ -170,21 +185,83 @@ def make_targets(
     styles: Sequence[torch.Tensor],
     blend: Sequence[float],
     weights: losses.Weights,
+    regions: Sequence[tuple[torch.Tensor, torch.Tensor | None]] = (),
 ) -> losses.Targets:
-    """Content features of ``content`` (1, 3, H, W) and the blend of the Gram matrices of ``styles``
-    (each (1, 3, H_i, W_i)) by ``blend`` (summing to 1)."""
+    """Content features of ``content`` (1, 3, H, W) and the style targets of ``styles`` (each
+    (1, 3, H_i, W_i)): their Gram matrices blended by ``blend`` (summing to 1) — or, with ``regions``
+    (one (content mask (1, 1, H, W), style mask (1, 1, H_i, W_i) or None) per style), each style's
+    guided Gram matrices for its own region of the output."""
     with torch.no_grad():
         content_features = extractor(content)
-        grams: dict[str, torch.Tensor] = {}
-        for style, weight in zip(styles, blend, strict=True):
-            features = extractor(style)
-            for name in weights.style_layers:
-                gram = weight * losses.gram(features[name])  # (1, C, C)
-                grams[name] = grams[name] + gram if name in grams else gram
-    return losses.Targets(
-        content={name: content_features[name] for name in weights.content_layers},
-        style=grams,
-    )
+        style_features = [extractor(style) for style in styles]
+    content_targets = {name: content_features[name] for name in weights.content_layers}
+    if regions:
+        return losses.Targets(
+            content=content_targets,
+            style={},
+            regions=tuple(
+                _region(mask, style_mask, features, content_features, weights)
+                for (mask, style_mask), features in zip(regions, style_features, strict=True)
+            ),
+        )
+    grams: dict[str, torch.Tensor] = {}
+    for features, share in zip(style_features, blend, strict=True):
+        for name in weights.style_layers:
+            gram = share * losses.gram(features[name])  # (1, C, C)
+            grams[name] = grams[name] + gram if name in grams else gram
+    return losses.Targets(content=content_targets, style=grams)
+
+
+def _region(
+    mask: torch.Tensor,
+    style_mask: torch.Tensor | None,
+    style_features: dict[str, torch.Tensor],
+    content_features: dict[str, torch.Tensor],
+    weights: losses.Weights,
+) -> losses.Region:
+    """A style's region: its mask at each style layer's resolution and its (guided) Gram targets."""
+
+    def at(m: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        # Averaging, like the poolings between the layers: (1, 1, H, W) → (1, 1, H', W').
+        return F.interpolate(m, size=features.shape[-2:], mode="area")
+
+    grams = {
+        name: losses.gram(style_features[name])
+        if style_mask is None
+        else losses.guided_gram(style_features[name], at(style_mask, style_features[name]))
+        for name in weights.style_layers
+    }
+    masks = {name: at(mask, content_features[name]) for name in weights.style_layers}
+    return losses.Region(masks=masks, grams=grams, weight=float(mask.mean()))
+
+
+def _masks(
+    config: StyleConfig, styles: int, device: torch.device
+) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """The content masks (one per style, each (1, 1, H, W) in [0, 1]) and style masks (or Nones)."""
+    content = [_load_mask(m, config.max_pixels, "content mask").to(device) for m in config.content_masks]
+    if len(content) == 1 and styles == 2:
+        content.append(1 - content[0])  # one mask for two styles: the second takes the rest
+    if content and len(content) != styles:
+        raise ConfigError(
+            f"{len(config.content_masks)} content masks for {styles} style images: give one per style "
+            "(or one for two styles)"
+        )
+    style: list[torch.Tensor | None] = [
+        _load_mask(m, config.max_pixels, "style mask").to(device) for m in config.style_masks
+    ]
+    if style and len(style) != styles:
+        raise ConfigError(f"{len(style)} style masks for {styles} style images: give one per style")
+    if style and not content:
+        raise ConfigError("style masks need content masks: which part of the output takes which style?")
+    return content, style or [None] * len(content)
+
+
+def _load_mask(source: MaskLike, max_pixels: int, what: str) -> torch.Tensor:
+    """A mask image → (1, 1, H, W) in [0, 1] (its luminance; white = inside)."""
+    loaded = _load(source, max_pixels, what)
+    grey = np.asarray(loaded.image.convert("L"), dtype=np.float32) / 255.0  # (H, W)
+    return torch.from_numpy(grey)[None, None]
 
 
 def initial_image(config: StyleConfig, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="impasto",
         description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
-        epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512",
+        epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512. Figures: "
+        "'impasto explain IMAGE -o fig.png' (what each layer sees) and 'impasto sweep CONTENT STYLE "
+        "-o grid.png' (α/β ratios); each has its own --help.",
     )
     p.add_argument("content", type=Path, help="the photo to repaint")
     p.add_argument(
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--multiscale",
         action=argparse.BooleanOptionalAction,
-        help="coarse to fine: optimize small first, then larger sizes up to --size (default: on)",
+        help="coarse to fine: optimize small first, then larger sizes up to --size (default: off)",
     )
     g.add_argument(
         "--min-size",
@@ -100,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--style-scale",
         type=float,
         metavar="F",
-        help="resize the style image to F × the output size first: above 1 gives smaller strokes, "
-        f"below 1 larger (default: {_default('style_scale')})",
+        help="resize the style image to F × the output size first: above 1 gives larger strokes, "
+        f"below 1 smaller (default: {_default('style_scale')})",
     )
     g.add_argument(
         "--preserve-colors",
@@ -113,6 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--color-match",
         choices=["sym", "chol", "pca"],
         help=f"the matrix of --preserve-colors histogram (default: {_default('color_match')})",
+    )
+    g.add_argument(
+        "--content-mask",
+        dest="content_masks",
+        type=Path,
+        nargs="+",
+        metavar="MASK",
+        help="spatial control: one mask per style image, white where that style goes (one mask for "
+        "two styles: white takes the first, black the second)",
+    )
+    g.add_argument(
+        "--style-mask",
+        dest="style_masks",
+        type=Path,
+        nargs="+",
+        metavar="MASK",
+        help="one per style image: white where its style is taken from (default: all of it)",
     )
     g = p.add_argument_group("the balance of content and style")
     g.add_argument(
@@ -216,7 +235,10 @@ def config_from_args(args: argparse.Namespace) -> StyleConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in FIGURES:
+        return figure_main(arguments[0], arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         if args.save_every < 0:
             raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
@@ -298,6 +320,124 @@ class _ProgressBar:
         terms = {name: f"{value:.3g}" for name, value in progress.terms.items()}
         self.bar.set_postfix({"it": f"{progress.iteration}/{progress.total}", **terms}, refresh=False)
         self.bar.update(progress.work_done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+FIGURES = ("explain", "sweep")
+
+
+def build_figure_parser(kind: str) -> argparse.ArgumentParser:
+    if kind == "explain":
+        p = _Parser(
+            prog="impasto explain",
+            description="What each layer sees: content reconstructions from white noise using each of "
+            "relu1_1 … relu5_1 alone, and style reconstructions from the layer sets {relu1_1}, "
+            "{relu1_1, relu2_1}, … (Gatys et al., Figure 1), as one labelled grid.",
+        )
+        p.add_argument("image", type=Path, help="the image to reconstruct")
+        size, iterations = 128, 150
+    else:
+        p = _Parser(
+            prog="impasto sweep",
+            description="The same content and style at several α/β ratios (and optionally several "
+            "style layer sets), as one labelled grid.",
+        )
+        p.add_argument("content", type=Path)
+        p.add_argument("style", type=Path, nargs="+")
+        p.add_argument(
+            "--ratios",
+            type=_floats,
+            default=(0.02, 0.2, 2.0),
+            metavar="R1,R2,…",
+            help="α/β ratios in impasto's normalized units, one column each (default: 0.02,0.2,2; "
+            "the stylize default is 0.2)",
+        )
+        p.add_argument(
+            "--layer-sets",
+            metavar="SET;SET;…",
+            help="style layer sets separated by ';', one row each, e.g. 'relu1_1,relu2_1;relu3_1,relu4_1'",
+        )
+        size, iterations = 192, DEFAULT_ITERATIONS["cpu"]
+    p.add_argument("-o", "--output", type=Path, required=True, help="the figure, as .png")
+    p.add_argument(
+        "--size", type=int, default=size, metavar="PX", help=f"each cell's long side (default: {size})"
+    )
+    p.add_argument(
+        "--iterations", type=int, default=iterations, metavar="N", help=f"per cell (default: {iterations})"
+    )
+    p.add_argument("--model", choices=sorted(REGISTRY), help=f"(default: {_default('model')})")
+    p.add_argument("--weights", type=Path, metavar="PATH")
+    p.add_argument("--pooling", choices=["max", "avg"], help=f"(default: {_default('pooling')})")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="(default: auto)")
+    p.add_argument("--seed", type=int, help=f"(default: {_default('seed')})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def figure_main(kind: str, argv: Sequence[str]) -> int:
+    """``impasto explain`` and ``impasto sweep``."""
+    args = build_figure_parser(kind).parse_args(argv)
+    options = {
+        name: getattr(args, name)
+        for name in ("size", "iterations", "model", "weights", "pooling", "device", "seed")
+        if getattr(args, name) is not None
+    }
+    try:
+        output, _ = images.check_output(args.output)
+        StyleConfig(**options)  # every option checked before the first cell's long run
+        from impasto import figures
+
+        if kind == "explain":
+            cells = len(figures.EXPLAIN_CONTENT_LAYERS) + len(figures.EXPLAIN_STYLE_LAYERS)
+        else:
+            cells = len(args.ratios) * len((args.layer_sets or "all").split(";"))
+        bar = _CellBar(cells, disabled=args.quiet)
+        try:
+            if kind == "explain":
+                figure = figures.explain(args.image, callback=bar.update, **options)
+            else:
+                sets = [s.strip() for s in args.layer_sets.split(";")] if args.layer_sets else None
+                figure = figures.sweep(
+                    args.content, args.style, args.ratios, layer_sets=sets, callback=bar.update, **options
+                )
+        finally:
+            bar.close()
+        images.save(figure, output)
+    except ConfigError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except ImpastoError as error:
+        return _fail(str(error), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted; no figure written", EXIT_INTERRUPTED)
+    print(output)
+    return 0
+
+
+class _CellBar:
+    """A tqdm bar over the cells of a figure, each cell's own progress counted as a fraction."""
+
+    def __init__(self, cells: int, disabled: bool) -> None:
+        self.cells, self.disabled = cells, disabled
+        self.bar: Any = None
+        self.labels: list[str] = []
+
+    def update(self, label: str, progress: Progress) -> None:
+        if self.disabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.cells, bar_format=_ProgressBar.FORMAT, file=sys.stderr, dynamic_ncols=True
+            )
+        if not self.labels or self.labels[-1] != label:
+            self.labels.append(label)
+        self.bar.set_description_str(f"impasto {label}", refresh=False)
+        done = len(self.labels) - 1 + progress.work_done / progress.work_total
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -10,10 +10,13 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from PIL import Image
+
 from impasto.backbone import LAYOUTS, layer_names
 from impasto.errors import ConfigError
 
 LayerSpec = tuple[tuple[str, float], ...]  # ((layer name, weight), …)
+MaskLike = str | Path | Image.Image  # a mask image: white = inside the region
 LayersLike = str | Sequence[str | tuple[str, float]] | Mapping[str, float]
 
 INIT_CHOICES = ("noise", "content", "style")  # or the path of an image file
@@ -26,7 +29,7 @@ MAX_ITERATIONS = 100_000
 # Size (long side, px) and iterations when none are given: a CPU run must finish in minutes, a GPU run
 # can afford more. Measured figures are in the README.
 DEFAULT_SIZE = {"cpu": 384, "gpu": 768}
-DEFAULT_ITERATIONS = {"cpu": 100, "gpu": 300}
+DEFAULT_ITERATIONS = {"cpu": 200, "gpu": 500}
 
 
 def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
@@ -72,11 +75,13 @@ class StyleConfig:
 
     # Long side of the output in pixels; None: 384 on a CPU, 768 on a GPU (at most the content's own).
     size: int | None = None
-    # Optimizer iterations at each scale; None: 100 on a CPU, 300 on a GPU.
+    # Optimizer iterations (at each scale of a multi-scale run); None: 200 on a CPU, 500 on a GPU.
     iterations: int | None = None
     # Coarse to fine (Gatys et al. 2017): optimize at min_size first, then at sizes growing by
-    # scale_step up to size, each starting from the upsampled result of the one before.
-    multiscale: bool = True
+    # scale_step up to size, each starting from the upsampled result of the one before. Off by
+    # default: from the content image, single scale reached lower final losses in the same time
+    # (bench/multiscale.py; the README gives the figures).
+    multiscale: bool = False
     # Long side of the smallest scale in pixels.
     min_size: int = 128
     # Factor between the long sides of consecutive scales (√2: each scale has twice the pixels).
@@ -94,7 +99,7 @@ class StyleConfig:
     # sum 1). Gatys et al.'s choice: the first ReLU of each block, equally weighted.
     style_layers: LayerSpec = tuple((f"relu{b}_1", 1.0) for b in range(1, 6))
     # The style image is resized to style_scale × the output's long side before its Gram targets are
-    # taken: above 1 its brush strokes come out smaller, below 1 larger.
+    # taken: above 1 its brush strokes come out larger, below 1 smaller.
     style_scale: float = 1.0
     # Weights of several style images (normalized to sum 1); None: equal weights.
     style_blend: tuple[float, ...] | None = None
@@ -104,6 +109,11 @@ class StyleConfig:
     preserve_colors: Literal["none", "luminance", "histogram"] = "none"
     # The matrix of the "histogram" recolouring: "sym" (symmetric square roots), "chol" or "pca".
     color_match: Literal["sym", "chol", "pca"] = "sym"
+    # Spatial control (Gatys et al. 2017): one mask per style image, white where its style goes — or
+    # one mask for two styles (white: the first, black: the second). Empty: every style everywhere.
+    content_masks: tuple[MaskLike, ...] = ()
+    # Optional, one per style image: the part of each style image its style is taken from.
+    style_masks: tuple[MaskLike, ...] = ()
     # Start image: "noise" (white noise, as in the paper), "content", "style", or an image path.
     # Starting from the content image reaches a good result in far fewer iterations.
     init: str = "content"
@@ -173,6 +183,9 @@ class StyleConfig:
             )
         if self.color_match not in ("sym", "chol", "pca"):
             raise ConfigError(f"unknown color_match {self.color_match!r}; choose sym, chol or pca")
+        for name in ("content_masks", "style_masks"):
+            value = getattr(self, name)
+            set_(self, name, (value,) if isinstance(value, str | Path | Image.Image) else tuple(value))
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("max_pixels", self.max_pixels, 1, 2**40)
         if self.weights is not None:

@@ -34,6 +34,23 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (h * w)  # (B, C, C)
 
 
+def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gram matrices of the region that ``mask`` weights (Gatys et al. 2017, spatial control).
+
+    features: (B, C, H, W); mask: (B or 1, 1, H, W) in [0, 1] → (B, C, C), averaged over the region:
+    (F·m)(F·m)ᵀ / Σ m². With an all-ones mask this is :func:`gram`.
+    """
+    if features.ndim != 4 or mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != features.shape[-2:]:
+        raise ValueError(
+            f"expected features (B, C, H, W) and a mask (B, 1, H, W), got {tuple(features.shape)} "
+            f"and {tuple(mask.shape)}"
+        )
+    b, c, h, w = features.shape
+    flat = (features * mask).reshape(b, c, h * w)  # (B, C, N)
+    area = mask.pow(2).sum(dim=(1, 2, 3)).clamp(min=EPS).view(-1, 1, 1)  # (B or 1, 1, 1)
+    return flat @ flat.transpose(1, 2) / area  # (B, C, C)
+
+
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Relative squared error of feature maps: Σ(F − P)² / Σ P².
 
@@ -47,16 +64,19 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (features - target).pow(2).sum() / (target.pow(2).sum() + EPS)
 
 
-def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+def style_loss(
+    features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Relative squared error of Gram matrices: ‖G − A‖² / ‖A‖².
 
-    features: (B, C, H, W); target_gram: (B, C, C) or (C, C) → scalar.
+    features: (B, C, H, W); target_gram: (B, C, C) or (C, C); mask: optional (B or 1, 1, H, W) region
+    whose guided Gram matrix is compared instead (see :func:`guided_gram`) → scalar.
 
     The paper divides ‖G − A‖² by 4·N²·M²; with position-averaged Gram matrices (see :func:`gram`) and
     division by ‖A‖² the term is independent of image size and activation scale, so layers with large
     activations (relu4_1, relu5_1 on a Caffe VGG) do not drown the others.
     """
-    g = gram(features)
+    g = gram(features) if mask is None else guided_gram(features, mask)
     if target_gram.shape[-2:] != g.shape[-2:]:
         raise ValueError(
             f"Gram target {tuple(target_gram.shape)} does not match features with {g.shape[-1]} channels"
@@ -79,15 +99,30 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
+class Region:
+    """A part of the output that takes its own style (spatial control).
+
+    masks: layer → the region's weight (1, 1, H', W') at that layer's resolution.
+    grams: layer → the Gram matrix (1, C, C) its style should have there.
+    """
+
+    masks: Mapping[str, torch.Tensor]
+    grams: Mapping[str, torch.Tensor]
+    weight: float = 1.0  # the region's share of the image, so the style term keeps its scale
+
+
+@dataclass(frozen=True)
 class Targets:
     """What the image is pulled towards, computed once from the content and style images.
 
     content: layer → feature maps (1, C, H, W) of the content image at the output size.
-    style: layer → Gram matrix (1, C, C) of the style image.
+    style: layer → Gram matrix (1, C, C) of the (blended) style images, for the whole image.
+    regions: with masks, the style targets region by region instead of ``style``.
     """
 
     content: Mapping[str, torch.Tensor]
     style: Mapping[str, torch.Tensor]
+    regions: tuple[Region, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,8 +151,17 @@ def objective(
         ),
         torch.zeros((), device=image.device),
     )
+
+    def layer_style(name: str) -> torch.Tensor:
+        if not targets.regions:
+            return style_loss(features[name], targets.style[name])
+        return sum(
+            (r.weight * style_loss(features[name], r.grams[name], r.masks[name]) for r in targets.regions),
+            torch.zeros((), device=image.device),
+        )
+
     style = sum(
-        (w * style_loss(features[name], targets.style[name]) for name, w in weights.style_layers.items()),
+        (w * layer_style(name) for name, w in weights.style_layers.items()),
         torch.zeros((), device=image.device),
     )
     terms = {"content": weights.content * content, "style": weights.style * style}
