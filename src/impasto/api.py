@@ -7,6 +7,8 @@ targets from the backbone, then optimization from the upsampled previous result 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from impasto import color, images, losses, optimize, pyramid
+from impasto import color, images, losses, optimize, pyramid, tiles
 from impasto.backbone import FeatureExtractor
 from impasto.config import MIN_SIZE, MaskLike, StyleConfig
 from impasto.devices import resolve_device
@@ -41,6 +43,7 @@ class Stylized:
     device: torch.device
     sizes: tuple[int, ...]  # long side of each scale, smallest first
     iterations: int  # iterations asked for at each scale
+    tiles: int = 0  # tiles the last scale was optimized in (0: the whole image at once)
 
 
 def stylize(
@@ -125,43 +128,52 @@ def stylize_detailed(
         return images.to_pil(image)
 
     iterations = config.resolved_iterations(on_gpu)
+    budget = config.max_memory or tiles.available_memory(device)
     image: torch.Tensor | None = None
     result: optimize.RunResult | None = None
+    tile_count = 0
     for index, size in enumerate(sizes):
         content_t = pyramid.resize_long_side(content_in, size)
         styles_t = [pyramid.resize_long_side(s, round(size * config.style_scale)) for s in styles_full]
         shape = (content_t.shape[-2], content_t.shape[-1])
-        regions = (
-            [
-                (
-                    pyramid.resize(mask, shape),
-                    None if s_mask is None else pyramid.resize(s_mask, (style.shape[-2], style.shape[-1])),
-                )
-                for mask, s_mask, style in zip(content_masks, style_masks, styles_t, strict=True)
-            ]
-            if content_masks
-            else []
-        )
-        targets = make_targets(extractor, content_t, styles_t, blend, layer_weights, regions)
         if image is None:
             start = initial_image(config, content_t, styles_t[0])
         else:
-            start = pyramid.resize(image, (content_t.shape[-2], content_t.shape[-1]))
-
-        def objective(
-            x: torch.Tensor, targets: losses.Targets = targets
-        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            return losses.objective(x, extractor(x), targets, layer_weights)
-
+            start = pyramid.resize(image, shape)
+        fits = shape[0] * shape[1] <= tiles.max_tile_pixels(budget, device)
         try:
-            result = optimize.run(
-                start,
-                objective,
-                iterations,
-                optimizer=config.optimizer,
-                lr=config.resolved_learning_rate(),
-                callback=_per_scale(callback, index, sizes, iterations),
-            )
+            if fits:
+                regions = [
+                    (pyramid.resize(mask, shape), _resized_like(s_mask, style))
+                    for mask, s_mask, style in zip(content_masks, style_masks, styles_t, strict=False)
+                ]
+                targets = make_targets(extractor, content_t, styles_t, blend, layer_weights, regions)
+                result = optimize.run(
+                    start,
+                    _objective(extractor, targets, layer_weights),
+                    iterations,
+                    optimizer=config.optimizer,
+                    lr=config.resolved_learning_rate(),
+                    callback=_per_scale(callback, index, sizes, iterations),
+                )
+            else:
+                if content_masks:
+                    raise ConfigError(
+                        f"masks work only on images that fit in memory; {shape[1]}×{shape[0]} px needs "
+                        "tiles: use a smaller --size or a larger --max-memory"
+                    )
+                result, tile_count = _optimize_tiled(
+                    config,
+                    extractor,
+                    layer_weights,
+                    content_t,
+                    styles_t,
+                    blend,
+                    start,
+                    budget,
+                    device,
+                    functools.partial(_per_scale, callback, index, sizes, iterations),
+                )
         except Interrupted as stop:
             raise Interrupted(stop.result, finish(stop.result.image), content_image.icc_profile) from None
         image = result.image
@@ -176,6 +188,84 @@ def stylize_detailed(
         device=device,
         sizes=tuple(sizes),
         iterations=iterations,
+        tiles=tile_count,
+    )
+
+
+def _objective(
+    extractor: FeatureExtractor, targets: losses.Targets, weights: losses.Weights
+) -> optimize.Objective:
+    def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return losses.objective(x, extractor(x), targets, weights)
+
+    return objective
+
+
+def _resized_like(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tensor | None:
+    return None if mask is None else pyramid.resize(mask, (image.shape[-2], image.shape[-1]))
+
+
+def _optimize_tiled(
+    config: StyleConfig,
+    extractor: FeatureExtractor,
+    weights: losses.Weights,
+    content: torch.Tensor,
+    styles: list[torch.Tensor],
+    blend: list[float],
+    start: torch.Tensor,
+    budget: int,
+    device: torch.device,
+    reporter: Callable[[int, int], Callable[[optimize.Progress], None] | None],
+) -> tuple[optimize.RunResult, int]:
+    """Optimize ``start`` (1, 3, H, W) in overlapping tiles that fit ``budget`` bytes (see tiles.py).
+
+    Style targets are global: every style's Gram matrices, accumulated tile by tile and blended.
+    """
+    side = math.isqrt(tiles.max_tile_pixels(budget, device))
+    if side < tiles.MIN_TILE:
+        raise ConfigError(
+            f"{budget / 2**30:.2f} GiB leaves room for tiles of only {side} px (at least "
+            f"{tiles.MIN_TILE} needed): allow more memory with --max-memory"
+        )
+    overlap = tiles.OVERLAP
+    layers = list(weights.style_layers)
+    grams: dict[str, torch.Tensor] = {}
+    for style, share in zip(styles, blend, strict=True):
+        for name, gram in tiles.tiled_grams(extractor, style, layers, side, margin=overlap).items():
+            grams[name] = grams[name] + share * gram if name in grams else share * gram
+    windows = tiles.tiles(content.shape[-2], content.shape[-1], side, overlap)
+    outcomes: list[optimize.RunResult] = []
+
+    def optimize_tile(index: int, window: tiles.Tile, tile_start: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            content_features = extractor(window.of(content))
+        targets = losses.Targets(
+            content={name: content_features[name] for name in weights.content_layers}, style=grams
+        )
+        del content_features
+        outcome = optimize.run(
+            tile_start,
+            _objective(extractor, targets, weights),
+            config.resolved_iterations(device.type != "cpu"),
+            optimizer=config.optimizer,
+            lr=config.resolved_learning_rate(),
+            callback=reporter(index, len(windows)),
+        )
+        outcomes.append(outcome)
+        return outcome.image
+
+    canvas = tiles.run_tiled(start, windows, overlap, optimize_tile)
+    diverged = [o for o in outcomes if o.stopped != "done"]
+    last = outcomes[-1]
+    return (
+        optimize.RunResult(
+            image=canvas,
+            loss=sum(o.loss for o in outcomes) / len(outcomes),
+            iterations=last.iterations,
+            stopped="done",
+            message=f"{len(diverged)} of {len(windows)} tiles stopped early" if diverged else "",
+        ),
+        len(windows),
     )
 
 
@@ -311,9 +401,14 @@ def _blend(weights: tuple[float, ...] | None, count: int) -> list[float]:
 
 
 def _per_scale(
-    callback: Callable[[optimize.Progress], None] | None, index: int, sizes: list[int], iterations: int
+    callback: Callable[[optimize.Progress], None] | None,
+    index: int,
+    sizes: list[int],
+    iterations: int,
+    tile: int = 0,
+    tile_count: int = 1,
 ) -> Callable[[optimize.Progress], None] | None:
-    """``callback`` told which scale it hears from, and the work done over all scales."""
+    """``callback`` told which scale (and tile) it hears from, and the work done over all scales."""
     if callback is None:
         return None
     # An iteration costs about the number of pixels it touches: (size / final size)² of a final one.
@@ -326,7 +421,10 @@ def _per_scale(
                 progress,
                 scale=index + 1,
                 scales=len(sizes),
-                work_done=before + progress.iteration * costs[index],
+                work_done=before
+                + (tile + progress.iteration / iterations) / tile_count * iterations * costs[index],
+                tile=tile + 1,
+                tiles=tile_count,
                 work_total=iterations * sum(costs),
             )
         )

@@ -203,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("input and output")
     g.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory the optimization may use, like 2GB; a larger image is optimized in overlapping "
+        "tiles (default: what the device has free)",
+    )
+    g.add_argument(
         "--max-pixels",
         type=int,
         metavar="N",
@@ -316,6 +322,7 @@ class _ProgressBar:
             )
         h, w = progress.image.shape[-2:]
         scale = f" scale {progress.scale}/{progress.scales}" if progress.scales > 1 else ""
+        scale += f" tile {progress.tile}/{progress.tiles}" if progress.tiles > 1 else ""
         self.bar.set_description_str(f"impasto{scale} {w}×{h}", refresh=False)
         terms = {name: f"{value:.3g}" for name, value in progress.terms.items()}
         self.bar.set_postfix({"it": f"{progress.iteration}/{progress.total}", **terms}, refresh=False)

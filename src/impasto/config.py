@@ -132,6 +132,9 @@ class StyleConfig:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Seed of the noise initialization: the same seed gives the same image on the same machine.
     seed: int = 0
+    # Memory the optimization may use, in bytes (the API also takes "2GB", "512MB"); None: what the
+    # device has free. An image that would need more is optimized in overlapping tiles.
+    max_memory: int | None = None
     # Refuse input images with more pixels than this (a guard against decompression bombs).
     max_pixels: int = 150_000_000
 
@@ -186,6 +189,12 @@ class StyleConfig:
         for name in ("content_masks", "style_masks"):
             value = getattr(self, name)
             set_(self, name, (value,) if isinstance(value, str | Path | Image.Image) else tuple(value))
+        if isinstance(self.max_memory, str):
+            from impasto.tiles import parse_memory
+
+            set_(self, "max_memory", parse_memory(self.max_memory))
+        if self.max_memory is not None:
+            _check_int("max_memory", self.max_memory, 2**20, 2**50)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("max_pixels", self.max_pixels, 1, 2**40)
         if self.weights is not None:

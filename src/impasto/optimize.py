@@ -32,6 +32,8 @@ class Progress:
     image: torch.Tensor  # the current image (1, 3, H, W), detached: read it, don't change it
     scale: int = 1  # which scale of a multi-scale run, 1 … scales (smallest first)
     scales: int = 1
+    tile: int = 1  # which tile of a tiled scale, 1 … tiles
+    tiles: int = 1
     # Work done and to do over the whole run, in iterations at the output size (a multi-scale run's
     # small scales cost less per iteration): what a progress bar and its time estimate should show.
     work_done: float = 0.0
