@@ -127,6 +127,10 @@ def _bad_inputs(tmp_path: Path, content: Path, style: Path) -> dict[str, tuple[l
         "corrupt weights": ([c, s, "-o", out, "--weights", str(text)], "cannot read weights"),
         "bad init": ([c, s, "-o", out, "--init", "sparkles"], "init must be"),
         "no output": ([c, s], "required: -o/--output"),
+        "bad memory": ([c, s, "-o", out, "--max-memory", "lots"], "expected a size like 2GB"),
+        "bad blend": ([c, s, "-o", out, "--style-blend", "a,b"], "expected numbers"),
+        "blend count": ([c, s, "-o", out, "--style-blend", "1,2"], "2 weights for 1 style"),
+        "bad colors": ([c, s, "-o", out, "--preserve-colors", "sepia"], "invalid choice"),
     }
 
 
@@ -150,6 +154,10 @@ CASES = [
     "corrupt weights",
     "bad init",
     "no output",
+    "bad memory",
+    "bad blend",
+    "blend count",
+    "bad colors",
 ]
 
 
@@ -225,3 +233,14 @@ def test_ctrl_c_saves_the_best_image_so_far(content_path: Path, style_path: Path
     with Image.open(out) as image:
         image.load()
         assert image.size == (64, 43)
+
+
+def test_several_styles_with_a_mask_and_colours(content_path: Path, style_path: Path, tmp_path: Path) -> None:
+    mask = tmp_path / "mask.png"
+    Image.new("L", (451, 300), 255).crop((0, 0, 200, 300)).resize((451, 300)).save(mask)
+    out = tmp_path / "out.png"
+    args = [str(content_path), str(style_path), str(content_path), "-o", str(out), *FAST]
+    args += ["--content-mask", str(mask), "--style-blend", "1,1", "--preserve-colors", "luminance"]
+    assert main(args) == 0
+    with Image.open(out) as image:
+        assert image.size == (48, 32)
