@@ -42,7 +42,7 @@ def colors() -> None:
         distance = float((mean_out - mean_in).norm() + (cov_out - cov_in).norm())
         print(f"colour distance to the content, preserve_colors={mode}: {distance:.4f}", flush=True)
     labels = ["content", "--preserve-colors none", "luminance", "histogram"]
-    grid([cells], ["chelsea × swirls"], labels, "Colour control").save(DOCS / "colors.png")
+    grid([cells], ["chelsea + swirls"], labels, "Colour control").save(DOCS / "colors.png")
 
 
 def masks() -> None:

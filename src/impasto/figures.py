@@ -114,8 +114,9 @@ def sweep(
     return grid(
         rows,
         row_labels=[layers or "default style layers" for layers in sets],
-        column_labels=[f"α/β = {ratio:g}" for ratio in ratios],
-        title="Content against style: α/β",
+        # Spelled out: Pillow's built-in font has no Greek letters.
+        column_labels=[f"alpha/beta = {ratio:g}" for ratio in ratios],
+        title="Content against style: alpha/beta",
     )
 
 
