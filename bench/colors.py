@@ -15,16 +15,14 @@ from pathlib import Path
 from PIL import Image
 
 import impasto
-from impasto.color import color_stats
+from impasto.color import stats_distance
 from impasto.images import to_tensor
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def distance(image: Image.Image, reference: Image.Image) -> float:
-    mean_a, cov_a = color_stats(to_tensor(image))
-    mean_b, cov_b = color_stats(to_tensor(reference.resize(image.size)))
-    return round(float((mean_a - mean_b).norm() + (cov_a - cov_b).norm()), 4)
+    return round(stats_distance(to_tensor(image), to_tensor(reference.resize(image.size))), 4)
 
 
 def main() -> None:

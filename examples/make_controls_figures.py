@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 import impasto
-from impasto.color import color_stats
+from impasto.color import stats_distance
 from impasto.figures import grid
 from impasto.images import to_tensor
 
@@ -37,9 +37,7 @@ def colors() -> None:
     for mode in ("none", "luminance", "histogram"):
         cells.append(impasto.stylize(CONTENT, STYLE, size=256, preserve_colors=mode, device="cpu"))
         # How far the output's colour statistics are from the content's (bench/colors.py's measure).
-        mean_out, cov_out = color_stats(to_tensor(cells[-1]))
-        mean_in, cov_in = color_stats(to_tensor(content.resize(cells[-1].size)))
-        distance = float((mean_out - mean_in).norm() + (cov_out - cov_in).norm())
+        distance = stats_distance(to_tensor(cells[-1]), to_tensor(content.resize(cells[-1].size)))
         print(f"colour distance to the content, preserve_colors={mode}: {distance:.4f}", flush=True)
     labels = ["content", "--preserve-colors none", "luminance", "histogram"]
     grid([cells], ["chelsea + swirls"], labels, "Colour control").save(DOCS / "colors.png")

@@ -172,6 +172,7 @@ def stylize_detailed(
                     start,
                     budget,
                     device,
+                    iterations,
                     functools.partial(_per_scale, callback, index, sizes, iterations),
                 )
         except Interrupted as stop:
@@ -215,6 +216,7 @@ def _optimize_tiled(
     start: torch.Tensor,
     budget: int,
     device: torch.device,
+    iterations: int,
     reporter: Callable[[int, int], Callable[[optimize.Progress], None] | None],
 ) -> tuple[optimize.RunResult, int]:
     """Optimize ``start`` (1, 3, H, W) in overlapping tiles that fit ``budget`` bytes (see tiles.py).
@@ -246,7 +248,7 @@ def _optimize_tiled(
         outcome = optimize.run(
             tile_start,
             _objective(extractor, targets, weights),
-            config.resolved_iterations(device.type != "cpu"),
+            iterations,
             optimizer=config.optimizer,
             lr=config.resolved_learning_rate(),
             callback=reporter(index, len(windows)),

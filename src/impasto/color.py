@@ -81,6 +81,14 @@ def color_stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, centred @ centred.T / pixels.shape[1]
 
 
+def stats_distance(image: torch.Tensor, reference: torch.Tensor) -> float:
+    """How far the colours of ``image`` are from ``reference``'s, both (1, 3, H, W) in [0, 1]:
+    ‖μ_image − μ_reference‖ + ‖Σ_image − Σ_reference‖_F (0 for the same colour statistics)."""
+    mean_a, cov_a = color_stats(image)
+    mean_b, cov_b = color_stats(reference)
+    return float((mean_a - mean_b).norm() + (cov_a - cov_b).norm())
+
+
 def _sqrt_and_inverse_sqrt(cov: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     values, vectors = torch.linalg.eigh(cov)
     values = values.clamp(min=eps)
