@@ -90,6 +90,8 @@ def test_help_and_version() -> None:
         "--content-layers",
         "--style-layers",
         "--device",
+        "--precision",
+        "--compile",
         "--seed",
         "--save-every",
         "--quiet",
@@ -131,6 +133,8 @@ def _bad_inputs(tmp_path: Path, content: Path, style: Path) -> dict[str, tuple[l
         "bad blend": ([c, s, "-o", out, "--style-blend", "a,b"], "expected numbers"),
         "blend count": ([c, s, "-o", out, "--style-blend", "1,2"], "2 weights for 1 style"),
         "bad colors": ([c, s, "-o", out, "--preserve-colors", "sepia"], "invalid choice"),
+        "bad precision": ([c, s, "-o", out, "--precision", "fp8"], "invalid choice"),
+        "bad compile": ([c, s, "-o", out, "--compile", "maybe"], "invalid choice"),
     }
 
 
@@ -158,6 +162,8 @@ CASES = [
     "bad blend",
     "blend count",
     "bad colors",
+    "bad precision",
+    "bad compile",
 ]
 
 

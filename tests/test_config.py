@@ -50,6 +50,8 @@ def test_parse_layers_forms() -> None:
         ({"model": "resnet"}, "unknown model"),
         ({"pooling": "min"}, "pooling"),
         ({"device": "tpu"}, "unknown device"),
+        ({"precision": "fp8"}, "unknown precision"),
+        ({"compile": "yes"}, "unknown compile"),
         ({"init": "no/such/file.png"}, "init must be"),
     ],
 )

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from impasto import color, images, losses, optimize, pyramid, tiles
+from impasto import color, images, losses, optimize, pyramid, runtime, tiles
 from impasto.backbone import FeatureExtractor
 from impasto.config import MIN_SIZE, MaskLike, StyleConfig
 from impasto.devices import resolve_device
@@ -44,6 +44,7 @@ class Stylized:
     sizes: tuple[int, ...]  # long side of each scale, smallest first
     iterations: int  # iterations asked for at each scale
     tiles: int = 0  # tiles the last scale was optimized in (0: the whole image at once)
+    runtime: str = ""  # how the network ran: "bf16, channels-last, compiled"
 
 
 def stylize(
@@ -104,13 +105,7 @@ def stylize_detailed(
             color.as_grey_rgb(color.match_luminance(color.luminance(s), content_luma)) for s in styles_full
         ]
 
-    layer_weights = losses.Weights(
-        content=config.content_weight,
-        style=config.style_weight,
-        tv=config.tv_weight,
-        content_layers=_normalized(config.content_layers),
-        style_layers=_normalized(config.style_layers),
-    )
+    layer_weights = loss_weights(config)
     entry, params = load_params(config.model, config.weights)
     extractor = FeatureExtractor(
         entry.architecture,
@@ -119,6 +114,11 @@ def stylize_detailed(
         layers=[*layer_weights.content_layers, *layer_weights.style_layers],
         pooling=config.pooling,
     ).to(device)
+    runner = runtime.Runner(
+        extractor,
+        runtime.resolve_precision(config.precision, device),
+        compile=runtime.compile_wanted(config.compile, device),
+    )
 
     def finish(image: torch.Tensor) -> Image.Image:
         """The optimized image (1, 3, h, w) at the output size, with the colours asked for."""
@@ -150,7 +150,7 @@ def stylize_detailed(
                 targets = make_targets(extractor, content_t, styles_t, blend, layer_weights, regions)
                 result = optimize.run(
                     start,
-                    _objective(extractor, targets, layer_weights),
+                    _objective(runner, targets, layer_weights),
                     iterations,
                     optimizer=config.optimizer,
                     lr=config.resolved_learning_rate(),
@@ -164,7 +164,7 @@ def stylize_detailed(
                     )
                 result, tile_count = _optimize_tiled(
                     config,
-                    extractor,
+                    runner,
                     layer_weights,
                     content_t,
                     styles_t,
@@ -190,14 +190,26 @@ def stylize_detailed(
         sizes=tuple(sizes),
         iterations=iterations,
         tiles=tile_count,
+        runtime=runner.description,
+    )
+
+
+def loss_weights(config: StyleConfig) -> losses.Weights:
+    """α, β, γ and the per-layer weights of ``config``, each set of layer weights normalized to sum 1."""
+    return losses.Weights(
+        content=config.content_weight,
+        style=config.style_weight,
+        tv=config.tv_weight,
+        content_layers=_normalized(config.content_layers),
+        style_layers=_normalized(config.style_layers),
     )
 
 
 def _objective(
-    extractor: FeatureExtractor, targets: losses.Targets, weights: losses.Weights
+    runner: runtime.Runner, targets: losses.Targets, weights: losses.Weights
 ) -> optimize.Objective:
     def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return losses.objective(x, extractor(x), targets, weights)
+        return losses.objective(x, runner(x), targets, weights)
 
     return objective
 
@@ -208,7 +220,7 @@ def _resized_like(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tenso
 
 def _optimize_tiled(
     config: StyleConfig,
-    extractor: FeatureExtractor,
+    runner: runtime.Runner,
     weights: losses.Weights,
     content: torch.Tensor,
     styles: list[torch.Tensor],
@@ -223,6 +235,7 @@ def _optimize_tiled(
 
     Style targets are global: every style's Gram matrices, accumulated tile by tile and blended.
     """
+    extractor = runner.extractor
     side = math.isqrt(tiles.max_tile_pixels(budget, device))
     if side < tiles.MIN_TILE:
         raise ConfigError(
@@ -247,7 +260,7 @@ def _optimize_tiled(
         del content_features
         outcome = optimize.run(
             tile_start,
-            _objective(extractor, targets, weights),
+            _objective(runner, targets, weights),
             iterations,
             optimizer=config.optimizer,
             lr=config.resolved_learning_rate(),

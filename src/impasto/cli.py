@@ -201,6 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "cpu", "cuda", "mps"],
         help=f"(default: {_default('device')}: cuda, then mps, then cpu)",
     )
+    g.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "tf32", "bf16", "fp16"],
+        help=f"number format of the network; auto: bf16 where the device has fast bf16, else fp32 "
+        f"(default: {_default('precision')})",
+    )
+    g.add_argument(
+        "--compile",
+        choices=["auto", "on", "off"],
+        help=f"torch.compile the network; auto: on CUDA only (default: {_default('compile')})",
+    )
     g = p.add_argument_group("input and output")
     g.add_argument(
         "--max-memory",

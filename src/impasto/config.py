@@ -22,6 +22,8 @@ LayersLike = str | Sequence[str | tuple[str, float]] | Mapping[str, float]
 INIT_CHOICES = ("noise", "content", "style")  # or the path of an image file
 OPTIMIZERS = ("lbfgs", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+COMPILE_MODES = ("auto", "on", "off")
 MIN_SIZE = 32  # relu5_1 sits behind four 2× poolings: smaller images leave it almost nothing
 MAX_SIZE = 16384
 MAX_ITERATIONS = 100_000
@@ -130,6 +132,12 @@ class StyleConfig:
     pooling: Literal["max", "avg"] = "max"
     # "auto" picks cuda, then mps, then cpu.
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # Number format of the network's arithmetic (runtime.py): "auto" picks bf16 where the device has
+    # fast bf16 units (recent GPUs, CPUs with AVX512_BF16/AMX) and fp32 elsewhere; "tf32" is for GPUs.
+    # Gram matrices and losses are fp32 whatever is chosen.
+    precision: Literal["auto", "fp32", "tf32", "bf16", "fp16"] = "auto"
+    # torch.compile the network: "auto" compiles on CUDA only, where it pays for itself in seconds.
+    compile: Literal["auto", "on", "off"] = "auto"
     # Seed of the noise initialization: the same seed gives the same image on the same machine.
     seed: int = 0
     # Memory the optimization may use, in bytes (the API also takes "2GB", "512MB"); None: what the
@@ -164,6 +172,10 @@ class StyleConfig:
             raise ConfigError(f"unknown pooling {self.pooling!r}; choose max or avg")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(f"unknown compile {self.compile!r}; choose from {', '.join(COMPILE_MODES)}")
         if self.init not in INIT_CHOICES and not Path(self.init).is_file():
             raise ConfigError(
                 f"init must be one of {', '.join(INIT_CHOICES)} or an image file; {self.init!r} is neither"
