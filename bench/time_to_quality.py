@@ -87,6 +87,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--every", type=int, default=5, help="snapshot every N iterations")
     parser.add_argument("--candidate", action="append", type=json.loads, help="options as JSON")
+    parser.add_argument(
+        "--candidate-iterations",
+        type=int,
+        help="iterations per scale of the candidates (default: --iterations)",
+    )
     args = parser.parse_args()
     score = scorer(args.size, args.device)
     print(
@@ -112,7 +117,8 @@ def main() -> None:
         flush=True,
     )
     for options in args.candidate or [{}]:
-        run = timed_run(args.size, args.iterations, args.device, args.every, options)
+        iterations = args.candidate_iterations or args.iterations
+        run = timed_run(args.size, iterations, args.device, args.every, options)
         scored = [(t, score(image)) for t, image in run["snapshots"]]
         reached = next((t for t, loss in scored if loss <= goal), None)
         quarter = [loss for t, loss in scored if t <= reference["seconds"] / 4]

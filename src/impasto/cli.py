@@ -255,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in FIGURES:
         return figure_main(arguments[0], arguments[1:])
+    if arguments and arguments[0] == "serve":
+        return serve_main(arguments[1:])
     args = build_parser().parse_args(arguments)
     try:
         if args.save_every < 0:
@@ -460,6 +462,57 @@ class _CellBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def build_serve_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="impasto serve",
+        description="Start the web app: choose images, move sliders, watch the painting appear. It listens "
+        "on this computer only unless --host says otherwise.",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network"
+    )
+    p.add_argument("--port", type=int, default=8000, help="(default: 8000; 0 picks a free one)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="(default: auto)")
+    p.add_argument(
+        "--max-size", type=int, default=1024, metavar="PX", help="largest output allowed (default: 1024)"
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=25, metavar="MB", help="largest upload (default: 25)"
+    )
+    p.add_argument(
+        "--max-waiting", type=int, default=16, metavar="N", help="queued jobs allowed (default: 16)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return p
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    """``impasto serve``: the web app on 127.0.0.1 until Ctrl-C."""
+    args = build_serve_parser().parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        return _fail(f"port must be from 0 to 65535, got {args.port}", EXIT_USAGE)
+    if args.max_size < 32 or args.max_upload_mb <= 0 or args.max_waiting < 0:
+        return _fail("--max-size must be ≥ 32, --max-upload-mb > 0 and --max-waiting ≥ 0", EXIT_USAGE)
+    from impasto.web import Limits, make_server
+
+    limits = Limits(
+        max_size=args.max_size, max_upload_bytes=int(args.max_upload_mb * 2**20), max_waiting=args.max_waiting
+    )
+    try:
+        server = make_server(args.host, args.port, limits, args.device, verbose=args.verbose)
+    except OSError as error:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_FAILED)
+    print(f"impasto is running at {server.url} (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        server.server_close()
+        server.app.close()
+    return 0
 
 
 def _fail(message: str, code: int) -> int:

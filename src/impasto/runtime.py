@@ -7,7 +7,7 @@ makes one evaluation cheaper is decided once, here, and applied by :class:`Runne
   them (or in TF32 on a GPU); features come out of the network as fp32, so Gram matrices and loss sums
   are always fp32 — reduced precision would otherwise cost quality (the issue's measurements: a bf16
   run's loss was 13% worse with bf16 Grams).
-- memory layout: channels-last (NHWC), the layout the fast convolution kernels of CPUs and GPUs prefer.
+- memory layout: channels-last (NHWC), the layout the tensor-core convolutions of GPUs prefer.
 - compilation: ``torch.compile`` fuses the elementwise work between convolutions; each new image shape
   compiles once (torch keeps the result per shape) and any failure falls back to eager quietly.
 """
@@ -136,13 +136,14 @@ class Runner:
         precision: Precision,
         compile: bool = False,
         backend: str | Callable[..., Any] = "inductor",
+        channels_last: bool | None = None,
     ) -> None:
         self.extractor = extractor
         self.precision = precision
         self.device = extractor.input_scale.device
-        # Channels-last where the kernels for it exist (CPU oneDNN, CUDA cuDNN); measured on the 2-core
-        # CPU it saves 4–7% per evaluation in fp32, and bf16 kernels on GPUs expect it.
-        self.channels_last = self.device.type in ("cpu", "cuda")
+        # Channels-last on CUDA, where cuDNN's bf16/fp16 tensor-core kernels expect it. Not on the CPU:
+        # on the 2-core development machine it was as fast or slower in fp32 (bench/throughput.py).
+        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
         if self.channels_last:
             extractor.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._network: Callable[[torch.Tensor], dict[str, torch.Tensor]] = extractor

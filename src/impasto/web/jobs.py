@@ -1,0 +1,221 @@
+"""Stylization jobs of the web app: a queue per device that runs one job at a time, and what each job
+shows while it runs (progress, a preview image, the loss curve).
+
+Nothing here knows about HTTP; the server turns requests into :class:`Job` objects and reads them back.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from impasto.config import StyleConfig
+from impasto.errors import ImpastoError, Interrupted
+
+State = Literal["queued", "running", "done", "stopped", "failed"]
+PREVIEW_INTERVAL = 0.5  # seconds between preview images: a GPU does hundreds of iterations a second
+MAX_CURVE_POINTS = 200  # the loss curve a status carries, thinned evenly
+
+
+class QueueFull(Exception):
+    """No room for another job; the message says why."""
+
+
+def png_bytes(image: Image.Image, icc_profile: bytes | None = None) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", icc_profile=icc_profile)
+    return buffer.getvalue()
+
+
+@dataclass
+class Job:
+    """One stylization asked for by one browser session."""
+
+    id: str
+    session: str
+    content: Path
+    styles: Sequence[Path]
+    config: StyleConfig
+    time_budget: float | None = None  # seconds; the run stops with its best image when they are up
+    command: str = ""  # the equivalent command line
+    state: State = "queued"
+    message: str = ""
+    iteration: int = 0
+    total: int = 0
+    scale: int = 1
+    scales: int = 1
+    work: float = 0.0  # fraction of the run done, 0 … 1
+    losses: list[float] = field(default_factory=list)
+    started: float | None = None
+    finished: float | None = None
+    preview: bytes | None = None  # PNG of the image as it is now
+    preview_version: int = 0
+    result: bytes | None = None  # PNG of the finished image
+    result_size: tuple[int, int] | None = None
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    def eta(self) -> float | None:
+        """Seconds left, from the work done so far (None until there is some)."""
+        if self.state != "running" or self.work <= 0:
+            return None
+        left = self.elapsed * (1 - self.work) / self.work
+        if self.time_budget is not None:
+            left = min(left, max(0.0, self.time_budget - self.elapsed))
+        return left
+
+    def curve(self) -> list[float]:
+        losses = self.losses
+        if len(losses) <= MAX_CURVE_POINTS:
+            return list(losses)
+        step = len(losses) / MAX_CURVE_POINTS
+        return [losses[int(i * step)] for i in range(MAX_CURVE_POINTS)] + [losses[-1]]
+
+
+Stylize = Callable[..., Any]  # impasto.api.stylize_detailed, or a stand-in with its signature
+
+
+class JobQueue:
+    """Jobs waiting for one device, run one at a time in submission order by a worker thread."""
+
+    def __init__(self, stylize: Stylize, max_waiting: int = 16) -> None:
+        self._stylize = stylize
+        self._max_waiting = max_waiting
+        self._waiting: deque[Job] = deque()
+        self._running: Job | None = None
+        self._cond = threading.Condition()
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name="impasto-jobs", daemon=True)
+        self._worker.start()
+
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            if self._closed:
+                raise QueueFull("the server is shutting down")
+            if len(self._waiting) >= self._max_waiting:
+                raise QueueFull(
+                    f"{len(self._waiting)} jobs are already waiting for this machine; try again in a while"
+                )
+            self._waiting.append(job)
+            self._cond.notify()
+
+    def position(self, job: Job) -> int:
+        """0 while running (or finished), else 1 + the number of jobs ahead of it."""
+        with self._cond:
+            try:
+                return self._waiting.index(job) + 1
+            except ValueError:
+                return 0
+
+    def stop(self, job: Job) -> None:
+        """Stop ``job``: a waiting job is dropped, a running one ends with its best image so far."""
+        job.stop_requested.set()
+        with self._cond:
+            if job in self._waiting:
+                self._waiting.remove(job)
+                job.state, job.message = "stopped", "stopped before it started"
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            for job in self._waiting:
+                job.state, job.message = "stopped", "the server shut down"
+            self._waiting.clear()
+            if self._running is not None:
+                self._running.stop_requested.set()
+            self._cond.notify_all()
+        self._worker.join(timeout=30)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = self._running = self._waiting.popleft()
+            try:
+                run_job(job, self._stylize)
+            finally:
+                with self._cond:
+                    self._running = None
+
+
+class _Stop(KeyboardInterrupt):
+    """Raised inside the progress callback to end the optimization the way Ctrl-C does (the library
+    then returns the best image so far)."""
+
+
+def run_job(job: Job, stylize: Stylize) -> None:
+    """Run ``job`` to the end, recording its progress; never raises."""
+    from impasto import images
+
+    job.state, job.started = "running", time.monotonic()
+    last_preview = 0.0
+    over_budget = False
+
+    def on_progress(progress: Any) -> None:
+        nonlocal last_preview, over_budget
+        job.iteration, job.total = progress.iteration, progress.total
+        job.scale, job.scales = progress.scale, progress.scales
+        job.work = progress.work_done / progress.work_total if progress.work_total else 0.0
+        job.losses.append(float(progress.loss))
+        now = time.monotonic()
+        if now - last_preview >= PREVIEW_INTERVAL or progress.iteration == progress.total:
+            preview = png_bytes(images.to_pil(progress.image))
+            with job.lock:
+                job.preview, job.preview_version = preview, job.preview_version + 1
+            last_preview = now
+        if job.time_budget is not None and job.elapsed >= job.time_budget:
+            over_budget = True
+            raise _Stop
+        if job.stop_requested.is_set():
+            raise _Stop
+
+    try:
+        done = stylize(job.content, list(job.styles), config=job.config, callback=on_progress)
+        _finish(job, done.image, done.icc_profile, "done", done.result.message)
+    except Interrupted as stop:
+        if stop.image is None:
+            job.state, job.message = "stopped", "stopped before the first iteration"
+        elif over_budget:
+            _finish(
+                job, stop.image, stop.icc_profile, "done", f"time budget of {job.time_budget:g} s reached"
+            )
+        else:
+            _finish(job, stop.image, stop.icc_profile, "stopped", "stopped; this is the best image so far")
+    except ImpastoError as error:
+        job.state, job.message = "failed", str(error)
+    except MemoryError:
+        job.state, job.message = "failed", "out of memory: try a smaller output size"
+    except Exception as error:  # keep the server alive whatever a run does; the log gets the details
+        if type(error).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, without importing torch
+            job.state, job.message = "failed", "the device ran out of memory: try a smaller output size"
+        else:
+            traceback.print_exc()
+            job.state, job.message = "failed", f"internal error ({type(error).__name__}): {error}"
+    finally:
+        job.finished = time.monotonic()
+
+
+def _finish(job: Job, image: Image.Image, icc_profile: bytes | None, state: State, message: str) -> None:
+    result = png_bytes(image, icc_profile)
+    with job.lock:
+        job.result, job.result_size = result, image.size
+        job.preview, job.preview_version = png_bytes(image), job.preview_version + 1
+    job.state, job.message = state, message

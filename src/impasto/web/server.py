@@ -1,0 +1,507 @@
+"""The web app's HTTP server: a page, its static files and a small JSON API over :mod:`impasto.web.jobs`.
+
+Built on the standard library's threading HTTP server, so ``impasto serve`` needs nothing the core does
+not already install and starts in a fraction of a second. Every browser gets a session cookie; uploads,
+jobs and results live in that session and are invisible to every other one (their ids are random too).
+
+    GET  /                          the page
+    GET  /static/NAME               its script and style sheet
+    GET  /examples/NAME             a built-in example image
+    GET  /api/setup                 defaults, choices, limits and examples for the page
+    POST /api/uploads               an image as the raw request body → {"id", "width", "height"}
+    POST /api/jobs                  {"content", "styles": [{"image", "weight"}], options} → {"id"}
+    GET  /api/jobs/ID               the job's state, progress, loss curve, queue position
+    GET  /api/jobs/ID/preview       the image as it is now (PNG)
+    GET  /api/jobs/ID/result        the finished image (PNG, as a download)
+    POST /api/jobs/ID/stop          stop it; a running job keeps its best image so far
+"""
+
+from __future__ import annotations
+
+import http.cookies
+import json
+import re
+import secrets
+import shlex
+import shutil
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field, fields
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from impasto.config import StyleConfig
+from impasto.errors import ConfigError, ImpastoError
+from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
+
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
+EXAMPLES = {"chelsea.png": "content", "swirls.png": "style"}
+COOKIE = "impasto_session"
+# Options the page may set, and how each is read from JSON. Everything else keeps the library's default.
+OPTIONS: dict[str, type] = {
+    "size": int,
+    "iterations": int,
+    "style_weight": float,
+    "style_scale": float,
+    "preserve_colors": str,
+    "model": str,
+    "precision": str,
+    "seed": int,
+    "init": str,
+    "optimizer": str,
+    "tv_weight": float,
+    "multiscale": bool,
+    "pooling": str,
+}
+INIT_CHOICES = ("content", "noise", "style")  # not a path: the page cannot name files on the server
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server allows; the defaults suit a laptop serving a few people."""
+
+    max_upload_bytes: int = 25 * 2**20
+    max_upload_pixels: int = 40_000_000
+    max_size: int = 1024  # long side of an output
+    max_iterations: int = 2000
+    max_styles: int = 4
+    max_waiting: int = 16  # jobs queued behind the running one
+    uploads_per_session: int = 8  # the oldest is forgotten beyond this
+    jobs_per_session: int = 4  # finished jobs kept (with their images); the oldest go first
+    session_idle: float = 3600.0  # seconds without a request before a session and its files are dropped
+
+
+@dataclass
+class Upload:
+    path: Path
+    name: str
+    width: int
+    height: int
+
+
+@dataclass
+class Session:
+    id: str
+    folder: Path
+    seen: float = field(default_factory=time.monotonic)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+
+class HttpError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class App:
+    """The state behind the server: sessions, their uploads and jobs, and the job queue."""
+
+    def __init__(self, stylize: Stylize, limits: Limits | None = None, device: str = "auto") -> None:
+        self.limits = limits or Limits()
+        self.device = device
+        self.queue = JobQueue(stylize, self.limits.max_waiting)
+        self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
+        self.sessions: dict[str, Session] = {}
+        self.lock = threading.Lock()
+        # The repository's example images (a wheel installed without the repository has none; the page
+        # then offers uploads only).
+        self.examples = Path(__file__).resolve().parents[3] / "examples"
+
+    def session(self, token: str | None) -> tuple[Session, bool]:
+        """The session of ``token``, or a new one (True when new). Idle sessions are swept here."""
+        now = time.monotonic()
+        with self.lock:
+            for stale in [s for s in self.sessions.values() if now - s.seen > self.limits.session_idle]:
+                self._drop(stale)
+            if token and token in self.sessions:
+                session = self.sessions[token]
+                session.seen = now
+                return session, False
+            token = secrets.token_urlsafe(24)
+            folder = self.folder / secrets.token_hex(8)
+            folder.mkdir()
+            session = self.sessions[token] = Session(token, folder)
+            return session, True
+
+    def _drop(self, session: Session) -> None:
+        for job in session.jobs.values():
+            self.queue.stop(job)
+        del self.sessions[session.id]
+        shutil.rmtree(session.folder, ignore_errors=True)
+
+    def close(self) -> None:
+        self.queue.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- uploads -------------------------------------------------------------------------------------
+
+    def upload(self, session: Session, name: str, body: bytes) -> tuple[str, Upload]:
+        """Keep an uploaded image (checked to be one, within the pixel limit) → ("upload:ID", it)."""
+        from impasto import images
+
+        suffix = Path(name).suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"):
+            suffix = ".img"
+        upload_id = secrets.token_urlsafe(12)
+        path = session.folder / f"{upload_id}{suffix}"
+        path.write_bytes(body)
+        try:
+            loaded = images.load(path, self.limits.max_upload_pixels)
+        except ImpastoError as error:
+            path.unlink(missing_ok=True)
+            raise HttpError(HTTPStatus.BAD_REQUEST, _without_path(str(error), path, name)) from None
+        upload = Upload(path, _safe_name(name), *loaded.image.size)
+        session.uploads[upload_id] = upload
+        while len(session.uploads) > self.limits.uploads_per_session:
+            oldest = next(iter(session.uploads))
+            session.uploads.pop(oldest).path.unlink(missing_ok=True)
+        return f"upload:{upload_id}", upload
+
+    def image(self, session: Session, reference: object) -> tuple[Path, str]:
+        """ "upload:ID" or "example:NAME" → the file and the name to show for it."""
+        if isinstance(reference, str) and reference.startswith("upload:"):
+            upload = session.uploads.get(reference.removeprefix("upload:"))
+            if upload is None:
+                raise HttpError(HTTPStatus.BAD_REQUEST, "that upload is gone; upload the image again")
+            return upload.path, upload.name
+        if isinstance(reference, str) and reference.startswith("example:"):
+            name = reference.removeprefix("example:")
+            if name in EXAMPLES:
+                return self.examples / name, name
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown image {reference!r}")
+
+    # -- jobs ------------------------------------------------------------------------------------------
+
+    def start(self, session: Session, request: dict[str, Any]) -> Job:
+        if any(job.state in ("queued", "running") for job in session.jobs.values()):
+            raise HttpError(HTTPStatus.CONFLICT, "this page already has a job running; stop it first")
+        content, content_name = self.image(session, request.get("content"))
+        styles_in = request.get("styles")
+        if not isinstance(styles_in, list) or not styles_in:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "choose at least one style image")
+        if len(styles_in) > self.limits.max_styles:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"at most {self.limits.max_styles} style images")
+        styles, style_names, blend = [], [], []
+        for item in styles_in:
+            if not isinstance(item, dict):
+                raise HttpError(HTTPStatus.BAD_REQUEST, "each style is {image, weight}")
+            path, name = self.image(session, item.get("image"))
+            styles.append(path)
+            style_names.append(name)
+            blend.append(_number(item.get("weight", 1.0), "style weight"))
+        config, budget = self._config(request.get("options") or {}, blend)
+        job = Job(
+            id=secrets.token_urlsafe(12),
+            session=session.id,
+            content=content,
+            styles=styles,
+            config=config,
+            time_budget=budget,
+            command=command_line(content_name, style_names, config, budget),
+        )
+        try:
+            self.queue.submit(job)
+        except QueueFull as full:
+            raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, str(full)) from None
+        session.jobs[job.id] = job
+        finished = [j for j in session.jobs.values() if j.state not in ("queued", "running")]
+        for old in finished[: max(0, len(session.jobs) - self.limits.jobs_per_session)]:
+            del session.jobs[old.id]
+        return job
+
+    def _config(self, options: dict[str, Any], blend: list[float]) -> tuple[StyleConfig, float | None]:
+        if not isinstance(options, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "options must be an object")
+        values: dict[str, Any] = {}
+        for name, value in options.items():
+            if name == "time_budget" or value is None or value == "":
+                continue
+            kind = OPTIONS.get(name)
+            if kind is None:
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown option {name!r}")
+            if kind is bool:
+                values[name] = bool(value)
+            elif kind is str:
+                values[name] = str(value)
+            else:
+                number = _number(value, name)
+                values[name] = int(number) if kind is int and number == int(number) else number
+        if values.get("init", "content") not in INIT_CHOICES:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"init must be one of {', '.join(INIT_CHOICES)}")
+        budget = options.get("time_budget")
+        budget = None if budget in (None, "", 0) else _number(budget, "time budget")
+        if budget is not None and budget <= 0:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "the time budget must be a positive number of seconds")
+        try:
+            config = StyleConfig(device=self.device, style_blend=tuple(blend), **values)  # type: ignore[arg-type]
+        except ConfigError as error:
+            raise HttpError(HTTPStatus.BAD_REQUEST, str(error)) from None
+        if config.size is not None and config.size > self.limits.max_size:
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST, f"this server makes images of at most {self.limits.max_size} px"
+            )
+        if config.iterations is not None and config.iterations > self.limits.max_iterations:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"at most {self.limits.max_iterations} iterations here")
+        return config, budget
+
+    def status(self, job: Job) -> dict[str, Any]:
+        eta = job.eta()
+        return {
+            "id": job.id,
+            "state": job.state,
+            "message": job.message,
+            "position": self.queue.position(job),
+            "iteration": job.iteration,
+            "total": job.total,
+            "scale": job.scale,
+            "scales": job.scales,
+            "progress": round(job.work, 4),
+            "elapsed": round(job.elapsed, 1),
+            "eta": None if eta is None else round(eta, 1),
+            "losses": job.curve(),
+            "preview_version": job.preview_version,
+            "result_size": job.result_size,
+            "command": job.command,
+        }
+
+    def setup(self) -> dict[str, Any]:
+        defaults = StyleConfig()
+        return {
+            "defaults": {name: getattr(defaults, name) for name in OPTIONS},
+            "choices": {
+                "preserve_colors": ["none", "luminance", "histogram"],
+                "model": ["vgg16", "vgg19"],
+                "precision": ["auto", "fp32", "tf32", "bf16", "fp16"],
+                "init": list(INIT_CHOICES),
+                "optimizer": ["lbfgs", "adam"],
+                "pooling": ["max", "avg"],
+            },
+            "limits": {
+                "max_upload_bytes": self.limits.max_upload_bytes,
+                "max_size": self.limits.max_size,
+                "max_iterations": self.limits.max_iterations,
+                "max_styles": self.limits.max_styles,
+            },
+            "examples": [
+                {"name": name, "role": role}
+                for name, role in EXAMPLES.items()
+                if (self.examples / name).is_file()
+            ],
+        }
+
+
+def command_line(content: str, styles: list[str], config: StyleConfig, budget: float | None) -> str:
+    """The ``impasto`` command that makes the same image (options that differ from the defaults)."""
+    defaults = StyleConfig()
+    words = ["impasto", content, *styles, "-o", "impasto.png"]
+    for f in fields(StyleConfig):
+        value = getattr(config, f.name)
+        if value == getattr(defaults, f.name) or f.name in ("device",):
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(option if value else f"--no-{f.name.replace('_', '-')}")
+        elif isinstance(value, tuple):
+            if f.name == "style_blend" and len(set(value)) <= 1:
+                continue
+            words += [option, ",".join(f"{v:g}" for v in value)]
+        else:
+            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    if budget is not None:
+        words.append(f"# stopped after {budget:g} s (the web app's time budget)")
+        return shlex.join(words[:-1]) + "  " + words[-1]
+    return shlex.join(words)
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {value!r}") from None
+
+
+def _safe_name(name: str) -> str:
+    """A file name fit to show and to put in a command line: the last path part, plain characters."""
+    base = re.sub(r"[^\w.\- ]", "_", Path(name.replace("\\", "/")).name).strip() or "image"
+    return base[:80]
+
+
+def _without_path(message: str, path: Path, name: str) -> str:
+    """An error about the temporary file, told about the file the user uploaded."""
+    return message.replace(str(path), _safe_name(name))
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request. The App is the server's (``self.server.app``)."""
+
+    server: Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    def _session(self) -> Session:
+        cookies = http.cookies.SimpleCookie(self.headers.get("Cookie", ""))
+        token = cookies[COOKIE].value if COOKIE in cookies else None
+        session, new = self.server.app.session(token)
+        self._new_cookie = session.id if new else None
+        return session
+
+    def _send(
+        self, status: HTTPStatus, body: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if getattr(self, "_new_cookie", None):
+            self.send_header("Set-Cookie", f"{COOKIE}={self._new_cookie}; Path=/; HttpOnly; SameSite=Strict")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, value: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
+        self._send(status, json.dumps(value).encode(), "application/json")
+
+    def _body(self, limit: int) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
+        if int(length) > limit:
+            self.close_connection = True  # the unread body must not be taken for the next request
+            raise HttpError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the file is {int(length) / 2**20:.1f} MB; this server takes at most {limit / 2**20:.0f} MB",
+            )
+        return self.rfile.read(int(length))
+
+    def _route(self, method: str) -> None:
+        self._new_cookie = None
+        try:
+            self._dispatch(method, self.path.split("?", 1)[0])
+        except HttpError as error:
+            self._json({"error": str(error)}, error.status)
+        except Exception as error:  # a bug: say so, keep serving
+            self.log_error("internal error: %r", error)
+            self._json(
+                {"error": f"internal error ({type(error).__name__})"}, HTTPStatus.INTERNAL_SERVER_ERROR
+            )
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_HEAD(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    # -- routes ----------------------------------------------------------------------------------------
+
+    def _dispatch(self, method: str, path: str) -> None:
+        app = self.server.app
+        if method == "GET" and path in ("/", "/index.html"):
+            self._session()
+            return self._send(HTTPStatus.OK, (STATIC / "index.html").read_bytes(), STATIC_TYPES[".html"])
+        if method == "GET" and path.startswith("/static/"):
+            name = path.removeprefix("/static/")
+            file = STATIC / name
+            if "/" in name or file.suffix not in STATIC_TYPES or not file.is_file():
+                raise HttpError(HTTPStatus.NOT_FOUND, "no such file")
+            return self._send(HTTPStatus.OK, file.read_bytes(), STATIC_TYPES[file.suffix])
+        if method == "GET" and path.startswith("/examples/"):
+            name = path.removeprefix("/examples/")
+            if name not in EXAMPLES or not (app.examples / name).is_file():
+                raise HttpError(HTTPStatus.NOT_FOUND, "no such example")
+            return self._send(HTTPStatus.OK, (app.examples / name).read_bytes(), "image/png")
+        if method == "GET" and path == "/api/setup":
+            self._session()
+            return self._json(app.setup())
+        session = self._session()
+        if method == "POST" and path == "/api/uploads":
+            body = self._body(app.limits.max_upload_bytes)
+            name = urllib.parse.unquote(self.headers.get("X-Filename", "image"))
+            reference, upload = app.upload(session, name, body)
+            return self._json(
+                {"id": reference, "name": upload.name, "width": upload.width, "height": upload.height}
+            )
+        if method == "POST" and path == "/api/jobs":
+            try:
+                request = json.loads(self._body(2**16) or b"{}")
+            except json.JSONDecodeError:
+                raise HttpError(HTTPStatus.BAD_REQUEST, "the request is not JSON") from None
+            if not isinstance(request, dict):
+                raise HttpError(HTTPStatus.BAD_REQUEST, "the request must be a JSON object")
+            return self._json({"id": app.start(session, request).id}, HTTPStatus.ACCEPTED)
+        match = re.fullmatch(r"/api/jobs/([\w-]+)(/preview|/result|/stop)?", path)
+        if match:
+            job = session.jobs.get(match.group(1))
+            if job is None:  # unknown, expired, or another session's: all look the same
+                raise HttpError(HTTPStatus.NOT_FOUND, "no such job")
+            action = match.group(2)
+            if method == "GET" and action is None:
+                return self._json(app.status(job))
+            if method == "GET" and action == "/preview":
+                with job.lock:
+                    preview = job.preview
+                if preview is None:
+                    raise HttpError(HTTPStatus.NOT_FOUND, "no preview yet")
+                return self._send(HTTPStatus.OK, preview, "image/png")
+            if method == "GET" and action == "/result":
+                if job.result is None:
+                    raise HttpError(HTTPStatus.NOT_FOUND, "no result yet")
+                disposition = f'attachment; filename="impasto-{job.id[:8]}.png"'
+                return self._send(
+                    HTTPStatus.OK, job.result, "image/png", {"Content-Disposition": disposition}
+                )
+            if method == "POST" and action == "/stop":
+                self._body(2**10) if self.headers.get("Content-Length") else b""
+                app.queue.stop(job)
+                return self._json({"state": job.state})
+        raise HttpError(HTTPStatus.NOT_FOUND, "no such page")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: App, verbose: bool = False) -> None:
+        super().__init__(address, Handler)
+        self.app = app
+        self.verbose = verbose
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        shown = host if isinstance(host, str) else host.decode()
+        return f"http://{'127.0.0.1' if shown in ('0.0.0.0', '') else shown}:{port}/"
+
+
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    limits: Limits | None = None,
+    device: str = "auto",
+    stylize: Stylize | None = None,
+    verbose: bool = False,
+) -> Server:
+    """A server bound to ``host:port`` (port 0: any free one); call ``serve_forever()`` on it and
+    ``shutdown()`` + ``app.close()`` to stop. ``stylize`` defaults to :func:`impasto.stylize_detailed`."""
+    if stylize is None:
+        from impasto.api import stylize_detailed
+
+        stylize = stylize_detailed
+    return Server((host, port), App(stylize, limits, device), verbose)

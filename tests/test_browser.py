@@ -1,0 +1,136 @@
+"""The web app end to end in a real browser: headless Chromium driven by Playwright, against a real
+server on 127.0.0.1 running real stylizations.
+
+Needs Debian's chromium at /usr/bin/chromium (``./dev.sh setup`` installs it) and the Python playwright
+package (a dev dependency); Playwright never downloads a browser of its own here. Set
+IMPASTO_SCREENSHOT=docs/app.png to keep the screenshot the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from impasto.web import Limits, Server, make_server
+
+CHROMIUM = os.environ.get("IMPASTO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+try:
+    from playwright.sync_api import Page, sync_playwright
+
+    HAVE_PLAYWRIGHT = True
+except ImportError:  # pragma: no cover - the dev extra installs it
+    HAVE_PLAYWRIGHT = False
+
+pytestmark = pytest.mark.skipif(
+    not HAVE_PLAYWRIGHT or not Path(CHROMIUM).is_file(),
+    reason="BROWSER TEST SKIPPED: no Chromium at /usr/bin/chromium or no playwright package; "
+    "run ./dev.sh setup as root to install them",
+)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    server = make_server("127.0.0.1", 0, Limits(max_upload_bytes=5 * 2**20), "cpu")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    server.app.close()
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def set_range(page: Page, selector: str, value: str) -> None:
+    page.eval_on_selector(
+        selector, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }", value
+    )
+
+
+def preview_version(page: Page) -> int:
+    return int(page.get_attribute("#preview", "data-version") or 0)
+
+
+def test_upload_start_watch_finish_download(
+    server: Server, page: Page, content_path: Path, style_path: Path, tmp_path: Path
+) -> None:
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    page.set_input_files("#content-file", str(content_path))
+    page.wait_for_function("document.getElementById('content-name').textContent.includes('chelsea.png')")
+    page.set_input_files("#style-file", str(style_path))
+    page.wait_for_selector("#styles li.style")
+    set_range(page, "#size", "96")
+    page.fill("#iterations", "60")
+    page.click("#start")
+
+    # The preview changes at least twice while the run goes on.
+    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 1")
+    first = page.get_attribute("#preview", "src")
+    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 3")
+    assert page.get_attribute("#preview", "src") != first
+    assert page.eval_on_selector("#progress", "e => e.value") > 0
+    assert "Iteration" in page.inner_text("#status") or "Done" in page.inner_text("#status")
+
+    page.wait_for_selector("#finished", state="visible", timeout=120_000)
+    assert "Done" in page.inner_text("#status")
+    assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 96
+    assert page.is_visible("#curve")
+    assert page.inner_text("#command").startswith("impasto chelsea.png swirls.png -o impasto.png --size 96")
+    screenshot = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert Image.open(screenshot).size[0] == 1280
+
+    with page.expect_download() as download_info:
+        page.click("#download")
+    saved = tmp_path / "download.png"
+    download_info.value.save_as(saved)
+    with Image.open(saved) as image:
+        image.load()
+        assert image.format == "PNG" and image.size == (96, 64)
+
+
+def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: Page, tmp_path: Path) -> None:
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    not_an_image = tmp_path / "holiday.jpg"
+    not_an_image.write_text("this is a text file")
+    page.set_input_files("#content-file", str(not_an_image))
+    page.wait_for_selector("#error", state="visible")
+    assert "not an image" in page.inner_text("#error")
+
+    page.click("#content-examples button")
+    page.click("#style-examples button")
+    set_range(page, "#size", "64")
+    page.fill("#iterations", "2000")
+    page.click("#start")
+    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 1")
+    page.click("#stop")
+    page.wait_for_selector("#finished", state="visible")
+    assert "Stopped" in page.inner_text("#status")
+    assert page.is_hidden("#error")
+    with page.expect_download() as download_info:
+        page.click("#download")
+    saved = tmp_path / "stopped.png"
+    download_info.value.save_as(saved)
+    assert Image.open(saved).size == (64, 43)

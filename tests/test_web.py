@@ -1,0 +1,245 @@
+"""The web app's HTTP API against a real server on 127.0.0.1: uploads, jobs, stop, sessions, limits."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import io
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from impasto.config import StyleConfig
+from impasto.web import Limits, Server, make_server
+from impasto.web.server import command_line
+
+FAST = {"size": 48, "iterations": 4, "precision": "fp32"}
+
+
+class Browser:
+    """One browser session: its own cookie jar."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        request = urllib.request.Request(
+            self.base + path.lstrip("/"), data=body, method=method, headers=headers or {}
+        )
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), dict(error.headers)
+
+    def json(self, method: str, path: str, value: Any = None) -> tuple[int, Any]:
+        body = None if value is None else json.dumps(value).encode()
+        status, data, _ = self.request(method, path, body, {"Content-Type": "application/json"})
+        return status, json.loads(data)
+
+    def upload(self, image: Image.Image | bytes, name: str = "photo.png") -> tuple[int, Any]:
+        if isinstance(image, Image.Image):
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            image = buffer.getvalue()
+        status, data, _ = self.request("POST", "/api/uploads", image, {"X-Filename": name})
+        return status, json.loads(data)
+
+    def start(self, content: str, styles: list[str], **options: Any) -> tuple[int, Any]:
+        request = {
+            "content": content,
+            "styles": [{"image": s, "weight": 1} for s in styles],
+            "options": options,
+        }
+        return self.json("POST", "/api/jobs", request)
+
+    def wait(
+        self, job: str, until: tuple[str, ...] = ("done", "stopped", "failed"), timeout: float = 120
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.json("GET", f"/api/jobs/{job}")
+            assert status == 200, body
+            if body["state"] in until:
+                return body
+            time.sleep(0.1)
+        raise AssertionError(f"job {job} still {body['state']} after {timeout} s")
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    server = make_server(
+        "127.0.0.1", 0, Limits(max_upload_bytes=2**20, max_upload_pixels=10**6, max_waiting=2), "cpu"
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    server.app.close()
+
+
+def solid(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> Image.Image:
+    return Image.new("RGB", size, colour)
+
+
+def test_the_page_and_its_files_are_served(server: Server) -> None:
+    browser = Browser(server.url)
+    status, page, headers = browser.request("GET", "/")
+    assert status == 200 and b"<title>impasto</title>" in page
+    assert "impasto_session=" in headers.get("Set-Cookie", "") and "HttpOnly" in headers["Set-Cookie"]
+    for name in ("app.js", "app.css"):
+        assert browser.request("GET", f"/static/{name}")[0] == 200
+    assert browser.request("GET", "/static/../server.py")[0] == 404
+    status, setup = browser.json("GET", "/api/setup")
+    assert setup["defaults"]["style_weight"] == StyleConfig().style_weight
+    assert {"name": "chelsea.png", "role": "content"} in setup["examples"]
+    assert browser.request("GET", "/examples/chelsea.png")[0] == 200
+
+
+def test_a_job_runs_to_the_end_with_previews_and_a_download(server: Server) -> None:
+    browser = Browser(server.url)
+    status, upload = browser.upload(solid((200, 40, 40)), "my photo.png")
+    assert status == 200 and upload["width"] == 64 and upload["name"] == "my photo.png"
+    status, job = browser.start(upload["id"], ["example:swirls.png"], **FAST, style_weight=20)
+    assert status == 202
+    final = browser.wait(job["id"])
+    assert final["state"] == "done", final
+    assert final["iteration"] == final["total"] == 4 and final["progress"] == 1
+    assert len(final["losses"]) == 4 and final["preview_version"] >= 1
+    assert final["result_size"] == [48, 36]
+    assert "impasto 'my photo.png' swirls.png -o impasto.png" in final["command"]
+    assert "--style-weight 20" in final["command"] and "--size 48" in final["command"]
+    status, png, headers = browser.request("GET", f"/api/jobs/{job['id']}/result")
+    assert status == 200 and "attachment" in headers["Content-Disposition"]
+    assert Image.open(io.BytesIO(png)).size == (48, 36)
+    assert browser.request("GET", f"/api/jobs/{job['id']}/preview")[0] == 200
+
+
+def test_stop_keeps_the_best_image_so_far(server: Server) -> None:
+    browser = Browser(server.url)
+    status, job = browser.start("example:chelsea.png", ["example:swirls.png"], size=48, iterations=2000)
+    assert status == 202
+    running = browser.wait(job["id"], until=("running",))
+    while running["iteration"] < 2:
+        running = browser.wait(job["id"], until=("running",))
+    assert browser.json("POST", f"/api/jobs/{job['id']}/stop")[0] == 200
+    final = browser.wait(job["id"])
+    assert final["state"] == "stopped" and 2 <= final["iteration"] < 2000
+    status, png, _ = browser.request("GET", f"/api/jobs/{job['id']}/result")
+    assert status == 200 and Image.open(io.BytesIO(png)).size == (48, 32)
+
+
+def test_a_time_budget_ends_the_run_with_its_image(server: Server) -> None:
+    browser = Browser(server.url)
+    _, job = browser.start(
+        "example:chelsea.png", ["example:swirls.png"], size=48, iterations=2000, time_budget=1
+    )
+    final = browser.wait(job["id"])
+    assert final["state"] == "done" and "time budget" in final["message"] and final["iteration"] < 2000
+    assert final["result_size"] == [48, 32]
+
+
+def test_sessions_see_only_their_own_jobs_and_uploads(server: Server) -> None:
+    alice, bob = Browser(server.url), Browser(server.url)
+    _, upload = alice.upload(solid((10, 200, 10)))
+    _, job = alice.start(upload["id"], ["example:swirls.png"], **FAST)
+    alice.wait(job["id"])
+    for path in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/result", f"/api/jobs/{job['id']}/preview"):
+        assert bob.request("GET", path)[0] == 404
+    assert bob.json("POST", f"/api/jobs/{job['id']}/stop")[0] == 404
+    status, body = bob.start(upload["id"], ["example:swirls.png"], **FAST)  # alice's upload id
+    assert status == 400 and "upload the image again" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "name", "status", "message"),
+    [
+        (b"this is not an image", "notes.png", 400, "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "broken.png", 400, "notes.png"),
+        (b"x" * (2**20 + 1), "huge.png", 413, "at most 1 MB"),
+    ],
+)
+def test_bad_uploads_get_a_message(server: Server, body: bytes, name: str, status: int, message: str) -> None:
+    browser = Browser(server.url)
+    got, answer = browser.upload(body, name)
+    assert got == status
+    if message != "notes.png":
+        assert message in answer["error"]
+    assert "/tmp" not in answer["error"]  # the server's temporary paths are not shown
+    assert browser.request("GET", "/")[0] == 200  # still serving
+
+
+def test_too_many_pixels_are_refused(server: Server) -> None:
+    got, answer = Browser(server.url).upload(solid((1, 2, 3), (1200, 1000)), "big.png")
+    assert got == 400 and "decompression bomb" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"size": 4096}, "at most 1024 px"),
+        ({"size": 10}, "size must be"),
+        ({"style_weight": "lots"}, "must be a number"),
+        ({"preserve_colors": "sepia"}, "preserve_colors"),
+        ({"init": "/etc/passwd"}, "init must be one of"),
+        ({"sparkle": 1}, "unknown option"),
+        ({"time_budget": -3}, "positive number"),
+    ],
+)
+def test_bad_options_get_a_message(server: Server, options: dict[str, Any], message: str) -> None:
+    status, body = Browser(server.url).start("example:chelsea.png", ["example:swirls.png"], **options)
+    assert status == 400 and message in body["error"], body
+
+
+def test_the_queue_reports_positions_and_refuses_beyond_its_limit(server: Server) -> None:
+    browsers = [Browser(server.url) for _ in range(4)]
+    jobs = []
+    for browser in browsers[:3]:  # one runs, two wait (max_waiting=2)
+        status, job = browser.start("example:chelsea.png", ["example:swirls.png"], size=48, iterations=2000)
+        assert status == 202
+        jobs.append(job["id"])
+    status, refused = browsers[3].start("example:chelsea.png", ["example:swirls.png"], **FAST)
+    assert status == 429 and "already waiting" in refused["error"]
+    positions = [browsers[i].json("GET", f"/api/jobs/{jobs[i]}")[1]["position"] for i in range(3)]
+    assert positions == [0, 1, 2]
+    # A second job from the same page while one is waiting is refused too.
+    assert browsers[1].start("example:chelsea.png", ["example:swirls.png"], **FAST)[0] == 409
+    for browser, job in zip(browsers, jobs, strict=False):
+        browser.json("POST", f"/api/jobs/{job}/stop")
+    assert browsers[2].wait(jobs[2])["state"] == "stopped"
+    assert browsers[0].wait(jobs[0])["state"] == "stopped"
+
+
+def test_a_failing_run_is_reported_and_the_server_goes_on(server: Server) -> None:
+    browser = Browser(server.url)
+    _, upload = browser.upload(solid((9, 9, 9)), "gone.png")
+    for file in server.app.folder.glob("*/*"):  # the upload vanishes before the run reads it
+        file.unlink()
+    _, job = browser.start(upload["id"], ["example:swirls.png"], **FAST)
+    final = browser.wait(job["id"])
+    assert final["state"] == "failed" and "no such file" in final["message"], final
+    assert "Traceback" not in final["message"]
+    _, job = browser.start("example:chelsea.png", ["example:swirls.png"], **FAST)
+    assert browser.wait(job["id"])["state"] == "done"
+
+
+def test_command_line_lists_only_what_differs() -> None:
+    config = StyleConfig(size=256, style_weight=12.5, preserve_colors="luminance", style_blend=(1.0, 3.0))
+    line = command_line("a.png", ["b b.png", "c.png"], config, None)
+    assert line == (
+        "impasto a.png 'b b.png' c.png -o impasto.png --size 256 --style-weight 12.5 "
+        "--style-blend 1,3 --preserve-colors luminance"
+    )
+    assert "time budget" in command_line("a.png", ["b.png"], StyleConfig(), 30)
