@@ -80,8 +80,8 @@ def test_upload_start_watch_finish_download(
     page.wait_for_function("document.getElementById('content-name').textContent.includes('chelsea.png')")
     page.set_input_files("#style-file", str(style_path))
     page.wait_for_selector("#styles li.style")
-    set_range(page, "#size", "96")
-    page.fill("#iterations", "60")
+    set_range(page, "#size", "128")
+    page.fill("#iterations", "40")
     page.click("#start")
 
     # The preview changes at least twice while the run goes on.
@@ -94,9 +94,12 @@ def test_upload_start_watch_finish_download(
 
     page.wait_for_selector("#finished", state="visible", timeout=120_000)
     assert "Done" in page.inner_text("#status")
-    assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 96
+    assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 128
     assert page.is_visible("#curve")
-    assert page.inner_text("#command").startswith("impasto chelsea.png swirls.png -o impasto.png --size 96")
+    assert (
+        page.inner_text("#command")
+        == "impasto chelsea.png swirls.png -o impasto.png --size 128 --iterations 40"
+    )
     screenshot = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
     page.screenshot(path=str(screenshot), full_page=True)
     assert Image.open(screenshot).size[0] == 1280
@@ -107,7 +110,7 @@ def test_upload_start_watch_finish_download(
     download_info.value.save_as(saved)
     with Image.open(saved) as image:
         image.load()
-        assert image.format == "PNG" and image.size == (96, 64)
+        assert image.format == "PNG" and image.size == (128, 85)
 
 
 def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: Page, tmp_path: Path) -> None:

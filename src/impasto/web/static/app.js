@@ -87,7 +87,7 @@ function options() {
   const number = (id) => ($(id).value === "" ? null : Number($(id).value));
   return {
     size: number("size"),
-    style_weight: Number((10 ** Number($("strength").value)).toPrecision(3)),
+    style_weight: Number((10 ** Number($("strength").value)).toPrecision(2)),
     iterations: number("iterations"),
     time_budget: number("time-budget"),
     preserve_colors: $("preserve_colors").value,
