@@ -216,6 +216,7 @@ def main() -> None:
                 ),
                 flush=True,
             )
+        print(json.dumps(lbfgs_overhead(size, args.device)), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ from __future__ import annotations
 import http.cookiejar
 import io
 import json
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -243,3 +247,37 @@ def test_command_line_lists_only_what_differs() -> None:
         "--style-blend 1,3 --preserve-colors luminance"
     )
     assert "time budget" in command_line("a.png", ["b.png"], StyleConfig(), 30)
+
+
+def test_impasto_serve_prints_its_url_serves_and_stops_on_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert match, line
+        status, page, _ = Browser(match.group(0)).request("GET", "/")
+        assert status == 200 and b"impasto" in page
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+
+
+def test_impasto_serve_refuses_a_bad_port_in_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "impasto.cli", "serve", "--port", "99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        done.returncode == 2
+        and done.stderr.strip() == "impasto: error: port must be from 0 to 65535, got 99999"
+    )

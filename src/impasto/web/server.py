@@ -42,6 +42,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
 EXAMPLES = {"chelsea.png": "content", "swirls.png": "style"}
 COOKIE = "impasto_session"
+DRAIN_LIMIT = 256 * 2**20  # bytes of a too-large upload read (and dropped) so the client hears why
 # Options the page may set, and how each is read from JSON. Everything else keeps the library's default.
 OPTIONS: dict[str, type] = {
     "size": int,
@@ -382,7 +383,12 @@ class Handler(BaseHTTPRequestHandler):
         if length is None or not length.isdigit():
             raise HttpError(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
         if int(length) > limit:
-            self.close_connection = True  # the unread body must not be taken for the next request
+            # Read the body before answering (up to a bound): a client still sending when the answer
+            # comes would see a broken connection instead of the message.
+            left = int(length)
+            while 0 < left <= DRAIN_LIMIT and (chunk := self.rfile.read(min(left, 2**16))):
+                left -= len(chunk)
+            self.close_connection = True
             raise HttpError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"the file is {int(length) / 2**20:.1f} MB; this server takes at most {limit / 2**20:.0f} MB",
@@ -477,6 +483,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: socketserver's 5 resets connections from a crowd
 
     def __init__(self, address: tuple[str, int], app: App, verbose: bool = False) -> None:
         super().__init__(address, Handler)
