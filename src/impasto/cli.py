@@ -36,28 +36,47 @@ def _default(name: str) -> str:
     return str(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="impasto",
-        description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
-        epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512. Figures: "
-        "'impasto explain IMAGE -o fig.png' (what each layer sees) and 'impasto sweep CONTENT STYLE "
-        "-o grid.png' (α/β ratios); each has its own --help.",
-    )
-    p.add_argument("content", type=Path, help="the photo to repaint")
-    p.add_argument(
-        "style",
-        type=Path,
-        nargs="+",
-        help="the image whose style to take; several images (or a folder of them) blend their styles",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        help="where to write the result; .png, .jpg, .webp or .tif",
-    )
+def build_parser(batch: bool = False) -> argparse.ArgumentParser:
+    """The stylize command's parser, or (``batch``) that of ``impasto batch``, which takes the same
+    options for a whole folder."""
+    if batch:
+        p = _Parser(
+            prog="impasto batch",
+            description="Paint every image of INPUT_DIR in the style of STYLE into OUTPUT_DIR, mirroring "
+            "its folders. A rerun skips what is done and redoes what changed (input, style or options).",
+        )
+        p.add_argument("input_dir", type=Path, help="the folder of photos")
+        p.add_argument("style", type=Path, nargs="+", help="the style image(s), or a folder of them")
+        p.add_argument(
+            "-o", "--output", type=Path, required=True, help="the output folder (created if missing)"
+        )
+        p.add_argument("-r", "--recursive", action="store_true", help="also the images in subfolders")
+        p.add_argument("--force", action="store_true", help="redo every image, even those up to date")
+        p.add_argument(
+            "--format", choices=["png", "jpg", "webp", "tif"], help="output format (default: the input's own)"
+        )
+    else:
+        p = _Parser(
+            prog="impasto",
+            description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
+            epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512. More: 'impasto batch' "
+            "(a folder), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
+            "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios); each has its own --help.",
+        )
+        p.add_argument("content", type=Path, help="the photo to repaint")
+        p.add_argument(
+            "style",
+            type=Path,
+            nargs="+",
+            help="the image whose style to take; several images (or a folder of them) blend their styles",
+        )
+        p.add_argument(
+            "-o",
+            "--output",
+            type=Path,
+            required=True,
+            help="where to write the result; .png, .jpg, .webp or .tif",
+        )
     p.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
     g = p.add_argument_group("size and time")
     g.add_argument(
@@ -257,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return figure_main(arguments[0], arguments[1:])
     if arguments and arguments[0] == "serve":
         return serve_main(arguments[1:])
+    if arguments and arguments[0] == "batch":
+        return batch_main(arguments[1:])
     args = build_parser().parse_args(arguments)
     try:
         if args.save_every < 0:
@@ -462,6 +483,91 @@ class _CellBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def batch_main(argv: Sequence[str]) -> int:
+    """``impasto batch INPUT_DIR STYLE… -o OUTPUT_DIR``: one bar for the batch, one for the image."""
+    args = build_parser(batch=True).parse_args(argv)
+    try:
+        if args.save_every:
+            raise ConfigError("--save-every is for single images, not batches")
+        config = config_from_args(args)
+        from impasto.batch import Event, run_batch
+
+        bars = _BatchBars(disabled=args.quiet)
+
+        def on_event(event: Event) -> None:
+            bars.update(event)
+
+        try:
+            summary = run_batch(
+                args.input_dir,
+                args.style,
+                args.output,
+                config,
+                recursive=args.recursive,
+                force=args.force,
+                suffix=f".{args.format}" if args.format else None,
+                callback=on_event,
+            )
+        finally:
+            bars.close()
+    except ConfigError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except ImpastoError as error:
+        return _fail(str(error), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted; finished images are kept, a rerun does the rest", EXIT_INTERRUPTED)
+    if summary.swept:
+        print(f"removed {summary.swept} temporary files of an earlier, interrupted run", file=sys.stderr)
+    if args.quiet:  # otherwise the bars said it as it happened
+        for item, message in summary.failed:
+            print(f"impasto: failed: {item.relative}: {message}", file=sys.stderr)
+    print(summary.line())
+    return EXIT_FAILED if summary.failed else 0
+
+
+class _BatchBars:
+    """Two tqdm bars: images of the batch, and the current image's optimization under it."""
+
+    def __init__(self, disabled: bool) -> None:
+        self.disabled = disabled
+        self.batch: Any = None
+        self.image: Any = None
+
+    def update(self, event: Any) -> None:
+        if self.disabled:
+            return
+        from tqdm import tqdm
+
+        if self.batch is None:
+            self.batch = tqdm(total=event.total, desc="batch", unit="image", file=sys.stderr, position=0)
+        if event.kind == "start":
+            self.batch.set_postfix_str(str(event.item.relative), refresh=True)
+        elif event.kind == "progress" and event.progress is not None:
+            progress = event.progress
+            if self.image is None:
+                self.image = tqdm(
+                    total=progress.work_total,
+                    bar_format=_ProgressBar.FORMAT,
+                    file=sys.stderr,
+                    position=1,
+                    leave=False,
+                )
+            self.image.set_description_str(f"  {event.item.relative}", refresh=False)
+            self.image.update(progress.work_done - self.image.n)
+        elif event.kind in ("done", "skipped", "failed"):
+            if self.image is not None:
+                self.image.close()
+                self.image = None
+            if event.kind == "failed":
+                self.batch.write(f"impasto: failed: {event.item.relative}: {event.message}", file=sys.stderr)
+            self.batch.update(1)
+
+    def close(self) -> None:
+        for bar in (self.image, self.batch):
+            if bar is not None:
+                bar.close()
 
 
 def build_serve_parser() -> argparse.ArgumentParser:

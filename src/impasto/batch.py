@@ -1,0 +1,287 @@
+"""A whole folder of photos in one style: outputs mirror the input tree, and a rerun does only what is
+missing or changed.
+
+Each output's key — a hash of the input file, the style files and every option that shapes the
+image — is recorded beside it in ``OUTPUT_DIR/.impasto/<relative path>.json`` once the image is in
+place. A rerun skips an item whose output exists with the same key, and redoes it when the input, a
+style or an option changed (``force`` redoes everything). Outputs are written atomically (a temporary
+file in the output folder, then a rename), so a killed run leaves at worst a stale temporary file,
+which the next run sweeps away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from impasto import images
+from impasto.config import StyleConfig
+from impasto.errors import ConfigError, ImageError, ImpastoError
+from impasto.optimize import Progress
+
+MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
+INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+# Options that change how fast an image is made, not what it looks like: not part of the key.
+EXECUTION_OPTIONS = frozenset({"device", "compile", "max_memory", "max_pixels"})
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.part$")  # images.save's temporary files
+
+Outcome = Literal["done", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the batch: where it comes from and where its result goes."""
+
+    source: Path
+    output: Path
+    relative: Path  # of the source, inside the input folder
+
+
+@dataclass(frozen=True)
+class Event:
+    """Sent to the callback: an item starts ("start"), ends ("done", "skipped", "failed"), or makes
+    progress ("progress", with ``progress`` set)."""
+
+    kind: Literal["start", "progress", "done", "skipped", "failed"]
+    index: int  # 0-based position in the batch
+    total: int
+    item: Item
+    message: str = ""
+    progress: Progress | None = None
+
+
+@dataclass
+class Summary:
+    done: list[Item] = dataclasses.field(default_factory=list)
+    skipped: list[Item] = dataclasses.field(default_factory=list)
+    failed: list[tuple[Item, str]] = dataclasses.field(default_factory=list)
+    swept: int = 0  # stale temporary files removed at the start
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        minutes, seconds = divmod(round(self.seconds), 60)
+        took = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+        return (
+            f"{len(self.done)} done, {len(self.skipped)} skipped (up to date), {len(self.failed)} failed "
+            f"in {took}"
+        )
+
+
+def find_items(
+    input_dir: Path, output_dir: Path, recursive: bool = False, suffix: str | None = None
+) -> list[Item]:
+    """The images in ``input_dir`` (and its subfolders when ``recursive``), sorted, each with its output
+    path in ``output_dir`` (same relative path; ``suffix`` replaces the extension when given). Hidden
+    files and folders are left out."""
+    if not input_dir.is_dir():
+        raise ImageError(f"{input_dir}: not a folder")
+    pattern = "**/*" if recursive else "*"
+    items = []
+    for source in sorted(input_dir.glob(pattern)):
+        relative = source.relative_to(input_dir)
+        if any(part.startswith(".") for part in relative.parts) or not source.is_file():
+            continue
+        if source.suffix.lower() not in INPUT_SUFFIXES:
+            continue
+        if _inside(source, output_dir):
+            continue  # an output folder inside the input folder: never stylize our own results
+        output = output_dir / relative
+        if suffix is not None:
+            output = output.with_suffix(suffix)
+        items.append(Item(source, output, relative))
+    return items
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def options_for_key(config: StyleConfig) -> dict[str, Any]:
+    """The options that shape the image, as plain JSON values."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if f.name in EXECUTION_OPTIONS:
+            continue
+        value = getattr(config, f.name)
+        values[f.name] = str(value) if isinstance(value, Path) else value
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=str))  # tuples → lists, as on every run
+    return plain
+
+
+def item_key(source_digest: str, style_digests: Sequence[str], config: StyleConfig) -> str:
+    """The key of an output: what went in, in one hash."""
+    record = {"input": source_digest, "styles": list(style_digests), "options": options_for_key(config)}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def manifest_path(output_dir: Path, item: Item) -> Path:
+    return output_dir / MANIFEST / f"{item.output.relative_to(output_dir)}.json"
+
+
+def recorded_key(output_dir: Path, item: Item) -> str | None:
+    try:
+        record = json.loads(manifest_path(output_dir, item).read_text())
+    except (OSError, ValueError):
+        return None
+    key = record.get("key") if isinstance(record, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def sweep_temporaries(output_dir: Path) -> int:
+    """Remove the temporary files a killed run left in ``output_dir`` (any depth); returns how many."""
+    removed = 0
+    if not output_dir.is_dir():
+        return 0
+    for path in output_dir.rglob(".*.part"):
+        if _TEMP.match(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _write_json_atomically(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.part")
+    try:
+        temp.write_text(json.dumps(value, indent=1))
+        os.replace(temp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+
+
+Stylize = Callable[..., Any]  # impasto.api.stylize_detailed
+
+
+def run_batch(
+    input_dir: str | os.PathLike[str],
+    styles: Sequence[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str],
+    config: StyleConfig | None = None,
+    *,
+    recursive: bool = False,
+    force: bool = False,
+    suffix: str | None = None,
+    callback: Callable[[Event], None] | None = None,
+    stylize: Stylize | None = None,
+) -> Summary:
+    """Stylize every image of ``input_dir`` with ``styles`` into ``output_dir`` (created if missing).
+
+    Items already done with the same key are skipped unless ``force``. A failing item (a bad image, a
+    run that diverged) is reported through ``callback`` and the batch goes on. Ctrl-C
+    (KeyboardInterrupt) stops the batch at once; the item in progress is left undone.
+    """
+    from impasto.api import expand_styles, stylize_detailed
+
+    config = config or StyleConfig()
+    if config.content_masks or config.style_masks:
+        raise ConfigError("masks belong to one image; a batch cannot use them")
+    if suffix is not None:
+        suffix = suffix if suffix.startswith(".") else f".{suffix}"
+        if suffix.lower() not in images.FORMATS:
+            raise ConfigError(
+                f"unknown output format {suffix!r}; use one of {', '.join(sorted(images.FORMATS))}"
+            )
+    run = stylize or stylize_detailed
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    style_paths = [Path(s) for s in expand_styles(list(styles)) if isinstance(s, str | os.PathLike)]
+    missing = [s for s in style_paths if not s.is_file()]
+    if missing:
+        raise ImageError(f"{missing[0]}: no such file")
+    items = find_items(input_dir, output_dir, recursive, suffix)
+    for item in items:
+        if item.output.suffix.lower() not in images.FORMATS:
+            raise ConfigError(f"{item.source.name}: cannot write {item.output.suffix!r} files; pass a format")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = Summary(swept=sweep_temporaries(output_dir))
+    style_digests = [file_digest(s) for s in style_paths]
+    start = time.perf_counter()
+
+    def tell(kind: Any, index: int, item: Item, message: str = "", progress: Progress | None = None) -> None:
+        if callback is not None:
+            callback(Event(kind, index, len(items), item, message, progress))
+
+    try:
+        for index, item in enumerate(items):
+            try:
+                key = item_key(file_digest(item.source), style_digests, config)
+            except OSError as error:
+                summary.failed.append((item, f"cannot read it ({error.strerror})"))
+                tell("failed", index, item, summary.failed[-1][1])
+                continue
+            if not force and item.output.is_file() and recorded_key(output_dir, item) == key:
+                summary.skipped.append(item)
+                tell("skipped", index, item)
+                continue
+            tell("start", index, item)
+            began = time.perf_counter()
+
+            def on_progress(progress: Progress, index: int = index, item: Item = item) -> None:
+                tell("progress", index, item, progress=progress)
+
+            try:
+                item.output.parent.mkdir(parents=True, exist_ok=True)
+                done = run(
+                    item.source,
+                    style_paths,
+                    config=config,
+                    callback=on_progress,
+                )
+                if done.result.stopped != "done":
+                    raise ImpastoError(done.result.message or "the optimization did not finish")
+                images.save(done.image, item.output, done.icc_profile)
+            except ImpastoError as error:
+                summary.failed.append((item, str(error)))
+                tell("failed", index, item, str(error))
+                continue
+            except MemoryError:
+                summary.failed.append((item, "out of memory; try a smaller --size"))
+                tell("failed", index, item, summary.failed[-1][1])
+                continue
+            record = {
+                "key": key,
+                "input": str(item.relative),
+                "styles": [s.name for s in style_paths],
+                "options": options_for_key(config),
+                "seconds": round(time.perf_counter() - began, 2),
+            }
+            _write_json_atomically(manifest_path(output_dir, item), record)
+            summary.done.append(item)
+            tell("done", index, item)
+    finally:
+        summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def iter_outputs(output_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(output image, its record) for everything a batch recorded in ``output_dir``."""
+    root = output_dir / MANIFEST
+    for record_path in sorted(root.rglob("*.json")):
+        relative = record_path.relative_to(root)
+        output = output_dir / str(relative)[: -len(".json")]
+        try:
+            yield output, json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            continue
