@@ -33,6 +33,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 
 
 @dataclass(frozen=True)
+class Temporal:
+    """What a video frame owes the frames before it (Ruder et al. 2016), at the output size.
+
+    init: (1, 3, H, W) the image to start from (the previous stylized frame warped onto this one).
+    targets: ((warped previous stylized frame (1, 3, H, W), consistency (1, 1, H, W)), …), closest
+    first; each adds weight · mean(c · (x − warped)²) to the objective.
+    """
+
+    init: torch.Tensor
+    targets: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    weight: float
+
+
+@dataclass(frozen=True)
 class Stylized:
     """A finished stylization: the image and how it was made."""
 
@@ -73,10 +87,14 @@ def stylize_detailed(
     *,
     config: StyleConfig | None = None,
     callback: Callable[[optimize.Progress], None] | None = None,
+    temporal: Temporal | None = None,
     **options: Any,
 ) -> Stylized:
-    """Like :func:`stylize`, and also says how the run went (:class:`Stylized`)."""
+    """Like :func:`stylize`, and also says how the run went (:class:`Stylized`). ``temporal`` (for
+    video frames, see video.py) adds the temporal consistency terms and the start image."""
     config = (config or StyleConfig()).with_options(**options)
+    if temporal is not None and config.multiscale:
+        raise ConfigError("video frames are optimized at one scale; turn multiscale off")
     device = resolve_device(config.device)
     on_gpu = device.type != "cpu"
 
@@ -136,7 +154,11 @@ def stylize_detailed(
         content_t = pyramid.resize_long_side(content_in, size)
         styles_t = [pyramid.resize_long_side(s, round(size * config.style_scale)) for s in styles_full]
         shape = (content_t.shape[-2], content_t.shape[-1])
-        if image is None:
+        if temporal is not None:
+            if temporal.init.shape[-2:] != shape:
+                raise ConfigError(f"temporal start image {tuple(temporal.init.shape)} is not {shape}")
+            start = temporal.init.to(device)
+        elif image is None:
             start = initial_image(config, content_t, styles_t[0])
         else:
             start = pyramid.resize(image, shape)
@@ -150,13 +172,17 @@ def stylize_detailed(
                 targets = make_targets(extractor, content_t, styles_t, blend, layer_weights, regions)
                 result = optimize.run(
                     start,
-                    _objective(runner, targets, layer_weights),
+                    _objective(runner, targets, layer_weights, temporal),
                     iterations,
                     optimizer=config.optimizer,
                     lr=config.resolved_learning_rate(),
                     callback=_per_scale(callback, index, sizes, iterations),
                 )
             else:
+                if temporal is not None:
+                    raise ConfigError(
+                        f"video frames of {shape[1]}×{shape[0]} px need tiles: use a smaller --size"
+                    )
                 if content_masks:
                     raise ConfigError(
                         f"masks work only on images that fit in memory; {shape[1]}×{shape[0]} px needs "
@@ -206,10 +232,21 @@ def loss_weights(config: StyleConfig) -> losses.Weights:
 
 
 def _objective(
-    runner: runtime.Runner, targets: losses.Targets, weights: losses.Weights
+    runner: runtime.Runner,
+    targets: losses.Targets,
+    weights: losses.Weights,
+    temporal: Temporal | None = None,
 ) -> optimize.Objective:
     def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return losses.objective(x, runner(x), targets, weights)
+        total, terms = losses.objective(x, runner(x), targets, weights)
+        if temporal is not None and temporal.weight > 0 and temporal.targets:
+            term = sum(
+                (losses.temporal_loss(x, warped, c) for warped, c in temporal.targets),
+                torch.zeros((), device=x.device),
+            )
+            terms["temporal"] = temporal.weight * term
+            total = total + terms["temporal"]
+        return total, terms
 
     return objective
 

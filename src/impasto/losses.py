@@ -98,6 +98,22 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return dy.pow(2).mean() + dx.pow(2).mean()
 
 
+def temporal_loss(image: torch.Tensor, warped: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Ruder et al.'s short-term consistency: mean(c · (x − ω)²) over pixels and channels.
+
+    image, warped: (B, 3, H, W), the image and the previous stylized frame warped onto it;
+    weights: (B or 1, 1, H, W) per-pixel consistency c in [0, 1] (0 where the flow cannot be trusted)
+    → scalar. As a mean in [0, 1] pixel units it keeps its scale at any size.
+    """
+    if image.shape != warped.shape or weights.ndim != 4 or weights.shape[-2:] != image.shape[-2:]:
+        raise ValueError(
+            f"expected image and warped (B, 3, H, W) alike and weights (B, 1, H, W), got "
+            f"{tuple(image.shape)}, "
+            f"{tuple(warped.shape)} and {tuple(weights.shape)}"
+        )
+    return (weights * (image - warped).pow(2)).mean()
+
+
 @dataclass(frozen=True)
 class Region:
     """A part of the output that takes its own style (spatial control).

@@ -90,7 +90,8 @@ def run(
     row the loop stops and returns the best image (``stopped="diverged"``). Ctrl-C raises
     :class:`Interrupted` carrying the best image so far.
     """
-    x = init.detach().clone().clamp_(0, 1).requires_grad_(True)
+    # Contiguous whatever the caller's strides: L-BFGS views the gradient as one flat vector.
+    x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1).requires_grad_(True)
     opt = make_optimizer(optimizer, x, lr)
     best, best_loss = x.detach().clone(), math.inf
     recoveries, done = 0, 0

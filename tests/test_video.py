@@ -1,0 +1,164 @@
+"""Videos: flow, consistency masks, video in and out with audio, resuming, and less flicker than frame by
+frame. The clip is made here: a photo panned by a known shift, with a tone on an audio track."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+av = pytest.importorskip("av")
+pytest.importorskip("cv2")
+
+from impasto import flow, video, video_io  # noqa: E402
+from impasto.cli import main  # noqa: E402
+from impasto.config import StyleConfig  # noqa: E402
+
+SHIFT = 3  # px the camera pans right per frame: content moves left, new content enters on the right
+WIDTH, HEIGHT, FRAMES = 96, 64, 6
+RATE = Fraction(12)
+
+
+def panned_frames(content_path: Path, frames: int = FRAMES) -> list[np.ndarray]:
+    photo = Image.open(content_path).convert("RGB").resize((WIDTH + SHIFT * frames, HEIGHT))
+    pixels = np.asarray(photo)
+    return [np.ascontiguousarray(pixels[:, t * SHIFT : t * SHIFT + WIDTH]) for t in range(frames)]
+
+
+def make_clip(path: Path, frames: list[np.ndarray], audio: bool = True) -> Path:
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"crf": "10"}
+        sound = out.add_stream("aac", rate=16000) if audio else None
+        for index, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        if sound is not None:
+            seconds = len(frames) / float(RATE)
+            t = np.arange(int(16000 * seconds)) / 16000
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for start in range(0, len(tone), 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    tone[None, start : start + 1024], format="flt", layout="mono"
+                )
+                chunk.sample_rate = 16000
+                chunk.pts = start
+                for packet in sound.encode(chunk):
+                    out.mux(packet)
+            for packet in sound.encode():
+                out.mux(packet)
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path: Path, content_path: Path) -> Path:
+    return make_clip(tmp_path / "pan.mp4", panned_frames(content_path))
+
+
+def test_flow_recovers_the_pan_and_the_mask_marks_the_new_strip(content_path: Path) -> None:
+    a, b = panned_frames(content_path, 2)
+    forward, backward = flow.flow(a, b), flow.flow(b, a)
+    inner = (slice(8, -8), slice(8, -8 - SHIFT))
+    assert np.median(forward[..., 0][inner]) == pytest.approx(-SHIFT, abs=0.25)
+    assert np.median(backward[..., 0][inner]) == pytest.approx(SHIFT, abs=0.25)
+    assert np.abs(np.median(backward[..., 1][inner])) < 0.25
+    mask = flow.consistency(forward, backward)
+    # The strip that entered on the right was nowhere in the previous frame: weight exactly 0.
+    assert np.all(mask[:, WIDTH - SHIFT :] == 0)
+    assert mask[8:-8, 8 : WIDTH - SHIFT - 4].mean() > 0.9
+    # Warping the previous frame along the backward flow reproduces the current one inside.
+    warped = flow.warp(a.astype(np.float32), backward)
+    error = np.abs(warped - b.astype(np.float32))[8:-8, 8 : WIDTH - SHIFT - 4].mean()
+    assert error < 6
+
+
+def test_long_term_weights_count_each_pixel_once() -> None:
+    near = np.array([[1.0, 0.0, 0.5]], dtype=np.float32)
+    far = np.array([[1.0, 1.0, 1.0]], dtype=np.float32)
+    closest, farther = flow.long_term_weights([near, far])
+    np.testing.assert_allclose(closest, near)
+    np.testing.assert_allclose(farther, [[0.0, 1.0, 0.5]])
+
+
+def test_video_round_trip_keeps_rate_and_audio(clip: Path, tmp_path: Path) -> None:
+    info = video_io.probe(clip)
+    assert (info.width, info.height, info.frames, info.rate, info.audio) == (
+        WIDTH,
+        HEIGHT,
+        FRAMES,
+        RATE,
+        "aac",
+    )
+    out = tmp_path / "copy.mp4"
+    video_io.write_video(out, video_io.read_frames(clip), info.rate, audio_from=clip)
+    copied = video_io.probe(out)
+    assert (copied.frames, copied.rate, copied.audio) == (FRAMES, RATE, "aac")
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_stylized_video_has_the_frames_rate_and_audio_and_resumes(
+    clip: Path, tmp_path: Path, style_path: Path
+) -> None:
+    out = tmp_path / "styled.mp4"
+    config = StyleConfig(size=64, iterations=6, device="cpu")
+    result = video.stylize_video(clip, [style_path], out, config, frame_iterations=3)
+    info = video_io.probe(out)
+    assert (info.frames, info.rate, info.audio) == (FRAMES, RATE, "aac")
+    assert (info.width, info.height) == (64, 42)
+    assert result.frames == FRAMES and result.resumed == 0
+    # A crash after frame 3: the rerun redoes only the missing frames.
+    work = out.with_name(out.name + ".work") / "stylized"
+    for name in ("000004.png", "000005.png"):
+        (work / name).unlink()
+    kept = (work / "000001.png").stat().st_mtime_ns
+    again = video.stylize_video(clip, [style_path], out, config, frame_iterations=3)
+    assert again.resumed == FRAMES - 2 and (work / "000001.png").stat().st_mtime_ns == kept
+    # Other options start afresh.
+    fresh = video.stylize_video(
+        clip, [style_path], out, config.with_options(style_weight=9), frame_iterations=3
+    )
+    assert fresh.resumed == 0
+
+
+def test_a_clip_without_audio(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    clip = make_clip(tmp_path / "silent.mp4", panned_frames(content_path, 3), audio=False)
+    out = tmp_path / "silent-styled.mp4"
+    video.stylize_video(clip, [style_path], out, StyleConfig(size=48, iterations=3, device="cpu"))
+    info = video_io.probe(out)
+    assert info.frames == 3 and info.audio is None
+
+
+def test_temporal_mode_flickers_less_than_frame_by_frame(
+    clip: Path, tmp_path: Path, style_path: Path
+) -> None:
+    config = StyleConfig(size=64, iterations=30, device="cpu", style_weight=20, init="noise")
+    independent, temporal = tmp_path / "independent.mp4", tmp_path / "temporal.mp4"
+    video.stylize_video(clip, [style_path], independent, config, independent=True, frame_iterations=30)
+    video.stylize_video(clip, [style_path], temporal, config, frame_iterations=15)
+    alone = video.warping_error(independent, clip)["warping_error"]
+    together = video.warping_error(temporal, clip)["warping_error"]
+    assert together < 0.5 * alone, (together, alone)
+
+
+def test_cli_video_and_metrics(
+    clip: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cli.mp4"
+    args = ["video", str(clip), str(style_path), "-o", str(out), "--size", "48", "--iterations", "3", "-q"]
+    assert main(args) == 0
+    assert video_io.probe(out).frames == FRAMES
+    capsys.readouterr()
+    assert main(["metrics", "temporal", str(out), str(clip)]) == 0
+    assert "warping error" in capsys.readouterr().out
+    assert main(["video", str(tmp_path / "none.mp4"), str(style_path), "-o", str(out)]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["video", str(clip), str(style_path), "-o", str(tmp_path / "out.avi")]) == 2
+    assert "write .mp4" in capsys.readouterr().err
