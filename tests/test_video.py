@@ -31,7 +31,8 @@ def panned_frames(content_path: Path, frames: int = FRAMES) -> list[np.ndarray]:
 def make_clip(path: Path, frames: list[np.ndarray], audio: bool = True) -> Path:
     with av.open(str(path), mode="w") as out:
         stream = out.add_stream("libx264", rate=RATE)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "10"}
         sound = out.add_stream("aac", rate=16000) if audio else None
         for index, array in enumerate(frames):
