@@ -33,11 +33,10 @@ from test_video import RATE, make_clip  # noqa: E402 — the tests' clip maker, 
 
 def panned(width: int, height: int, shift: int, frames: int) -> list[np.ndarray]:
     photo = Image.open(ROOT / "examples" / "chelsea.png").convert("RGB")
-    scale = height / photo.height
-    photo = photo.resize((round(photo.width * scale), height))
-    pixels = np.asarray(photo)
-    if pixels.shape[1] < width + shift * frames:
-        raise SystemExit("the pan runs off the photo: fewer frames or a smaller shift")
+    scale = max(height / photo.height, (width + shift * frames) / photo.width)
+    photo = photo.resize((round(photo.width * scale), round(photo.height * scale)))
+    top = (photo.height - height) // 2
+    pixels = np.asarray(photo)[top : top + height]
     return [np.ascontiguousarray(pixels[:, t * shift : t * shift + width]) for t in range(frames)]
 
 
@@ -86,7 +85,7 @@ def main() -> None:
         for name, options in runs.items():
             out = folder / f"{name}.mp4"
             start = time.perf_counter()
-            result = video.stylize_video(clip, [style], out, config, **options)  # type: ignore[arg-type]
+            result = video.stylize_video(clip, [style], out, config, **options)
             seconds = time.perf_counter() - start
             error = video.warping_error(out, clip)
             info = video_io.probe(out)

@@ -25,7 +25,7 @@ from impasto.backbone import FeatureExtractor
 from impasto.config import MIN_SIZE, MaskLike, StyleConfig
 from impasto.devices import resolve_device
 from impasto.errors import ConfigError, ImageError, Interrupted
-from impasto.weights import load_params
+from impasto.weights import load_params_cached
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
@@ -124,7 +124,7 @@ def stylize_detailed(
         ]
 
     layer_weights = loss_weights(config)
-    entry, params = load_params(config.model, config.weights)
+    entry, params = load_params_cached(config.model, config.weights)
     extractor = FeatureExtractor(
         entry.architecture,
         params,

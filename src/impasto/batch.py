@@ -186,12 +186,14 @@ def run_batch(
     suffix: str | None = None,
     callback: Callable[[Event], None] | None = None,
     stylize: Stylize | None = None,
+    ray_address: str | None = None,
 ) -> Summary:
     """Stylize every image of ``input_dir`` with ``styles`` into ``output_dir`` (created if missing).
 
     Items already done with the same key are skipped unless ``force``. A failing item (a bad image, a
     run that diverged) is reported through ``callback`` and the batch goes on. Ctrl-C
-    (KeyboardInterrupt) stops the batch at once; the item in progress is left undone.
+    (KeyboardInterrupt) stops the batch at once; the item in progress is left undone. ``ray_address``
+    ("local", "local:N" or a cluster's address) runs the images on a Ray cluster (distributed.py).
     """
     from impasto.api import expand_styles, stylize_detailed
 
@@ -223,18 +225,39 @@ def run_batch(
         if callback is not None:
             callback(Event(kind, index, len(items), item, message, progress))
 
+    def record(index: int, item: Item, key: str, seconds: float) -> None:
+        entry = {
+            "key": key,
+            "input": str(item.relative),
+            "styles": [s.name for s in style_paths],
+            "options": options_for_key(config),
+            "seconds": round(seconds, 2),
+        }
+        _write_json_atomically(manifest_path(output_dir, item), entry)
+        summary.done.append(item)
+        tell("done", index, item)
+
+    def fail(index: int, item: Item, message: str) -> None:
+        summary.failed.append((item, message))
+        tell("failed", index, item, message)
+
     try:
+        pending: list[tuple[int, Item, str]] = []
         for index, item in enumerate(items):
             try:
                 key = item_key(file_digest(item.source), style_digests, config)
             except OSError as error:
-                summary.failed.append((item, f"cannot read it ({error.strerror})"))
-                tell("failed", index, item, summary.failed[-1][1])
+                fail(index, item, f"cannot read it ({error.strerror})")
                 continue
             if not force and item.output.is_file() and recorded_key(output_dir, item) == key:
                 summary.skipped.append(item)
                 tell("skipped", index, item)
                 continue
+            pending.append((index, item, key))
+        if ray_address is not None and pending:
+            _run_on_ray(ray_address, pending, style_paths, config, tell, record, fail)
+            return summary
+        for index, item, key in pending:
             tell("start", index, item)
             began = time.perf_counter()
 
@@ -243,36 +266,59 @@ def run_batch(
 
             try:
                 item.output.parent.mkdir(parents=True, exist_ok=True)
-                done = run(
-                    item.source,
-                    style_paths,
-                    config=config,
-                    callback=on_progress,
-                )
+                done = run(item.source, style_paths, config=config, callback=on_progress)
                 if done.result.stopped != "done":
                     raise ImpastoError(done.result.message or "the optimization did not finish")
                 images.save(done.image, item.output, done.icc_profile)
             except ImpastoError as error:
-                summary.failed.append((item, str(error)))
-                tell("failed", index, item, str(error))
+                fail(index, item, str(error))
                 continue
             except MemoryError:
-                summary.failed.append((item, "out of memory; try a smaller --size"))
-                tell("failed", index, item, summary.failed[-1][1])
+                fail(index, item, "out of memory; try a smaller --size")
                 continue
-            record = {
-                "key": key,
-                "input": str(item.relative),
-                "styles": [s.name for s in style_paths],
-                "options": options_for_key(config),
-                "seconds": round(time.perf_counter() - began, 2),
-            }
-            _write_json_atomically(manifest_path(output_dir, item), record)
-            summary.done.append(item)
-            tell("done", index, item)
+            record(index, item, key, time.perf_counter() - began)
     finally:
         summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _run_on_ray(
+    address: str,
+    pending: list[tuple[int, Item, str]],
+    styles: list[Path],
+    config: StyleConfig,
+    tell: Callable[..., None],
+    record: Callable[[int, Item, str, float], None],
+    fail: Callable[[int, Item, str], None],
+) -> None:
+    """The pending items on a Ray cluster (distributed.py); the driver writes every output."""
+    import io
+
+    from PIL import Image
+
+    from impasto import distributed
+
+    ray = distributed.connect(address)
+    began = time.perf_counter()
+    for index, item, _ in pending:
+        tell("start", index, item)
+
+    def on_result(token: tuple[int, Item, str], result: distributed.RemoteResult) -> None:
+        index, item, key = token
+        if result.png is None:
+            fail(index, item, result.message)
+            return
+        try:
+            with Image.open(io.BytesIO(result.png)) as image:
+                image.load()
+                item.output.parent.mkdir(parents=True, exist_ok=True)
+                images.save(image.convert("RGB"), item.output, image.info.get("icc_profile"))
+        except ImpastoError as error:
+            fail(index, item, str(error))
+            return
+        record(index, item, key, time.perf_counter() - began)
+
+    distributed.run_remote(ray, [((i, it, k), it.source) for i, it, k in pending], styles, config, on_result)
 
 
 def iter_outputs(output_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:

@@ -85,6 +85,12 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         p.add_argument(
             "--format", choices=["png", "jpg", "webp", "tif"], help="output format (default: the input's own)"
         )
+        p.add_argument(
+            "--ray",
+            metavar="ADDRESS",
+            help="run the images on a Ray cluster: its address, or local[:N] for one on this machine "
+            "(N CPUs); needs pip install 'impasto[ray]'",
+        )
     else:
         p = _Parser(
             prog="impasto",
@@ -543,6 +549,7 @@ def batch_main(argv: Sequence[str]) -> int:
                 force=args.force,
                 suffix=f".{args.format}" if args.format else None,
                 callback=on_event,
+                ray_address=args.ray,
             )
         finally:
             bars.close()

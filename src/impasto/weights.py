@@ -6,6 +6,7 @@ Nothing is fetched on import; the download cache is created on first use.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import importlib.util
@@ -349,3 +350,16 @@ def load_params(
             raise WeightsError(f"weights file not found: {path}")
         fmt = "keras_h5" if path.suffix.lower() in (".h5", ".hdf5") else "torch_state_dict"
     return entry, read_conv_params(path, fmt, entry.architecture)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(model: str, weights: str | None, stamp: float) -> tuple[WeightsEntry, ConvParams]:
+    return load_params(model, Path(weights) if weights else None)
+
+
+def load_params_cached(model: str, weights: Path | None = None) -> tuple[WeightsEntry, ConvParams]:
+    """:func:`load_params`, read once per process and model: a server or a worker pool runs many
+    stylizations, and each would otherwise read the file again (the tensors are shared, never changed:
+    the feature extractor copies them)."""
+    stamp = Path(weights).stat().st_mtime if weights is not None and Path(weights).is_file() else 0.0
+    return _cached(model, str(weights) if weights else None, stamp)

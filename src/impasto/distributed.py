@@ -1,0 +1,125 @@
+"""Spreading a batch over a Ray cluster (``--ray ADDRESS``; ``pip install impasto[ray]``).
+
+The default path never imports Ray. With ``--ray``, the driver (the process you started) plans the
+batch as usual — keys, what is up to date — and sends each remaining image to the cluster as a task:
+the image and style files travel as bytes, the result comes back as PNG bytes, and the driver writes
+every output and record itself, so the workers need no shared file system. Each worker process
+keeps the network's weights after its first image (weights.load_params_cached), tasks take one GPU
+each where the cluster has GPUs and one CPU otherwise, and a task whose worker dies is retried.
+
+``local`` starts a private cluster on this machine with all its CPUs, ``local:N`` with N; any other
+address joins an existing cluster (``ray start --head`` prints one). Ray's usage statistics stay off
+unless the user turned them on, and its dashboard is not started.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from impasto.config import StyleConfig
+from impasto.errors import ConfigError, ImpastoError
+
+MAX_RETRIES = 3  # times a task is rerun when its worker dies (user errors are not retried)
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    png: bytes | None  # the result as PNG (colour profile embedded), None when it failed
+    size: tuple[int, int]
+    message: str  # why it failed, or ""
+    worker: str  # node and process that made it, for reports
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs Ray: pip install 'impasto[ray]'") from None
+    return ray
+
+
+def connect(address: str) -> Any:
+    """Join (or start, for ``local`` / ``local:N``) a Ray cluster; returns the ray module."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # off unless the user turned it on
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+    if address == "local" or address.startswith("local:"):
+        count = address.partition(":")[2]
+        if count and (not count.isdigit() or int(count) < 1):
+            raise ConfigError(f"--ray local:N needs a number of CPUs ≥ 1, got {count!r}")
+        ray.init(num_cpus=int(count) if count else None, **options)
+    else:
+        try:
+            ray.init(address=address, **{k: v for k, v in options.items() if k != "include_dashboard"})
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ImpastoError(f"cannot join the Ray cluster at {address}: {error}") from None
+    return ray
+
+
+def _stylize_bytes(
+    content: bytes, content_name: str, styles: list[tuple[str, bytes]], config: StyleConfig
+) -> RemoteResult:
+    """Runs on a worker: the files arrive as bytes, the result leaves as PNG bytes."""
+    import io
+    import socket
+
+    from impasto.api import stylize_detailed
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="impasto-ray-") as tmp:
+        folder = Path(tmp)
+        content_path = folder / f"content{Path(content_name).suffix}"
+        content_path.write_bytes(content)
+        style_paths = []
+        for index, (name, data) in enumerate(styles):
+            path = folder / f"style{index}{Path(name).suffix}"
+            path.write_bytes(data)
+            style_paths.append(path)
+        try:
+            done = stylize_detailed(content_path, style_paths, config=config)
+        except ImpastoError as error:
+            return RemoteResult(None, (0, 0), str(error).replace(str(content_path), content_name), worker)
+        if done.result.stopped != "done":
+            return RemoteResult(
+                None, (0, 0), done.result.message or "the optimization did not finish", worker
+            )
+        buffer = io.BytesIO()
+        done.image.save(buffer, format="PNG", icc_profile=done.icc_profile)
+        return RemoteResult(buffer.getvalue(), done.image.size, "", worker)
+
+
+def run_remote(
+    ray: Any,
+    jobs: Sequence[tuple[Any, Path]],
+    styles: Sequence[Path],
+    config: StyleConfig,
+    on_result: Callable[[Any, RemoteResult], None],
+) -> None:
+    """Stylize each ``(token, source path)`` of ``jobs`` on the cluster; ``on_result(token, result)`` is
+    called on the driver as results arrive (in completion order)."""
+    gpus = ray.cluster_resources().get("GPU", 0) > 0
+    resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+    task = ray.remote(max_retries=MAX_RETRIES, **resources)(_stylize_bytes)
+    style_bytes = ray.put([(path.name, path.read_bytes()) for path in styles])
+    pending = {}
+    for token, source in jobs:
+        reference = task.remote(source.read_bytes(), source.name, style_bytes, config)
+        pending[reference] = token
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for reference in ready:
+            token = pending.pop(reference)
+            try:
+                result = ray.get(reference)
+            except Exception as error:  # the task failed past its retries: report it, go on
+                result = RemoteResult(
+                    None, (0, 0), f"the cluster could not run it ({type(error).__name__})", ""
+                )
+            on_result(token, result)
