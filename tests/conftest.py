@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,3 +17,24 @@ def content_path() -> Path:
 @pytest.fixture
 def style_path() -> Path:
     return EXAMPLES / "swirls.png"
+
+
+@pytest.fixture
+def serve() -> Iterator[object]:
+    """Start web-app servers on 127.0.0.1 (a free port) for a test: ``serve(limits)`` → the server;
+    each is shut down and cleaned up after the test."""
+    from impasto.web import Limits, Server, make_server
+
+    started: list[Server] = []
+
+    def start(limits: Limits | None = None) -> Server:
+        server = make_server("127.0.0.1", 0, limits, "cpu")
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+        server.app.close()

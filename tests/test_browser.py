@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from impasto.web import Limits, Server, make_server
+from impasto.web import Limits, Server
 
 CHROMIUM = os.environ.get("IMPASTO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -37,14 +36,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    server = make_server("127.0.0.1", 0, Limits(max_upload_bytes=5 * 2**20), "cpu")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    server.app.close()
+def server(serve: Callable[[Limits], Server]) -> Server:
+    return serve(Limits(max_upload_bytes=5 * 2**20))
 
 
 @pytest.fixture

@@ -9,18 +9,17 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from impasto.config import StyleConfig
-from impasto.web import Limits, Server, make_server
+from impasto.web import Limits, Server
 from impasto.web.server import command_line
 
 FAST = {"size": 48, "iterations": 4, "precision": "fp32"}
@@ -82,16 +81,8 @@ class Browser:
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    server = make_server(
-        "127.0.0.1", 0, Limits(max_upload_bytes=2**20, max_upload_pixels=10**6, max_waiting=2), "cpu"
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    server.app.close()
+def server(serve: Callable[[Limits], Server]) -> Server:
+    return serve(Limits(max_upload_bytes=2**20, max_upload_pixels=10**6, max_waiting=2))
 
 
 def solid(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> Image.Image:

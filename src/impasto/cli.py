@@ -96,7 +96,8 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             prog="impasto",
             description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
             epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512. More: 'impasto batch' "
-            "(a folder), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
+            "(a folder), 'impasto video' (a video without flicker), 'impasto metrics temporal' (its "
+            "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
             "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios); each has its own --help.",
         )
         p.add_argument("content", type=Path, help="the photo to repaint")

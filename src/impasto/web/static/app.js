@@ -203,6 +203,21 @@ async function stop() {
   }
 }
 
+// A file input whose chosen file is uploaded, then handed to `use(uploaded, file)`; errors go to the page.
+function onUpload(id, use) {
+  $(id).addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    showError("");
+    try {
+      use(await upload(file), file);
+    } catch (error) {
+      showError(error.message);
+    }
+    event.target.value = "";
+  });
+}
+
 async function init() {
   state.setup = await api("/api/setup");
   const { defaults, choices, limits } = state.setup;
@@ -227,30 +242,9 @@ async function init() {
     if (example.role === "content") $("content-examples").appendChild(exampleButton(example, setContent));
     else $("style-examples").appendChild(exampleButton(example, addStyle));
   }
-  $("content-file").addEventListener("change", async (event) => {
-    const file = event.target.files[0];
-    if (!file) return;
-    showError("");
-    try {
-      const uploaded = await upload(file);
-      setContent(uploaded.id, `${uploaded.name} (${uploaded.width} × ${uploaded.height})`, URL.createObjectURL(file));
-    } catch (error) {
-      showError(error.message);
-    }
-    event.target.value = "";
-  });
-  $("style-file").addEventListener("change", async (event) => {
-    const file = event.target.files[0];
-    if (!file) return;
-    showError("");
-    try {
-      const uploaded = await upload(file);
-      addStyle(uploaded.id, uploaded.name, URL.createObjectURL(file));
-    } catch (error) {
-      showError(error.message);
-    }
-    event.target.value = "";
-  });
+  onUpload("content-file", (uploaded, file) =>
+    setContent(uploaded.id, `${uploaded.name} (${uploaded.width} × ${uploaded.height})`, URL.createObjectURL(file)));
+  onUpload("style-file", (uploaded, file) => addStyle(uploaded.id, uploaded.name, URL.createObjectURL(file)));
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", stop);
   document.body.dataset.ready = "true";
