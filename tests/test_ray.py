@@ -92,3 +92,21 @@ def test_a_two_node_cluster(photos: Path, tmp_path: Path, style_path: Path, no_c
     finally:
         ray.shutdown()
         cluster.shutdown()  # type: ignore[no-untyped-call]
+
+
+def test_video_shots_on_a_local_cluster_match_the_local_path(
+    tmp_path: Path, content_path: Path, style_path: Path, no_cluster_left: None
+) -> None:
+    from impasto import video, video_io
+    from test_video import RATE, clip_with_a_cut
+
+    clip = clip_with_a_cut(tmp_path, content_path, style_path)
+    config = StyleConfig(size=48, iterations=4, device="cpu")
+    here = video.stylize_video(clip, [style_path], tmp_path / "here.mp4", config, frame_iterations=2)
+    there = video.stylize_video(
+        clip, [style_path], tmp_path / "there.mp4", config, frame_iterations=2, ray_address="local:2"
+    )
+    assert here.shots == there.shots == ((0, 3), (3, 6))
+    info = video_io.probe(there.output)
+    assert (info.frames, info.rate, info.audio) == (6, RATE, "aac")
+    same_images(tmp_path / "here.mp4.work" / "stylized", tmp_path / "there.mp4.work" / "stylized")

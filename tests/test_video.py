@@ -163,3 +163,24 @@ def test_cli_video_and_metrics(
     assert "no such file" in capsys.readouterr().err
     assert main(["video", str(clip), str(style_path), "-o", str(tmp_path / "out.avi")]) == 2
     assert "write .mp4" in capsys.readouterr().err
+
+
+def clip_with_a_cut(tmp_path: Path, content_path: Path, style_path: Path) -> Path:
+    """Three frames panning over the photo, then three over the style image: one cut, at frame 3."""
+    other = panned_frames(style_path, 3)
+    return make_clip(tmp_path / "cut.mp4", panned_frames(content_path, 3) + other)
+
+
+def test_cuts_are_found_and_each_shot_starts_afresh(
+    tmp_path: Path, content_path: Path, style_path: Path
+) -> None:
+    assert video.detect_cuts(panned_frames(content_path, 6)) == [0]
+    clip = clip_with_a_cut(tmp_path, content_path, style_path)
+    assert video.detect_cuts(list(video_io.read_frames(clip))) == [0, 3]
+    config = StyleConfig(size=48, iterations=4, device="cpu")
+    result = video.stylize_video(clip, [style_path], tmp_path / "cut-styled.mp4", config, frame_iterations=2)
+    assert result.shots == ((0, 3), (3, 6))
+    chunked = video.stylize_video(
+        clip, [style_path], tmp_path / "chunked.mp4", config, frame_iterations=2, chunk_frames=2
+    )
+    assert video_io.probe(chunked.output).frames == 6

@@ -69,6 +69,18 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             metavar="N",
             help="iterations of each frame after the first (default: half of --iterations)",
         )
+        p.add_argument(
+            "--chunk-frames",
+            type=int,
+            metavar="N",
+            help="split shots into chunks of N frames that start afresh (for --ray; a seam every N frames)",
+        )
+        p.add_argument(
+            "--ray",
+            metavar="ADDRESS",
+            help="stylize shots (cut apart automatically) as independent tasks on a Ray cluster: its "
+            "address, or local[:N]; needs pip install 'impasto[ray]'",
+        )
     elif batch:
         p = _Parser(
             prog="impasto batch",
@@ -652,6 +664,8 @@ def video_main(argv: Sequence[str]) -> int:
                 long_term=args.long_term,
                 independent=args.independent,
                 frame_iterations=args.frame_iterations,
+                chunk_frames=args.chunk_frames,
+                ray_address=args.ray,
                 callback=on_event,
             )
         finally:

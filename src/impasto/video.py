@@ -13,7 +13,10 @@ and options continues at the first missing frame; anything else starts the work 
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +36,9 @@ from impasto.optimize import Progress
 
 LONG_TERM_OFFSETS = (1, 2, 4)  # frames back, closest first (Ruder et al.'s J = {1, 2, 4})
 DEFAULT_TEMPORAL_WEIGHT = 200.0  # γ; the other terms are relative (≈ 1 at the start), this one a mean
+# Mean absolute difference (grey, [0, 1], at 32 × 18) between consecutive frames above which a new shot
+# begins: a pan or a walk stays far below, a cut to another scene far above.
+CUT_THRESHOLD = 0.12
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class VideoResult:
     seconds_per_frame: float  # of the frames stylized in this run
     rate: Any
     size: tuple[int, int]
+    shots: tuple[tuple[int, int], ...] = ()  # (first, last) frame ranges between cuts
 
 
 def _array(image: Image.Image) -> np.ndarray:
@@ -78,12 +85,18 @@ def stylize_video(
     independent: bool = False,
     frame_iterations: int | None = None,
     keep_work: bool = True,
+    cut_threshold: float = CUT_THRESHOLD,
+    chunk_frames: int | None = None,
+    ray_address: str | None = None,
     callback: Callable[[VideoEvent], None] | None = None,
 ) -> VideoResult:
     """Stylize every frame of ``input_path`` into ``output_path`` (.mp4, .mov, .mkv) with the input's
     frame rate and audio. ``independent`` turns the temporal terms off (each frame alone, for
     comparison). ``frame_iterations``: iterations for every frame after the first, which starts from
-    scratch (default: half of the config's)."""
+    scratch (default: half of the config's). A cut (``cut_threshold``) starts a new shot afresh, with
+    no temporal term across it; ``chunk_frames`` splits shots into chunks that start afresh too (a seam
+    every so many frames, for spreading one long shot over many workers). ``ray_address`` sends shots
+    (or chunks) to a Ray cluster as independent tasks (distributed.py)."""
     config = (config or StyleConfig()).with_options(multiscale=False)
     if config.content_masks or config.style_masks:
         raise ConfigError("masks belong to one image; a video cannot use them")
@@ -106,84 +119,40 @@ def stylize_video(
         "temporal_weight": 0.0 if independent else temporal_weight,
         "long_term": long_term and not independent,
         "frame_iterations": later_iterations,
+        "cut_threshold": cut_threshold,
+        "chunk_frames": chunk_frames,
     }
+    if chunk_frames is not None and chunk_frames < 1:
+        raise ConfigError(f"chunk frames must be ≥ 1, got {chunk_frames}")
     _prepare(work, key)
-    frames_dir, flows_dir, done_dir = work / "frames", work / "flows", work / "stylized"
+    frames_dir, done_dir = work / "frames", work / "stylized"
     count = _extract(input_path, frames_dir, long_side, callback)
-
-    def frame(t: int) -> np.ndarray:
-        return _array(Image.open(frames_dir / f"{t:06d}.png"))
-
-    def stylized(t: int) -> np.ndarray:
-        return np.asarray(Image.open(done_dir / f"{t:06d}.png").convert("RGB"), dtype=np.float32) / 255.0
-
-    def flows(t: int, back: int) -> tuple[np.ndarray, np.ndarray]:
-        """(forward t−back → t, backward t → t−back), cached in the work folder."""
-        path = flows_dir / f"{t:06d}_{back}.npz"
-        if path.is_file():
-            with np.load(path) as cached:
-                return cached["forward"], cached["backward"]
-        a, b = frame(t - back), frame(t)
-        forward, backward = flow.flow(a, b), flow.flow(b, a)
-        temp = path.with_name(f".{path.stem}.{np.random.randint(1 << 30):08x}.npz")
-        np.savez(temp, forward=forward, backward=backward)
-        temp.replace(path)
-        return forward, backward
-
+    store = _Work(work)
+    shots = _shots(store, count, cut_threshold)
+    plan = _Plan(
+        styles=[str(s) for s in style_paths],
+        config=config,
+        first_iterations=config.resolved_iterations(on_gpu),
+        later_iterations=later_iterations,
+        temporal_weight=0.0 if independent else temporal_weight,
+        long_term=long_term and not independent,
+    )
     start = time.perf_counter()
-    resumed, made = 0, 0
+    resumed = sum(1 for t in range(count) if store.done(t))
+    todo = [
+        (first, last)
+        for first, last in _chunks(shots, chunk_frames)
+        if not all(store.done(t) for t in range(first, last))
+    ]
     for t in range(count):
-        target = done_dir / f"{t:06d}.png"
-        if target.is_file():
-            resumed += 1
-            if callback is not None:
-                callback(VideoEvent("frame", t, count, skipped=True))
-            continue
-        content = frame(t)
-        temporal = None
-        iterations = config.resolved_iterations(on_gpu)
-        if t > 0 and not independent:
-            iterations = later_iterations
-            offsets = [j for j in (LONG_TERM_OFFSETS if long_term else (1,)) if j <= t]
-            targets, weights = [], []
-            init = None
-            for j in offsets:
-                forward, backward = flows(t, j)
-                warped = flow.warp(stylized(t - j), backward)  # (H, W, 3) in [0, 1]
-                c = flow.consistency(forward, backward)
-                targets.append(warped)
-                weights.append(c)
-                if init is None:  # the closest frame starts the optimization; new content from the frame
-                    init = c[..., None] * warped + (1 - c[..., None]) * (content / 255.0)
-            if long_term:
-                weights = flow.long_term_weights(weights)
-            assert init is not None
-            temporal = Temporal(
-                init=_tensor(init),
-                targets=tuple(
-                    (_tensor(w), torch.from_numpy(c)[None, None])
-                    for w, c in zip(targets, weights, strict=True)
-                ),
-                weight=temporal_weight,
-            )
-
-        def on_progress(progress: Progress, t: int = t) -> None:
-            if callback is not None:
-                callback(VideoEvent("progress", t, count, progress))
-
-        done = stylize_detailed(
-            Image.fromarray(content),
-            [str(s) for s in style_paths],
-            config=config.with_options(iterations=iterations),
-            callback=on_progress,
-            temporal=temporal,
-        )
-        if done.result.stopped != "done":
-            raise ImpastoError(f"frame {t + 1}: {done.result.message}")
-        images.save(done.image, target)
-        made += 1
-        if callback is not None:
-            callback(VideoEvent("frame", t, count))
+        if store.done(t) and callback is not None:
+            callback(VideoEvent("frame", t, count, skipped=True))
+    if ray_address is not None and todo:
+        _run_on_ray(ray_address, store, todo, plan, count, callback)
+    else:
+        for first, last in todo:
+            _stylize_range(store, first, last, plan, count, callback)
+    made = count - resumed
     stylize_seconds = time.perf_counter() - start
     if callback is not None:
         callback(VideoEvent("write", count - 1, count))
@@ -193,10 +162,9 @@ def stylize_video(
         info.rate,
         audio_from=input_path if info.audio else None,
     )
+    size = Image.open(done_dir / f"{0:06d}.png").size
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
-    first = Image.open(done_dir / f"{0:06d}.png") if keep_work else None
-    size = first.size if first is not None else (0, 0)
     return VideoResult(
         output=output_path,
         frames=count,
@@ -205,7 +173,216 @@ def stylize_video(
         seconds_per_frame=stylize_seconds / made if made else 0.0,
         rate=info.rate,
         size=size,
+        shots=tuple(shots),
     )
+
+
+class _Work:
+    """The work folder: frames/NNNNNN.png (input at the working size), flows/, stylized/NNNNNN.png."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for name in ("frames", "flows", "stylized"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def frame(self, t: int) -> np.ndarray:
+        return _array(Image.open(self.root / "frames" / f"{t:06d}.png"))
+
+    def done(self, t: int) -> bool:
+        return (self.root / "stylized" / f"{t:06d}.png").is_file()
+
+    def stylized(self, t: int) -> np.ndarray:
+        image = Image.open(self.root / "stylized" / f"{t:06d}.png").convert("RGB")
+        return np.asarray(image, dtype=np.float32) / 255.0
+
+    def save(self, t: int, image: Image.Image) -> None:
+        images.save(image, self.root / "stylized" / f"{t:06d}.png")
+
+    def flows(self, t: int, back: int) -> tuple[np.ndarray, np.ndarray]:
+        """(forward t−back → t, backward t → t−back), computed once and kept."""
+        path = self.root / "flows" / f"{t:06d}_{back}.npz"
+        if path.is_file():
+            with np.load(path) as cached:
+                return cached["forward"], cached["backward"]
+        a, b = self.frame(t - back), self.frame(t)
+        forward, backward = flow.flow(a, b), flow.flow(b, a)
+        temp = path.with_name(f".{path.stem}.{os.urandom(4).hex()}.part.npz")
+        np.savez(temp, forward=forward, backward=backward)
+        temp.replace(path)
+        return forward, backward
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How every frame is made: the same on this machine and on a Ray worker."""
+
+    styles: list[str]
+    config: StyleConfig
+    first_iterations: int
+    later_iterations: int
+    temporal_weight: float
+    long_term: bool
+
+
+def _stylize_range(
+    store: _Work,
+    first: int,
+    last: int,
+    plan: _Plan,
+    count: int,
+    callback: Callable[[VideoEvent], None] | None,
+) -> None:
+    """Frames first … last − 1 of one shot (or chunk), which starts fresh at ``first``."""
+    for t in range(first, last):
+        if store.done(t):
+            continue
+        content = store.frame(t)
+        temporal = None
+        iterations = plan.first_iterations
+        if t > first and plan.temporal_weight > 0:
+            iterations = plan.later_iterations
+            offsets = [j for j in (LONG_TERM_OFFSETS if plan.long_term else (1,)) if t - j >= first]
+            targets, weights = [], []
+            init = None
+            for j in offsets:
+                forward, backward = store.flows(t, j)
+                warped = flow.warp(store.stylized(t - j), backward)  # (H, W, 3) in [0, 1]
+                c = flow.consistency(forward, backward)
+                targets.append(warped)
+                weights.append(c)
+                if init is None:  # the closest frame starts the optimization; new content from the frame
+                    init = c[..., None] * warped + (1 - c[..., None]) * (content / 255.0)
+            if plan.long_term:
+                weights = flow.long_term_weights(weights)
+            assert init is not None
+            temporal = Temporal(
+                init=_tensor(init),
+                targets=tuple(
+                    (_tensor(w), torch.from_numpy(c)[None, None])
+                    for w, c in zip(targets, weights, strict=True)
+                ),
+                weight=plan.temporal_weight,
+            )
+
+        def on_progress(progress: Progress, t: int = t) -> None:
+            if callback is not None:
+                callback(VideoEvent("progress", t, count, progress))
+
+        done = stylize_detailed(
+            Image.fromarray(content),
+            plan.styles,
+            config=plan.config.with_options(iterations=iterations),
+            callback=on_progress,
+            temporal=temporal,
+        )
+        if done.result.stopped != "done":
+            raise ImpastoError(f"frame {t + 1}: {done.result.message}")
+        store.save(t, done.image)
+        if callback is not None:
+            callback(VideoEvent("frame", t, count))
+
+
+def detect_cuts(frames: Sequence[np.ndarray], threshold: float = CUT_THRESHOLD) -> list[int]:
+    """Indices of frames that begin a new shot (0 always does): where the mean absolute difference of
+    consecutive frames, grey and downscaled to 32 × 18, exceeds ``threshold`` (in [0, 1])."""
+    small = [
+        np.asarray(Image.fromarray(f).convert("L").resize((32, 18), Image.Resampling.BILINEAR), np.float32)
+        / 255
+        for f in frames
+    ]
+    return [0] + [
+        t for t in range(1, len(small)) if float(np.abs(small[t] - small[t - 1]).mean()) > threshold
+    ]
+
+
+def _shots(store: _Work, count: int, threshold: float) -> list[tuple[int, int]]:
+    """(first, last) frame ranges of the shots, from the cuts (kept in the work folder)."""
+    path = store.root / "shots.json"
+    if path.is_file():
+        return [(int(a), int(b)) for a, b in json.loads(path.read_text())]
+    starts = detect_cuts([store.frame(t) for t in range(count)], threshold)
+    shots = [(a, b) for a, b in zip(starts, [*starts[1:], count], strict=True)]
+    path.write_text(json.dumps(shots))
+    return shots
+
+
+def _chunks(shots: Sequence[tuple[int, int]], size: int | None) -> list[tuple[int, int]]:
+    """Shots split into pieces of at most ``size`` frames (each piece starts fresh: a seam)."""
+    if not size:
+        return list(shots)
+    return [(a, min(a + size, last)) for first, last in shots for a in range(first, last, size)]
+
+
+def _remote_range(
+    frames: list[bytes],
+    done: dict[int, bytes],
+    first: int,
+    last: int,
+    plan: _Plan,
+    styles: list[tuple[str, bytes]],
+) -> dict[int, bytes]:
+    """Runs on a Ray worker: one shot (or chunk) in a private work folder; returns the new frames as PNG."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="impasto-video-") as tmp:
+        store = _Work(Path(tmp) / "work")
+        style_paths = []
+        for index, (name, data) in enumerate(styles):
+            path = Path(tmp) / f"style{index}{Path(name).suffix}"
+            path.write_bytes(data)
+            style_paths.append(str(path))
+        plan = dataclasses.replace(plan, styles=style_paths)
+        for offset, data in enumerate(frames):
+            (store.root / "frames" / f"{first + offset:06d}.png").write_bytes(data)
+        for t, data in done.items():
+            (store.root / "stylized" / f"{t:06d}.png").write_bytes(data)
+        _stylize_range(store, first, last, plan, last, None)
+        return {
+            t: (store.root / "stylized" / f"{t:06d}.png").read_bytes()
+            for t in range(first, last)
+            if t not in done
+        }
+
+
+def _run_on_ray(
+    address: str,
+    store: _Work,
+    ranges: list[tuple[int, int]],
+    plan: _Plan,
+    count: int,
+    callback: Callable[[VideoEvent], None] | None,
+) -> None:
+    """Shots are independent: one task each; frames inside a shot stay in order on one worker. The
+    driver writes every stylized frame into the work folder."""
+    from impasto import distributed
+
+    ray = distributed.connect(address)
+    gpus = ray.cluster_resources().get("GPU", 0) > 0
+    task = ray.remote(max_retries=distributed.MAX_RETRIES, **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(
+        _remote_range
+    )
+    remote_plan = dataclasses.replace(plan, styles=[])
+    style_files = [(Path(s).name, Path(s).read_bytes()) for s in plan.styles]
+    pending = {}
+    for first, last in ranges:
+        frames = [(store.root / "frames" / f"{t:06d}.png").read_bytes() for t in range(first, last)]
+        done = {
+            t: (store.root / "stylized" / f"{t:06d}.png").read_bytes()
+            for t in range(first, last)
+            if store.done(t)
+        }
+        reference = task.remote(frames, done, first, last, remote_plan, style_files)
+        pending[reference] = (first, last)
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for reference in ready:
+            pending.pop(reference)
+            for t, data in sorted(ray.get(reference).items()):
+                with Image.open(io.BytesIO(data)) as image:
+                    image.load()
+                    store.save(t, image.convert("RGB"))
+                if callback is not None:
+                    callback(VideoEvent("frame", t, count))
 
 
 def _prepare(work: Path, key: dict[str, Any]) -> None:
