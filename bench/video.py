@@ -65,6 +65,8 @@ def main() -> None:
     )
     parser.add_argument("--frame-iterations", type=int, default=50)
     parser.add_argument("--strip", type=Path)
+    parser.add_argument("--chunk", type=int, default=4, help="frames per chunk of the chunked run")
+    parser.add_argument("--runs", default="independent,temporal,temporal+long,chunked", help="which runs")
     args = parser.parse_args()
     width, height = args.size, round(args.size * 2 / 3) // 2 * 2
     print(f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
@@ -80,7 +82,9 @@ def main() -> None:
             "independent": {"independent": True, "frame_iterations": args.iterations},
             "temporal": {"frame_iterations": args.frame_iterations},
             "temporal+long": {"frame_iterations": args.frame_iterations, "long_term": True},
+            "chunked": {"frame_iterations": args.frame_iterations, "chunk_frames": args.chunk},
         }
+        runs = {name: options for name, options in runs.items() if name in args.runs.split(",")}
         outputs: dict[str, list[np.ndarray]] = {"input": list(video_io.read_frames(clip))}
         for name, options in runs.items():
             out = folder / f"{name}.mp4"
@@ -90,6 +94,12 @@ def main() -> None:
             error = video.warping_error(out, clip)
             info = video_io.probe(out)
             outputs[name] = list(video_io.read_frames(out))
+            seams: list[float] = []
+            inside: list[float] = []
+            if name == "chunked":  # pairs that cross a chunk's start: the cost of splitting a shot
+                starts = set(range(args.chunk, result.frames, args.chunk))
+                seams = [e for t, e in enumerate(error["per_pair"], start=1) if t in starts]
+                inside = [e for t, e in enumerate(error["per_pair"], start=1) if t not in starts]
             print(
                 json.dumps(
                     {
@@ -100,6 +110,8 @@ def main() -> None:
                         "seconds": round(seconds, 1),
                         "seconds_per_frame": round(result.seconds_per_frame, 2),
                         "warping_error": round(error["warping_error"], 6),
+                        "seam_warping_error": round(float(np.mean(seams)), 6) if seams else None,
+                        "inside_warping_error": round(float(np.mean(inside)), 6) if inside else None,
                         "rate": str(info.rate),
                         "same_rate": info.rate == RATE,
                         "audio": info.audio,
@@ -107,7 +119,7 @@ def main() -> None:
                 ),
                 flush=True,
             )
-        if args.strip:
+        if args.strip and {"independent", "temporal"} <= set(outputs):
             strip(
                 {k: outputs[k] for k in ("input", "independent", "temporal")},
                 args.strip,

@@ -171,3 +171,16 @@ def test_a_killed_batch_resumes_with_only_the_rest(tmp_path: Path, style_path: P
         if name.endswith(".png"):
             assert Image.open(out / name).size == (64, 43)
     shutil.rmtree(out)
+
+
+def test_the_default_path_never_imports_a_cluster_library(
+    photos: Path, tmp_path: Path, style_path: Path
+) -> None:
+    code = (
+        "import sys; from impasto.cli import main; "
+        f"code = main(['batch', {str(photos)!r}, {str(style_path)!r}, '-o', {str(tmp_path / 'o')!r}, "
+        "'--size', '32', '--iterations', '1', '-q']); "
+        "assert 'ray' not in sys.modules, 'ray imported'; sys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

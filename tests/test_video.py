@@ -16,6 +16,7 @@ pytest.importorskip("cv2")
 from impasto import flow, video, video_io  # noqa: E402
 from impasto.cli import main  # noqa: E402
 from impasto.config import StyleConfig  # noqa: E402
+from impasto.errors import ConfigError  # noqa: E402
 
 SHIFT = 3  # px the camera pans right per frame: content moves left, new content enters on the right
 WIDTH, HEIGHT, FRAMES = 96, 64, 6
@@ -184,3 +185,18 @@ def test_cuts_are_found_and_each_shot_starts_afresh(
         clip, [style_path], tmp_path / "chunked.mp4", config, frame_iterations=2, chunk_frames=2
     )
     assert video_io.probe(chunked.output).frames == 6
+
+
+def test_the_multi_pass_variant_flickers_less_than_frame_by_frame(
+    tmp_path: Path, content_path: Path, style_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "short.mp4", panned_frames(content_path, 3), audio=False)
+    config = StyleConfig(size=48, iterations=15, device="cpu", style_weight=20, init="noise")
+    independent, passes = tmp_path / "independent.mp4", tmp_path / "passes.mp4"
+    video.stylize_video(clip, [style_path], independent, config, independent=True, frame_iterations=15)
+    video.stylize_video(clip, [style_path], passes, config, passes=3, frame_iterations=8)
+    alone = video.warping_error(independent, clip)["warping_error"]
+    together = video.warping_error(passes, clip)["warping_error"]
+    assert together < 0.5 * alone, (together, alone)
+    with pytest.raises(ConfigError, match="passes"):
+        video.stylize_video(clip, [style_path], passes, config, passes=2, independent=True)

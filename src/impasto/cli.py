@@ -70,6 +70,13 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             help="iterations of each frame after the first (default: half of --iterations)",
         )
         p.add_argument(
+            "--passes",
+            type=int,
+            default=1,
+            metavar="N",
+            help="the multi-pass variant: N passes through each shot in alternating directions (default: 1)",
+        )
+        p.add_argument(
             "--chunk-frames",
             type=int,
             metavar="N",
@@ -666,6 +673,7 @@ def video_main(argv: Sequence[str]) -> int:
                 frame_iterations=args.frame_iterations,
                 chunk_frames=args.chunk_frames,
                 ray_address=args.ray,
+                passes=args.passes,
                 callback=on_event,
             )
         finally:
