@@ -214,8 +214,9 @@ class _Work:
                 return cached["forward"], cached["backward"]
         a, b = self.frame(t - back), self.frame(t)
         forward, backward = flow.flow(a, b), flow.flow(b, a)
-        temp = path.with_name(f".{path.stem}.{os.urandom(4).hex()}.part.npz")
-        np.savez(temp, forward=forward, backward=backward)
+        temp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.part")  # swept if a run dies here
+        with temp.open("wb") as file:  # a file object: np.savez would add ".npz" to a name
+            np.savez(file, forward=forward, backward=backward)
         temp.replace(path)
         return forward, backward
 

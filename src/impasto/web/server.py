@@ -475,7 +475,8 @@ class Handler(BaseHTTPRequestHandler):
                     HTTPStatus.OK, job.result, "image/png", {"Content-Disposition": disposition}
                 )
             if method == "POST" and action == "/stop":
-                self._body(2**10) if self.headers.get("Content-Length") else b""
+                if self.headers.get("Content-Length"):
+                    self._body(2**10)  # read (and ignore) what came with it: the connection stays usable
                 app.queue.stop(job)
                 return self._json({"state": job.state})
         raise HttpError(HTTPStatus.NOT_FOUND, "no such page")
