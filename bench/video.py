@@ -66,7 +66,11 @@ def main() -> None:
     parser.add_argument("--frame-iterations", type=int, default=50)
     parser.add_argument("--strip", type=Path)
     parser.add_argument("--chunk", type=int, default=4, help="frames per chunk of the chunked run")
-    parser.add_argument("--runs", default="independent,temporal,temporal+long,chunked", help="which runs")
+    parser.add_argument(
+        "--runs",
+        default="independent,temporal,temporal+long,chunked,multi-pass",
+        help="which runs, comma-separated",
+    )
     args = parser.parse_args()
     width, height = args.size, round(args.size * 2 / 3) // 2 * 2
     print(f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
@@ -83,6 +87,7 @@ def main() -> None:
             "temporal": {"frame_iterations": args.frame_iterations},
             "temporal+long": {"frame_iterations": args.frame_iterations, "long_term": True},
             "chunked": {"frame_iterations": args.frame_iterations, "chunk_frames": args.chunk},
+            "multi-pass": {"frame_iterations": args.frame_iterations, "passes": 3},
         }
         runs = {name: options for name, options in runs.items() if name in args.runs.split(",")}
         outputs: dict[str, list[np.ndarray]] = {"input": list(video_io.read_frames(clip))}
