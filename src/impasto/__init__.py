@@ -18,7 +18,7 @@ from impasto.errors import (
 from impasto.figures import explain, sweep
 from impasto.optimize import Progress, RunResult
 
-__version__ = "0.1.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "ConfigError",
