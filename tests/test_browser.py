@@ -87,6 +87,10 @@ def test_upload_start_watch_finish_download(
 
     page.wait_for_selector("#finished", state="visible", timeout=120_000)
     assert "Done" in page.inner_text("#status")
+    # The final preview was just requested: wait for it to load before reading its size.
+    page.wait_for_function(
+        "(() => { const p = document.getElementById('preview'); return p.complete && p.naturalWidth > 0; })()"
+    )
     assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 128
     assert page.is_visible("#curve")
     assert (
