@@ -124,19 +124,16 @@ def stylize_detailed(
         ]
 
     layer_weights = loss_weights(config)
-    entry, params = load_params_cached(config.model, config.weights)
-    extractor = FeatureExtractor(
-        entry.architecture,
-        params,
-        entry.preprocessing,
-        layers=[*layer_weights.content_layers, *layer_weights.style_layers],
-        pooling=config.pooling,
-    ).to(device)
-    runner = runtime.Runner(
-        extractor,
-        runtime.resolve_precision(config.precision, device),
-        compile=runtime.compile_wanted(config.compile, device),
+    runner = _network(
+        config.model,
+        config.weights,
+        (*layer_weights.content_layers, *layer_weights.style_layers),
+        config.pooling,
+        str(device),
+        config.precision,
+        config.compile,
     )
+    extractor = runner.extractor
 
     def finish(image: torch.Tensor) -> Image.Image:
         """The optimized image (1, 3, h, w) at the output size, with the colours asked for."""
@@ -217,6 +214,28 @@ def stylize_detailed(
         iterations=iterations,
         tiles=tile_count,
         runtime=runner.description,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _network(
+    model: str,
+    weights: Path | None,
+    layers: tuple[str, ...],
+    pooling: str,
+    device: str,
+    precision: str,
+    compile_mode: str,
+) -> runtime.Runner:
+    """The frozen network for these options, built once per process: video frames, batches and the web
+    app's jobs reuse it, and a compiled network (torch.compile) is not compiled again for every call."""
+    entry, params = load_params_cached(model, weights)
+    where = torch.device(device)
+    extractor = FeatureExtractor(entry.architecture, params, entry.preprocessing, layers, pooling).to(where)  # type: ignore[arg-type]
+    return runtime.Runner(
+        extractor,
+        runtime.resolve_precision(precision, where),
+        compile=runtime.compile_wanted(compile_mode, where),
     )
 
 

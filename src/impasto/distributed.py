@@ -67,10 +67,10 @@ def _stylize_bytes(
     content: bytes, content_name: str, styles: list[tuple[str, bytes]], config: StyleConfig
 ) -> RemoteResult:
     """Runs on a worker: the files arrive as bytes, the result leaves as PNG bytes."""
-    import io
     import socket
 
     from impasto.api import stylize_detailed
+    from impasto.images import png_bytes
 
     worker = f"{socket.gethostname()}:{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="impasto-ray-") as tmp:
@@ -90,9 +90,7 @@ def _stylize_bytes(
             return RemoteResult(
                 None, (0, 0), done.result.message or "the optimization did not finish", worker
             )
-        buffer = io.BytesIO()
-        done.image.save(buffer, format="PNG", icc_profile=done.icc_profile)
-        return RemoteResult(buffer.getvalue(), done.image.size, "", worker)
+        return RemoteResult(png_bytes(done.image, done.icc_profile), done.image.size, "", worker)
 
 
 def run_remote(

@@ -231,6 +231,13 @@ def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | 
     return path
 
 
+def png_bytes(image: Image.Image, icc_profile: bytes | None = None) -> bytes:
+    """``image`` encoded as PNG in memory, with ``icc_profile`` embedded (for answers over a network)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", icc_profile=icc_profile)
+    return buffer.getvalue()
+
+
 def _create_temp(path: Path) -> tuple[int, Path]:
     """A new hidden file beside ``path``, opened for writing, with the usual mode (0666 less the umask).
 

@@ -6,7 +6,6 @@ Nothing here knows about HTTP; the server turns requests into :class:`Job` objec
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 import traceback
@@ -20,6 +19,7 @@ from PIL import Image
 
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError, Interrupted
+from impasto.images import png_bytes
 
 State = Literal["queued", "running", "done", "stopped", "failed"]
 PREVIEW_INTERVAL = 0.5  # seconds between preview images: a GPU does hundreds of iterations a second
@@ -28,12 +28,6 @@ MAX_CURVE_POINTS = 200  # the loss curve a status carries, thinned evenly
 
 class QueueFull(Exception):
     """No room for another job; the message says why."""
-
-
-def png_bytes(image: Image.Image, icc_profile: bytes | None = None) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", icc_profile=icc_profile)
-    return buffer.getvalue()
 
 
 @dataclass
