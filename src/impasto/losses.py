@@ -11,12 +11,17 @@ weight means about the same at any size, on any layer and on either backbone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 EPS = 1e-8  # keeps the relative losses finite for an all-zero target (a black image, a dead channel)
+
+StyleLossKind = Literal["gram", "mean-cov", "sliced-wasserstein"]
+STYLE_LOSSES: tuple[StyleLossKind, ...] = ("gram", "mean-cov", "sliced-wasserstein")
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -85,6 +90,151 @@ def style_loss(
     return (g - target).pow(2).sum() / (target.pow(2).sum() + EPS)
 
 
+@dataclass(frozen=True)
+class MeanCov:
+    """A layer's features summarized as a Gaussian: what :func:`mean_cov_loss` compares against.
+
+    mean: (C,); cov: (C, C); cov_sqrt: (C, C), the symmetric square root of cov; energy: scalar
+    ‖mean‖² + tr cov, the second moment of the features, which normalizes the distance.
+    """
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+    cov_sqrt: torch.Tensor
+    energy: torch.Tensor
+
+
+def moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C,) and covariance (C, C) over the positions of ``features`` (1, C, H, W)."""
+    if features.ndim != 4 or features.shape[0] != 1:
+        raise ValueError(f"expected features of shape (1, C, H, W), got {tuple(features.shape)}")
+    flat = features[0].flatten(1)  # (C, N)
+    mean = flat.mean(dim=1)  # (C,)
+    centred = flat - mean[:, None]  # (C, N)
+    return mean, centred @ centred.T / flat.shape[1]  # (C,), (C, C)
+
+
+def mean_cov(features: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> MeanCov:
+    """The Gaussian target of one or several style images' features (each (1, C, H_i, W_i)).
+
+    Several images are blended as a mixture (weights ``blend``, summing to 1): its mean and covariance
+    are those of all their features pooled with those weights.
+    """
+    blend = blend or [1.0 / len(features)] * len(features)
+    stats = [moments(f) for f in features]
+    mean = sum((w * m for (m, _), w in zip(stats, blend, strict=True)), torch.zeros_like(stats[0][0]))
+    second = sum(
+        (w * (c + torch.outer(m, m)) for (m, c), w in zip(stats, blend, strict=True)),
+        torch.zeros_like(stats[0][1]),
+    )
+    cov = second - torch.outer(mean, mean)  # (C, C)
+    values, vectors = torch.linalg.eigh(cov.double())
+    cov_sqrt = (vectors * values.clamp(min=0).sqrt()) @ vectors.T  # (C, C)
+    return MeanCov(mean, cov, cov_sqrt.to(cov.dtype), mean.pow(2).sum() + cov.trace())
+
+
+def mean_cov_loss(features: torch.Tensor, target: MeanCov) -> torch.Tensor:
+    """Relative Gaussian 2-Wasserstein distance between the features and the target's Gaussian.
+
+    features: (1, C, H, W) → scalar. W₂² = ‖μ − μₜ‖² + tr Σ + tr Σₜ − 2 tr (Σₜ^½ Σ Σₜ^½)^½, divided by
+    ‖μₜ‖² + tr Σₜ (so an all-zero image scores 1, a match 0). Matches means and covariances, where a Gram
+    matrix mixes the two; not in Gatys et al. (Kolkin et al. 2019 and others use it). The trace of the
+    square root comes from eigenvalues (eigvalsh, whose gradient is stable), in float64.
+    """
+    mean, cov = moments(features)
+    if mean.shape != target.mean.shape:
+        raise ValueError(f"features with {mean.shape[0]} channels, target with {target.mean.shape[0]}")
+    cross = (target.cov_sqrt @ cov @ target.cov_sqrt).double()  # (C, C), symmetric PSD
+    cross = (cross + cross.T) / 2
+    # The small ε keeps the square root's gradient finite at zero eigenvalues.
+    root_trace = torch.linalg.eigvalsh(cross).clamp(min=0).add(EPS).sqrt().sum().to(cov.dtype)
+    distance = (mean - target.mean).pow(2).sum() + cov.trace() + target.cov.trace() - 2 * root_trace
+    relative: torch.Tensor = distance / (target.energy + EPS)
+    return relative
+
+
+@dataclass(frozen=True)
+class Sliced:
+    """A layer's features seen along fixed random directions: what :func:`sliced_wasserstein_loss` matches.
+
+    directions: (C, K) unit columns; quantiles: (K, N), the target's projections onto each direction,
+    sorted; energy: scalar mean of quantiles², which normalizes the distance.
+    """
+
+    directions: torch.Tensor
+    quantiles: torch.Tensor
+    energy: torch.Tensor
+
+
+def random_directions(channels: int, count: int, seed: int = 0) -> torch.Tensor:
+    """(channels, count) unit vectors drawn uniformly on the sphere, the same for the same seed."""
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn(channels, count, generator=generator)
+    unit: torch.Tensor = directions / directions.norm(dim=0, keepdim=True)
+    return unit
+
+
+def sorted_projections(features: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """features (1, C, H, W), directions (C, K) → (K, H·W): each direction's projections, sorted."""
+    if features.ndim != 4 or features.shape[0] != 1 or features.shape[1] != directions.shape[0]:
+        raise ValueError(
+            f"expected features (1, C, H, W) and directions (C, K), got {tuple(features.shape)} and "
+            f"{tuple(directions.shape)}"
+        )
+    return (directions.to(features).T @ features[0].flatten(1)).sort(dim=1).values  # (K, N)
+
+
+def resample_quantiles(quantiles: torch.Tensor, count: int) -> torch.Tensor:
+    """(K, N) sorted values → (K, count): the same quantile functions read at ``count`` points."""
+    if quantiles.shape[1] == count:
+        return quantiles
+    return F.interpolate(quantiles[None], size=count, mode="linear", align_corners=False)[0]
+
+
+def sliced(
+    features: Sequence[torch.Tensor], directions: torch.Tensor, blend: Sequence[float] | None = None
+) -> Sliced:
+    """The sliced target of one or several style images' features (each (1, C, H_i, W_i)).
+
+    Several images are blended by averaging their quantile functions with weights ``blend``: along
+    each direction that is their 1-D Wasserstein barycentre.
+    """
+    blend = blend or [1.0 / len(features)] * len(features)
+    each = [sorted_projections(f, directions) for f in features]
+    count = max(q.shape[1] for q in each)
+    quantiles = sum(
+        (w * resample_quantiles(q, count) for q, w in zip(each, blend, strict=True)),
+        torch.zeros_like(each[0][:, :1]).expand(-1, count),
+    )
+    return Sliced(directions, quantiles, quantiles.pow(2).mean())
+
+
+def sliced_wasserstein_loss(features: torch.Tensor, target: Sliced) -> torch.Tensor:
+    """Relative sliced 2-Wasserstein distance between the features and the target (Heitz et al. 2021).
+
+    features: (1, C, H, W) → scalar: the mean squared difference of sorted projections, divided by the
+    target's (so an all-zero image scores 1, a match 0). Matches the whole distribution of the features
+    along each direction, not only its second moments. Departs from Heitz et al., who draw new
+    directions at every step of Adam: here they stay fixed for a run, so L-BFGS sees one deterministic
+    objective (and its line search and curvature pairs stay valid).
+    """
+    projected = sorted_projections(features, target.directions)  # (K, N)
+    wanted = resample_quantiles(target.quantiles, projected.shape[1])  # (K, N)
+    return (projected - wanted).pow(2).mean() / (target.energy + EPS)
+
+
+StyleTarget = torch.Tensor | MeanCov | Sliced  # a Gram matrix (1, C, C), or the summaries above
+
+
+def style_distance(features: torch.Tensor, target: StyleTarget) -> torch.Tensor:
+    """The relative style loss of ``features`` (1, C, H, W) against a target of any kind → scalar."""
+    if isinstance(target, MeanCov):
+        return mean_cov_loss(features, target)
+    if isinstance(target, Sliced):
+        return sliced_wasserstein_loss(features, target)
+    return style_loss(features, target)
+
+
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Total variation: mean squared difference between neighbouring pixels.
 
@@ -132,12 +282,13 @@ class Targets:
     """What the image is pulled towards, computed once from the content and style images.
 
     content: layer → feature maps (1, C, H, W) of the content image at the output size.
-    style: layer → Gram matrix (1, C, C) of the (blended) style images, for the whole image.
+    style: layer → the (blended) style images' target for the whole image: a Gram matrix (1, C, C), or
+    a :class:`MeanCov` or :class:`Sliced` for the other style losses.
     regions: with masks, the style targets region by region instead of ``style``.
     """
 
     content: Mapping[str, torch.Tensor]
-    style: Mapping[str, torch.Tensor]
+    style: Mapping[str, StyleTarget]
     regions: tuple[Region, ...] = ()
 
 
@@ -170,7 +321,7 @@ def objective(
 
     def layer_style(name: str) -> torch.Tensor:
         if not targets.regions:
-            return style_loss(features[name], targets.style[name])
+            return style_distance(features[name], targets.style[name])
         return sum(
             (r.weight * style_loss(features[name], r.grams[name], r.masks[name]) for r in targets.regions),
             torch.zeros((), device=image.device),

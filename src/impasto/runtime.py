@@ -84,6 +84,12 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
     return Precision("fp32", None)
 
 
+# torch.compile costs 12–15 s for each new input shape on an H100 (measured by an earlier session, not
+# this one); a coarse scale below this many pixels runs eagerly, where it finishes in less time than
+# compiling would save. A guess until a GPU measures it: bench/throughput.py gives both sides.
+COMPILE_MIN_PIXELS = 512 * 512
+
+
 def compile_wanted(mode: str, device: torch.device) -> bool:
     """auto: on CUDA only. A CPU compile costs about a minute on two cores and gains little there: the
     convolutions already run in oneDNN and dominate."""
@@ -137,8 +143,12 @@ class Runner:
         compile: bool = False,
         backend: str | Callable[..., Any] = "inductor",
         channels_last: bool | None = None,
+        compile_min_pixels: int = 0,
     ) -> None:
         self.extractor = extractor
+        # Smaller inputs run eagerly: a coarse scale of a few hundred iterations costs less than
+        # compiling its shape would (see COMPILE_MIN_PIXELS).
+        self.compile_min_pixels = compile_min_pixels
         self.precision = precision
         self.device = extractor.input_scale.device
         # Channels-last on CUDA, where cuDNN's bf16/fp16 tensor-core kernels expect it. Not on the CPU:
@@ -173,7 +183,7 @@ class Runner:
         return out
 
     def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.compiled:
+        if not self.compiled or x.shape[-2] * x.shape[-1] < self.compile_min_pixels:
             features: dict[str, torch.Tensor] = self.extractor(x)
             return features
         try:

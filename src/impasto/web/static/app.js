@@ -99,6 +99,7 @@ function options() {
     optimizer: $("optimizer").value,
     tv_weight: number("tv_weight"),
     pooling: $("pooling").value,
+    style_loss: $("style_loss").value,
     multiscale: $("multiscale").checked,
   };
 }

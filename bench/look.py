@@ -1,0 +1,316 @@
+"""The look benchmark: how much of the style a viewer sees, and how much of the photo is kept.
+
+    python bench/look.py run --config old:model=vgg16,multiscale=false --size 256 --weights 5
+    python bench/look.py run --config new: --size 256 --weights 1,3,10 --pairs chelsea-scream,coffee-wreck
+    python bench/look.py table bench/results/look.jsonl
+    python bench/look.py plot bench/results/look.jsonl -o docs/pareto.png
+    python bench/look.py sheet bench/results/look.jsonl -o docs/look_sheet.png --weight 5
+
+``run`` stylizes every pair with every configuration (``NAME:option=value,…``, options of
+``impasto.StyleConfig``; ``NAME:`` alone is the library's defaults) at every style weight, scores each
+output with the judge below, appends one JSON line per output to ``--results`` and keeps the images under
+``--images``. The judge is not the objective being optimized:
+
+- ``style@L`` (L = 512, 256, 128): output and style image resized so their long side is L; the Gram
+  distance between them (relative, averaged over relu1_1 … relu5_1 of the paper's VGG-19) divided by the
+  same distance between the content image (at L) and the style. 1: no style at all; lower: more of the
+  style at the scale of a picture L px wide. Fine texture alone scores well at 512 and badly at 128;
+  strokes and structures score well at 128.
+- ``content``: relu4_2 distance between output and content (both at 256 px) divided by that between
+  style (resized to the content's shape) and content. 0: the photo itself; 1: as far as the style.
+
+``plot`` draws content against style@128 for each configuration, one curve over its style weights (a
+Pareto view: compare configurations at equal content, not at one weight). ``sheet`` puts the images of
+one weight side by side. Not a test: for reports and decisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+
+import impasto
+from impasto import images, losses, pyramid
+from impasto.backbone import FeatureExtractor
+from impasto.weights import load_params
+
+ROOT = Path(__file__).resolve().parent.parent
+CALIBRATION = ROOT.parent / "shared" / "images"  # the two public-domain paintings beside the repo
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+VIEW_SIZES = (512, 256, 128)
+
+
+def photo(name: str) -> Image.Image:
+    """A content photo: the repo's example, or one of scikit-image's bundled photos (dev extra)."""
+    if name == "chelsea":
+        return images.load(ROOT / "examples" / "chelsea.png", 10**9).image
+    from skimage import data
+
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+STYLES = {
+    "scream": lambda: images.load(CALIBRATION / "the_scream.jpg", 10**9).image,
+    "wreck": lambda: images.load(CALIBRATION / "shipwreck.jpg", 10**9).image,
+    "swirls": lambda: images.load(ROOT / "examples" / "swirls.png", 10**9).image,
+}
+# Photos × styles: two real paintings and the rendered swirls, on a cat, a portrait, a still life and
+# a landscape-like scene.
+PAIRS = {
+    "chelsea-scream": ("chelsea", "scream"),
+    "chelsea-wreck": ("chelsea", "wreck"),
+    "astronaut-scream": ("astronaut", "scream"),
+    "coffee-wreck": ("coffee", "wreck"),
+    "rocket-swirls": ("rocket", "swirls"),
+    "astronaut-swirls": ("astronaut", "swirls"),
+}
+
+
+class Judge:
+    """Scores outputs with the paper's VGG-19 (fixed, whatever network made the output)."""
+
+    def __init__(self) -> None:
+        entry, params = load_params("vgg19")
+        self.net = FeatureExtractor(
+            entry.architecture, params, entry.preprocessing, [*STYLE_LAYERS, "relu4_2"], "max"
+        )
+
+    @torch.no_grad()
+    def grams(self, image: torch.Tensor) -> list[torch.Tensor]:
+        features = self.net(image)
+        return [losses.gram(features[name]) for name in STYLE_LAYERS]
+
+    def gram_distance(self, a: torch.Tensor, b: torch.Tensor) -> float:
+        """Mean over the style layers of ‖G(a) − G(b)‖² / ‖G(b)‖²."""
+        pairs = zip(self.grams(a), self.grams(b), strict=True)
+        return sum(float((ga - gb).pow(2).sum() / gb.pow(2).sum()) for ga, gb in pairs) / len(STYLE_LAYERS)
+
+    @torch.no_grad()
+    def content_distance(self, a: torch.Tensor, b: torch.Tensor) -> float:
+        fa, fb = self.net(a)["relu4_2"], self.net(b)["relu4_2"]
+        return float(losses.content_loss(fa, fb))
+
+    def score(self, output: Image.Image, content: Image.Image, style: Image.Image) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for size in VIEW_SIZES:
+            out, photo_, paint = (images.to_tensor(images.fit(i, size)) for i in (output, content, style))
+            out = pyramid.resize(out, tuple(photo_.shape[-2:]))  # type: ignore[arg-type]
+            scores[f"style@{size}"] = self.gram_distance(out, paint) / self.gram_distance(photo_, paint)
+        photo_ = images.to_tensor(images.fit(content, 256))
+        shape = (photo_.shape[-2], photo_.shape[-1])
+        out = pyramid.resize(images.to_tensor(output), shape)
+        paint = pyramid.resize(images.to_tensor(style), shape)
+        scores["content"] = self.content_distance(out, photo_) / self.content_distance(paint, photo_)
+        return scores
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    options: dict[str, Any]
+
+
+def parse_config(text: str) -> Config:
+    """ "name:key=value,key=value" → Config; values are JSON where they parse, strings otherwise."""
+    name, _, rest = text.partition(":")
+    options: dict[str, Any] = {}
+    for part in filter(None, rest.split(",")):
+        key, _, value = part.partition("=")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return Config(name, options)
+
+
+def machine() -> str:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    isa = "avx512_bf16" if "avx512_bf16" in flags else "avx512" if "avx512f" in flags else "avx2"
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {isa}"
+
+
+def run(args: argparse.Namespace) -> None:
+    judge = Judge()
+    args.images.mkdir(parents=True, exist_ok=True)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    for config in args.config:
+        for pair in args.pairs:
+            photo_name, style_name = PAIRS[pair]
+            content, style = photo(photo_name), STYLES[style_name]()
+            for weight in args.weights:
+                options = {"size": args.size, "device": "cpu", **config.options, "style_weight": weight}
+                start = time.perf_counter()
+                done = impasto.stylize_detailed(content, style, **options)
+                seconds = time.perf_counter() - start
+                path = args.images / config.name / f"{pair}_{weight:g}_{args.size}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                images.save(done.image, path)
+                row = {
+                    "config": config.name,
+                    "options": config.options,
+                    "pair": pair,
+                    "size": args.size,
+                    "style_weight": weight,
+                    "seconds": round(seconds, 1),
+                    "scales": list(done.sizes),
+                    "image": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+                    "machine": machine(),
+                    **{k: round(v, 4) for k, v in judge.score(done.image, content, style).items()},
+                }
+                print(json.dumps(row), flush=True)
+                with args.results.open("a") as out:
+                    out.write(json.dumps(row) + "\n")
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def table(args: argparse.Namespace) -> None:
+    """Per configuration, size and weight: each pair's style@128 / content, and the geometric means."""
+    rows = read(args.results)
+    groups: dict[tuple[str, int, float], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["config"], row["size"], row["style_weight"])].append(row)
+    print("| config | size | β | pairs | style@512 | style@256 | style@128 | content | s/run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (name, size, weight), group in sorted(groups.items()):
+        means = {
+            k: _geomean([r[k] for r in group]) for k in ("style@512", "style@256", "style@128", "content")
+        }
+        seconds = sum(r["seconds"] for r in group) / len(group)
+        print(
+            f"| {name} | {size} | {weight:g} | {len(group)} | {means['style@512']:.3f} | "
+            f"{means['style@256']:.3f} | {means['style@128']:.3f} | {means['content']:.3f} | {seconds:.0f} |"
+        )
+    if args.pairs:
+        print("\n| config | size | β | " + " | ".join(sorted({r["pair"] for r in rows})) + " |")
+        print("|---|---|---|" + "---|" * len({r["pair"] for r in rows}))
+        for (name, size, weight), group in sorted(groups.items()):
+            by_pair = {r["pair"]: r for r in group}
+            cells = [
+                f"{by_pair[p]['style@128']:.3f} / {by_pair[p]['content']:.3f}" if p in by_pair else ""
+                for p in sorted({r["pair"] for r in rows})
+            ]
+            print(f"| {name} | {size} | {weight:g} | " + " | ".join(cells) + " |")
+
+
+def _geomean(values: Sequence[float]) -> float:
+    product = 1.0
+    for value in values:
+        product *= max(value, 1e-6)
+    return float(product ** (1 / len(values)))
+
+
+def plot(args: argparse.Namespace) -> None:
+    import matplotlib  # the dev extra
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in read(args.results) if not args.configs or r["config"] in args.configs]
+    rows = [r for r in rows if not args.pairs or r["pair"] in args.pairs]
+    curves: dict[tuple[str, int], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        curves[(row["config"], row["size"])][row["style_weight"]].append(row)
+    figure, axis = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    for (name, size), by_weight in sorted(curves.items()):
+        weights = sorted(by_weight)
+        # Only weights every pair was run at, so each point averages the same pairs.
+        pairs = set.intersection(*({r["pair"] for r in by_weight[w]} for w in weights))
+        xs = [_geomean([r["content"] for r in by_weight[w] if r["pair"] in pairs]) for w in weights]
+        ys = [_geomean([r["style@128"] for r in by_weight[w] if r["pair"] in pairs]) for w in weights]
+        axis.plot(xs, ys, marker="o", label=f"{name} ({size} px, {len(pairs)} pairs)")
+        for x, y, w in zip(xs, ys, weights, strict=True):
+            axis.annotate(f"β={w:g}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    axis.set_xlabel("content distance (lower keeps more of the photo)")
+    axis.set_ylabel("style@128 (lower carries more of the style)")
+    axis.set_title("The look: style seen at 128 px against content kept")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(args.output)
+    print(args.output)
+
+
+def sheet(args: argparse.Namespace) -> None:
+    """One row per pair, one column per configuration (at ``--weight``), each cell ``--cell`` px."""
+    rows = [r for r in read(args.results) if args.weight is None or r["style_weight"] == args.weight]
+    rows = [r for r in rows if not args.configs or r["config"] in args.configs]
+    names = args.configs or sorted({r["config"] for r in rows})
+    pairs = sorted({r["pair"] for r in rows})
+    cell, label = args.cell, 16
+    canvas = Image.new("RGB", (cell * (len(names) + 2), (cell + label) * len(pairs) + label), "white")
+    draw = ImageDraw.Draw(canvas)
+    for column, title in enumerate(["photo", "style", *names]):
+        draw.text((column * cell + 4, 2), title, fill="black")
+    for r, pair in enumerate(pairs):
+        photo_name, style_name = PAIRS[pair]
+        y = label + r * (cell + label)
+        cells = [photo(photo_name), STYLES[style_name]()]
+        for name in names:
+            found = [row for row in rows if row["config"] == name and row["pair"] == pair]
+            cells.append(
+                Image.open(ROOT / found[-1]["image"]).convert("RGB") if found else Image.new("RGB", (1, 1))
+            )
+            if found:
+                draw.text(
+                    (len(cells[:-1]) * cell + 4, y + cell),
+                    f"style@128 {found[-1]['style@128']:.2f}  content {found[-1]['content']:.2f}",
+                    fill="black",
+                )
+        for column, picture in enumerate(cells):
+            picture = images.fit(picture, cell) if max(picture.size) > cell else picture
+            canvas.paste(
+                picture, (column * cell + (cell - picture.width) // 2, y + (cell - picture.height) // 2)
+            )
+    canvas.save(args.output)
+    print(args.output)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("run")
+    p.add_argument("--config", type=parse_config, action="append", required=True)
+    p.add_argument("--pairs", type=lambda s: s.split(","), default=list(PAIRS))
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--weights", type=lambda s: [float(w) for w in s.split(",")], default=[5.0])
+    p.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "look.jsonl")
+    p.add_argument("--images", type=Path, default=ROOT / "out" / "look")
+    p.set_defaults(func=run)
+    p = commands.add_parser("table")
+    p.add_argument("results", type=Path)
+    p.add_argument("--pairs", action="store_true", help="also each pair's style@128 / content")
+    p.set_defaults(func=table)
+    p = commands.add_parser("plot")
+    p.add_argument("results", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--configs", type=lambda s: s.split(","), help="only these configurations")
+    p.add_argument("--pairs", type=lambda s: s.split(","), help="only these pairs (the same for every curve)")
+    p.set_defaults(func=plot)
+    p = commands.add_parser("sheet")
+    p.add_argument("results", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--weight", type=float)
+    p.add_argument("--configs", type=lambda s: s.split(","))
+    p.add_argument("--cell", type=int, default=192)
+    p.set_defaults(func=sheet)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
