@@ -4,7 +4,7 @@
     python bench/look.py run --config new: --size 256 --weights 1,3,10 --pairs chelsea-scream,coffee-wreck
     python bench/look.py table bench/results/look.jsonl
     python bench/look.py plot bench/results/look.jsonl -o docs/pareto.png
-    python bench/look.py sheet bench/results/look.jsonl -o docs/look_sheet.png --weight 5
+    python bench/look.py sheet bench/results/look.jsonl -o docs/look_sheet.png --columns old@5,new@20@384
 
 ``run`` stylizes every pair with every configuration (``NAME:option=value,…``, options of
 ``impasto.StyleConfig``; ``NAME:`` alone is the library's defaults) at every style weight, scores each
@@ -20,8 +20,8 @@ output with the judge below, appends one JSON line per output to ``--results`` a
   style (resized to the content's shape) and content. 0: the photo itself; 1: as far as the style.
 
 ``plot`` draws content against style@128 for each configuration, one curve over its style weights (a
-Pareto view: compare configurations at equal content, not at one weight). ``sheet`` puts the images of
-one weight side by side. Not a test: for reports and decisions.
+Pareto view: compare configurations at equal content, not at one weight). ``sheet`` puts chosen
+outputs side by side, with their scores. Not a test: for reports and decisions.
 """
 
 from __future__ import annotations
@@ -236,6 +236,7 @@ def plot(args: argparse.Namespace) -> None:
     axis.set_xlabel("content distance (lower keeps more of the photo)")
     axis.set_ylabel("style@128 (lower carries more of the style)")
     axis.set_title("The look: style seen at 128 px against content kept")
+    axis.set_yscale("log")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()
@@ -244,33 +245,36 @@ def plot(args: argparse.Namespace) -> None:
 
 
 def sheet(args: argparse.Namespace) -> None:
-    """One row per pair, one column per configuration (at ``--weight``), each cell ``--cell`` px."""
-    rows = [r for r in read(args.results) if args.weight is None or r["style_weight"] == args.weight]
-    rows = [r for r in rows if not args.configs or r["config"] in args.configs]
-    names = args.configs or sorted({r["config"] for r in rows})
-    pairs = sorted({r["pair"] for r in rows})
-    cell, label = args.cell, 16
-    canvas = Image.new("RGB", (cell * (len(names) + 2), (cell + label) * len(pairs) + label), "white")
+    """One row per pair, one column per ``CONFIG@WEIGHT[@SIZE]`` (cells ``--cell`` px) after photo and style."""
+    rows = read(args.results)
+    columns = [tuple(c.split("@")) for c in args.columns]
+    pairs = args.pairs or sorted({r["pair"] for r in rows})
+    cell, label = args.cell, 14
+    canvas = Image.new("RGB", (cell * (len(columns) + 2), (cell + label) * len(pairs) + label), "white")
     draw = ImageDraw.Draw(canvas)
-    for column, title in enumerate(["photo", "style", *names]):
+    for column, title in enumerate(["photo", "style", *args.columns]):
         draw.text((column * cell + 4, 2), title, fill="black")
     for r, pair in enumerate(pairs):
         photo_name, style_name = PAIRS[pair]
         y = label + r * (cell + label)
         cells = [photo(photo_name), STYLES[style_name]()]
-        for name in names:
-            found = [row for row in rows if row["config"] == name and row["pair"] == pair]
+        for spec in columns:
+            found = [
+                row
+                for row in rows
+                if row["config"] == spec[0]
+                and row["pair"] == pair
+                and row["style_weight"] == float(spec[1])
+                and (len(spec) < 3 or row["size"] == int(spec[2]))
+            ]
             cells.append(
                 Image.open(ROOT / found[-1]["image"]).convert("RGB") if found else Image.new("RGB", (1, 1))
             )
             if found:
-                draw.text(
-                    (len(cells[:-1]) * cell + 4, y + cell),
-                    f"style@128 {found[-1]['style@128']:.2f}  content {found[-1]['content']:.2f}",
-                    fill="black",
-                )
+                scores = f"style@128 {found[-1]['style@128']:.3f}  content {found[-1]['content']:.2f}"
+                draw.text(((len(cells) - 1) * cell + 4, y + cell), scores, fill="black")
         for column, picture in enumerate(cells):
-            picture = images.fit(picture, cell) if max(picture.size) > cell else picture
+            picture = images.fit(picture, cell)
             canvas.paste(
                 picture, (column * cell + (cell - picture.width) // 2, y + (cell - picture.height) // 2)
             )
@@ -304,8 +308,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = commands.add_parser("sheet")
     p.add_argument("results", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--weight", type=float)
-    p.add_argument("--configs", type=lambda s: s.split(","))
+    p.add_argument("--columns", type=lambda s: s.split(","), required=True, help="CONFIG@WEIGHT[@SIZE],…")
+    p.add_argument("--pairs", type=lambda s: s.split(","))
     p.add_argument("--cell", type=int, default=192)
     p.set_defaults(func=sheet)
     args = parser.parse_args(argv)

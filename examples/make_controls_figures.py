@@ -1,8 +1,9 @@
 """Make the README's pictures of issue 0.2's controls with impasto itself (slow on a CPU: ~25 min).
 
-    python examples/make_controls_figures.py [NAME ...]   # all, or some of: explain sweep colors masks sizes
+    python examples/make_controls_figures.py [NAME ...]   # all, or some of: explain sweep colors masks
 
-Writes docs/explain.png, docs/sweep.png, docs/colors.png, docs/masks.png and docs/sizes.png.
+Writes docs/explain.png, docs/sweep.png, docs/colors.png and docs/masks.png (the look at several sizes:
+examples/make_look_figures.py).
 """
 
 from __future__ import annotations
@@ -65,20 +66,9 @@ def masks() -> None:
     grid([cells], ["two styles"], labels, "Spatial control").save(DOCS / "masks.png")
 
 
-def sizes() -> None:
-    cells = []
-    for size in (256, 512, 1024):
-        image = impasto.stylize(CONTENT, STYLE, size=size, iterations=50, device="cpu")
-        cells.append(image.resize((384, 255), Image.Resampling.LANCZOS))
-    labels = ["256 px", "512 px", "1024 px"]
-    grid([cells], ["same weights"], labels, "One style weight at every size (50 iterations each)").save(
-        DOCS / "sizes.png"
-    )
-
-
 if __name__ == "__main__":
     DOCS.mkdir(exist_ok=True)
-    jobs = {"explain": explain, "sweep": sweep, "colors": colors, "masks": masks, "sizes": sizes}
+    jobs = {"explain": explain, "sweep": sweep, "colors": colors, "masks": masks}
     for name in sys.argv[1:] or list(jobs):
         jobs[name]()
         print(DOCS / f"{name}.png", flush=True)
