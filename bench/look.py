@@ -245,7 +245,7 @@ def plot(args: argparse.Namespace) -> None:
 
 
 def sheet(args: argparse.Namespace) -> None:
-    """One row per pair, one column per ``CONFIG@WEIGHT[@SIZE]`` (cells ``--cell`` px) after photo and style."""
+    """One row per pair: photo, style, then one column per ``CONFIG@WEIGHT[@SIZE]``."""
     rows = read(args.results)
     columns = [tuple(c.split("@")) for c in args.columns]
     pairs = args.pairs or sorted({r["pair"] for r in rows})
