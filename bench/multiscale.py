@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import impasto
-from impasto import api, images, losses
+from impasto import images, losses, pipeline
 from impasto.backbone import FeatureExtractor
 from impasto.optimize import Progress
 from impasto.weights import load_params
@@ -36,7 +36,7 @@ def score(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> di
     extractor = FeatureExtractor(
         entry.architecture, params, entry.preprocessing, [*weights.content_layers, *weights.style_layers]
     )
-    targets = api.make_targets(extractor, content, [style], [1.0], weights)
+    targets = pipeline.make_targets(extractor, content, [style], [1.0], weights)
     with torch.no_grad():
         _, terms = losses.objective(image, extractor(image), targets, weights)
     return {name: round(value.item(), 4) for name, value in terms.items()}

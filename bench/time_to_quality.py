@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 import impasto
-from impasto import api, images, losses
+from impasto import images, losses, pipeline
 from impasto.backbone import FeatureExtractor
 from impasto.optimize import Progress
 from impasto.weights import load_params
@@ -37,14 +37,14 @@ REFERENCE: dict[str, Any] = {"precision": "fp32", "compile": "off", "multiscale"
 def scorer(size: int, device: str) -> Any:
     """The fp32 objective of the default configuration at the output size, as a function of an image."""
     config = impasto.StyleConfig(size=size, device="cpu")
-    weights = api.loss_weights(config)
+    weights = pipeline.loss_weights(config)
     entry, params = load_params(config.model)
     extractor = FeatureExtractor(
         entry.architecture, params, entry.preprocessing, [*weights.content_layers, *weights.style_layers]
     ).to(device)
     content = images.to_tensor(images.fit(images.load(EXAMPLES / "chelsea.png", 10**9).image, size))
     style = images.to_tensor(images.fit(images.load(EXAMPLES / "swirls.png", 10**9).image, size))
-    targets = api.make_targets(extractor, content.to(device), [style.to(device)], [1.0], weights)
+    targets = pipeline.make_targets(extractor, content.to(device), [style.to(device)], [1.0], weights)
 
     def score(image: torch.Tensor) -> float:
         image = image.to(device)

@@ -32,7 +32,9 @@ WIDTH, LABEL = 320, 30
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="512,1024")
-    parser.add_argument("--iterations", type=int, help="iterations at the first scale (default: the library's)")
+    parser.add_argument(
+        "--iterations", type=int, help="iterations at the first scale (default: the library's)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--style", type=Path, default=CALIBRATION / "the_scream.jpg")
     args = parser.parse_args()
@@ -44,7 +46,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for size in map(int, args.sizes.split(",")):
         start = time.perf_counter()
-        done = impasto.stylize_detailed(content, style, size=size, iterations=args.iterations, device=args.device)
+        done = impasto.stylize_detailed(
+            content, style, size=size, iterations=args.iterations, device=args.device
+        )
         seconds = time.perf_counter() - start
         images.save(done.image, out / f"chelsea_scream_{size}.png")
         score = judge.score(done.image, content, style)

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 import impasto
-import impasto.api
 import impasto.images
+import impasto.pipeline
 from impasto import losses, runtime
 from impasto.backbone import FeatureExtractor
 from impasto.errors import ConfigError
@@ -158,8 +158,8 @@ def test_a_bf16_stylization_ends_near_the_fp32_one(content_path: Path, style_pat
     plain = FeatureExtractor(entry.architecture, params, entry.preprocessing, LAYERS)
     content = impasto.images.to_tensor(impasto.images.fit(impasto.images.load(content_path, 10**8).image, 48))
     style = impasto.images.to_tensor(impasto.images.fit(impasto.images.load(style_path, 10**8).image, 48))
-    weights = impasto.api.loss_weights(fp32.config)
-    targets = impasto.api.make_targets(plain, content, [style], [1.0], weights)
+    weights = impasto.pipeline.loss_weights(fp32.config)
+    targets = impasto.pipeline.make_targets(plain, content, [style], [1.0], weights)
 
     def fp32_loss(image: Image.Image) -> float:
         x = impasto.images.to_tensor(image)

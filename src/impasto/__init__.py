@@ -5,7 +5,6 @@
 >>> image.save("out.png")  # doctest: +SKIP
 """
 
-from impasto.api import Stylized, stylize, stylize_detailed
 from impasto.config import StyleConfig
 from impasto.errors import (
     ConfigError,
@@ -17,6 +16,7 @@ from impasto.errors import (
 )
 from impasto.figures import explain, sweep
 from impasto.optimize import Progress, RunResult
+from impasto.pipeline import Stylized, stylize, stylize_detailed
 
 __version__ = "0.5.0"
 

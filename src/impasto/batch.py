@@ -172,7 +172,7 @@ def _write_json_atomically(path: Path, value: Any) -> None:
             temp.unlink()
 
 
-Stylize = Callable[..., Any]  # impasto.api.stylize_detailed
+Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed
 
 
 def run_batch(
@@ -195,7 +195,7 @@ def run_batch(
     (KeyboardInterrupt) stops the batch at once; the item in progress is left undone. ``ray_address``
     ("local", "local:N" or a cluster's address) runs the images on a Ray cluster (distributed.py).
     """
-    from impasto.api import expand_styles, stylize_detailed
+    from impasto.pipeline import expand_styles, stylize_detailed
 
     config = config or StyleConfig()
     if config.content_masks or config.style_masks:

@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         output, _ = images.check_output(args.output)
         if args.dry_run:
-            from impasto.api import prepare
+            from impasto.pipeline import prepare
 
             print(prepare(args.content, args.style, config=config).plan.describe())
             return 0
@@ -387,7 +387,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     # Imported here so that --help, --version and argument errors answer without loading torch.
     import torch
 
-    from impasto.api import stylize_detailed
+    from impasto.pipeline import stylize_detailed
 
     bar = _ProgressBar(disabled=args.quiet)
     save_every: int = args.save_every

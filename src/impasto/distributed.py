@@ -69,8 +69,8 @@ def _stylize_bytes(
     """Runs on a worker: the files arrive as bytes, the result leaves as PNG bytes."""
     import socket
 
-    from impasto.api import stylize_detailed
     from impasto.images import png_bytes
+    from impasto.pipeline import stylize_detailed
 
     worker = f"{socket.gethostname()}:{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="impasto-ray-") as tmp:

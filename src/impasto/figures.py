@@ -1,7 +1,7 @@
 """Figures that show what the network sees: layer reconstructions (Gatys et al., Figure 1) and grids
 of results over α/β ratios and layer sets.
 
-Each cell is a full optimization (through :func:`impasto.api.stylize`) from white noise, so the cell
+Each cell is a full optimization (through :func:`impasto.pipeline.stylize`) from white noise, so the cell
 shows only what the chosen loss keeps: a content reconstruction from relu3_1 alone is the image that
 relu3_1 cannot tell from the original.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from impasto import api
+from impasto import pipeline
 from impasto.optimize import Progress
 
 CellCallback = Callable[[str, Progress], None]  # (the cell's label, its progress)
@@ -25,7 +25,7 @@ PAD = 8
 
 
 def explain(
-    image: api.ImageLike,
+    image: pipeline.ImageLike,
     *,
     callback: CellCallback | None = None,
     **options: Any,
@@ -77,8 +77,8 @@ def explain(
 
 
 def sweep(
-    content: api.ImageLike,
-    style: api.StyleLike,
+    content: pipeline.ImageLike,
+    style: pipeline.StyleLike,
     ratios: Sequence[float],
     *,
     layer_sets: Sequence[str] | None = None,
@@ -121,10 +121,14 @@ def sweep(
 
 
 def _cell(
-    content: api.ImageLike, style: api.StyleLike, label: str, callback: CellCallback | None, **options: Any
+    content: pipeline.ImageLike,
+    style: pipeline.StyleLike,
+    label: str,
+    callback: CellCallback | None,
+    **options: Any,
 ) -> Image.Image:
     report = None if callback is None else (lambda progress: callback(label, progress))
-    return api.stylize(content, style, callback=report, **options)
+    return pipeline.stylize(content, style, callback=report, **options)
 
 
 def grid(

@@ -4,7 +4,7 @@
 coarse-to-fine run: each scale's size, iterations, whether it is tiled and whether it is compiled. Every
 combination that cannot work (masks or a video frame on a tiled scale, a style loss that has no tiled
 form, tiles too small for the memory allowed) fails here, before the first iteration, not at the last
-scale. The pipeline (api.py) then only carries the plan out; ``impasto --dry-run`` prints it.
+scale. The pipeline (pipeline.py) then only carries the plan out; ``impasto --dry-run`` prints it.
 
 Coarse to fine (Gatys et al. 2017, "Controlling Perceptual Factors"): the look — how large the strokes
 are relative to the picture — forms where the network's receptive fields see whole strokes, at a few

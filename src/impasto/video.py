@@ -29,10 +29,10 @@ import torch
 from PIL import Image
 
 from impasto import batch, flow, images, video_io
-from impasto.api import Temporal, stylize_detailed
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
 from impasto.optimize import Progress
+from impasto.pipeline import Temporal, stylize_detailed
 
 LONG_TERM_OFFSETS = (1, 2, 4)  # frames back, closest first (Ruder et al.'s J = {1, 2, 4})
 DEFAULT_TEMPORAL_WEIGHT = 200.0  # γ; the other terms are relative (≈ 1 at the start), this one a mean

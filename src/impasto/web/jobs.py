@@ -81,7 +81,7 @@ class Job:
         return [losses[int(i * step)] for i in range(MAX_CURVE_POINTS)] + [losses[-1]]
 
 
-Stylize = Callable[..., Any]  # impasto.api.stylize_detailed, or a stand-in with its signature
+Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed, or a stand-in with its signature
 
 
 class JobQueue:

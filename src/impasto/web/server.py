@@ -513,7 +513,7 @@ def make_server(
     """A server bound to ``host:port`` (port 0: any free one); call ``serve_forever()`` on it and
     ``shutdown()`` + ``app.close()`` to stop. ``stylize`` defaults to :func:`impasto.stylize_detailed`."""
     if stylize is None:
-        from impasto.api import stylize_detailed
+        from impasto.pipeline import stylize_detailed
 
         stylize = stylize_detailed
     return Server((host, port), App(stylize, limits, device), verbose)
