@@ -17,10 +17,16 @@ from impasto.optimize import Progress
 def test_stylize_lowers_the_style_loss_and_keeps_the_content(content_path: Path, style_path: Path) -> None:
     reports: list[Progress] = []
     done = impasto.stylize_detailed(
-        content_path, style_path, size=64, iterations=60, device="cpu", callback=reports.append
+        content_path,
+        style_path,
+        size=64,
+        iterations=60,
+        style_weight=5,  # the balance this test was written for; the default paints harder
+        device="cpu",
+        callback=reports.append,
     )
     first, last = reports[0].terms, reports[-1].terms
-    # Measured: 3.74 → 0.76. The balance with the content term keeps it from going to 0.
+    # The balance with the content term keeps it from going to 0.
     assert last["style"] < first["style"] / 4
     # Relative error of relu4_2 features, weighted by α = 1: starts at 0, must stay well below 1.
     assert last["content"] < 0.8

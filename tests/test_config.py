@@ -30,7 +30,7 @@ def test_parse_layers_forms() -> None:
     ("options", "message"),
     [
         ({"style_layers": "relu1_1,reluu2_1"}, "did you mean relu2_1"),
-        ({"content_layers": "conv3_4"}, "unknown layer 'conv3_4'"),  # vgg19 only
+        ({"content_layers": "conv3_4", "model": "vgg16"}, "unknown layer 'conv3_4'"),  # vgg19 only
         ({"style_layers": "relu1_1:x"}, "not a number"),
         ({"style_layers": "relu1_1:-1"}, "≥ 0"),
         ({"style_layers": "relu1_1,relu1_1"}, "twice"),

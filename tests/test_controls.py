@@ -137,7 +137,7 @@ def test_masks_keep_each_style_in_its_region(tmp_path: Path) -> None:
         content_weight=0.0,
         multiscale=False,
         device="cpu",
-        iterations=40,
+        iterations=80,  # the paper's VGG-19 needs more than 40 from noise (measured: margins 62 → 126)
     )
     left, right = mean_rgb(image, (0, 0, 28, 64)), mean_rgb(image, (36, 0, 64, 64))
     assert left[0] > left[2] + 80, left  # red on the left …

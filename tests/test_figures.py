@@ -36,7 +36,7 @@ def test_sweep_grid_has_a_cell_per_ratio_and_layer_set(
     content_path: Path, style_path: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "sweep.png"
-    args = ["sweep", str(content_path), str(style_path), "-o", str(out), "--size", "32", "--iterations", "5"]
+    args = ["sweep", str(content_path), str(style_path), "-o", str(out), "--size", "32", "--iterations", "15"]
     assert main([*args, "--ratios", "0.01,100", "--layer-sets", "relu1_1;relu1_1,relu3_1", "-q"]) == 0
     with Image.open(out) as figure:
         pixels = np.asarray(figure.convert("RGB"), dtype=np.float64)
