@@ -107,7 +107,7 @@ def test_a_job_runs_to_the_end_with_previews_and_a_download(server: Server) -> N
     browser = Browser(server.url)
     status, upload = browser.upload(solid((200, 40, 40)), "my photo.png")
     assert status == 200 and upload["width"] == 64 and upload["name"] == "my photo.png"
-    status, job = browser.start(upload["id"], ["example:swirls.png"], **FAST, style_weight=20)
+    status, job = browser.start(upload["id"], ["example:swirls.png"], **FAST, style_weight=7)
     assert status == 202
     final = browser.wait(job["id"])
     assert final["state"] == "done", final
@@ -115,7 +115,7 @@ def test_a_job_runs_to_the_end_with_previews_and_a_download(server: Server) -> N
     assert len(final["losses"]) == 4 and final["preview_version"] >= 1
     assert final["result_size"] == [48, 36]
     assert "impasto 'my photo.png' swirls.png -o impasto.png" in final["command"]
-    assert "--style-weight 20" in final["command"] and "--size 48" in final["command"]
+    assert "--style-weight 7" in final["command"] and "--size 48" in final["command"]
     status, png, headers = browser.request("GET", f"/api/jobs/{job['id']}/result")
     assert status == 200 and "attachment" in headers["Content-Disposition"]
     assert Image.open(io.BytesIO(png)).size == (48, 36)
