@@ -21,6 +21,8 @@ CPU = torch.device("cpu")
 def room(extra: int) -> int:
     """A memory budget of ``extra`` bytes beyond what this process holds (tiles.py counts that in)."""
     return tiles.resident_memory() + extra
+
+
 LANDSCAPE = (3000, 4000)  # (H, W) of a phone photo
 
 
