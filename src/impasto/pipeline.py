@@ -396,9 +396,9 @@ def make_targets(
     for index, name in enumerate(weights.style_layers):
         each = [features[name] for features in style_features]  # (1, C, H_i', W_i') per style
         if kind == "gram":
+            grams = [losses.gram(f) for f in each]  # (1, C, C) per style
             style[name] = sum(
-                (share * losses.gram(f) for f, share in zip(each, blend, strict=True)),
-                0 * losses.gram(each[0]),
+                (share * g for g, share in zip(grams, blend, strict=True)), torch.zeros_like(grams[0])
             )
         elif kind == "mean-cov":
             style[name] = losses.mean_cov(each, blend)
