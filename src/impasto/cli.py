@@ -17,7 +17,7 @@ from impasto import __version__, images
 from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig
 from impasto.errors import ConfigError, ImpastoError, Interrupted
 from impasto.losses import STYLE_LOSSES
-from impasto.optimize import Progress
+from impasto.optimize import OPTIMIZERS, Progress
 from impasto.weights import REGISTRY
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -261,7 +261,12 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         help="start image of the first scale: white noise, the content image, their mean (blend), the "
         f"style image, or a file (default: {_default('init')})",
     )
-    g.add_argument("--optimizer", choices=["lbfgs", "adam"], help=f"(default: {_default('optimizer')})")
+    g.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="lbfgs: the faster for the device of lbfgs-device (impasto's, never waits for a GPU) and "
+        f"lbfgs-torch (the same steps); adam: cheaper steps (default: {_default('optimizer')})",
+    )
     g.add_argument(
         "--learning-rate",
         type=float,

@@ -14,10 +14,15 @@ from typing import Literal
 import torch
 
 from impasto.errors import Interrupted
+from impasto.lbfgs import HISTORY, LBFGS
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-Optimizer = Literal["lbfgs", "adam"]
+# "lbfgs" picks the faster of "lbfgs-device" (impasto's, lbfgs.py) and "lbfgs-torch" (torch's) for
+# the device; both take the same steps.
+Optimizer = Literal["lbfgs", "lbfgs-device", "lbfgs-torch", "adam"]
+OPTIMIZERS: tuple[Optimizer, ...] = ("lbfgs", "lbfgs-device", "lbfgs-torch", "adam")
 MAX_RECOVERIES = 3  # consecutive non-finite losses survived (by stepping back and halving the step)
+REPORT_EVERY = 10  # iterations between looks at a GPU's results (see report_interval)
 
 
 @dataclass(frozen=True)
@@ -51,28 +56,57 @@ class RunResult:
     message: str = ""
 
 
-class _NonFinite(Exception):
-    pass
+def report_interval(device: torch.device) -> int:
+    """Iterations between two looks at the device's results (losses, the non-finite check, the
+    callback). On a CPU every result is there at once; on a GPU each look waits for the queue to drain,
+    so the loop looks every REPORT_EVERY iterations and keeps the device's queue full in between."""
+    return 1 if device.type == "cpu" else REPORT_EVERY
 
 
-@dataclass(frozen=True)
-class _Evaluation:
-    loss: float
-    terms: dict[str, float]
-    image: torch.Tensor  # a copy of the point where it was taken
-
-
-def make_optimizer(name: Optimizer, param: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+def resolve_optimizer(name: Optimizer, device: torch.device) -> Optimizer:
+    """ "lbfgs" → the faster of the two L-BFGS implementations (same steps) on ``device``: torch's on a
+    CPU, where host syncs cost nothing and its two-loop recursion is cheaper than the compact form's
+    skinny matrix products (60 vs 160 ms a step at 512², 2-core AVX2, bench/loop.py), impasto's
+    everywhere else (no host syncs)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}")
     if name == "lbfgs":
-        # One L-BFGS iteration per step() so progress is reported each iteration; the curvature
-        # history lives in the optimizer's state and carries over between calls. Tolerances are off:
-        # the relative losses are small numbers and must not stop the run early.
-        return torch.optim.LBFGS(
-            [param], lr=lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
-        )
-    if name == "adam":
-        return torch.optim.Adam([param], lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}")
+        return "lbfgs-torch" if device.type == "cpu" else "lbfgs-device"
+    return name
+
+
+class _Stepper:
+    """One optimizer behind one call: ``step(loss, grad)`` moves ``x`` (a leaf (1, 3, H, W)) in place."""
+
+    def __init__(self, name: Optimizer, x: torch.Tensor, lr: float) -> None:
+        self.name, self.x = name, x
+        self.lbfgs: LBFGS | None = None
+        self.torch_optimizer: torch.optim.Optimizer | None = None
+        if name == "lbfgs-device":
+            self.lbfgs = LBFGS(x.numel(), lr, device=x.device, dtype=x.dtype)
+        elif name == "lbfgs-torch":
+            # One iteration per step() and no line search: torch then evaluates the closure once per
+            # step, so it can be handed the loss and gradient this loop already computed. Tolerances
+            # are off: the relative losses are small numbers and must not stop the run early.
+            self.torch_optimizer = torch.optim.LBFGS(
+                [x], lr=lr, max_iter=1, history_size=HISTORY, tolerance_grad=0.0, tolerance_change=0.0
+            )
+        elif name == "adam":
+            self.torch_optimizer = torch.optim.Adam([x], lr=lr)
+        else:
+            raise ValueError(f"unknown optimizer {name!r}")
+
+    def step(self, loss: torch.Tensor, grad: torch.Tensor) -> None:
+        if self.lbfgs is not None:
+            self.lbfgs.step(self.x.detach().view(-1), grad.view(-1))
+            return
+        assert self.torch_optimizer is not None
+        self.x.grad = grad
+
+        def closure() -> torch.Tensor:
+            return loss
+
+        self.torch_optimizer.step(closure)  # type: ignore[arg-type]  # LBFGS takes a tensor loss
 
 
 def run(
@@ -82,86 +116,96 @@ def run(
     optimizer: Optimizer = "lbfgs",
     lr: float = 1.0,
     callback: Callable[[Progress], None] | None = None,
+    report_every: int | None = None,
 ) -> RunResult:
     """Minimize ``objective`` over the pixels of ``init`` (1, 3, H, W) in [0, 1].
 
-    Pixels are clamped to [0, 1] after every step. A non-finite loss or gradient sends the image back
-    to the best one so far and restarts the optimizer with half the step; after MAX_RECOVERIES in a
-    row the loop stops and returns the best image (``stopped="diverged"``). Ctrl-C raises
-    :class:`Interrupted` carrying the best image so far.
+    Pixels are clamped to [0, 1] after every step. The loop never waits for the device between two
+    reports (every ``report_every`` iterations, default :func:`report_interval`): losses go into a
+    tensor, the best image so far is kept with ``torch.where``. At a report, a non-finite loss or
+    gradient since the last one sends the image back to the best one so far and restarts the optimizer
+    with half the step; after MAX_RECOVERIES in a row the loop stops and returns the best image
+    (``stopped="diverged"``). Ctrl-C raises :class:`Interrupted` carrying the best image so far. The
+    callback hears about every iteration, in bursts of ``report_every``; ``Progress.image`` is the image
+    at the time of the burst.
     """
+    device = init.device
+    every = report_every or report_interval(device)
+    method = resolve_optimizer(optimizer, device)
     # Contiguous whatever the caller's strides: L-BFGS views the gradient as one flat vector.
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1).requires_grad_(True)
-    opt = make_optimizer(optimizer, x, lr)
-    best, best_loss = x.detach().clone(), math.inf
-    recoveries, done = 0, 0
+    stepper = _Stepper(method, x, lr)
+    best = x.detach().clone()
+    best_loss = torch.full((), math.inf, device=device)
+    names: list[str] = []
+    record: torch.Tensor | None = None  # (iterations, 2 + terms): loss, finite, each term
+    recoveries, done, queued = 0, 0, 0  # queued: iterations run since the last report
     start = time.perf_counter()
-    # The first evaluation of each iteration, taken at the point the iteration starts from (L-BFGS
-    # may evaluate again while searching along its direction).
-    evaluated: list[_Evaluation] = []
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        total, terms = objective(x)
-        if not torch.isfinite(total):
-            raise _NonFinite("loss")
-        total.backward()  # type: ignore[no-untyped-call]
-        assert x.grad is not None
-        if not torch.isfinite(x.grad).all():
-            raise _NonFinite("gradient")
-        if not evaluated:
-            loss_terms = {name: term.item() for name, term in terms.items()}
-            evaluated.append(_Evaluation(total.item(), loss_terms, x.detach().clone()))
-        return total
-
     try:
         while done < iterations:
-            evaluated.clear()
-            try:
-                opt.step(closure)  # type: ignore[arg-type]  # LBFGS takes a tensor loss
-            except _NonFinite as what:
-                recoveries += 1
-                if recoveries > MAX_RECOVERIES:
-                    return RunResult(
-                        best,
-                        best_loss,
-                        done,
-                        "diverged",
-                        f"the {what} became NaN or infinite {recoveries} times in a row; "
-                        f"stopped after {done} iterations with the best image so far",
-                    )
-                lr /= 2
-                with torch.no_grad():
-                    x.copy_(best)
-                opt = make_optimizer(optimizer, x, lr)
-                continue
-            recoveries = 0
+            total, terms = objective(x)
+            (grad,) = torch.autograd.grad(total, x)
+            total = total.detach().float()
+            if record is None:
+                names = list(terms)
+                record = torch.zeros(iterations, 2 + len(names), device=device)
+            finite = torch.isfinite(total) & torch.isfinite(grad).all()
+            row = torch.stack([total, finite.float(), *(t.detach().float() for t in terms.values())])
+            record[done + queued].copy_(row)
+            with torch.no_grad():
+                better = finite & (total < best_loss)
+                torch.where(better, x, best, out=best)
+                torch.where(better, total, best_loss, out=best_loss)
+            stepper.step(total, grad)
             with torch.no_grad():
                 x.clamp_(0, 1)
-            done += 1
-            start_point = evaluated[0]
-            if start_point.loss < best_loss:
-                best, best_loss = start_point.image, start_point.loss
-            if callback is not None:
-                callback(
-                    Progress(
-                        iteration=done,
-                        total=iterations,
-                        loss=start_point.loss,
-                        terms=start_point.terms,
-                        elapsed=time.perf_counter() - start,
-                        image=x.detach(),
-                        work_done=done,
-                        work_total=iterations,
+            queued += 1
+            if queued < every and done + queued < iterations:
+                continue
+            rows = record[done : done + queued].tolist()  # the one wait for the device
+            queued = 0
+            elapsed = time.perf_counter() - start
+            healthy = next((i for i, values in enumerate(rows) if not values[1]), len(rows))
+            for values in rows[:healthy]:
+                done, recoveries = done + 1, 0
+                if callback is not None:
+                    callback(
+                        Progress(
+                            iteration=done,
+                            total=iterations,
+                            loss=values[0],
+                            terms=dict(zip(names, values[2:], strict=True)),
+                            elapsed=elapsed,
+                            image=x.detach(),
+                            work_done=done,
+                            work_total=iterations,
+                        )
                     )
+            if healthy == len(rows):
+                continue
+            # A non-finite loss or gradient: what came after it was computed from NaNs and is dropped.
+            recoveries += 1
+            if recoveries > MAX_RECOVERIES:
+                return RunResult(
+                    best,
+                    best_loss.item(),
+                    done,
+                    "diverged",
+                    f"the loss or gradient became NaN or infinite {recoveries} times in a row; "
+                    f"stopped after {done} iterations with the best image so far",
                 )
+            lr /= 2
+            with torch.no_grad():
+                x.copy_(best)
+            stepper = _Stepper(method, x, lr)
         # The last step's result has not been scored yet.
         with torch.no_grad():
-            final_loss = objective(x)[0].item()
-        if final_loss < best_loss:
-            best, best_loss = x.detach().clone(), final_loss
+            final = objective(x)[0].detach().float()
+            better = torch.isfinite(final) & (final < best_loss)
+            torch.where(better, x, best, out=best)
+            torch.where(better, final, best_loss, out=best_loss)
     except KeyboardInterrupt:
         raise Interrupted(
-            RunResult(best, best_loss, done, "interrupted", f"interrupted after {done} iterations")
+            RunResult(best, best_loss.item(), done, "interrupted", f"interrupted after {done} iterations")
         ) from None
-    return RunResult(best, best_loss, done, "done")
+    return RunResult(best, best_loss.item(), done, "done")

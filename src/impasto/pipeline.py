@@ -289,18 +289,27 @@ def _objective(
     weights: losses.Weights,
     temporal: Temporal | None = None,
 ) -> optimize.Objective:
-    def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        total, terms = losses.objective(x, runner(x), targets, weights)
-        if temporal is not None and temporal.weight > 0 and temporal.targets:
-            term = sum(
-                (losses.temporal_loss(x, warped, c) for warped, c in temporal.targets),
-                torch.zeros((), device=x.device),
-            )
-            terms["temporal"] = temporal.weight * term
-            total = total + terms["temporal"]
-        return total, terms
+    """x (1, 3, H, W) → (J, its terms), run by ``runner`` (compiled as one region where it compiles)."""
+    return runner.objective(_loss, targets, weights, temporal)
 
-    return objective
+
+def _loss(
+    x: torch.Tensor,
+    features: dict[str, torch.Tensor],
+    targets: losses.Targets,
+    weights: losses.Weights,
+    temporal: Temporal | None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """J of ``x`` given its features: Gatys et al.'s terms, and the temporal ones of a video frame."""
+    total, terms = losses.objective(x, features, targets, weights)
+    if temporal is not None and temporal.weight > 0 and temporal.targets:
+        term = sum(
+            (losses.temporal_loss(x, warped, c) for warped, c in temporal.targets),
+            torch.zeros((), device=x.device),
+        )
+        terms["temporal"] = temporal.weight * term
+        total = total + terms["temporal"]
+    return total, terms
 
 
 def _resized_like(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tensor | None:

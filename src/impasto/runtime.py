@@ -1,24 +1,27 @@
 """How the network is run on a device: numeric precision, memory layout and compilation.
 
-The optimization evaluates the same network on the same shape hundreds of times, so everything that
+The optimization evaluates the same objective on the same shape hundreds of times, so everything that
 makes one evaluation cheaper is decided once, here, and applied by :class:`Runner`:
 
 - precision: the convolutions run in bf16/fp16 under autocast where the hardware has fast units for
   them (or in TF32 on a GPU); features come out of the network as fp32, so Gram matrices and loss sums
-  are always fp32 — reduced precision would otherwise cost quality (the issue's measurements: a bf16
+  are always fp32 — reduced precision would otherwise cost quality (an earlier measurement: a bf16
   run's loss was 13% worse with bf16 Grams).
-- memory layout: channels-last (NHWC), the layout the tensor-core convolutions of GPUs prefer.
-- compilation: ``torch.compile`` fuses the elementwise work between convolutions; each new image shape
-  compiles once (torch keeps the result per shape) and any failure falls back to eager quietly.
+- memory layout: channels-last (NHWC), the layout GPU tensor cores and oneDNN's bf16 kernels prefer.
+- compilation: ``torch.compile`` of the whole objective (network, statistics, loss terms) as one
+  region, with dynamic image sizes so a coarse-to-fine run compiles once, and a persistent cache so a
+  second run loads instead of compiling. Any compiler failure falls back to eager with a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -63,16 +66,19 @@ def cpu_has_fast_bf16() -> bool:
 def resolve_precision(name: str, device: torch.device) -> Precision:
     """``name`` (one of PRECISIONS) → what runs on ``device``.
 
-    auto: bf16 on a GPU that has it (TF32 on an older one), bf16 on a CPU with bf16 instructions, fp32
-    elsewhere. tf32 is a GPU format; on a CPU it means fp32.
+    auto: bf16 on a GPU that has it (TF32 on an older one), fp32 elsewhere. tf32 is a GPU format; on
+    a CPU it means fp32.
+
+    A CPU with bf16 instructions (``cpu_has_fast_bf16``) runs ``--precision bf16`` fast, but ``auto``
+    does not pick it there (a departure from the GPU rule): on such a CPU the bf16 pictures were seen to
+    change (issue 11: a red/blue style blend came out grey), and no AVX512_BF16 machine has measured
+    the look judge since. Until bench/look.py says bf16 keeps the look there, fp32 is the default.
     """
     if name not in PRECISIONS:
         raise ConfigError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
     if name == "auto":
         if device.type == "cuda":
             name = "bf16" if torch.cuda.is_bf16_supported() else "tf32"
-        elif device.type == "cpu":
-            name = "bf16" if cpu_has_fast_bf16() else "fp32"
         else:
             name = "fp32"
     if name == "bf16":
@@ -132,9 +138,28 @@ def _tf32(enabled: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
+def use_persistent_compile_cache() -> Path:
+    """Keep torch.compile's caches (inductor's FX graph and AOT-autograd caches, on by default) in the
+    user's cache folder instead of /tmp, so a second run of the same shapes, even after a reboot, loads
+    compiled kernels instead of compiling them. A TORCHINDUCTOR_CACHE_DIR the user set wins."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(base / "impasto" / "torch-compile")))
+    return folder
+
+
+Evaluation = tuple[torch.Tensor, dict[str, torch.Tensor]]  # the objective's total and its terms
+Loss = Callable[..., Evaluation]  # (x, features, *args) → total, terms
+
+
 class Runner:
-    """Calls a :class:`FeatureExtractor` the fast way: ``runner(x)`` takes RGB (B, 3, H, W) in [0, 1] and
-    returns ``{layer: fp32 features}`` exactly like ``extractor(x)``, differentiable with respect to x."""
+    """Runs a :class:`FeatureExtractor` the fast way.
+
+    ``runner(x)`` takes RGB (B, 3, H, W) in [0, 1] and returns ``{layer: fp32 features}`` exactly like
+    ``extractor(x)``, differentiable with respect to x (used for targets). ``runner.objective(loss,
+    *args)`` is what the optimization calls: ``x → loss(x, features of x, *args)``, compiled as one
+    region where compilation is on — the network, the Gram matrices and every loss term together, so
+    inductor fuses them and nothing between the convolutions runs eagerly.
+    """
 
     def __init__(
         self,
@@ -147,58 +172,79 @@ class Runner:
     ) -> None:
         self.extractor = extractor
         # Smaller inputs run eagerly: a coarse scale of a few hundred iterations costs less than
-        # compiling its shape would (see COMPILE_MIN_PIXELS).
+        # compiling would (see COMPILE_MIN_PIXELS).
         self.compile_min_pixels = compile_min_pixels
         self.precision = precision
         self.device = extractor.input_scale.device
-        # Channels-last on CUDA, where cuDNN's bf16/fp16 tensor-core kernels expect it. Not on the CPU:
-        # on the 2-core development machine it was as fast or slower in fp32 (bench/throughput.py).
-        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        # Channels-last where the convolutions want it: cuDNN's tensor-core kernels, and oneDNN's bf16
+        # kernels on a CPU. Not for fp32 on a CPU: on the 2-core development machine it was as fast or
+        # slower (bench/throughput.py).
+        if channels_last is None:
+            channels_last = self.device.type == "cuda" or (
+                self.device.type == "cpu" and precision.autocast is not None
+            )
+        self.channels_last = channels_last
         if self.channels_last:
             extractor.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self._network: Callable[[torch.Tensor], dict[str, torch.Tensor]] = extractor
-        self.compiled = False
+        self.compiled = compile
+        self._compiled_evaluate: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None
         if compile:
-            self._network = torch.compile(extractor, backend=backend, dynamic=False)
-            self.compiled = True
+            use_persistent_compile_cache()
+            # dynamic: one compilation serves every scale of a coarse-to-fine run (and every size a
+            # later run asks for, through the persistent cache), instead of one per shape.
+            self._compiled_evaluate = torch.compile(self._evaluate, backend=backend, dynamic=True)
 
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network at the chosen precision and layout; traceable (no global switches)."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         fp16 = self.precision.name == "fp16"
         if fp16:
             x = scale_grad(x, 1 / FP16_GRAD_SCALE)
-        with (
-            torch.autocast(
-                self.device.type,
-                dtype=self.precision.autocast or torch.float32,
-                enabled=self.precision.autocast is not None,
-            ),
-            _tf32(self.precision.tf32),
+        with torch.autocast(
+            self.device.type,
+            dtype=self.precision.autocast or torch.float32,
+            enabled=self.precision.autocast is not None,
         ):
-            features = self._forward(x)
+            features: dict[str, torch.Tensor] = self.extractor(x)
         out = {name: f.float() for name, f in features.items()}
         if fp16:
             out = {name: scale_grad(f, FP16_GRAD_SCALE) for name, f in out.items()}
         return out
 
-    def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.compiled or x.shape[-2] * x.shape[-1] < self.compile_min_pixels:
-            features: dict[str, torch.Tensor] = self.extractor(x)
-            return features
-        try:
-            features = self._network(x)
-            return features
-        except Exception as error:  # any compiler failure: run eagerly instead
-            warnings.warn(
-                f"torch.compile failed ({type(error).__name__}); running the network uncompiled",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            self.compiled = False
-            self._network = self.extractor
-            features = self.extractor(x)
-            return features
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with _tf32(self.precision.tf32):
+            return self.features(x)
+
+    def _evaluate(
+        self, x: torch.Tensor, loss: Loss, *args: Any
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return loss(x, self.features(x), *args)
+
+    def objective(
+        self, loss: Loss, *args: Any
+    ) -> Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        """``x → loss(x, self.features(x), *args)``: compiled when compilation is on and x has at least
+        ``compile_min_pixels`` pixels. ``loss`` should be a module-level function and ``args`` plain
+        data (targets, weights): the compiled code is reused for as long as they keep their types."""
+
+        def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            with _tf32(self.precision.tf32):
+                compiled = self._compiled_evaluate
+                if compiled is None or x.shape[-2] * x.shape[-1] < self.compile_min_pixels:
+                    return self._evaluate(x, loss, *args)
+                try:
+                    return compiled(x, loss, *args)
+                except Exception as error:  # any compiler failure: run eagerly instead
+                    warnings.warn(
+                        f"torch.compile failed ({type(error).__name__}: {error}); running uncompiled",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    self.compiled, self._compiled_evaluate = False, None
+                    return self._evaluate(x, loss, *args)
+
+        return evaluate
 
     @property
     def description(self) -> str:

@@ -37,6 +37,7 @@ from typing import Any
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
 from impasto.losses import STYLE_LOSSES
+from impasto.optimize import OPTIMIZERS
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
 from impasto.weights import REGISTRY
 
@@ -283,7 +284,7 @@ class App:
                 "model": list(REGISTRY),
                 "precision": ["auto", "fp32", "tf32", "bf16", "fp16"],
                 "init": list(INIT_CHOICES),
-                "optimizer": ["lbfgs", "adam"],
+                "optimizer": list(OPTIMIZERS),
                 "pooling": ["max", "avg"],
                 "style_loss": list(STYLE_LOSSES),
             },
