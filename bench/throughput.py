@@ -1,18 +1,22 @@
-"""Milliseconds per evaluation and effective TFLOP/s of the network, per size, precision and path.
+"""Milliseconds per evaluation and effective TFLOP/s of the objective, per size, precision and path.
 
     python bench/throughput.py                         # CPU: 256 and 512 px, every useful precision
     python bench/throughput.py --device cuda --sizes 512,1024,2048 --model vgg19
-    python bench/throughput.py --one vgg16 512 cpu impasto fp32 auto   # one row, in this process
+    python bench/throughput.py --one vgg19 512 cpu impasto fp32 auto   # one row, in this process
 
 One evaluation is what every optimizer step costs at least once: the network's forward pass up to the
-deepest loss layer, the losses, and the gradient with respect to the input image. FLOPs are counted
-analytically (2·C_in·C_out·9·H·W per convolution, twice: forward and input gradient), so TFLOP/s is
-comparable across machines and paths. Two paths:
+deepest loss layer, the Gram matrices and loss terms, and the gradient with respect to the input image.
+FLOPs are counted analytically (2·C_in·C_out·9·H·W per convolution, twice: forward and input
+gradient), so TFLOP/s is comparable across machines and paths. Three paths:
 
 - ``baseline``: plain fp32, eager, contiguous tensors: what a tutorial implementation does;
-- ``impasto``: :class:`impasto.runtime.Runner` at the given precision (channels-last, compiled where
-  ``--compile`` says), exactly what a stylization runs.
+- ``reference``: what a careful hand-written script does: autocast at the given precision,
+  channels-last, and the whole loss (network, Grams, terms) in one ``torch.compile`` (static shapes,
+  where ``--compile`` says);
+- ``impasto``: :meth:`impasto.runtime.Runner.objective` at the given precision, exactly what a
+  stylization runs (compiled where ``--compile`` says).
 
+Then the optimizer alone: milliseconds of one L-BFGS step (history full) for torch's and impasto's.
 Each row runs in its own process, so its peak memory (resident set on a CPU, allocated on a GPU) is
 its own. Not a test: timings are for reports, not assertions.
 """
@@ -26,14 +30,10 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from speed import random_vgg19
 
 STYLE_LAYERS = [f"relu{block}_1" for block in range(1, 6)]
 CONTENT_LAYERS = ["relu4_2"]
@@ -58,20 +58,40 @@ def analytic_flops(model: str, height: int, width: int) -> float:
     return 2 * flops
 
 
-def one(
-    model: str, size: int, device_name: str, path: str, precision: str, compile_mode: str
-) -> dict[str, object]:
-    from impasto import losses, runtime
-    from impasto.backbone import FeatureExtractor
-    from impasto.weights import load_params
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
 
-    device = torch.device(device_name)
-    weights = None
-    if model == "vgg19":
-        weights = Path("/tmp/impasto-bench-vgg19.pth")
-        if not weights.exists():
-            random_vgg19(weights)
-    entry, params = load_params(model, weights)
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def weights_or_random(model: str) -> tuple[Any, Any]:
+    """The registered weights of ``model``, or random ones of the same shapes where they are not
+    installed (a device machine carries only the default VGG-19): the cost does not depend on them."""
+    from impasto.backbone import conv_shapes
+    from impasto.errors import ImpastoError
+    from impasto.weights import REGISTRY, load_params
+
+    try:
+        return load_params(model, None)
+    except ImpastoError:
+        params = [
+            (torch.randn(o, i, 3, 3) * (2 / (9 * i)) ** 0.5, torch.zeros(o))
+            for i, o in conv_shapes(REGISTRY[model].architecture)
+        ]
+        return REGISTRY[model], params
+
+
+def one(
+    model: str, size: int, device_text: str, path: str, precision: str, compile_mode: str
+) -> dict[str, object]:
+    from impasto import losses, pipeline, runtime
+    from impasto.backbone import FeatureExtractor
+
+    device = torch.device(device_text)
+    entry, params = weights_or_random(model)
     extractor = FeatureExtractor(
         entry.architecture, params, entry.preprocessing, [*CONTENT_LAYERS, *STYLE_LAYERS]
     ).to(device)
@@ -83,41 +103,50 @@ def one(
         content={name: reference[name] for name in CONTENT_LAYERS},
         style={name: losses.gram(reference[name]) for name in STYLE_LAYERS},
     )
-    weights_ = losses.Weights(1.0, 5.0, 0.0, {"relu4_2": 1.0}, {name: 0.2 for name in STYLE_LAYERS})
+    weights = losses.Weights(1.0, 5.0, 0.0, {"relu4_2": 1.0}, {name: 0.2 for name in STYLE_LAYERS})
+    resolved = runtime.resolve_precision(precision, device)
+    objective: Callable[[torch.Tensor], tuple[torch.Tensor, Any]]
     if path == "baseline":
-        network = extractor
         described = "fp32, eager, contiguous"
+
+        def objective(x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+            return losses.objective(x, extractor(x), targets, weights)
+
+    elif path == "reference":
+        extractor.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        dtype = resolved.autocast
+
+        def plain(x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                features = extractor(x.contiguous(memory_format=torch.channels_last))
+            features = {name: f.float() for name, f in features.items()}
+            return losses.objective(x, features, targets, weights)
+
+        compiled = runtime.compile_wanted(compile_mode, device)
+        objective = torch.compile(plain, dynamic=False) if compiled else plain
+        described = f"{resolved.name}, channels-last" + (", whole loss compiled" if compiled else "")
     else:
-        runner = runtime.Runner(
-            extractor,
-            runtime.resolve_precision(precision, device),
-            compile=runtime.compile_wanted(compile_mode, device),
-        )
-        network = runner  # type: ignore[assignment]
+        runner = runtime.Runner(extractor, resolved, compile=runtime.compile_wanted(compile_mode, device))
+        objective = runner.objective(pipeline._loss, targets, weights, None)
         described = runner.description
 
     def evaluate() -> None:
-        total, _ = losses.objective(x, network(x), targets, weights_)
-        total.backward()  # type: ignore[no-untyped-call]
-        x.grad = None
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        total, _ = objective(x)
+        torch.autograd.grad(total, x)
 
     start = time.perf_counter()
     evaluate()  # allocations, autotuning, compilation
-    sync()
+    sync(device)
     first = time.perf_counter() - start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     repeats = 3 if device.type == "cpu" else 50
     evaluate()
-    sync()
+    sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         evaluate()
-    sync()
+    sync(device)
     seconds = (time.perf_counter() - start) / repeats
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
@@ -134,43 +163,48 @@ def one(
         "first_call_s": round(first, 2),
         "peak_mb": round(peak),
         "peak_mb_per_megapixel": round(peak / (width * height / 1e6)),
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "device": device_name(device),
     }
 
 
-def lbfgs_overhead(size: int, device_name: str) -> dict[str, object]:
-    """Milliseconds of one L-BFGS step of the optimizer itself (its history full), on a (1, 3, size, size)
-    image with an objective that costs next to nothing: what the optimizer adds to every evaluation."""
-    from impasto.optimize import make_optimizer
+def lbfgs_overhead(size: int, device_text: str, implementation: str) -> dict[str, object]:
+    """Milliseconds of one L-BFGS step of the optimizer itself (its 50-pair history full) on a
+    (1, 3, size, size) image, given the gradient: what the optimizer adds to every evaluation."""
+    from impasto.lbfgs import LBFGS
 
-    device = torch.device(device_name)
-    target = torch.rand(1, 3, size, size, device=device)
-    x = torch.zeros_like(target, requires_grad=True)
-    optimizer = make_optimizer("lbfgs", x, 1.0)
+    device = torch.device(device_text)
+    x = torch.zeros(3 * size * size, device=device, requires_grad=True)
+    generator = torch.Generator(device=device).manual_seed(0)
+    grads = [torch.randn(x.shape, device=device, generator=generator) for _ in range(4)]
+    step: Callable[[torch.Tensor], None]
+    if implementation == "torch":
+        optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
+        loss = torch.zeros((), device=device)
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = (x - target).pow(2).sum() * 0.5 + (x.pow(4).sum() * 1e-3)  # not quadratic: L-BFGS keeps going
-        loss.backward()  # type: ignore[no-untyped-call]
-        return loss
+        def step(grad: torch.Tensor) -> None:
+            x.grad = grad
+            optimizer.step(lambda: loss)  # type: ignore[no-untyped-call]
 
-    def timed(steps: int, step: Any) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    else:
+        ours = LBFGS(x.numel(), 1.0, device=device)
+
+        def step(grad: torch.Tensor) -> None:
+            ours.step(x.detach(), grad)
+
+    def timed(steps: int) -> float:
+        sync(device)
         start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        for index in range(steps):
+            step(grads[index % len(grads)])
+        sync(device)
         return (time.perf_counter() - start) / steps
 
-    timed(60, lambda: optimizer.step(closure))  # type: ignore[arg-type]  # fill the 50-pair history
-    per_step = timed(40, lambda: optimizer.step(closure))  # type: ignore[arg-type]
-    per_closure = timed(40, closure)
+    timed(60)  # fill the history
     return {
         "size": f"{size}x{size}",
-        "path": "lbfgs optimizer alone (torch.optim.LBFGS, history 50)",
-        "ms_per_step": round((per_step - per_closure) * 1000, 2),
+        "path": f"L-BFGS step alone ({implementation}, history 50)",
+        "ms_per_step": round(timed(40) * 1000, 2),
+        "device": device_name(device),
     }
 
 
@@ -178,7 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--one", nargs=6, metavar=("MODEL", "SIZE", "DEVICE", "PATH", "PRECISION", "COMPILE"))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--model", default="vgg16", choices=["vgg16", "vgg19"])
+    parser.add_argument("--model", default="vgg19", choices=["vgg16", "vgg19"])
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--precisions", help="comma-separated (default: what is fast on the device)")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"])
@@ -198,7 +232,7 @@ def main() -> None:
         precisions = ["fp32", "bf16"] if cpu_has_fast_bf16() else ["fp32"]
     print(f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
     for size in map(int, args.sizes.split(",")):
-        rows = [("baseline", "fp32")] + [("impasto", p) for p in precisions]
+        rows = [("baseline", "fp32")] + [(path, p) for p in precisions for path in ("reference", "impasto")]
         for path, precision in rows:
             command = [sys.executable, __file__, "--one", args.model, str(size), args.device, path, precision]
             result = subprocess.run([*command, args.compile], capture_output=True, text=True)
@@ -216,7 +250,8 @@ def main() -> None:
                 ),
                 flush=True,
             )
-        print(json.dumps(lbfgs_overhead(size, args.device)), flush=True)
+        for implementation in ("torch", "impasto"):
+            print(json.dumps(lbfgs_overhead(size, args.device, implementation)), flush=True)
 
 
 if __name__ == "__main__":

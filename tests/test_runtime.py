@@ -173,6 +173,7 @@ def test_the_whole_objective_compiles_once_for_every_size(extractor: FeatureExtr
     import torch._dynamo
 
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()  # counters outlive reset(): other tests compile too
     compiled = runtime.Runner(
         extractor, runtime.resolve_precision("fp32", CPU), compile=True, backend="aot_eager"
     )
@@ -190,6 +191,16 @@ def test_the_whole_objective_compiles_once_for_every_size(extractor: FeatureExtr
     assert not counters["graph_break"]
     assert compiled.compiled
     torch._dynamo.reset()
+
+
+def test_the_compile_cache_goes_to_the_users_cache_unless_chosen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    assert runtime.use_persistent_compile_cache() == tmp_path / "impasto" / "torch-compile"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert runtime.use_persistent_compile_cache() == tmp_path / "mine"
 
 
 def test_the_compile_cache_outlives_the_process(tmp_path: Path) -> None:
@@ -236,7 +247,7 @@ def test_a_bf16_stylization_ends_near_the_fp32_one(content_path: Path, style_pat
     options: dict[str, Any] = {"size": 48, "iterations": 8, "device": "cpu"}
     fp32 = impasto.stylize_detailed(content_path, style_path, precision="fp32", **options)
     bf16 = impasto.stylize_detailed(content_path, style_path, precision="bf16", **options)
-    assert fp32.runtime == "fp32" and bf16.runtime == "bf16"
+    assert fp32.runtime == "fp32" and bf16.runtime == "bf16, channels-last"
     assert bf16.image.size == fp32.image.size
 
     entry, params = load_params(fp32.config.model, None)

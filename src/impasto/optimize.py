@@ -64,14 +64,14 @@ def report_interval(device: torch.device) -> int:
 
 
 def resolve_optimizer(name: Optimizer, device: torch.device) -> Optimizer:
-    """ "lbfgs" → the faster of the two L-BFGS implementations (same steps) on ``device``: torch's on a
-    CPU, where host syncs cost nothing and its two-loop recursion is cheaper than the compact form's
-    skinny matrix products (60 vs 160 ms a step at 512², 2-core AVX2, bench/loop.py), impasto's
-    everywhere else (no host syncs)."""
+    """ "lbfgs" → the faster of the two L-BFGS implementations (same steps) on ``device``: impasto's on
+    CUDA, where torch's waits for the GPU about four times a step; torch's elsewhere: on a CPU host syncs
+    cost nothing and its two-loop recursion is cheaper than the compact form's skinny matrix products
+    (20 against 140 ms a step at 512², 2-core AVX2, bench/throughput.py), and Apple GPUs are untested."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}")
     if name == "lbfgs":
-        return "lbfgs-torch" if device.type == "cpu" else "lbfgs-device"
+        return "lbfgs-device" if device.type == "cuda" else "lbfgs-torch"
     return name
 
 

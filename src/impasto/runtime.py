@@ -141,10 +141,19 @@ def _tf32(enabled: bool) -> Iterator[None]:
 def use_persistent_compile_cache() -> Path:
     """Keep torch.compile's caches (inductor's FX graph and AOT-autograd caches, on by default) in the
     user's cache folder instead of /tmp, so a second run of the same shapes, even after a reboot, loads
-    compiled kernels instead of compiling them. A TORCHINDUCTOR_CACHE_DIR the user set wins."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(base / "impasto" / "torch-compile")))
-    return folder
+    compiled kernels instead of compiling them. A TORCHINDUCTOR_CACHE_DIR the user chose wins; torch's
+    own default (which importing torch._dynamo writes into the environment) does not."""
+    ours = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "impasto" / "torch-compile"
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        torchs_default: str | None = default_cache_dir()
+    except ImportError:  # another torch layout: only an unset variable is ours to set
+        torchs_default = None
+    if current is None or (torchs_default is not None and Path(current) == Path(torchs_default)):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = current = str(ours)
+    return Path(current)
 
 
 Evaluation = tuple[torch.Tensor, dict[str, torch.Tensor]]  # the objective's total and its terms
