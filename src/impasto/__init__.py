@@ -18,7 +18,7 @@ from impasto.figures import explain, sweep
 from impasto.optimize import Progress, RunResult
 from impasto.pipeline import Stylized, stylize, stylize_detailed
 
-__version__ = "0.5.0"
+__version__ = "0.7.0"
 
 __all__ = [
     "ConfigError",

@@ -301,13 +301,14 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     g.add_argument(
         "--precision",
         choices=["auto", "fp32", "tf32", "bf16", "fp16"],
-        help=f"number format of the network; auto: bf16 where the device has fast bf16, else fp32 "
+        help=f"number format of the network; auto: bf16 on GPUs that have it, fp32 on CPUs "
         f"(default: {_default('precision')})",
     )
     g.add_argument(
         "--compile",
         choices=["auto", "on", "off"],
-        help=f"torch.compile the network; auto: on CUDA only (default: {_default('compile')})",
+        help="torch.compile the whole objective, cached on disk for the next run; auto: on CUDA only "
+        f"(default: {_default('compile')})",
     )
     g = p.add_argument_group("input and output")
     g.add_argument(

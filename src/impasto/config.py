@@ -148,11 +148,12 @@ class StyleConfig:
     pooling: Literal["max", "avg"] = "max"
     # "auto" picks cuda, then mps, then cpu.
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    # Number format of the network's arithmetic (runtime.py): "auto" picks bf16 where the device has
-    # fast bf16 units (recent GPUs, CPUs with AVX512_BF16/AMX) and fp32 elsewhere; "tf32" is for GPUs.
+    # Number format of the network's arithmetic (runtime.py): "auto" picks bf16 on GPUs that have it
+    # (TF32 on older ones) and fp32 on every CPU (bf16 there on request); "tf32" is for GPUs.
     # Gram matrices and losses are fp32 whatever is chosen.
     precision: Literal["auto", "fp32", "tf32", "bf16", "fp16"] = "auto"
-    # torch.compile the network: "auto" compiles on CUDA only, where it pays for itself in seconds.
+    # torch.compile the whole objective: "auto" compiles on CUDA only, where it pays for itself in
+    # seconds (and less on a second run: compiled kernels are cached on disk).
     compile: Literal["auto", "on", "off"] = "auto"
     # Seed of the noise initialization: the same seed gives the same image on the same machine.
     seed: int = 0
