@@ -21,20 +21,20 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from throughput import lbfgs_overhead, sync, timed
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "loop.jsonl"
 CONTENT, STYLE = ROOT / "examples" / "chelsea.png", ROOT / "examples" / "swirls.png"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def machine(device: torch.device) -> str:
@@ -102,26 +102,15 @@ def phases(args: argparse.Namespace) -> dict[str, Any]:
         (grad,) = torch.autograd.grad(total, x)
         return grad
 
-    def timed(fn: Any, repeats: int) -> float:
-        fn()
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        sync(device)
-        return (time.perf_counter() - start) / repeats
-
     repeats = 5 if device.type == "cpu" else 50
-    evaluation = timed(evaluate, repeats)
-    grad = evaluate()
+    evaluation = timed(evaluate, repeats, device)
     method = optimize.resolve_optimizer("lbfgs", device)
-    stepper = optimize._Stepper(method, x, 1.0)
-    step = timed(lambda: stepper.step(torch.zeros((), device=device), grad), repeats)
+    step = lbfgs_overhead(args.size, args.device, "impasto" if method == "lbfgs-device" else "torch")
     row: dict[str, Any] = {
         "path": "impasto phases",
         "optimizer": method,
         "ms_evaluation": round(evaluation * 1000, 2),
-        "ms_optimizer_step": round(step * 1000, 2),
+        "ms_optimizer_step": step["ms_per_step"],
     }
     if device.type == "cuda":
         from torch.profiler import ProfilerActivity, profile
