@@ -16,6 +16,7 @@ from PIL import Image
 
 import impasto
 import impasto.images
+import impasto.optimize
 import impasto.pipeline
 from impasto import losses, runtime
 from impasto.backbone import FeatureExtractor
@@ -186,6 +187,8 @@ def test_the_whole_objective_compiles_once_for_every_size(extractor: FeatureExtr
         (grad,) = torch.autograd.grad(objective_of(compiled, targets)(x)[0], x)
         (expected,) = torch.autograd.grad(objective_of(eager, targets)(x)[0], x)
         torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-9)
+    # A whole optimization on it, final scoring included, compiles nothing more.
+    impasto.optimize.run(torch.rand(1, 3, 144, 144), objective_of(compiled, targets), 3, "lbfgs-device")
     counters = torch._dynamo.utils.counters
     assert counters["stats"]["unique_graphs"] == 1
     assert not counters["graph_break"]

@@ -198,9 +198,10 @@ def run(
             with torch.no_grad():
                 x.copy_(best)
             stepper = _Stepper(method, x, lr)
-        # The last step's result has not been scored yet.
+        # The last step's result has not been scored yet. Scored with gradients enabled (and unused):
+        # under no_grad a compiled objective would compile a second time, for inference.
+        final = objective(x)[0].detach().float()
         with torch.no_grad():
-            final = objective(x)[0].detach().float()
             better = torch.isfinite(final) & (final < best_loss)
             torch.where(better, x, best, out=best)
             torch.where(better, final, best_loss, out=best_loss)
