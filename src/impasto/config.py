@@ -12,11 +12,8 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from impasto.backbone import layer_names
+from impasto.choices import MODELS, OPTIMIZERS, STYLE_LOSSES, Model, Optimizer, StyleLossKind, layer_names
 from impasto.errors import ConfigError
-from impasto.losses import STYLE_LOSSES
-from impasto.optimize import OPTIMIZERS, Optimizer
-from impasto.weights import REGISTRY
 
 LayerSpec = tuple[tuple[str, float], ...]  # ((layer name, weight), …)
 MaskLike = str | Path | Image.Image  # a mask image: white = inside the region
@@ -105,7 +102,7 @@ class StyleConfig:
     # How the style images' features are compared (losses.py): "gram" (Gram matrices, as in the paper),
     # "mean-cov" (means and covariances: the Gaussian 2-Wasserstein distance) or "sliced-wasserstein"
     # (the whole distribution along random directions, Heitz et al. 2021).
-    style_loss: Literal["gram", "mean-cov", "sliced-wasserstein"] = "gram"
+    style_loss: StyleLossKind = "gram"
     # Layers whose features the output keeps from the content image, with weights.
     content_layers: LayerSpec = (("relu4_2", 1.0),)
     # Layers whose Gram matrices the output takes from the style image, with weights (normalized to
@@ -141,7 +138,7 @@ class StyleConfig:
     # installed with impasto), "vgg16" (the VGG-16 of the HED edge detector) or "vgg19-torchvision"
     # (torchvision's retrained VGG-19, downloaded once). vgg19 won the look benchmark on every pair:
     # more of the style at viewing scale and far more of the photo kept (README, "The look").
-    model: Literal["vgg16", "vgg19", "vgg19-torchvision"] = "vgg19"
+    model: Model = "vgg19"
     # A local weights file to use instead of the registered one (.h5 Keras, or a torch state dict).
     weights: Path | None = None
     # Pooling between blocks: "max" (as trained) or "avg" (as in the paper).
@@ -165,9 +162,9 @@ class StyleConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalize through the back door, once
-        if self.model not in REGISTRY:
-            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(REGISTRY)}")
-        architecture = REGISTRY[self.model].architecture
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+        architecture = MODELS[self.model]
         for name in ("content_layers", "style_layers"):
             layers = parse_layers(getattr(self, name), name.replace("_", "-"))
             check_layer_names(layers, architecture, name.replace("_", "-"))

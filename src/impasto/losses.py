@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 EPS = 1e-8  # keeps the relative losses finite for an all-zero target (a black image, a dead channel)
-
-StyleLossKind = Literal["gram", "mean-cov", "sliced-wasserstein"]
-STYLE_LOSSES: tuple[StyleLossKind, ...] = ("gram", "mean-cov", "sliced-wasserstein")
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

@@ -13,14 +13,11 @@ from typing import Literal
 
 import torch
 
+from impasto.choices import OPTIMIZERS, Optimizer
 from impasto.errors import Interrupted
 from impasto.lbfgs import HISTORY, LBFGS
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-# "lbfgs" picks the faster of "lbfgs-device" (impasto's, lbfgs.py) and "lbfgs-torch" (torch's) for
-# the device; both take the same steps.
-Optimizer = Literal["lbfgs", "lbfgs-device", "lbfgs-torch", "adam"]
-OPTIMIZERS: tuple[Optimizer, ...] = ("lbfgs", "lbfgs-device", "lbfgs-torch", "adam")
 MAX_RECOVERIES = 3  # consecutive non-finite losses survived (by stepping back and halving the step)
 REPORT_EVERY = 10  # iterations between looks at a GPU's results (see report_interval)
 

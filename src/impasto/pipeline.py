@@ -21,6 +21,7 @@ from PIL import Image
 
 from impasto import color, images, losses, optimize, pyramid, runtime, tiles
 from impasto.backbone import FeatureExtractor
+from impasto.choices import StyleLossKind
 from impasto.config import MaskLike, StyleConfig
 from impasto.devices import resolve_device
 from impasto.errors import ConfigError, ImageError, Interrupted
@@ -96,10 +97,14 @@ def stylize_detailed(
     config: StyleConfig | None = None,
     callback: Callable[[optimize.Progress], None] | None = None,
     temporal: Temporal | None = None,
+    status: Callable[[str], None] | None = None,
     **options: Any,
 ) -> Stylized:
     """Like :func:`stylize`, and also says how the run went (:class:`Stylized`). ``temporal`` (for
-    video frames, see video.py) adds the temporal consistency terms and the start image, at one scale."""
+    video frames, see video.py) adds the temporal consistency terms and the start image, at one scale.
+    ``status`` hears what the run is doing when it is not iterating ("loading the vgg19 weights")."""
+    tell = status or (lambda message: None)
+    tell("reading the images")
     run = prepare(content, style, config=config, temporal=temporal, **options)
     config, schedule, device = run.config, run.plan, run.plan.device
     content_masks = [m.to(device) for m in run.content_masks]
@@ -124,6 +129,7 @@ def stylize_detailed(
         ]
 
     layer_weights = loss_weights(config)
+    tell(f"loading the {config.model} weights")
     runner = _network(
         config.model,
         config.weights,
@@ -155,6 +161,9 @@ def stylize_detailed(
             start = initial_image(config, content_t, styles_t[0])
         else:
             start = pyramid.resize(image, scale.shape)
+        height, width = scale.shape
+        compiling = ", then compiling it (cached for later runs)" if scale.compiled else ""
+        tell(f"scale {index + 1}/{len(schedule.scales)}, {width}×{height}: computing the targets{compiling}")
         try:
             if not scale.tiles:
                 regions = [
@@ -379,7 +388,7 @@ def make_targets(
     weights: losses.Weights,
     regions: Sequence[tuple[torch.Tensor, torch.Tensor | None]] = (),
     *,
-    kind: losses.StyleLossKind = "gram",
+    kind: StyleLossKind = "gram",
     seed: int = 0,
 ) -> losses.Targets:
     """Content features of ``content`` (1, 3, H, W) and the style targets of ``styles`` (each

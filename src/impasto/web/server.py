@@ -34,12 +34,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from impasto.choices import MODELS, OPTIMIZERS, STYLE_LOSSES
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
-from impasto.losses import STYLE_LOSSES
-from impasto.optimize import OPTIMIZERS
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
-from impasto.weights import REGISTRY
 
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
@@ -281,7 +279,7 @@ class App:
             "defaults": {name: getattr(defaults, name) for name in OPTIONS},
             "choices": {
                 "preserve_colors": ["none", "luminance", "histogram"],
-                "model": list(REGISTRY),
+                "model": list(MODELS),
                 "precision": ["auto", "fp32", "tf32", "bf16", "fp16"],
                 "init": list(INIT_CHOICES),
                 "optimizer": list(OPTIMIZERS),
