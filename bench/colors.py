@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from PIL import Image
 
 import impasto
+from impasto import examples
 from impasto.color import stats_distance
 from impasto.images import to_tensor
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def distance(image: Image.Image, reference: Image.Image) -> float:
@@ -30,8 +28,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=200)
     args = parser.parse_args()
-    content = Image.open(EXAMPLES / "chelsea.png").convert("RGB")
-    style = Image.open(EXAMPLES / "swirls.png").convert("RGB")
+    content = Image.open(examples.CONTENT).convert("RGB")
+    style = Image.open(examples.STYLE).convert("RGB")
     report: dict[str, float] = {"style image itself": distance(style, content)}
     for mode in ("none", "luminance", "histogram"):
         output = impasto.stylize(

@@ -46,7 +46,7 @@ timed() { # label, command…: wall milliseconds of the command, appended to tim
 }
 
 # 1. The command-line default run, cold (empty compile cache) and again (the cache filled).
-cli=(python3 -m impasto.cli examples/chelsea.png examples/swirls.png --device cuda --quiet)
+cli=(python3 -m impasto demo --device cuda --quiet)
 timed "cli default, cold" "${cli[@]}" -o "$out/cli_cold.png"
 timed "cli default, second run" "${cli[@]}" -o "$out/cli_warm.png"
 
@@ -62,8 +62,8 @@ done
 # 4. 3840 × 2160 with the default coarse-to-fine schedule, cold for its large scales.
 python3 - <<'EOF'
 from PIL import Image
-Image.open("examples/chelsea.png").convert("RGB").resize((3840, 2160), Image.LANCZOS).save("/tmp/content_4k.png")
+Image.open("src/impasto/examples/chelsea.png").convert("RGB").resize((3840, 2160), Image.LANCZOS).save("/tmp/content_4k.png")
 EOF
-timed "3840x2160 default schedule" python3 -m impasto.cli /tmp/content_4k.png examples/swirls.png \
+timed "3840x2160 default schedule" python3 -m impasto /tmp/content_4k.png src/impasto/examples/swirls.png \
     --device cuda --size 3840 --quiet -o "$out/out_4k.jpg"
 cat "$timings"

@@ -40,7 +40,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import impasto
-from impasto import images, losses, pyramid
+from impasto import examples, images, losses, pyramid
 from impasto.backbone import FeatureExtractor
 from impasto.weights import load_params
 
@@ -53,7 +53,7 @@ VIEW_SIZES = (512, 256, 128)
 def photo(name: str) -> Image.Image:
     """A content photo: the repo's example, or one of scikit-image's bundled photos (dev extra)."""
     if name == "chelsea":
-        return images.load(ROOT / "examples" / "chelsea.png", 10**9).image
+        return images.load(examples.CONTENT, 10**9).image
     from skimage import data
 
     return Image.fromarray(getattr(data, name)()).convert("RGB")
@@ -62,7 +62,7 @@ def photo(name: str) -> Image.Image:
 STYLES = {
     "scream": lambda: images.load(CALIBRATION / "the_scream.jpg", 10**9).image,
     "wreck": lambda: images.load(CALIBRATION / "shipwreck.jpg", 10**9).image,
-    "swirls": lambda: images.load(ROOT / "examples" / "swirls.png", 10**9).image,
+    "swirls": lambda: images.load(examples.STYLE, 10**9).image,
 }
 # Photos × styles: two real paintings and the rendered swirls, on a cat, a portrait, a still life and
 # a landscape-like scene.

@@ -30,11 +30,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from impasto import examples
 from throughput import lbfgs_overhead, sync, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "loop.jsonl"
-CONTENT, STYLE = ROOT / "examples" / "chelsea.png", ROOT / "examples" / "swirls.png"
+CONTENT, STYLE = examples.CONTENT, examples.STYLE
 
 
 def machine(device: torch.device) -> str:

@@ -18,12 +18,10 @@ from pathlib import Path
 import torch
 
 import impasto
-from impasto import images, losses, pipeline
+from impasto import examples, images, losses, pipeline
 from impasto.backbone import FeatureExtractor
 from impasto.optimize import Progress
 from impasto.weights import load_params
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def score(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
@@ -47,7 +45,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--iterations", type=int, default=100, help="per scale, multi-scale run")
     args = parser.parse_args()
-    content_path, style_path = EXAMPLES / "chelsea.png", EXAMPLES / "swirls.png"
+    content_path, style_path = examples.CONTENT, examples.STYLE
     common = {"size": args.size, "device": "cpu"}
 
     start = time.perf_counter()

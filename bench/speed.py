@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
+from impasto import examples
+
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 
 
 def random_vgg19(path: Path) -> None:
@@ -47,8 +48,8 @@ def one(model: str, size: int, iterations: int, device: str, weights: str | None
 
     elapsed: list[float] = []
     done = impasto.stylize_detailed(
-        EXAMPLES / "chelsea.png",
-        EXAMPLES / "swirls.png",
+        examples.CONTENT,
+        examples.STYLE,
         size=size,
         iterations=iterations,
         model=model,

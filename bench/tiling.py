@@ -3,7 +3,7 @@
     python bench/tiling.py --size 2048 --max-memory 2GB --iterations 5
     python bench/tiling.py --size 4096 --iterations 3          # budget: the machine's free memory
 
-The content is a square crop of examples/chelsea.png scaled up to SIZE × SIZE. Seams: the mean image
+The content is a square crop of the example photo scaled up to SIZE × SIZE. Seams: the mean image
 gradient magnitude on the lines where tiles meet (each tile's top and left edges and the end of its
 blending ramp), divided by the mean over the whole image; about 1 means no visible seam. Not a test.
 """
@@ -21,9 +21,7 @@ import torch
 from PIL import Image
 
 import impasto
-from impasto import tiles
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from impasto import examples, tiles
 
 
 def seam_ratio(image: Image.Image, windows: list[tiles.Tile]) -> float:
@@ -45,7 +43,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--output", type=Path, default=Path("out/tiled.png"))
     args = parser.parse_args()
-    cat = Image.open(EXAMPLES / "chelsea.png").convert("RGB")
+    cat = Image.open(examples.CONTENT).convert("RGB")
     side = min(cat.size)
     square = cat.crop(((cat.width - side) // 2, 0, (cat.width + side) // 2, side))
     content = square.resize((args.size, args.size), Image.Resampling.BICUBIC)
@@ -54,7 +52,7 @@ def main() -> None:
     start = time.perf_counter()
     done = impasto.stylize_detailed(
         content,
-        EXAMPLES / "swirls.png",
+        examples.STYLE,
         size=args.size,
         iterations=args.iterations,
         device="cpu",

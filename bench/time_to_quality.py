@@ -19,18 +19,16 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 import impasto
-from impasto import images, losses, pipeline
+from impasto import examples, images, losses, pipeline
 from impasto.backbone import FeatureExtractor
 from impasto.optimize import Progress
 from impasto.weights import load_params
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 REFERENCE: dict[str, Any] = {"precision": "fp32", "compile": "off", "multiscale": False}
 
 
@@ -42,8 +40,8 @@ def scorer(size: int, device: str) -> Any:
     extractor = FeatureExtractor(
         entry.architecture, params, entry.preprocessing, [*weights.content_layers, *weights.style_layers]
     ).to(device)
-    content = images.to_tensor(images.fit(images.load(EXAMPLES / "chelsea.png", 10**9).image, size))
-    style = images.to_tensor(images.fit(images.load(EXAMPLES / "swirls.png", 10**9).image, size))
+    content = images.to_tensor(images.fit(images.load(examples.CONTENT, 10**9).image, size))
+    style = images.to_tensor(images.fit(images.load(examples.STYLE, 10**9).image, size))
     targets = pipeline.make_targets(extractor, content.to(device), [style.to(device)], [1.0], weights)
 
     def score(image: torch.Tensor) -> float:
@@ -69,8 +67,8 @@ def timed_run(size: int, iterations: int, device: str, every: int, options: dict
             snapshots.append((time.perf_counter() - start, progress.image.detach().clone()))
 
     done = impasto.stylize_detailed(
-        EXAMPLES / "chelsea.png",
-        EXAMPLES / "swirls.png",
+        examples.CONTENT,
+        examples.STYLE,
         size=size,
         iterations=iterations,
         device=device,

@@ -1,6 +1,6 @@
 """Seconds per frame and flicker: the same clip stylized frame by frame and with temporal consistency.
 
-    python bench/video.py                          # a 12-frame pan over examples/chelsea.png, 128 px
+    python bench/video.py                          # a 12-frame pan over the example photo, 128 px
     python bench/video.py --frames 24 --size 192 --strip docs/video_strip.png
 
 Makes a clip (the photo panned right by a few pixels a frame, with a 440 Hz tone), stylizes it three
@@ -26,13 +26,13 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from impasto import video, video_io  # noqa: E402
+from impasto import examples, video, video_io  # noqa: E402
 from impasto.config import StyleConfig  # noqa: E402
 from test_video import RATE, make_clip  # noqa: E402 — the tests' clip maker, one definition
 
 
 def panned(width: int, height: int, shift: int, frames: int) -> list[np.ndarray]:
-    photo = Image.open(ROOT / "examples" / "chelsea.png").convert("RGB")
+    photo = Image.open(examples.CONTENT).convert("RGB")
     scale = max(height / photo.height, (width + shift * frames) / photo.width)
     photo = photo.resize((round(photo.width * scale), round(photo.height * scale)))
     top = (photo.height - height) // 2
@@ -77,7 +77,7 @@ def main() -> None:
     config = StyleConfig(
         size=args.size, iterations=args.iterations, device="cpu", init="noise", style_weight=20
     )
-    style = ROOT / "examples" / "swirls.png"
+    style = examples.STYLE
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         frames = panned(width, height, args.shift, args.frames)

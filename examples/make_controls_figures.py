@@ -14,13 +14,14 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 import impasto
+from impasto import examples
 from impasto.color import stats_distance
 from impasto.figures import grid
 from impasto.images import to_tensor
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
-CONTENT, STYLE = HERE / "chelsea.png", HERE / "swirls.png"
+CONTENT, STYLE = examples.CONTENT, examples.STYLE
 
 
 def explain() -> None:

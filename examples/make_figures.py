@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 import impasto
+from impasto import examples
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
@@ -33,14 +34,14 @@ def labelled_row(cells: list[tuple[str, Image.Image]], height: int) -> Image.Ima
 
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
-    content = Image.open(HERE / "chelsea.png").convert("RGB")
-    style = Image.open(HERE / "swirls.png").convert("RGB")
+    content = Image.open(examples.CONTENT).convert("RGB")
+    style = Image.open(examples.STYLE).convert("RGB")
     result = impasto.stylize(content, style, size=384, iterations=200, device="cpu")
     result.save(DOCS / "chelsea_swirls.png")
     figure = labelled_row(
         [
-            ("content: examples/chelsea.png", content),
-            ("style: examples/swirls.png", style),
+            ("content: chelsea.png", content),
+            ("style: swirls.png", style),
             ("impasto, defaults, 384 px", result),
         ],
         height=256,

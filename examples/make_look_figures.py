@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 import impasto
-from impasto import images
+from impasto import examples, images
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--style", type=Path, default=CALIBRATION / "the_scream.jpg")
     args = parser.parse_args()
-    content = images.load(HERE / "chelsea.png", 10**9).image
+    content = images.load(examples.CONTENT, 10**9).image
     style = images.load(args.style, 10**9).image
     judge = Judge()
     cells: list[tuple[str, Image.Image]] = []

@@ -1,4 +1,4 @@
-"""Render examples/swirls.png, the demo's style image: painterly strokes that follow a swirling flow.
+"""Paint the demo's style image (src/impasto/examples/swirls.png): strokes that follow a swirling flow.
 
 The project paints its own style image so the demo ships nothing it may not redistribute.
 Run: python examples/render_style.py
@@ -54,6 +54,6 @@ def render(seed: int = 7) -> Image.Image:
 
 
 if __name__ == "__main__":
-    out = Path(__file__).with_name("swirls.png")
+    out = Path(__file__).resolve().parent.parent / "src" / "impasto" / "examples" / "swirls.png"
     render().save(out)
     print(out)

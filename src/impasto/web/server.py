@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from impasto import examples
 from impasto.choices import MODELS, OPTIMIZERS, STYLE_LOSSES
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
@@ -41,7 +42,6 @@ from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
 
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
-EXAMPLES = {"chelsea.png": "content", "swirls.png": "style"}
 COOKIE = "impasto_session"
 DRAIN_LIMIT = 256 * 2**20  # bytes of a too-large upload read (and dropped) so the client hears why
 # Options the page may set, and how each is read from JSON. Everything else keeps the library's default.
@@ -114,7 +114,7 @@ class App:
         self.lock = threading.Lock()
         # The repository's example images (a wheel installed without the repository has none; the page
         # then offers uploads only).
-        self.examples = Path(__file__).resolve().parents[3] / "examples"
+        self.examples = examples.FOLDER
 
     def session(self, token: str | None) -> tuple[Session, bool]:
         """The session of ``token``, or a new one (True when new). Idle sessions are swept here."""
@@ -175,7 +175,7 @@ class App:
             return upload.path, upload.name
         if isinstance(reference, str) and reference.startswith("example:"):
             name = reference.removeprefix("example:")
-            if name in EXAMPLES:
+            if name in examples.ROLES:
                 return self.examples / name, name
         raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown image {reference!r}")
 
@@ -294,7 +294,7 @@ class App:
             },
             "examples": [
                 {"name": name, "role": role}
-                for name, role in EXAMPLES.items()
+                for name, role in examples.ROLES.items()
                 if (self.examples / name).is_file()
             ],
         }
@@ -434,7 +434,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, file.read_bytes(), STATIC_TYPES[file.suffix])
         if method == "GET" and path.startswith("/examples/"):
             name = path.removeprefix("/examples/")
-            if name not in EXAMPLES or not (app.examples / name).is_file():
+            if name not in examples.ROLES or not (app.examples / name).is_file():
                 raise HttpError(HTTPStatus.NOT_FOUND, "no such example")
             return self._send(HTTPStatus.OK, (app.examples / name).read_bytes(), "image/png")
         if method == "GET" and path == "/api/setup":
