@@ -346,3 +346,30 @@ def test_weights_lists_every_backbone_and_asks_which_to_install(capsys: pytest.C
     assert "vgg19 " in listed and "installed: " in listed
     assert main(["weights", "install"]) == 2
     assert "impasto weights install NAME" in capsys.readouterr().err
+
+
+def test_a_time_budget_ends_the_run_with_the_best_image_and_success(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.png"
+    argv = [str(content_path), str(style_path), "-o", str(out), "--size", "40", "--device", "cpu", "-q"]
+    assert main([*argv, "--iterations", "100000", "--time-budget", "0.5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out) and "time budget of 0.5 s spent after" in captured.err
+    assert out.exists()
+    assert main([*argv, "--time-budget", "0"]) == 2
+
+
+def test_a_gpu_by_number_is_checked_in_one_line(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    out = tmp_path / "out.png"
+    code = main([str(content_path), str(style_path), "-o", str(out), "--device", "cuda:9", "-q"])
+    error = capsys.readouterr().err.strip()
+    if not torch.cuda.is_available() or torch.cuda.device_count() < 10:
+        assert code == 1 and error.startswith("impasto: error: device cuda:9 is not available")
+        assert "\n" not in error
+    assert main([str(content_path), str(style_path), "-o", str(out), "--device", "gpu9"]) == 2
+    assert "unknown device 'gpu9'" in capsys.readouterr().err

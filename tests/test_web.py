@@ -5,7 +5,9 @@ from __future__ import annotations
 import http.cookiejar
 import io
 import json
+import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,7 +117,8 @@ def test_a_job_runs_to_the_end_with_previews_and_a_download(server: Server) -> N
     assert final["iteration"] == final["total"] == 4 and final["progress"] == 1
     assert len(final["losses"]) == 4 and final["preview_version"] >= 1
     assert final["result_size"] == [48, 36]
-    assert "impasto 'my photo.png' swirls.png -o impasto.png" in final["command"]
+    assert shlex.split(final["command"])[:2] == ["impasto", "my photo.png"]  # the file the user chose
+    assert shlex.split(final["command"])[2].endswith("swirls.png")  # the example's real path
     assert "--style-weight 7" in final["command"] and "--size 48" in final["command"]
     status, png, headers = browser.request("GET", f"/api/jobs/{job['id']}/result")
     assert status == 200 and "attachment" in headers["Content-Disposition"]
@@ -239,15 +243,34 @@ def test_command_line_lists_only_what_differs() -> None:
         "impasto a.png 'b b.png' c.png -o impasto.png --size 256 --style-weight 12.5 "
         "--style-blend 1,3 --preserve-colors luminance"
     )
-    assert "time budget" in command_line("a.png", ["b.png"], StyleConfig(), 30)
+    budgeted = command_line("a.png", ["b.png"], StyleConfig(device="cpu"), 30)
+    assert budgeted.endswith("--device cpu --time-budget 30")
+    # Runnable as shown: the command line's own parser takes every word of it.
+    from impasto.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    assert config_from_args(args).style_blend == (1.0, 3.0)
+    assert build_parser().parse_args(shlex.split(budgeted)[1:]).time_budget == 30
 
 
-def test_impasto_serve_prints_its_url_serves_and_stops_on_ctrl_c() -> None:
+def test_an_example_is_named_by_its_real_path_in_the_command(server: Server) -> None:
+    from impasto import examples
+
+    browser = Browser(server.url)
+    _, job = browser.start("example:chelsea.png", ["example:swirls.png"], **FAST)
+    final = browser.wait(job["id"])
+    assert shlex.split(final["command"])[1:3] == [str(examples.CONTENT), str(examples.STYLE)]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_impasto_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Signals, tmp_path: Path) -> None:
+    """Ctrl-C and SIGTERM (a service manager, kill) both stop it with exit 0 and no upload folder left."""
     process = subprocess.Popen(
         [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     try:
         assert process.stdout is not None
@@ -256,11 +279,13 @@ def test_impasto_serve_prints_its_url_serves_and_stops_on_ctrl_c() -> None:
         assert match, line
         status, page, _ = Browser(match.group(0)).request("GET", "/")
         assert status == 200 and b"impasto" in page
-        process.send_signal(signal.SIGINT)
+        assert list(tmp_path.iterdir())  # the upload folder, while it runs
+        process.send_signal(stop)
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
     assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_impasto_serve_refuses_a_bad_port_in_one_line() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -304,8 +305,9 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     )
     g.add_argument(
         "--device",
-        choices=["auto", "cpu", "cuda", "mps"],
-        help=f"(default: {_default('device')}: cuda, then mps, then cpu)",
+        metavar="{auto,cpu,cuda,cuda:N,mps}",
+        help=f"where to run; cuda:1 is the second GPU (default: {_default('device')}: cuda, then mps, "
+        "then cpu)",
     )
     g.add_argument(
         "--precision",
@@ -334,6 +336,13 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     if not (batch or video):
+        g.add_argument(
+            "--time-budget",
+            type=float,
+            metavar="S",
+            help="stop after S seconds (loading included) and save the best image so far, as the web "
+            "app's time budget does",
+        )
         g.add_argument(
             "--log-every",
             type=int,
@@ -394,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
         if args.log_every is not None and args.log_every < 1:
             raise ConfigError(f"log-every must be ≥ 1, got {args.log_every}")
+        if args.time_budget is not None and not args.time_budget > 0:
+            raise ConfigError(f"time-budget must be > 0 seconds, got {args.time_budget}")
         config = config_from_args(args)
         from impasto import images
 
@@ -421,11 +432,15 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     from impasto import images
     from impasto.pipeline import stylize_detailed
 
+    started = time.monotonic()
     bar = _Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
     save_every: int = args.save_every
+    budget: float | None = args.time_budget
 
     def on_progress(progress: Progress) -> None:
         bar.update(progress)
+        if budget is not None and time.monotonic() - started >= budget:
+            raise _BudgetSpent
         if save_every and progress.iteration % save_every == 0:
             scale = f"_s{progress.scale}" if progress.scales > 1 else ""
             name = f"{output.stem}{scale}_{progress.iteration:04d}{output.suffix}"
@@ -441,6 +456,14 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     except Interrupted as stop:
         assert stop.image is not None
         images.save(stop.image, output, stop.icc_profile)
+        if budget is not None and time.monotonic() - started >= budget:
+            print(
+                f"impasto: time budget of {budget:g} s spent after {stop.result.iterations} iterations; "
+                "saved the best image so far",
+                file=sys.stderr,
+            )
+            print(output)
+            return 0
         return _fail(
             f"interrupted after {stop.result.iterations} iterations; saved the best image so far to {output}",
             EXIT_INTERRUPTED,
@@ -452,6 +475,11 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         return _fail(f"{done.result.message}; saved it to {output}", EXIT_FAILED)
     print(output)
     return 0
+
+
+class _BudgetSpent(KeyboardInterrupt):
+    """Raised in the progress callback when --time-budget is spent: the run ends as on Ctrl-C, with
+    the best image so far, and the command succeeds."""
 
 
 class _Feedback:
@@ -599,7 +627,7 @@ def build_figure_parser(kind: str) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=sorted(MODELS), help=f"(default: {_default('model')})")
     p.add_argument("--weights", type=Path, metavar="PATH")
     p.add_argument("--pooling", choices=["max", "avg"], help=f"(default: {_default('pooling')})")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="(default: auto)")
+    p.add_argument("--device", metavar="{auto,cpu,cuda,cuda:N,mps}", help="(default: auto)")
     p.add_argument("--seed", type=int, help=f"(default: {_default('seed')})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
@@ -848,7 +876,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network"
     )
     p.add_argument("--port", type=int, default=8000, help="(default: 8000; 0 picks a free one)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="(default: auto)")
+    p.add_argument("--device", metavar="{auto,cpu,cuda,cuda:N,mps}", default="auto", help="(default: auto)")
     p.add_argument(
         "--max-size", type=int, default=1024, metavar="PX", help="largest output allowed (default: 1024)"
     )
@@ -869,6 +897,10 @@ def serve_main(argv: Sequence[str]) -> int:
         return _fail(f"port must be from 0 to 65535, got {args.port}", EXIT_USAGE)
     if args.max_size < 32 or args.max_upload_mb <= 0 or args.max_waiting < 0:
         return _fail("--max-size must be ≥ 32, --max-upload-mb > 0 and --max-waiting ≥ 0", EXIT_USAGE)
+    try:
+        StyleConfig(device=args.device)
+    except ConfigError as error:
+        return _fail(str(error), EXIT_USAGE)
     from impasto.web import Limits, make_server
 
     limits = Limits(
@@ -879,6 +911,13 @@ def serve_main(argv: Sequence[str]) -> int:
     except OSError as error:
         return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_FAILED)
     print(f"impasto is running at {server.url} (Ctrl-C stops it)", flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a service manager, kill) cleans up exactly as Ctrl-C does
+
+    import signal
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

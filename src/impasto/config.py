@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -144,7 +145,8 @@ class StyleConfig:
     # Pooling between blocks: "max" (as trained) or "avg" (as in the paper).
     pooling: Literal["max", "avg"] = "max"
     # "auto" picks cuda, then mps, then cpu.
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # ("cuda:1": the second GPU.)
+    device: str = "auto"
     # Number format of the network's arithmetic (runtime.py): "auto" picks bf16 on GPUs that have it
     # (TF32 on older ones) and fp32 on every CPU (bf16 there on request); "tf32" is for GPUs.
     # Gram matrices and losses are fp32 whatever is chosen.
@@ -185,8 +187,8 @@ class StyleConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.pooling not in ("max", "avg"):
             raise ConfigError(f"unknown pooling {self.pooling!r}; choose max or avg")
-        if self.device not in DEVICES:
-            raise ConfigError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.device not in DEVICES and not re.fullmatch(r"cuda:\d+", str(self.device)):
+            raise ConfigError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)} or cuda:N")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         if self.compile not in COMPILE_MODES:

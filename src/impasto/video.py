@@ -108,7 +108,7 @@ def stylize_video(
     video_io._format(output_path)  # a writable container, checked before the long run
     images.check_output(output_path.with_suffix(".png"))  # the folder exists and is writable
     info = video_io.probe(input_path)
-    on_gpu = torch.cuda.is_available() and config.device in ("auto", "cuda")
+    on_gpu = torch.cuda.is_available() and (config.device == "auto" or config.device.startswith("cuda"))
     long_side = min(config.resolved_size(on_gpu), max(info.width, info.height))
     config = config.with_options(size=long_side)
     later_iterations = frame_iterations or max(1, config.resolved_iterations(on_gpu) // 2)

@@ -185,6 +185,7 @@ class App:
         if any(job.state in ("queued", "running") for job in session.jobs.values()):
             raise HttpError(HTTPStatus.CONFLICT, "this page already has a job running; stop it first")
         content, content_name = self.image(session, request.get("content"))
+        content_word = _command_word(request.get("content"), content, content_name)
         styles_in = request.get("styles")
         if not isinstance(styles_in, list) or not styles_in:
             raise HttpError(HTTPStatus.BAD_REQUEST, "choose at least one style image")
@@ -196,7 +197,7 @@ class App:
                 raise HttpError(HTTPStatus.BAD_REQUEST, "each style is {image, weight}")
             path, name = self.image(session, item.get("image"))
             styles.append(path)
-            style_names.append(name)
+            style_names.append(_command_word(item.get("image"), path, name))
             blend.append(_number(item.get("weight", 1.0), "style weight"))
         config, budget = self._config(request.get("options") or {}, blend)
         job = Job(
@@ -206,7 +207,7 @@ class App:
             styles=styles,
             config=config,
             time_budget=budget,
-            command=command_line(content_name, style_names, config, budget),
+            command=command_line(content_word, style_names, config, budget),
         )
         try:
             self.queue.submit(job)
@@ -242,7 +243,7 @@ class App:
         if budget is not None and budget <= 0:
             raise HttpError(HTTPStatus.BAD_REQUEST, "the time budget must be a positive number of seconds")
         try:
-            config = StyleConfig(device=self.device, style_blend=tuple(blend), **values)  # type: ignore[arg-type]
+            config = StyleConfig(device=self.device, style_blend=tuple(blend), **values)
         except ConfigError as error:
             raise HttpError(HTTPStatus.BAD_REQUEST, str(error)) from None
         if config.size is not None and config.size > self.limits.max_size:
@@ -300,13 +301,20 @@ class App:
         }
 
 
+def _command_word(reference: object, path: Path, name: str) -> str:
+    """How a command line names an image: an example by its real path (it ships with impasto, so the
+    command runs as shown), an upload by the name of the file the user chose."""
+    return str(path) if isinstance(reference, str) and reference.startswith("example:") else name
+
+
 def command_line(content: str, styles: list[str], config: StyleConfig, budget: float | None) -> str:
-    """The ``impasto`` command that makes the same image (options that differ from the defaults)."""
+    """The ``impasto`` command that makes the same image (options that differ from the defaults, the
+    server's device included)."""
     defaults = StyleConfig()
     words = ["impasto", content, *styles, "-o", "impasto.png"]
     for f in fields(StyleConfig):
         value = getattr(config, f.name)
-        if value == getattr(defaults, f.name) or f.name in ("device",):
+        if value == getattr(defaults, f.name):
             continue
         option = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
@@ -318,8 +326,7 @@ def command_line(content: str, styles: list[str], config: StyleConfig, budget: f
         else:
             words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     if budget is not None:
-        words.append(f"# stopped after {budget:g} s (the web app's time budget)")
-        return shlex.join(words[:-1]) + "  " + words[-1]
+        words += ["--time-budget", f"{budget:g}"]
     return shlex.join(words)
 
 
