@@ -299,3 +299,17 @@ def test_impasto_serve_refuses_a_bad_port_in_one_line() -> None:
         done.returncode == 2
         and done.stderr.strip() == "impasto: error: port must be from 0 to 65535, got 99999"
     )
+
+
+def test_the_time_estimate_counts_iterations_not_loading(tmp_path: Path) -> None:
+    """30 s of loading, then 20% of the work in 2 s: 7 s left, not the 70 the whole elapsed time says."""
+    from impasto.web.jobs import Job
+
+    job = Job(
+        id="j", session="s", content=tmp_path / "c.png", styles=[tmp_path / "s.png"], config=StyleConfig()
+    )
+    now = time.monotonic()
+    job.state, job.started = "running", now - 32
+    assert job.eta() is None  # nothing iterated yet
+    job.iterating_since, job.work = (now - 2, 0.1), 0.3
+    assert job.eta() == pytest.approx(7.0, rel=0.05)

@@ -51,6 +51,9 @@ class Job:
     losses: list[float] = field(default_factory=list)
     started: float | None = None
     finished: float | None = None
+    # When the first iteration was reported, and the work done then: the time estimate counts from
+    # there, so the seconds spent loading the network and computing targets do not inflate it.
+    iterating_since: tuple[float, float] | None = None
     preview: bytes | None = None  # PNG of the image as it is now
     preview_version: int = 0
     result: bytes | None = None  # PNG of the finished image
@@ -65,10 +68,13 @@ class Job:
         return (self.finished or time.monotonic()) - self.started
 
     def eta(self) -> float | None:
-        """Seconds left, from the work done so far (None until there is some)."""
-        if self.state != "running" or self.work <= 0:
+        """Seconds left, from the pace of the iterations so far (None until there are two reports)."""
+        if self.state != "running" or self.iterating_since is None:
             return None
-        left = self.elapsed * (1 - self.work) / self.work
+        since, work_then = self.iterating_since
+        if self.work <= work_then:
+            return None
+        left = (time.monotonic() - since) * (1 - self.work) / (self.work - work_then)
         if self.time_budget is not None:
             left = min(left, max(0.0, self.time_budget - self.elapsed))
         return left
@@ -168,6 +174,8 @@ def run_job(job: Job, stylize: Stylize) -> None:
         job.iteration, job.total = progress.iteration, progress.total
         job.scale, job.scales = progress.scale, progress.scales
         job.work = progress.work_done / progress.work_total if progress.work_total else 0.0
+        if job.iterating_since is None:
+            job.iterating_since = (time.monotonic(), job.work)
         job.losses.append(float(progress.loss))
         now = time.monotonic()
         if now - last_preview >= PREVIEW_INTERVAL or progress.iteration == progress.total:
