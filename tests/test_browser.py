@@ -8,6 +8,7 @@ IMPASTO_SCREENSHOT=docs/app.png to keep the screenshot the README shows.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -87,15 +88,20 @@ def test_upload_start_watch_finish_download(
 
     page.wait_for_selector("#finished", state="visible", timeout=120_000)
     assert "Done" in page.inner_text("#status")
-    # The final preview was just requested: wait for it to load before reading its size.
+    # The result replaces the preview in a before/after view: wait for it to load, then slide.
     page.wait_for_function(
-        "(() => { const p = document.getElementById('preview'); return p.complete && p.naturalWidth > 0; })()"
+        "(() => { const p = document.getElementById('compare-after'); "
+        "return p.complete && p.naturalWidth > 0; })()"
     )
-    assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 128
+    assert page.eval_on_selector("#compare-after", "e => e.naturalWidth") == 128
+    assert page.is_visible("#compare") and page.is_hidden("#preview")
+    set_range(page, "#compare-slider", "80")
+    assert page.eval_on_selector("#compare-after", "e => e.style.clipPath") == "inset(0px 0px 0px 80%)"
+    set_range(page, "#compare-slider", "45")
     assert page.is_visible("#curve")
     assert (
         page.inner_text("#command")
-        == "impasto chelsea.png swirls.png -o impasto.png --size 128 --iterations 40"
+        == "impasto chelsea.png swirls.png -o impasto.png --size 128 --iterations 40 --device cpu"
     )
     screenshot = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
     page.screenshot(path=str(screenshot), full_page=True)
@@ -116,8 +122,8 @@ def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: 
     not_an_image = tmp_path / "holiday.jpg"
     not_an_image.write_text("this is a text file")
     page.set_input_files("#content-file", str(not_an_image))
-    page.wait_for_selector("#error", state="visible")
-    assert "not an image" in page.inner_text("#error")
+    page.wait_for_selector("#content-error", state="visible")  # beside the content, not far below
+    assert "not an image" in page.inner_text("#content-error")
 
     page.click("#content-examples button")
     page.click("#style-examples button")
@@ -134,3 +140,60 @@ def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: 
     saved = tmp_path / "stopped.png"
     download_info.value.save_as(saved)
     assert Image.open(saved).size == (64, 43)
+
+
+VISIBLE_IMAGES_LOADED = """() => [...document.images]
+    .filter((i) => i.offsetParent !== null)
+    .every((i) => i.complete && i.naturalWidth > 0)"""
+
+
+def drop_or_paste(page: Page, event: str, target: str, path: Path) -> None:
+    """Drop ``path`` on the element ``target`` (event "drop"), or paste it into the page ("paste")."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    page.evaluate(
+        """([event, target, data, name]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            const init = { bubbles: true, cancelable: true };
+            const made = event === "drop"
+                ? new DragEvent("drop", { ...init, dataTransfer: transfer })
+                : new ClipboardEvent("paste", { ...init, clipboardData: transfer });
+            document.querySelector(target).dispatchEvent(made);
+        }""",
+        [event, target, data, path.name],
+    )
+
+
+def test_first_load_drop_paste_and_examples(
+    server: Server, page: Page, content_path: Path, style_path: Path, tmp_path: Path
+) -> None:
+    """On first load nothing unset shows (no broken image, no empty box); a photo dropped on the
+    content card becomes the content, a pasted image a style; an example style clicked twice is
+    listed once. Screenshots at desktop and phone width (IMPASTO_SCREENSHOT=docs/app.png keeps them)."""
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_function(VISIBLE_IMAGES_LOADED)
+    for hidden in ("#content-thumb", "#preview", "#curve", "#error", "#compare", "#finished"):
+        assert page.is_hidden(hidden), hidden
+    assert page.locator("#content-examples img").count() == 1  # a thumbnail, not just a name
+
+    drop_or_paste(page, "drop", "#content-card", content_path)
+    page.wait_for_function("document.getElementById('content-name').textContent.includes('chelsea.png')")
+    assert page.is_visible("#content-thumb")
+    drop_or_paste(page, "paste", "body", style_path)
+    page.wait_for_selector("#styles li.style")
+    page.click("#style-examples button")
+    page.click("#style-examples button")
+    assert page.locator("#styles li.style").count() == 2  # the pasted one and the example, once
+    assert "already a style" in page.inner_text("#style-error")
+    page.wait_for_function(VISIBLE_IMAGES_LOADED)
+
+    desktop = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
+    page.screenshot(
+        path=str(desktop.with_name(desktop.stem + "-first-load" + desktop.suffix)), full_page=True
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    phone = desktop.with_name(desktop.stem + "-phone" + desktop.suffix)
+    page.screenshot(path=str(phone), full_page=True)
+    assert Image.open(phone).size[0] == 390

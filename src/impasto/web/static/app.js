@@ -4,9 +4,15 @@
 const $ = (id) => document.getElementById(id);
 const state = { content: null, styles: [], job: null, previewVersion: 0, setup: null, timer: null };
 
-function showError(message) {
-  $("error").textContent = message;
-  $("error").hidden = !message;
+// An error shows next to what caused it: "content-error", "style-error", or the result's "error".
+function showError(message, where = "error") {
+  for (const id of ["error", "content-error", "style-error"]) {
+    if (id === where || !message) {
+      $(id).textContent = id === where ? message : "";
+      $(id).hidden = id !== where || !message;
+    }
+  }
+  if (message) $(where).scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
 async function api(path, options = {}) {
@@ -36,10 +42,15 @@ function setContent(reference, name, src) {
 }
 
 function addStyle(reference, name, src) {
-  if (state.styles.length >= state.setup.limits.max_styles) {
-    showError(`at most ${state.setup.limits.max_styles} style images`);
+  if (state.styles.some((s) => s.reference === reference)) {
+    showError(`${name} is already a style`, "style-error");
     return;
   }
+  if (state.styles.length >= state.setup.limits.max_styles) {
+    showError(`at most ${state.setup.limits.max_styles} style images`, "style-error");
+    return;
+  }
+  $("style-hint").hidden = true;
   const item = { reference, weight: 1 };
   state.styles.push(item);
   const li = document.createElement("li");
@@ -59,6 +70,7 @@ function addStyle(reference, name, src) {
   remove.addEventListener("click", () => {
     state.styles.splice(state.styles.indexOf(item), 1);
     li.remove();
+    $("style-hint").hidden = state.styles.length > 0;
   });
   li.append(img, label, remove);
   $("styles").appendChild(li);
@@ -78,7 +90,10 @@ function exampleButton(example, onPick) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "example";
-  button.textContent = `Example: ${example.name}`;
+  const thumb = document.createElement("img");
+  thumb.src = `/examples/${example.name}`;
+  thumb.alt = "";
+  button.append(thumb, `Example: ${example.name}`);
   button.addEventListener("click", () => onPick(`example:${example.name}`, example.name, `/examples/${example.name}`));
   return button;
 }
@@ -110,7 +125,7 @@ function drawCurve(losses) {
   const low = Math.min(...logs), high = Math.max(...logs), span = high - low || 1;
   const points = logs.map((v, i) => `${(i / (logs.length - 1)) * 300},${58 - ((v - low) / span) * 56}`);
   $("curve-line").setAttribute("points", points.join(" "));
-  $("curve").hidden = false;
+  $("curve").removeAttribute("hidden"); // an SVG element has no .hidden property
   $("curve-label").hidden = false;
   $("curve-label").textContent = `loss ${losses[0].toPrecision(3)} → ${losses[losses.length - 1].toPrecision(3)} (log scale)`;
 }
@@ -151,6 +166,7 @@ async function poll() {
   if (status.state === "failed") showError(status.message);
   if (["done", "stopped", "failed"].includes(status.state)) {
     if (status.result_size) {
+      showComparison(`/api/jobs/${id}/result`);
       $("download").href = `/api/jobs/${id}/result`;
       $("download").setAttribute("download", `impasto-${status.result_size[0]}x${status.result_size[1]}.png`);
       $("command").textContent = status.command;
@@ -162,6 +178,17 @@ async function poll() {
   state.timer = setTimeout(poll, 400);
 }
 
+// Before and after: the result over the photo, uncovered up to the slider.
+function showComparison(result) {
+  $("compare-before").src = $("content-thumb").src;
+  $("compare-after").src = result;
+  const cut = () => { $("compare-after").style.clipPath = `inset(0 0 0 ${$("compare-slider").value}%)`; };
+  $("compare-slider").oninput = cut;
+  cut();
+  $("preview").hidden = true;
+  $("compare").hidden = false;
+}
+
 function finish() {
   $("start").disabled = false;
   $("stop").disabled = true;
@@ -169,9 +196,10 @@ function finish() {
 
 async function start() {
   showError("");
-  if (!state.content) return showError("choose a content image first");
-  if (!state.styles.length) return showError("add at least one style image");
+  if (!state.content) return showError("choose a content image first", "content-error");
+  if (!state.styles.length) return showError("add at least one style image", "style-error");
   $("finished").hidden = true;
+  $("compare").hidden = true;
   $("start").disabled = true;
   try {
     const job = await api("/api/jobs", {
@@ -204,19 +232,47 @@ async function stop() {
   }
 }
 
-// A file input whose chosen file is uploaded, then handed to `use(uploaded, file)`; errors go to the page.
-function onUpload(id, use) {
+// A file the user gave for a role ("content" or "style"), from the file picker, a drop or a paste:
+// uploaded, then shown; an error shows beside that role's images.
+async function useFile(file, role) {
+  showError("");
+  if (!file.type.startsWith("image/")) return showError(`${file.name || "that"} is not an image`, `${role}-error`);
+  try {
+    const uploaded = await upload(file);
+    const src = URL.createObjectURL(file);
+    if (role === "content") setContent(uploaded.id, `${uploaded.name} (${uploaded.width} × ${uploaded.height})`, src);
+    else addStyle(uploaded.id, uploaded.name, src);
+  } catch (error) {
+    showError(error.message, `${role}-error`);
+  }
+}
+
+function onUpload(id, role) {
   $(id).addEventListener("change", async (event) => {
     const file = event.target.files[0];
-    if (!file) return;
-    showError("");
-    try {
-      use(await upload(file), file);
-    } catch (error) {
-      showError(error.message);
-    }
+    if (file) await useFile(file, role);
     event.target.value = "";
   });
+}
+
+function onDrop(card) {
+  const role = card.dataset.role;
+  card.addEventListener("dragover", (event) => { event.preventDefault(); card.classList.add("dragging"); });
+  card.addEventListener("dragleave", () => card.classList.remove("dragging"));
+  card.addEventListener("drop", (event) => {
+    event.preventDefault();
+    card.classList.remove("dragging");
+    const file = event.dataTransfer.files[0];
+    if (file) useFile(file, role);
+  });
+}
+
+// A pasted image is the content while there is none, a style after that.
+function onPaste(event) {
+  const item = [...(event.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
+  if (!item) return;
+  event.preventDefault();
+  useFile(item.getAsFile(), state.content ? "style" : "content");
 }
 
 async function init() {
@@ -243,9 +299,11 @@ async function init() {
     if (example.role === "content") $("content-examples").appendChild(exampleButton(example, setContent));
     else $("style-examples").appendChild(exampleButton(example, addStyle));
   }
-  onUpload("content-file", (uploaded, file) =>
-    setContent(uploaded.id, `${uploaded.name} (${uploaded.width} × ${uploaded.height})`, URL.createObjectURL(file)));
-  onUpload("style-file", (uploaded, file) => addStyle(uploaded.id, uploaded.name, URL.createObjectURL(file)));
+  onUpload("content-file", "content");
+  onUpload("style-file", "style");
+  onDrop($("content-card"));
+  onDrop($("style-card"));
+  document.addEventListener("paste", onPaste);
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", stop);
   document.body.dataset.ready = "true";
