@@ -190,9 +190,6 @@ def test_first_load_drop_paste_and_examples(
     page.wait_for_function(VISIBLE_IMAGES_LOADED)
 
     desktop = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
-    page.screenshot(
-        path=str(desktop.with_name(desktop.stem + "-first-load" + desktop.suffix)), full_page=True
-    )
     page.set_viewport_size({"width": 390, "height": 844})
     phone = desktop.with_name(desktop.stem + "-phone" + desktop.suffix)
     page.screenshot(path=str(phone), full_page=True)
