@@ -373,3 +373,21 @@ def test_a_gpu_by_number_is_checked_in_one_line(
         assert "\n" not in error
     assert main([str(content_path), str(style_path), "-o", str(out), "--device", "gpu9"]) == 2
     assert "unknown device 'gpu9'" in capsys.readouterr().err
+
+
+def test_save_config_then_config_repeats_a_run_and_flags_override_it(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "run.toml"
+    first = [str(content_path), str(style_path), "--style-weight", "7", "--seed", "3", "--dry-run"]
+    assert main([*first, "-o", str(tmp_path / "a.png"), "--save-config", str(saved)]) == 0
+    assert "style_weight = 7.0" in saved.read_text() and "seed = 3" in saved.read_text()
+    from impasto.cli import build_parser, config_from_args
+
+    again = build_parser().parse_args([*first[:2], "-o", "b.png", "--config", str(saved), "--seed", "4"])
+    config = config_from_args(again)
+    assert config.style_weight == 7.0 and config.seed == 4  # from the file, and the flag wins
+    (tmp_path / "broken.toml").write_text("size = \n")
+    capsys.readouterr()
+    assert main([*first[:2], "-o", str(tmp_path / "c.png"), "--config", str(tmp_path / "broken.toml")]) == 2
+    assert "is not valid TOML" in capsys.readouterr().err

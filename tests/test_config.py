@@ -74,3 +74,41 @@ def test_init_may_be_an_image_path(tmp_path: Path) -> None:
     start = tmp_path / "start.png"
     start.write_bytes(b"")
     assert StyleConfig(init=str(start)).init == str(start)
+
+
+def test_a_config_survives_a_round_trip_through_toml(tmp_path: Path) -> None:
+    from impasto.config import from_toml, to_toml
+
+    config = StyleConfig(
+        size=512,
+        style_weight=12.5,
+        multiscale=False,
+        style_layers=(("relu1_1", 1.0), ("relu2_1", 0.5), ("relu3_1", 1.0)),
+        style_blend=(1.0, 3.0),
+        preserve_colors="luminance",
+        content_masks=(tmp_path / "a mask.png",),
+        weights=tmp_path / 'odd "name".pth',
+        device="cuda:1",
+        init="noise",
+    )
+    text = to_toml(config)
+    assert "style_weight = 12.5" in text and "size = 512" in text
+    assert "tv_weight" not in text  # defaults are left out
+    (tmp_path / "run.toml").write_text(text)
+    assert from_toml(tmp_path / "run.toml") == config
+
+
+def test_a_bad_config_file_says_what_and_where(tmp_path: Path) -> None:
+    from impasto.config import from_toml
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("style_wieght = 3\n")
+    with pytest.raises(
+        ConfigError, match=r"bad\.toml: unknown option 'style_wieght'; did you mean style_weight\?"
+    ):
+        from_toml(bad)
+    bad.write_text("size = [\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        from_toml(bad)
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        from_toml(tmp_path / "missing.toml")

@@ -145,6 +145,21 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             required=True,
             help="where to write the result; .png, .jpg, .webp or .tif",
         )
+    g = p.add_argument_group("options from a file")
+    g.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.toml",
+        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20); flags given "
+        "here override it",
+    )
+    g.add_argument(
+        "--save-config",
+        type=Path,
+        metavar="FILE.toml",
+        help="write the options of this run (those that differ from the defaults) to a TOML file, to "
+        "repeat or share the run",
+    )
     g = p.add_argument_group("size and time")
     g.add_argument(
         "--size",
@@ -379,11 +394,23 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
-    """The StyleConfig the arguments ask for: given options override its defaults."""
+    """The StyleConfig the arguments ask for: given options override those of ``--config FILE``,
+    which override the defaults. ``--save-config FILE`` writes the result."""
+    from impasto.config import from_toml, to_toml
+
+    base = from_toml(args.config) if getattr(args, "config", None) else StyleConfig()
     options: dict[str, Any] = {
         f.name: getattr(args, f.name) for f in fields(StyleConfig) if getattr(args, f.name, None) is not None
     }
-    return StyleConfig(**options)
+    config = base.with_options(**options)
+    if getattr(args, "save_config", None):
+        from impasto import images
+
+        try:
+            images.write_bytes(args.save_config, to_toml(config).encode())
+        except OSError as error:
+            raise ConfigError(f"cannot write {args.save_config}: {error.strerror or error}") from None
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -223,7 +223,8 @@ class StyleConfig:
             raise ConfigError(f"unknown color_match {self.color_match!r}; choose sym, chol or pca")
         for name in ("content_masks", "style_masks"):
             value = getattr(self, name)
-            set_(self, name, (value,) if isinstance(value, str | Path | Image.Image) else tuple(value))
+            items = (value,) if isinstance(value, str | Path | Image.Image) else tuple(value)
+            set_(self, name, tuple(Path(item) if isinstance(item, str) else item for item in items))
         if isinstance(self.max_memory, str):
             from impasto.tiles import parse_memory
 
@@ -255,6 +256,59 @@ class StyleConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return 0.02 if self.optimizer == "adam" else 1.0
+
+
+def to_toml(config: StyleConfig) -> str:
+    """The options of ``config`` that differ from the defaults, as a TOML document that
+    :func:`from_toml` (and ``impasto --config``) reads back into the same config. Mask images given
+    as PIL images (not files) cannot be written and are refused."""
+    defaults = StyleConfig()
+    lines = ["# impasto options (impasto --config FILE); anything left out takes its default"]
+    for f in fields(StyleConfig):
+        value = getattr(config, f.name)
+        if value == getattr(defaults, f.name) or value is None:
+            continue
+        lines.append(f"{f.name} = {_toml_value(f.name, value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if name.endswith("_layers"):  # ((layer, weight), …) → "relu1_1,relu2_1:0.5", as --style-layers
+        text = ",".join(layer if weight == 1 else f"{layer}:{weight:g}" for layer, weight in value)
+        return _toml_value("", text)
+    if isinstance(value, tuple):
+        if any(isinstance(item, Image.Image) for item in value):
+            raise ConfigError(f"{name}: images given in memory cannot be saved to a file; give paths")
+        return "[" + ", ".join(_toml_value("", item) for item in value) + "]"
+    raise ConfigError(f"{name}: cannot write {value!r} to TOML")
+
+
+def from_toml(path: str | Path, base: StyleConfig | None = None) -> StyleConfig:
+    """``base`` (default: the defaults) with the options of the TOML file at ``path``; keys are
+    StyleConfig's field names (``style_weight`` or ``style-weight``). Every problem is a ConfigError."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            table = tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read the config file {path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    options = {key.replace("-", "_"): value for key, value in table.items()}
+    for key, value in options.items():
+        if isinstance(value, list):
+            options[key] = tuple(value)
+    try:
+        return (base or StyleConfig()).with_options(**options)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
