@@ -125,7 +125,7 @@ def _bad_inputs(tmp_path: Path, content: Path, style: Path) -> dict[str, tuple[l
         "typo in layer": ([c, s, "-o", out, "--content-layers", "relu4-2"], "did you mean relu4_2"),
         "missing folder": ([c, s, "-o", str(tmp_path / "no" / "out.png")], "does not exist"),
         "unknown format": ([c, s, "-o", str(tmp_path / "out.bmpx")], "unknown output format"),
-        "unknown device": ([c, s, "-o", out, "--device", "tpu"], "invalid choice"),
+        "unknown device": ([c, s, "-o", out, "--device", "tpu"], "unknown device 'tpu'"),
         "unavailable device": ([c, s, "-o", out, "--device", "cuda"], "cuda is not available"),
         "missing weights": ([c, s, "-o", out, "--weights", str(tmp_path / "w.h5")], "weights file not found"),
         "corrupt weights": ([c, s, "-o", out, "--weights", str(text)], "cannot read weights"),

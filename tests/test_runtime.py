@@ -215,7 +215,7 @@ from impasto import losses, runtime
 from impasto.backbone import FeatureExtractor
 from impasto.weights import load_params
 
-entry, params = load_params("vgg16", None)
+entry, params = load_params("vgg19", None)  # installed as a package: found whatever XDG_CACHE_HOME says
 extractor = FeatureExtractor(entry.architecture, params, entry.preprocessing, ["relu1_1"])
 runner = runtime.Runner(extractor, runtime.resolve_precision("fp32", torch.device("cpu")), compile=True)
 target = losses.gram(extractor(torch.rand(1, 3, 32, 32))["relu1_1"]).detach()
