@@ -391,3 +391,13 @@ def test_save_config_then_config_repeats_a_run_and_flags_override_it(
     capsys.readouterr()
     assert main([*first[:2], "-o", str(tmp_path / "c.png"), "--config", str(tmp_path / "broken.toml")]) == 2
     assert "is not valid TOML" in capsys.readouterr().err
+
+
+def test_a_mistyped_option_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["a.png", "b.png", "-o", "c.png", "--style-wieght", "3"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "impasto: error: unrecognized arguments: --style-wieght 3; did you mean --style-weight? "
+        "(see impasto --help)\n"
+    )

@@ -35,7 +35,18 @@ class _Parser(argparse.ArgumentParser):
         self.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
 
     def error(self, message: str) -> NoReturn:
-        """One line instead of argparse's usage block."""
+        """One line instead of argparse's usage block, with a suggestion for a mistyped option."""
+        if message.startswith("unrecognized arguments:"):
+            import difflib
+
+            known = list(self._option_string_actions)
+            for word in message.split(":", 1)[1].split():
+                close = (
+                    difflib.get_close_matches(word.split("=")[0], known, n=1) if word.startswith("-") else []
+                )
+                if close:
+                    message += f"; did you mean {close[0]}?"
+                    break
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
