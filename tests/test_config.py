@@ -112,3 +112,19 @@ def test_a_bad_config_file_says_what_and_where(tmp_path: Path) -> None:
         from_toml(bad)
     with pytest.raises(ConfigError, match="cannot read the config file"):
         from_toml(tmp_path / "missing.toml")
+
+
+def test_preprocessing_says_what_input_a_weights_file_expects() -> None:
+    """--weights FILE of another kind than --model's own: --preprocessing picks the input it expects."""
+    from impasto import pipeline
+    from impasto.weights import CAFFE_IMAGENET, IMAGENET
+
+    def extractor_scale(preprocessing: str) -> float:
+        runner = pipeline._network("vgg19", None, ("relu1_1",), "max", "cpu", "fp32", "off", preprocessing)
+        return float(runner.extractor.input_scale.flatten()[0])
+
+    assert extractor_scale("auto") == CAFFE_IMAGENET.scale == 255.0  # the registered weights' own
+    assert extractor_scale("caffe") == 255.0
+    assert extractor_scale("torchvision") == pytest.approx(IMAGENET.scale / IMAGENET.std[0])
+    with pytest.raises(ConfigError, match="unknown preprocessing 'bgr'"):
+        StyleConfig(preprocessing="bgr")  # type: ignore[arg-type]

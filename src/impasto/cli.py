@@ -325,6 +325,13 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         help="a local weights file for --model instead of the registered one",
     )
     g.add_argument(
+        "--preprocessing",
+        choices=["auto", "caffe", "torchvision"],
+        help="what input --weights expects: caffe (BGR 0–255 minus the mean: Caffe-converted VGG files, as "
+        "neural-style's) or torchvision (RGB normalized); auto: what --model's own weights expect "
+        f"(default: {_default('preprocessing')})",
+    )
+    g.add_argument(
         "--pooling",
         choices=["max", "avg"],
         help=f"pooling between blocks; the paper used avg (default: {_default('pooling')})",

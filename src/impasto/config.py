@@ -142,6 +142,11 @@ class StyleConfig:
     model: Model = "vgg19"
     # A local weights file to use instead of the registered one (.h5 Keras, or a torch state dict).
     weights: Path | None = None
+    # What input the weights expect: "auto" (what the model's registered weights expect), "caffe" (BGR,
+    # 0–255, minus the ImageNet mean: Caffe-converted VGG files, as neural-style's) or "torchvision"
+    # (RGB, 0–1, normalized by the ImageNet mean and std). Set it when --weights is another kind of file
+    # than --model's own: the wrong one gives pictures that are quietly worse.
+    preprocessing: Literal["auto", "caffe", "torchvision"] = "auto"
     # Pooling between blocks: "max" (as trained) or "avg" (as in the paper).
     pooling: Literal["max", "avg"] = "max"
     # "auto" picks cuda, then mps, then cpu.
@@ -235,6 +240,10 @@ class StyleConfig:
         _check_int("max_pixels", self.max_pixels, 1, 2**40)
         if self.weights is not None:
             set_(self, "weights", Path(self.weights))
+        if self.preprocessing not in ("auto", "caffe", "torchvision"):
+            raise ConfigError(
+                f"unknown preprocessing {self.preprocessing!r}; choose auto, caffe or torchvision"
+            )
 
     def with_options(self, **options: Any) -> StyleConfig:
         """A copy with ``options`` changed; unknown names raise ConfigError with a suggestion."""

@@ -26,10 +26,12 @@ from impasto.config import MaskLike, StyleConfig
 from impasto.devices import resolve_device
 from impasto.errors import ConfigError, ImageError, Interrupted
 from impasto.plan import Plan, Scale, make_plan
-from impasto.weights import load_params_cached
+from impasto.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
+# --preprocessing → what the weights expect ("auto": the registered weights' own).
+PREPROCESSING = {"caffe": CAFFE_IMAGENET, "torchvision": IMAGENET}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
@@ -138,6 +140,7 @@ def stylize_detailed(
         str(device),
         config.precision,
         config.compile,
+        config.preprocessing,
     )
     extractor = runner.extractor
 
@@ -267,12 +270,14 @@ def _network(
     device: str,
     precision: str,
     compile_mode: str,
+    preprocessing: str = "auto",
 ) -> runtime.Runner:
     """The frozen network for these options, built once per process: video frames, batches and the web
     app's jobs reuse it, and a compiled network (torch.compile) is not compiled again for every call."""
     entry, params = load_params_cached(model, weights)
     where = torch.device(device)
-    extractor = FeatureExtractor(entry.architecture, params, entry.preprocessing, layers, pooling).to(where)  # type: ignore[arg-type]
+    expects = PREPROCESSING.get(preprocessing, entry.preprocessing)
+    extractor = FeatureExtractor(entry.architecture, params, expects, layers, pooling).to(where)  # type: ignore[arg-type]
     return runtime.Runner(
         extractor,
         runtime.resolve_precision(precision, where),
