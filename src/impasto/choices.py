@@ -17,6 +17,15 @@ OPTIMIZERS: tuple[Optimizer, ...] = ("lbfgs", "lbfgs-device", "lbfgs-torch", "ad
 StyleLossKind = Literal["gram", "mean-cov", "sliced-wasserstein"]
 STYLE_LOSSES: tuple[StyleLossKind, ...] = ("gram", "mean-cov", "sliced-wasserstein")
 
+INIT_CHOICES = ("noise", "content", "blend", "style")  # or the path of an image file
+DEVICES = ("auto", "cpu", "cuda", "mps")  # or cuda:N
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+COMPILE_MODES = ("auto", "on", "off")
+PRESERVE_COLORS = ("none", "luminance", "histogram")
+COLOR_MATCHES = ("sym", "chol", "pca")
+POOLINGS = ("max", "avg")
+PREPROCESSINGS = ("auto", "caffe", "torchvision")
+
 # Registered backbones (weights.REGISTRY holds how to get and read each) and their architectures.
 Model = Literal["vgg16", "vgg19", "vgg19-torchvision"]
 MODELS: dict[str, str] = {"vgg16": "vgg16", "vgg19": "vgg19", "vgg19-torchvision": "vgg19"}

