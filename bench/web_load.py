@@ -95,13 +95,14 @@ class Session:
         self.base = base
         jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        self.token = ""  # the page's token, which every POST carries (as the page does)
+        self.token = json.loads(self.call("GET", "/api/setup")[1])["token"]
 
     def call(
         self, method: str, path: str, body: bytes | None = None, kind: str = "application/json"
     ) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            self.base + path, data=body, method=method, headers={"Content-Type": kind}
-        )
+        headers = {"Content-Type": kind, "X-Impasto-Token": self.token}
+        request = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
         try:
             with self.opener.open(request, timeout=120) as response:
                 return response.status, response.read()

@@ -36,10 +36,13 @@ class Browser:
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
+        self.token = ""  # the page's token, which every POST carries
+        self.token = json.loads(self.request("GET", "/api/setup")[1])["token"]
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, bytes, dict[str, str]]:
+        headers = {"X-Impasto-Token": self.token, **(headers or {})} if method == "POST" else headers
         request = urllib.request.Request(
             self.base + path.lstrip("/"), data=body, method=method, headers=headers or {}
         )
@@ -93,10 +96,12 @@ def solid(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> Ima
 
 
 def test_the_page_and_its_files_are_served(server: Server) -> None:
+    with urllib.request.urlopen(server.url, timeout=30) as response:  # a first visit: no cookie yet
+        cookie = response.headers.get("Set-Cookie", "")
+    assert "impasto_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     browser = Browser(server.url)
-    status, page, headers = browser.request("GET", "/")
+    status, page, _ = browser.request("GET", "/")
     assert status == 200 and b"<title>impasto</title>" in page
-    assert "impasto_session=" in headers.get("Set-Cookie", "") and "HttpOnly" in headers["Set-Cookie"]
     for name in ("app.js", "app.css"):
         assert browser.request("GET", f"/static/{name}")[0] == 200
     assert browser.request("GET", "/static/../server.py")[0] == 404

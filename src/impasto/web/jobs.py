@@ -191,7 +191,9 @@ def run_job(job: Job, stylize: Stylize) -> None:
 
     try:
         done = stylize(job.content, list(job.styles), config=job.config, callback=on_progress)
-        _finish(job, done.image, done.icc_profile, "done", done.result.message)
+        # A run that diverged ends with its best image so far, but it did not do what was asked.
+        finished: State = "done" if done.result.stopped == "done" else "stopped"
+        _finish(job, done.image, done.icc_profile, finished, done.result.message)
     except Interrupted as stop:
         if stop.image is None:
             job.state, job.message = "stopped", "stopped before the first iteration"

@@ -14,12 +14,17 @@ jobs and results live in that session and are invisible to every other one (thei
     GET  /api/jobs/ID/preview       the image as it is now (PNG)
     GET  /api/jobs/ID/result        the finished image (PNG, as a download)
     POST /api/jobs/ID/stop          stop it; a running job keeps its best image so far
+
+No other web site can drive it through the user's browser: a request whose Host is not this server's
+own name is refused (a DNS-rebinding page names itself), and so is every POST that another site sent
+(Origin, Sec-Fetch-Site) or that lacks the server's token, which only this page can read (/api/setup).
 """
 
 from __future__ import annotations
 
 import http.cookies
 import json
+import math
 import re
 import secrets
 import shlex
@@ -43,6 +48,11 @@ from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
 COOKIE = "impasto_session"
+# Every POST carries the server's token in this header. The page reads it from /api/setup, which
+# another site's page cannot read (no CORS), and a custom header cannot be sent cross-site without a
+# preflight this server never approves.
+TOKEN_HEADER = "X-Impasto-Token"
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 DRAIN_LIMIT = 256 * 2**20  # bytes of a too-large upload read (and dropped) so the client hears why
 # Options the page may set, and how each is read from JSON (options.py says which). Everything else
 # keeps the library's default.
@@ -95,6 +105,7 @@ class App:
         self.device = device
         self.queue = JobQueue(stylize, self.limits.max_waiting)
         self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
+        self.token = secrets.token_urlsafe(24)
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         # The repository's example images (a wheel installed without the repository has none; the page
@@ -215,12 +226,22 @@ class App:
             if kind is None:
                 raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown option {name!r}")
             if kind is bool:
-                values[name] = bool(value)
+                if not isinstance(value, bool):
+                    raise HttpError(
+                        HTTPStatus.BAD_REQUEST, f"{name} must be true or false, got {_shown(value)}"
+                    )
+                values[name] = value
             elif kind is str:
-                values[name] = str(value)
+                if not isinstance(value, str):
+                    raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be text, got {_shown(value)}")
+                values[name] = value
             else:
                 number = _number(value, name)
-                values[name] = int(number) if kind is int and number == int(number) else number
+                if kind is int and number != int(number):
+                    raise HttpError(
+                        HTTPStatus.BAD_REQUEST, f"{name} must be a whole number, got {_shown(value)}"
+                    )
+                values[name] = int(number) if kind is int else number
         if values.get("init", "content") not in INIT_CHOICES:  # not a path: no files on the server
             raise HttpError(HTTPStatus.BAD_REQUEST, f"init must be one of {', '.join(INIT_CHOICES)}")
         budget = requested.get("time_budget")
@@ -262,6 +283,7 @@ class App:
     def setup(self) -> dict[str, Any]:
         defaults = StyleConfig()
         return {
+            "token": self.token,  # for the X-Impasto-Token header of every POST
             "defaults": {name: getattr(defaults, name) for name in OPTIONS},
             "choices": options.web_choices(),
             "limits": {
@@ -308,12 +330,28 @@ def command_line(content: str, styles: list[str], config: StyleConfig, budget: f
 
 
 def _number(value: object, what: str) -> float:
+    """A finite number from JSON (or a numeric string, as a form sends); anything else is a 400."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {value!r}")
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {_shown(value)}")
     try:
-        return float(value)
-    except ValueError:
-        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {value!r}") from None
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {_shown(value)}") from None
+    if not math.isfinite(number):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a finite number, got {_shown(value)}")
+    return number
+
+
+def _bytes(count: int) -> str:
+    if count >= 2**20:
+        return f"{count / 2**20:.1f}".removesuffix(".0") + " MB"
+    return f"{count / 2**10:.0f} KB"
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message, cut short: a request can hold a 5000-digit number."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def _safe_name(name: str) -> str:
@@ -367,7 +405,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _body(self, limit: int) -> bytes:
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not (length.isascii() and length.isdigit()):
             raise HttpError(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
         if int(length) > limit:
             # Read the body before answering (up to a bound): a client still sending when the answer
@@ -378,13 +416,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HttpError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the file is {int(length) / 2**20:.1f} MB; this server takes at most {limit / 2**20:.0f} MB",
+                f"the request is {_bytes(int(length))}; this server takes at most {_bytes(limit)}",
             )
         return self.rfile.read(int(length))
 
     def _route(self, method: str) -> None:
         self._new_cookie = None
         try:
+            self._check_origin(method)
             self._dispatch(method, self.path.split("?", 1)[0])
         except HttpError as error:
             self._json({"error": str(error)}, error.status)
@@ -402,6 +441,23 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._route("POST")
+
+    def _check_origin(self, method: str) -> None:
+        """Refuse what another web site could make the user's browser send (see the module docstring):
+        a Host this server is not (DNS rebinding), and any state-changing request that is cross-site or
+        lacks the page's token."""
+        allowed = self.server.hosts
+        if allowed is not None and self.headers.get("Host", "") not in allowed:
+            raise HttpError(HTTPStatus.FORBIDDEN, f"this server answers only to {self.server.url}")
+        if method != "POST":
+            return
+        host = self.headers.get("Host", "")
+        origin = self.headers.get("Origin")
+        site = self.headers.get("Sec-Fetch-Site")
+        if (origin is not None and origin != f"http://{host}") or site not in (None, "same-origin", "none"):
+            raise HttpError(HTTPStatus.FORBIDDEN, "requests from other web sites are refused")
+        if not secrets.compare_digest(self.headers.get(TOKEN_HEADER, ""), self.server.app.token):
+            raise HttpError(HTTPStatus.FORBIDDEN, "this request did not come from impasto's page; reload it")
 
     # -- routes ----------------------------------------------------------------------------------------
 
@@ -435,8 +491,8 @@ class Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/api/jobs":
             try:
                 request = json.loads(self._body(2**16) or b"{}")
-            except json.JSONDecodeError:
-                raise HttpError(HTTPStatus.BAD_REQUEST, "the request is not JSON") from None
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep, a huge integer
+                raise HttpError(HTTPStatus.BAD_REQUEST, "the request is not JSON impasto can read") from None
             if not isinstance(request, dict):
                 raise HttpError(HTTPStatus.BAD_REQUEST, "the request must be a JSON object")
             return self._json({"id": app.start(session, request).id}, HTTPStatus.ACCEPTED)
@@ -477,6 +533,11 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.app = app
         self.verbose = verbose
+        host, port = self.server_address[:2]
+        # Bound to this computer: only its own names are this server (another name pointing here is a
+        # DNS-rebinding page). Bound to a network address: every name the network uses is fine.
+        local = host in ("127.0.0.1", "::1", "localhost")
+        self.hosts: frozenset[str] | None = frozenset(f"{h}:{port}" for h in LOOPBACK) if local else None
 
     @property
     def url(self) -> str:

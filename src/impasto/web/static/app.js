@@ -16,7 +16,10 @@ function showError(message, where = "error") {
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(path, { credentials: "same-origin", ...options });
+  // Every POST carries the server's token (from /api/setup): proof that it comes from this page.
+  const headers = { ...(options.headers || {}) };
+  if (options.method === "POST" && state.setup) headers["X-Impasto-Token"] = state.setup.token;
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
   const body = response.headers.get("Content-Type") === "application/json" ? await response.json() : null;
   if (!response.ok) throw new Error((body && body.error) || `the server answered ${response.status}`);
   return body;

@@ -1,0 +1,125 @@
+"""The web app against a hostile page and careless clients: a real server on 127.0.0.1, raw HTTP.
+
+No other web site may drive it through the user's browser (cross-origin POSTs, DNS rebinding), and
+no malformed request ends in an internal error: every bad option is a 400 that names the field.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from impasto.web import Limits, Server
+
+
+@pytest.fixture
+def server(serve: Callable[[Limits], Server]) -> Server:
+    return serve(Limits(max_waiting=2))
+
+
+def send(
+    server: Server, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """One raw request (no cookie jar, no token unless given): what a hostile page's browser sends."""
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    kind = response.getheader("Content-Type") or ""
+    return response.status, json.loads(data) if kind == "application/json" else {}
+
+
+def token(server: Server) -> str:
+    status, setup = send(server, "GET", "/api/setup")
+    assert status == 200
+    return str(setup["token"])
+
+
+JOB = json.dumps(
+    {"content": "example:chelsea.png", "styles": [{"image": "example:swirls.png"}], "options": {"size": 48}}
+).encode()
+
+
+def test_a_cross_site_post_is_refused_before_it_does_anything(server: Server) -> None:
+    """The simple request a browser sends from any page without a preflight (text/plain, no cookie)."""
+    for headers in (
+        {"Origin": "http://evil.example", "Content-Type": "text/plain"},
+        {"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+        {"Content-Type": "text/plain"},  # no Origin header at all, but no token either
+        {"Origin": "http://evil.example", "X-Impasto-Token": token(server)},
+    ):
+        status, answer = send(server, "POST", "/api/jobs", JOB, headers)
+        assert status == 403, headers
+        assert "other web sites" in answer["error"] or "impasto's page" in answer["error"]
+    assert all(not session.jobs for session in server.app.sessions.values())
+
+
+def test_a_foreign_host_is_refused_dns_rebinding(server: Server) -> None:
+    for method, path in (("GET", "/"), ("GET", "/api/setup"), ("POST", "/api/jobs")):
+        status, answer = send(server, method, path, JOB, {"Host": "evil.example:80"})
+        assert status == 403 and "answers only to http://127.0.0.1:" in answer["error"]
+    sessions = len(server.app.sessions)
+    send(server, "GET", "/", headers={"Host": "evil.example"})
+    assert len(server.app.sessions) == sessions  # refused before a session is made
+
+
+def test_the_page_itself_gets_through(server: Server) -> None:
+    port = server.server_address[1]
+    headers = {
+        "Origin": f"http://127.0.0.1:{port}",
+        "Sec-Fetch-Site": "same-origin",
+        "X-Impasto-Token": token(server),
+        "Content-Type": "application/json",
+    }
+    status, answer = send(server, "POST", "/api/jobs", JOB, headers)
+    assert status == 202, answer
+    for name in ("localhost", "[::1]"):
+        assert send(server, "GET", "/", headers={"Host": f"{name}:{port}"})[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ('{"size": "nan"}', "size"),
+        ('{"size": "inf"}', "size"),
+        ('{"iterations": 1e309}', "iterations"),
+        ('{"seed": 1.5}', "seed"),
+        ('{"seed": ' + "1" * 5001 + "}", None),  # more digits than Python's JSON reader takes
+        ('{"multiscale": "false"}', "multiscale"),
+        ('{"model": 19}', "model"),
+        ('{"style_weight": [1]}', "style_weight"),
+    ],
+)
+def test_every_bad_option_is_a_400_that_names_it(server: Server, options: str, field: str | None) -> None:
+    images = '"content": "example:chelsea.png", "styles": [{"image": "example:swirls.png"}]'
+    body = ("{" + images + ', "options": ' + options + "}").encode()
+    status, answer = send(server, "POST", "/api/jobs", body, {"X-Impasto-Token": token(server)})
+    assert status == 400, answer
+    assert field is None or answer["error"].startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"\xff\xfe{not utf-8}", {}),
+        (b"[" * 100_000 + b"]" * 100_000, {}),  # nested too deep for the JSON reader
+        (b"{}", {"Content-Length": "²"}),  # a digit to str.isdigit, not to int()
+        (b"x" * (2**16 + 1), {}),
+    ],
+)
+def test_malformed_requests_are_answered_not_crashed_on(
+    server: Server, body: bytes, headers: dict[str, str]
+) -> None:
+    status, answer = send(server, "POST", "/api/jobs", body, {"X-Impasto-Token": token(server), **headers})
+    assert 400 <= status < 500, (status, answer)
+    assert "internal error" not in answer.get("error", "")
+    if len(body) > 2**16:
+        assert "at most 64 KB" in answer["error"]
