@@ -401,3 +401,32 @@ def test_a_mistyped_option_gets_a_suggestion(capsys: pytest.CaptureFixture[str])
         "impasto: error: unrecognized arguments: --style-wieght 3; did you mean --style-weight? "
         "(see impasto --help)\n"
     )
+
+
+def test_inputs_that_cannot_work_are_refused_in_one_line(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    panorama, thin, fifo = tmp_path / "panorama.png", tmp_path / "thin.png", tmp_path / "pipe.png"
+    Image.new("RGB", (2000, 40), (90, 60, 30)).save(panorama)
+    Image.new("RGB", (3, 700), (90, 60, 30)).save(thin)
+    os.mkfifo(fifo)
+    out = str(tmp_path / "out.png")
+    cases = {
+        "the content image is too thin: 2000×40": [str(panorama), str(style_path), "-o", out],
+        "a style image is too thin: 3×700": [str(content_path), str(thin), "-o", out, "--size", "64"],
+        "pipe.png: not a regular file": [str(fifo), str(style_path), "-o", out],
+        "is a folder; --weights takes a weights file": [
+            *map(str, (content_path, style_path)),
+            "-o",
+            out,
+            "--weights",
+            str(tmp_path),
+        ],
+        "is one of the input images": [str(content_path), str(style_path), "-o", str(content_path)],
+    }
+    before = content_path.read_bytes()
+    for message, argv in cases.items():
+        assert main([*argv, "--iterations", "1", "-q"]) != 0
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error, error
+    assert content_path.read_bytes() == before

@@ -251,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from impasto import images
 
         output, _ = images.check_output(args.output)
+        inputs = [args.content, *args.style]
+        if any(path.exists() and path.resolve() == output.resolve() for path in inputs):
+            raise ConfigError(f"{output} is one of the input images; choose another -o")
         if args.dry_run:
             from impasto.pipeline import prepare
 

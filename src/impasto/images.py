@@ -64,6 +64,8 @@ def load(path: str | os.PathLike[str], max_pixels: int) -> LoadedImage:
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
+    if not path.is_file():  # a FIFO, a device, a socket: reading it could wait forever
+        raise ImageError(f"{path}: not a regular file")
     try:
         with _decode(path, max_pixels) as decoded:
             return _to_rgb(decoded)

@@ -25,7 +25,7 @@ from impasto.choices import StyleLossKind
 from impasto.config import MaskLike, StyleConfig
 from impasto.devices import resolve_device
 from impasto.errors import ConfigError, ImageError, Interrupted
-from impasto.plan import Plan, Scale, make_plan
+from impasto.plan import Plan, Scale, check_style_shape, make_plan
 from impasto.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
@@ -258,6 +258,9 @@ def prepare(
         video_frame=temporal is not None,
         compile_network=runtime.compile_wanted(config.compile, device),
     )
+    smallest = min(scale.style_size for scale in schedule.scales)
+    for style_image in style_images:
+        check_style_shape((style_image.image.height, style_image.image.width), smallest)
     return Prepared(config, content_image, style_images, blend, content_masks, style_masks, schedule)
 
 

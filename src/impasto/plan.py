@@ -105,6 +105,22 @@ def iterations_at(scale: int, base_iterations: int, decay: float) -> int:
     return max(floor, round(base_iterations * decay**scale)) if scale else base_iterations
 
 
+# The network's deepest default layer (relu5_1) sits behind four 2× poolings: a side under 16 px
+# leaves it nothing, and torch stops with an error deep inside the pooling.
+MIN_SIDE = 16
+
+
+def check_style_shape(style_shape: tuple[int, int], style_size: int) -> None:
+    """Refuse a style image too thin to give the network anything at ``style_size`` (its long side)."""
+    shape = pyramid.shape_at(style_shape, style_size)
+    if min(shape) < MIN_SIDE:
+        raise ConfigError(
+            f"a style image is too thin: {style_shape[1]}×{style_shape[0]} becomes {shape[1]}×{shape[0]} px "
+            f"at {style_size} px, and the network needs at least {MIN_SIDE} px on each side; crop it, or "
+            "raise --style-scale"
+        )
+
+
 def make_plan(
     config: StyleConfig,
     content_shape: tuple[int, int],
@@ -132,6 +148,12 @@ def make_plan(
     scales = []
     for index, size in enumerate(sizes):
         shape = pyramid.shape_at(content_shape, size)
+        if min(shape) < MIN_SIDE:
+            raise ConfigError(
+                f"the content image is too thin: {content_shape[1]}×{content_shape[0]} becomes "
+                f"{shape[1]}×{shape[0]} px at {size} px, and the network needs at least {MIN_SIDE} px on "
+                "each side; crop it, or raise --size and --base-size"
+            )
         tile_side, count = 0, 0
         if shape[0] * shape[1] > tile_pixels:
             where = f"{shape[1]}×{shape[0]} px needs tiles ({budget / 2**30:.2f} GiB allowed)"

@@ -481,6 +481,8 @@ def load_params(
         fmt = entry.format
     else:
         path = Path(weights)
+        if path.is_dir():
+            raise WeightsError(f"{path} is a folder; --weights takes a weights file (.pth, .h5, .bin)")
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
         fmt = format_of(path)
