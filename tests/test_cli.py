@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from impasto import __version__
@@ -430,3 +431,31 @@ def test_inputs_that_cannot_work_are_refused_in_one_line(
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and message in error, error
     assert content_path.read_bytes() == before
+
+
+def test_ctrl_c_in_a_batch_or_a_figure_stops_everything_with_130(
+    content_path: Path, style_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted is a KeyboardInterrupt, not an ImpastoError: a batch does not count the user's
+    Ctrl-C as one failed image and go on, and a figure exits 130, not 1."""
+    import impasto.errors
+    import impasto.figures
+    import impasto.pipeline
+    from impasto.optimize import RunResult
+
+    assert not issubclass(impasto.errors.Interrupted, impasto.errors.ImpastoError)
+    calls = []
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        raise impasto.errors.Interrupted(RunResult(torch.zeros(1, 3, 8, 8), 1.0, 3, "interrupted"))
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.open(content_path).save(photos / name)
+    monkeypatch.setattr(impasto.pipeline, "stylize_detailed", interrupted)
+    assert main(["batch", str(photos), str(style_path), "-o", str(tmp_path / "out"), "-q"]) == 130
+    assert len(calls) == 1  # stopped at the first image, not after trying the other two
+    monkeypatch.setattr(impasto.figures, "explain", interrupted)
+    assert main(["explain", str(content_path), "-o", str(tmp_path / "fig.png"), "-q"]) == 130

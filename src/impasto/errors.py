@@ -33,8 +33,11 @@ class DeviceError(ImpastoError):
     """The requested compute device is not available."""
 
 
-class Interrupted(ImpastoError):
+class Interrupted(KeyboardInterrupt):
     """The optimization was interrupted (Ctrl-C).
+
+    A KeyboardInterrupt, not an ImpastoError: code that handles a failed item (a batch, a figure's
+    cell) must not mistake the user's Ctrl-C for one and carry on; it stops everything, as Ctrl-C does.
 
     ``result`` holds the best image found so far as a tensor; ``image``, where the API could finish it,
     the same as a PIL image ready to save, with the content's colour profile in ``icc_profile``.
