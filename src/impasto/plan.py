@@ -110,15 +110,21 @@ def iterations_at(scale: int, base_iterations: int, decay: float) -> int:
 MIN_SIDE = 16
 
 
-def check_style_shape(style_shape: tuple[int, int], style_size: int) -> None:
-    """Refuse a style image too thin to give the network anything at ``style_size`` (its long side)."""
-    shape = pyramid.shape_at(style_shape, style_size)
+def refuse_thin(what: str, original: tuple[int, int], size: int, remedy: str) -> tuple[int, int]:
+    """The shape (H, W) of an image of ``original`` shape at long side ``size``; a ConfigError naming
+    ``what`` and ``remedy`` if the network would get less than MIN_SIDE px on a side."""
+    shape = pyramid.shape_at(original, size)
     if min(shape) < MIN_SIDE:
         raise ConfigError(
-            f"a style image is too thin: {style_shape[1]}×{style_shape[0]} becomes {shape[1]}×{shape[0]} px "
-            f"at {style_size} px, and the network needs at least {MIN_SIDE} px on each side; crop it, or "
-            "raise --style-scale"
+            f"{what} is too thin: {original[1]}×{original[0]} becomes {shape[1]}×{shape[0]} px at {size} "
+            f"px, and the network needs at least {MIN_SIDE} px on each side; crop it, or {remedy}"
         )
+    return shape
+
+
+def check_style_shape(style_shape: tuple[int, int], style_size: int) -> None:
+    """Refuse a style image too thin to give the network anything at ``style_size`` (its long side)."""
+    refuse_thin("a style image", style_shape, style_size, "raise --style-scale")
 
 
 def make_plan(
@@ -147,13 +153,7 @@ def make_plan(
     base_iterations = config.resolved_iterations(on_gpu)
     scales = []
     for index, size in enumerate(sizes):
-        shape = pyramid.shape_at(content_shape, size)
-        if min(shape) < MIN_SIDE:
-            raise ConfigError(
-                f"the content image is too thin: {content_shape[1]}×{content_shape[0]} becomes "
-                f"{shape[1]}×{shape[0]} px at {size} px, and the network needs at least {MIN_SIDE} px on "
-                "each side; crop it, or raise --size and --base-size"
-            )
+        shape = refuse_thin("the content image", content_shape, size, "raise --size and --base-size")
         tile_side, count = 0, 0
         if shape[0] * shape[1] > tile_pixels:
             where = f"{shape[1]}×{shape[0]} px needs tiles ({budget / 2**30:.2f} GiB allowed)"
