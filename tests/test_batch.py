@@ -184,3 +184,23 @@ def test_the_default_path_never_imports_a_cluster_library(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_unwritable_formats_fall_back_to_png_and_collisions_stop_it_before_it_starts(
+    tmp_path: Path, style_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (48, 32), (200, 40, 40)).save(folder / "anim.gif")
+    Image.new("RGB", (48, 32), (40, 40, 200)).save(folder / "scan.bmp")
+    items = batch.find_items(folder, tmp_path / "out")
+    assert [i.output.name for i in items] == ["anim.png", "scan.png"]  # read, written as PNG
+    summary = batch.run_batch(folder, [style_path], tmp_path / "out", FAST)
+    assert len(summary.done) == 2 and (tmp_path / "out" / "anim.png").is_file()
+
+    photo(folder / "scan.png", (10, 200, 10))  # scan.bmp and scan.png would both be out/scan.png
+    with pytest.raises(ConfigError, match=r"scan\.bmp and scan\.png would both be written to scan\.png"):
+        batch.run_batch(folder, [style_path], tmp_path / "out2", FAST)
+    assert not (tmp_path / "out2").exists()  # nothing ran
+    with pytest.raises(ConfigError, match="is the input folder"):
+        batch.run_batch(folder, [style_path], folder, FAST, suffix="png")

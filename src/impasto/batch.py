@@ -84,6 +84,8 @@ def find_items(
     files and folders are left out."""
     if not input_dir.is_dir():
         raise ImageError(f"{input_dir}: not a folder")
+    if input_dir.resolve() == output_dir.resolve():
+        raise ConfigError(f"{output_dir} is the input folder; the output needs a folder of its own")
     pattern = "**/*" if recursive else "*"
     items = []
     for source in sorted(input_dir.glob(pattern)):
@@ -97,7 +99,17 @@ def find_items(
         output = output_dir / relative
         if suffix is not None:
             output = output.with_suffix(suffix)
+        elif output.suffix.lower() not in images.FORMATS:
+            output = output.with_suffix(".png")  # a .gif or .bmp is read, but written as PNG
         items.append(Item(source, output, relative))
+    collisions: dict[Path, Item] = {}
+    for item in items:
+        other = collisions.setdefault(item.output, item)
+        if other is not item:
+            raise ConfigError(
+                f"{other.relative} and {item.relative} would both be written to "
+                f"{item.output.relative_to(output_dir)}; rename one, or leave out --format"
+            )
     return items
 
 
@@ -213,9 +225,6 @@ def run_batch(
     if missing:
         raise ImageError(f"{missing[0]}: no such file")
     items = find_items(input_dir, output_dir, recursive, suffix)
-    for item in items:
-        if item.output.suffix.lower() not in images.FORMATS:
-            raise ConfigError(f"{item.source.name}: cannot write {item.output.suffix!r} files; pass a format")
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = Summary(swept=sweep_temporaries(output_dir))
     style_digests = [file_digest(s) for s in style_paths]
