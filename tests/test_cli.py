@@ -459,3 +459,12 @@ def test_ctrl_c_in_a_batch_or_a_figure_stops_everything_with_130(
     assert len(calls) == 1  # stopped at the first image, not after trying the other two
     monkeypatch.setattr(impasto.figures, "explain", interrupted)
     assert main(["explain", str(content_path), "-o", str(tmp_path / "fig.png"), "-q"]) == 130
+
+
+def test_an_error_is_one_line_even_when_a_path_holds_a_newline(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no\nsuch" / "out.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), "-q"]) != 0
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("impasto: error: ")

@@ -318,3 +318,21 @@ def test_the_time_estimate_counts_iterations_not_loading(tmp_path: Path) -> None
     assert job.eta() is None  # nothing iterated yet
     job.iterating_since, job.work = (now - 2, 0.1), 0.3
     assert job.eta() == pytest.approx(7.0, rel=0.05)
+
+
+def test_listening_beyond_this_computer_says_so() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "impasto", "serve", "--host", "0.0.0.0", "--port", "0", "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert "impasto is running at http://" in process.stdout.readline()
+        warning = process.stderr.readline()
+        assert warning.startswith("impasto: warning: listening on 0.0.0.0: anyone who can reach")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()

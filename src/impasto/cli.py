@@ -756,6 +756,13 @@ def serve_main(argv: Sequence[str]) -> int:
     except OSError as error:
         return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_FAILED)
     print(f"impasto is running at {server.url} (Ctrl-C stops it)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"impasto: warning: listening on {args.host}: anyone who can reach this computer on port "
+            f"{server.server_address[1]} can upload images and run jobs",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM (a service manager, kill) cleans up exactly as Ctrl-C does
@@ -834,7 +841,9 @@ def weights_main(argv: Sequence[str]) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"impasto: error: {message}", file=sys.stderr)
+    # One line whatever the message holds (a path with a newline in it, a library's multi-line text).
+    one_line = " ".join(message.splitlines())
+    print(f"impasto: error: {one_line}", file=sys.stderr)
     return code
 
 
