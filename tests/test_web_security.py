@@ -123,3 +123,32 @@ def test_malformed_requests_are_answered_not_crashed_on(
     assert "internal error" not in answer.get("error", "")
     if len(body) > 2**16:
         assert "at most 64 KB" in answer["error"]
+
+
+def test_visits_that_upload_nothing_leave_nothing_and_sessions_are_capped(
+    serve: Callable[[Limits], Server],
+) -> None:
+    server = serve(Limits(max_sessions=5))
+    for _ in range(40):  # cookieless visits, as a page in a loop makes them
+        assert send(server, "GET", "/")[0] == 200
+    assert len(server.app.sessions) <= 5
+    assert list(server.app.folder.iterdir()) == []  # no folder without an upload
+
+
+def test_a_half_sent_body_gives_its_thread_back(serve: Callable[[Limits], Server]) -> None:
+    """Content-Length says 1000, ten bytes come, then silence: the server hangs up after its timeout
+    (here 1 s) instead of waiting forever; and it still serves everyone else."""
+    import socket
+    import time
+
+    server = serve(Limits(request_timeout=1.0))
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), port), timeout=10) as raw:
+        raw.sendall(
+            f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 1000\r\n"
+            f"X-Impasto-Token: {token(server)}\r\n\r\n0123456789".encode()
+        )
+        start = time.monotonic()
+        assert raw.recv(4096) == b""  # closed by the server, no answer
+        assert time.monotonic() - start < 8
+    assert send(server, "GET", "/")[0] == 200

@@ -72,6 +72,10 @@ class Limits:
     uploads_per_session: int = 8  # the oldest is forgotten beyond this
     jobs_per_session: int = 4  # finished jobs kept (with their images); the oldest go first
     session_idle: float = 3600.0  # seconds without a request before a session and its files are dropped
+    # Sessions kept at once: beyond this the longest-idle one without a queued or running job goes (a
+    # page that makes cookieless requests in a loop cannot grow the server without bound).
+    max_sessions: int = 256
+    request_timeout: float = 30.0  # seconds a connection may stay silent mid-request or between requests
 
 
 @dataclass
@@ -89,6 +93,11 @@ class Session:
     seen: float = field(default_factory=time.monotonic)
     uploads: dict[str, Upload] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job of this session waits or runs."""
+        return any(job.state in ("queued", "running") for job in self.jobs.values())
 
 
 class HttpError(Exception):
@@ -122,10 +131,12 @@ class App:
                 session = self.sessions[token]
                 session.seen = now
                 return session, False
+            idle = sorted((s for s in self.sessions.values() if not s.busy), key=lambda s: s.seen)
+            for oldest in idle[: max(0, len(self.sessions) + 1 - self.limits.max_sessions)]:
+                self._drop(oldest)
             token = secrets.token_urlsafe(24)
-            folder = self.folder / secrets.token_hex(8)
-            folder.mkdir()
-            session = self.sessions[token] = Session(token, folder)
+            # The folder is made with the first upload: a visit that uploads nothing leaves no trace.
+            session = self.sessions[token] = Session(token, self.folder / secrets.token_hex(8))
             return session, True
 
     def _drop(self, session: Session) -> None:
@@ -148,6 +159,7 @@ class App:
         if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"):
             suffix = ".img"
         upload_id = secrets.token_urlsafe(12)
+        session.folder.mkdir(exist_ok=True)
         path = session.folder / f"{upload_id}{suffix}"
         path.write_bytes(body)
         try:
@@ -371,6 +383,18 @@ class Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # A client that stops sending mid-request (or idles on a kept-alive connection) gives up its
+        # thread after this long instead of holding it forever.
+        self.connection.settimeout(self.server.app.limits.request_timeout)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except OSError:  # the client went away or went silent (a timed-out socket reads no more)
+            self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
@@ -427,6 +451,8 @@ class Handler(BaseHTTPRequestHandler):
             self._dispatch(method, self.path.split("?", 1)[0])
         except HttpError as error:
             self._json({"error": str(error)}, error.status)
+        except (ConnectionError, TimeoutError):
+            raise  # the client went away or went silent: handle() hangs up without a word
         except Exception as error:  # a bug: say so, keep serving
             self.log_error("internal error: %r", error)
             self._json(
