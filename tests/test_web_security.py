@@ -152,3 +152,22 @@ def test_a_half_sent_body_gives_its_thread_back(serve: Callable[[Limits], Server
         assert raw.recv(4096) == b""  # closed by the server, no answer
         assert time.monotonic() - start < 8
     assert send(server, "GET", "/")[0] == 200
+
+
+def test_uploads_share_a_bounded_room_on_disk(serve: Callable[[Limits], Server]) -> None:
+    """Many sessions together cannot fill the disk: past the server's room an upload is a 507."""
+    import io
+
+    from PIL import Image
+
+    server = serve(Limits(max_disk_bytes=200_000, max_upload_bytes=2**20))
+    buffer = io.BytesIO()
+    Image.effect_noise((200, 200), 60).convert("RGB").save(buffer, format="PNG")
+    noisy = buffer.getvalue()  # ~100 KB that does not compress
+    answers = [
+        send(server, "POST", "/api/uploads", noisy, {"X-Impasto-Token": token(server), "X-Filename": "n.png"})
+        for _ in range(3)
+    ]
+    assert [status for status, _ in answers][:1] == [200]
+    assert answers[-1][0] == 507 and "room for uploads is full" in answers[-1][1]["error"]
+    assert server.app.disk_used() <= 200_000

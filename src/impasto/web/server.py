@@ -75,6 +75,7 @@ class Limits:
     # Sessions kept at once: beyond this the longest-idle one without a queued or running job goes (a
     # page that makes cookieless requests in a loop cannot grow the server without bound).
     max_sessions: int = 256
+    max_disk_bytes: int = 2 * 2**30  # uploads kept at once, all sessions together
     request_timeout: float = 30.0  # seconds a connection may stay silent mid-request or between requests
 
 
@@ -145,6 +146,16 @@ class App:
         del self.sessions[session.id]
         shutil.rmtree(session.folder, ignore_errors=True)
 
+    def disk_used(self) -> int:
+        """Bytes of every session's uploads on disk."""
+        with self.lock:
+            return sum(
+                u.path.stat().st_size
+                for s in self.sessions.values()
+                for u in s.uploads.values()
+                if u.path.exists()
+            )
+
     def close(self) -> None:
         self.queue.close()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -158,6 +169,10 @@ class App:
         suffix = Path(name).suffix.lower()
         if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"):
             suffix = ".img"
+        if self.disk_used() + len(body) > self.limits.max_disk_bytes:
+            raise HttpError(
+                HTTPStatus.INSUFFICIENT_STORAGE, "the server's room for uploads is full; try again later"
+            )
         upload_id = secrets.token_urlsafe(12)
         session.folder.mkdir(exist_ok=True)
         path = session.folder / f"{upload_id}{suffix}"
