@@ -59,7 +59,6 @@ class LBFGS:
         self.length = torch.zeros((), device=device, dtype=dtype)  # the last step's length t
         self.previous_grad = zeros(size)
         self.steps = 0  # on the host: known without asking the device
-        self._slot = self.head.view(1)
 
     @torch.no_grad()
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> None:
@@ -69,10 +68,10 @@ class LBFGS:
         if self.steps:
             s = self.direction * self.length  # the step as planned, before any clamping by the caller
             y = grad - self.previous_grad
-            new = self._store(s, y)  # (2, n): the pair now in the head slot
+            slot, new = self._store(s, y)  # the slot written, and the (2, n) pair now in it
             # One pass over the history for every inner product this step needs.
             products = flat @ torch.stack([new[0], new[1], grad], dim=1)  # (2m, 3)
-            self._record_products(products[:m, 1], products[m:, 0], products[m:, 1])
+            self._record_products(slot, products[:m, 1], products[m:, 0], products[m:, 1])
             s_g, y_g = products[:m, 2], products[m:, 2]
         else:
             s_g = y_g = torch.zeros(m, device=grad.device, dtype=grad.dtype)
@@ -89,11 +88,12 @@ class LBFGS:
         self.length = length
         self.steps += 1
 
-    def _store(self, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Put (s, y) in the oldest slot if s·y > CURVATURE_MIN, else leave it; returns the slot's pair."""
+    def _store(self, s: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Put (s, y) in the oldest slot if s·y > CURVATURE_MIN, else leave it; returns the slot (1,)
+        and the pair now in it (2, n)."""
         ys = s @ y
         accept = ys > CURVATURE_MIN
-        self._slot = slot = self.head.view(1)
+        slot = self.head.view(1)
         new = torch.where(accept, torch.stack([s, y]), self.pairs.index_select(1, slot)[:, 0])  # (2, n)
         self.pairs.index_copy_(1, slot, new[:, None])
         self.age.index_copy_(
@@ -103,12 +103,13 @@ class LBFGS:
         self.clock += step
         self.head = (self.head + step) % self.history
         self.gamma = torch.where(accept, ys / (y @ y), self.gamma)
-        return new
+        return slot, new
 
-    def _record_products(self, s_dot_y: torch.Tensor, y_dot_s: torch.Tensor, y_dot_y: torch.Tensor) -> None:
+    def _record_products(
+        self, slot: torch.Tensor, s_dot_y: torch.Tensor, y_dot_s: torch.Tensor, y_dot_y: torch.Tensor
+    ) -> None:
         """The head slot's row and column of SᵀY and YᵀY: s_i·y_new, s_new·y_j, y_i·y_new, each (m,).
         For a slot left unchanged they come out the same as before, so this needs no condition."""
-        slot = self._slot
         self.sy.index_copy_(1, slot, s_dot_y[:, None])
         self.sy.index_copy_(0, slot, y_dot_s[None])
         self.yy.index_copy_(1, slot, y_dot_y[:, None])

@@ -195,7 +195,6 @@ class Runner:
         self.channels_last = channels_last
         if self.channels_last:
             extractor.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.compiled = compile
         self._compiled_evaluate: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None
         if compile:
             use_persistent_compile_cache()
@@ -250,10 +249,15 @@ class Runner:
                         RuntimeWarning,
                         stacklevel=2,
                     )
-                    self.compiled, self._compiled_evaluate = False, None
+                    self._compiled_evaluate = None
                     return self._evaluate(x, loss, *args)
 
         return evaluate
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the objective runs compiled (False after a compiler failure fell back to eager)."""
+        return self._compiled_evaluate is not None
 
     @property
     def description(self) -> str:
