@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,8 @@ def serve() -> Iterator[object]:
 
     started: list[Server] = []
 
-    def start(limits: Limits | None = None) -> Server:
-        server = make_server("127.0.0.1", 0, limits, "cpu")
+    def start(limits: Limits | None = None, **options: Any) -> Server:
+        server = make_server("127.0.0.1", 0, limits, "cpu", **options)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         started.append(server)
         return server

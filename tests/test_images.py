@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -471,6 +472,61 @@ def test_a_large_header_under_our_limit_is_decoded(tmp_path: Path) -> None:
     with pytest.raises(ImageError) as error:
         images.load(path, max_pixels=10_000_000)
     assert_one_line_about(error, path, "truncated or corrupt")
+
+
+def test_decoded_memory_is_limited_from_the_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tiny PNG of 6000×6000 RGBA: few bytes on disk, 137 MiB decoded, 412 MiB at the conversion's peak.
+    path = tmp_path / "wide.png"
+    Image.new("RGBA", (6000, 6000)).save(path)
+
+    def must_not_decode(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("decoded before its cost was checked")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", must_not_decode)
+    with pytest.raises(ImageError) as error:
+        images.load(path, max_pixels=10**9, max_bytes=2**28)
+    assert_one_line_about(error, path, "6000×6000", "RGBA", "412 MiB", "256 MiB", "--max-memory")
+    assert images.decode_cost((6000, 6000), "RGBA") == 6000 * 6000 * 12
+    assert images.decode_cost((6000, 6000), "L") < images.decode_cost((6000, 6000), "RGB")
+
+
+def test_damaged_metadata_is_ignored_without_a_word(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "a camera maker long enough to live outside the tag"
+    path = saved(noise(32, 24), tmp_path / "exif.jpg", exif=exif.tobytes())
+    data = bytearray(path.read_bytes())
+    start = data.find(b"Exif")
+    data[start + 20 : start + 40] = b"\xff" * 20  # the tag table now points past the end of the file
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning Pillow gives would fail the load here
+        loaded = images.load(path, max_pixels=10_000)
+    assert loaded.image.size == (32, 24)
+
+
+def test_warnings_stay_caught_only_while_loading(tmp_path: Path) -> None:
+    path = saved(noise(8, 8), tmp_path / "fine.png")
+    images.load(path, max_pixels=100)
+    with pytest.warns(UserWarning, match="still heard"):
+        warnings.warn("still heard", UserWarning, stacklevel=1)
+
+
+def test_encoded_bytes_are_read_like_a_file(tmp_path: Path) -> None:
+    data = saved(noise(20, 10), tmp_path / "n.png").read_bytes()
+    np.testing.assert_array_equal(pixels(images.load(data, max_pixels=200).image), pixels(noise(20, 10)))
+    with pytest.raises(ImageError, match=r"^image: cannot read the image"):
+        images.load(data[: len(data) // 2], max_pixels=200)
+    with pytest.raises(ImageError, match=r"^image: 20×10 = 200 pixels is over"):
+        images.load(data, max_pixels=199)
+
+
+def test_probe_decodes_without_converting(tmp_path: Path) -> None:
+    path = saved(noise(30, 20), tmp_path / "n.png")
+    assert images.probe(path, max_pixels=600) == (30, 20)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        images.probe(cut, max_pixels=600)
 
 
 # --- writing -------------------------------------------------------------------------------------------

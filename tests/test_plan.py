@@ -74,7 +74,7 @@ def test_tiles_are_planned_per_scale_and_described() -> None:
         ({"style_loss": "sliced-wasserstein"}, {}, "works only on images that fit in memory"),
         ({}, {"masks": True}, "masks work only on images that fit in memory"),
         ({}, {"video_frame": True}, "a video frame of 2048×1536 px needs tiles"),
-        ({"max_memory": 2**21}, {}, "leaves room for tiles of only"),
+        ({"max_memory": room(2**23)}, {}, r"leaves room for tiles of only \d+ px"),
         ({"style_loss": "mean-cov", "size": 64}, {"masks": True}, "masks work with --style-loss gram only"),
     ],
 )
@@ -84,6 +84,22 @@ def test_bad_combinations_fail_in_the_plan(
     config = StyleConfig(**{"size": 2048, "max_memory": room(2**30), **options})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=message):
         make_plan(config, LANDSCAPE, CPU, **kwargs)
+
+
+def test_an_enlargement_beyond_max_upscale_is_refused() -> None:
+    thumbnail = (48, 64)
+    with pytest.raises(ConfigError, match=r"--size 16384 would enlarge the 64×48 content image 256 times"):
+        make_plan(StyleConfig(size=16384), thumbnail, CPU)
+    assert make_plan(StyleConfig(size=512, max_memory=2**40), thumbnail, CPU).scales[-1].size == 512  # 8×
+    with pytest.raises(ConfigError, match="more than the 4 allowed"):
+        make_plan(StyleConfig(size=512, max_upscale=4), thumbnail, CPU)
+
+
+def test_the_whole_picture_counts_against_max_memory_before_anything_is_allocated() -> None:
+    # 16384×12288 px: 13.5 GiB for the picture alone, so 2 GB cannot hold it (nor its earlier scales).
+    config = StyleConfig(size=16384, max_upscale=1024, max_memory=2 * 2**30)
+    with pytest.raises(ConfigError, match=r"2.00 GiB leaves room .* beside the \d+×\d+ px picture itself"):
+        make_plan(config, (48, 64), CPU)
 
 
 def test_a_bad_combination_fails_before_the_first_iteration(tmp_path: Path, style_path: Path) -> None:

@@ -267,9 +267,10 @@ def test_an_example_is_named_by_its_real_path_in_the_command(server: Server) -> 
     assert shlex.split(final["command"])[1:3] == [str(examples.CONTENT), str(examples.STYLE)]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_impasto_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Signals, tmp_path: Path) -> None:
-    """Ctrl-C and SIGTERM (a service manager, kill) both stop it with exit 0 and no upload folder left."""
+    """Ctrl-C, SIGTERM (a service manager, kill) and SIGHUP (the terminal closed) all stop it with exit
+    0 and no upload folder left."""
     process = subprocess.Popen(
         [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
         stdout=subprocess.PIPE,

@@ -171,3 +171,103 @@ def test_uploads_share_a_bounded_room_on_disk(serve: Callable[[Limits], Server])
     assert [status for status, _ in answers][:1] == [200]
     assert answers[-1][0] == 507 and "room for uploads is full" in answers[-1][1]["error"]
     assert server.app.disk_used() <= 200_000
+
+
+def test_an_upload_that_would_decode_too_large_is_refused_from_its_header(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """A 20 KB PNG of 6000×6000 RGBA: 412 MiB to decode and convert, over a 128 MiB limit."""
+    import io
+
+    from PIL import Image
+
+    server = serve(Limits(max_decode_bytes=2**27, max_upload_pixels=10**8))
+    buffer = io.BytesIO()
+    Image.new("RGBA", (6000, 6000)).save(buffer, format="PNG")
+    status, answer = send(
+        server,
+        "POST",
+        "/api/uploads",
+        buffer.getvalue(),
+        {"X-Impasto-Token": token(server), "X-Filename": "b.png"},
+    )
+    assert status == 400 and "412 MiB, over the 128 MiB allowed" in answer["error"], answer
+    assert "/" not in answer["error"].split(":")[0]  # the server's path is not shown
+
+
+def test_uploads_are_decoded_one_at_a_time_and_the_line_is_bounded(
+    serve: Callable[[Limits], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While an upload is being decoded and the line behind it is full (here: no room), another upload
+    is told at once that the server is busy (503), and the first one then completes."""
+    import threading
+
+    from impasto import images
+
+    server = serve(Limits(max_decodes_waiting=0))
+    release, entered = threading.Event(), threading.Event()
+    probe = images.probe
+
+    def slow_probe(*args: Any) -> tuple[int, int]:
+        entered.set()
+        release.wait(30)
+        return probe(*args)
+
+    monkeypatch.setattr(images, "probe", slow_probe)
+    data = (server.app.examples / "chelsea.png").read_bytes()
+    headers = {"X-Impasto-Token": token(server), "X-Filename": "c.png"}
+    first: list[int] = []
+    sender = threading.Thread(
+        target=lambda: first.append(send(server, "POST", "/api/uploads", data, headers)[0])
+    )
+    sender.start()
+    assert entered.wait(30)
+    status, answer = send(server, "POST", "/api/uploads", data, headers)
+    assert status == 503 and "busy reading other uploads" in answer["error"]
+    release.set()
+    sender.join(30)
+    assert first == [200]
+
+
+def test_idle_connections_cannot_take_every_worker(serve: Callable[[Limits], Server]) -> None:
+    """Many connections that send nothing: beyond max_connections they are turned away at once with a
+    503; the ones admitted are dropped after idle_timeout; and a real request is still served."""
+    import socket
+    import time
+
+    server = serve(Limits(workers=4, max_connections=8, idle_timeout=0.5))
+    host, port = server.server_address[:2]
+    idle = [socket.create_connection((str(host), port), timeout=10) for _ in range(20)]
+    try:
+        time.sleep(0.3)
+        turned_away = 0
+        for connection in idle:
+            connection.settimeout(5)
+            answer = connection.recv(4096)
+            turned_away += answer.startswith(b"HTTP/1.1 503")
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 503")  # dropped, or told it is busy
+        assert turned_away >= 20 - 8
+        start = time.monotonic()
+        assert send(server, "GET", "/")[0] == 200
+        assert time.monotonic() - start < 5
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+def test_an_access_token_is_required_of_every_request(serve: Callable[..., Server]) -> None:
+    server = serve(Limits(), access_token="s3cret-token")
+    for path in ("/", "/api/setup", "/static/app.js", "/?token=wrong"):
+        status, answer = send(server, "GET", path)
+        assert status == 401 and "access token" in answer["error"], path
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=30)
+    connection.request("GET", "/?token=s3cret-token", headers={"Host": f"127.0.0.1:{port}"})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    cookies = response.headers.get_all("Set-Cookie") or []
+    assert response.status == 200 and any(c.startswith("impasto_access=s3cret-token;") for c in cookies)
+    assert send(server, "GET", "/api/setup", headers={"Cookie": "impasto_access=s3cret-token"})[0] == 200
+    assert send(server, "GET", "/api/setup", headers={"X-Impasto-Access": "s3cret-token"})[0] == 200
+    assert send(server, "GET", "/api/setup", headers={"Cookie": "impasto_access=other"})[0] == 401

@@ -301,10 +301,6 @@ def _run_on_ray(
     fail: Callable[[int, Item, str], None],
 ) -> None:
     """The pending items on a Ray cluster (distributed.py); the driver writes every output."""
-    import io
-
-    from PIL import Image
-
     from impasto import distributed
 
     ray = distributed.connect(address)
@@ -318,10 +314,9 @@ def _run_on_ray(
             fail(index, item, result.message)
             return
         try:
-            with Image.open(io.BytesIO(result.png)) as image:
-                image.load()
-                item.output.parent.mkdir(parents=True, exist_ok=True)
-                images.save(image.convert("RGB"), item.output, image.info.get("icc_profile"))
+            loaded = images.load(result.png, config.max_pixels)
+            item.output.parent.mkdir(parents=True, exist_ok=True)
+            images.save(loaded.image, item.output, loaded.icc_profile)
         except ImpastoError as error:
             fail(index, item, str(error))
             return

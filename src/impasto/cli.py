@@ -7,6 +7,7 @@ Every problem a user can fix ends in one line on stderr and a non-zero exit code
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -731,6 +732,14 @@ def build_serve_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-waiting", type=int, default=16, metavar="N", help="queued jobs allowed (default: 16)"
     )
+    p.add_argument(
+        "--token",
+        nargs="?",
+        const="new",
+        metavar="TOKEN",
+        help="require this access token of every request (alone: make one up); for --host 0.0.0.0. "
+        "Open the address printed at start, which carries it; scripts send it as X-Impasto-Access",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -746,30 +755,44 @@ def serve_main(argv: Sequence[str]) -> int:
         StyleConfig(device=args.device)
     except ConfigError as error:
         return _fail(str(error), EXIT_USAGE)
+    token = args.token
+    if token == "new":
+        import secrets
+
+        token = secrets.token_urlsafe(16)
+    elif token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{8,128}", token):
+        return _fail("--token must be 8 to 128 letters, digits or . _ ~ -", EXIT_USAGE)
     from impasto.web import Limits, make_server
 
     limits = Limits(
         max_size=args.max_size, max_upload_bytes=int(args.max_upload_mb * 2**20), max_waiting=args.max_waiting
     )
     try:
-        server = make_server(args.host, args.port, limits, args.device, verbose=args.verbose)
+        server = make_server(
+            args.host, args.port, limits, args.device, verbose=args.verbose, access_token=token
+        )
     except OSError as error:
         return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_FAILED)
-    print(f"impasto is running at {server.url} (Ctrl-C stops it)", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    address = server.url + (f"?token={token}" if token else "")
+    print(f"impasto is running at {address} (Ctrl-C stops it)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
         print(
             f"impasto: warning: listening on {args.host}: anyone who can reach this computer on port "
-            f"{server.server_address[1]} can upload images and run jobs",
+            f"{server.server_address[1]} can upload images and run jobs; --token lets in only those "
+            "given the address",
             file=sys.stderr,
             flush=True,
         )
 
     def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM (a service manager, kill) cleans up exactly as Ctrl-C does
+        # SIGTERM (a service manager, kill) and SIGHUP (the terminal closed) clean up as Ctrl-C does.
+        raise KeyboardInterrupt
 
     import signal
 
-    signal.signal(signal.SIGTERM, stop)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # Windows has no SIGHUP
+            signal.signal(getattr(signal, name), stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

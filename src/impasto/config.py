@@ -178,6 +178,9 @@ class StyleConfig:
     max_memory: int | None = None
     # Refuse input images with more pixels than this (a guard against decompression bombs).
     max_pixels: int = 150_000_000
+    # Refuse a --size that enlarges the content image more than this many times: style transfer invents
+    # no detail for an enlargement, and a typo (--size 16384 for 1638) would run for hours.
+    max_upscale: float = 8.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalize through the back door, once
@@ -250,6 +253,8 @@ class StyleConfig:
             _check_int("max_memory", self.max_memory, 2**20, 2**50)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("max_pixels", self.max_pixels, 1, 2**40)
+        if not isinstance(self.max_upscale, int | float) or not 1 <= self.max_upscale <= 1024:
+            raise ConfigError(f"max_upscale must be from 1 to 1024, got {self.max_upscale!r}")
         if self.weights is not None:
             set_(self, "weights", Path(self.weights))
         if self.preprocessing not in PREPROCESSINGS:

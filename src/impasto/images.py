@@ -1,8 +1,11 @@
 """Reading and writing images safely, and converting them to and from tensors.
 
-Reading applies EXIF orientation, turns every mode Pillow knows (RGBA, LA, P, CMYK, I;16, F, …) into
-8-bit-equivalent RGB, refuses decompression bombs and truncated files with one clear message. Writing is
-atomic: a temporary file beside the target, renamed over it only when complete.
+:func:`load` is the one door every input image comes through (CLI, web app, batch, video, masks): it
+takes regular files only, applies EXIF orientation, turns every mode Pillow knows (RGBA, LA, P, CMYK,
+I;16, F, …) into 8-bit-equivalent RGB, refuses decompression bombs (by pixels and by the memory decoding
+would take, read from the header) and damaged files with one clear line, and never lets Pillow's
+warnings through. Writing is atomic: a temporary file beside the target, renamed over it only when
+complete.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import os
 import secrets
 import struct
 import threading
+import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from impasto.errors import ImageError
 
@@ -40,8 +45,9 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
 # Modes whose pixels an RGB ICC profile describes; any other mode's profile is not carried over.
 _RGB_MODES = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "P", "PA"})
 
-# Pillow's own decompression-bomb limit is one process-wide variable; load() swaps it out under this lock.
-_PILLOW_LIMIT_LOCK = threading.Lock()
+# Pillow's decompression-bomb limit and Python's warning filters are process-wide: load() changes them
+# only under this lock.
+_PILLOW_LOCK = threading.Lock()
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows only: no newline translation
 
@@ -54,55 +60,104 @@ class LoadedImage:
     icc_profile: bytes | None  # an RGB ICC profile, or None
 
 
-def load(path: str | os.PathLike[str], max_pixels: int) -> LoadedImage:
-    """Read ``path`` as RGB. Raises ImageError with a one-line reason for anything unreadable.
+# Bytes per pixel of Pillow's decoded modes (it keeps RGB, LA, CMYK, … four bytes to a pixel).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# Converting a decoded image to RGB holds about two RGB-sized copies more (a transposed or alpha-free
+# copy and the RGB result): 4 + 4 bytes per pixel.
+_CONVERT_BYTES = 8
 
-    An image with more than ``max_pixels`` pixels is refused from its header, before it is decoded.
+
+def decode_cost(size: tuple[int, int], mode: str) -> int:
+    """Bytes of memory that loading an image of ``size`` (W, H) in Pillow ``mode`` takes at its peak,
+    estimated from the header: the decoded pixels and the copies the conversion to RGB makes."""
+    return size[0] * size[1] * (_MODE_BYTES.get(mode, 4) + _CONVERT_BYTES)
+
+
+def load(
+    source: str | os.PathLike[str] | bytes, max_pixels: int, max_bytes: int | None = None
+) -> LoadedImage:
+    """Read ``source`` (a file, or an encoded image's bytes) as RGB: the one way an input image enters
+    impasto. Raises ImageError with a one-line reason for anything unreadable.
+
+    An image over ``max_pixels`` pixels, or whose decoding would take more than ``max_bytes`` of memory
+    (:func:`decode_cost`), is refused from its header, before it is decoded.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
-    if not path.is_file():  # a FIFO, a device, a socket: reading it could wait forever
-        raise ImageError(f"{path}: not a regular file")
+    with _opened(source, max_pixels, max_bytes, decode=True) as image:
+        return _to_rgb(image)
+
+
+def probe(
+    source: str | os.PathLike[str] | bytes, max_pixels: int, max_bytes: int | None = None
+) -> tuple[int, int]:
+    """The size (W, H) of an image that :func:`load` would accept, found by decoding it (so a damaged
+    file is refused) but without converting it: the cheapest full check of an upload."""
+    with _opened(source, max_pixels, max_bytes, decode=False) as image:
+        return image.size
+
+
+@contextlib.contextmanager
+def _opened(
+    source: str | os.PathLike[str] | bytes, max_pixels: int, max_bytes: int | None, decode: bool
+) -> Iterator[Image.Image]:
+    """``source`` decoded (and, when ``decode``, with its EXIF read), under the limits; closed on exit.
+
+    Everything Pillow does with the file happens here, under one lock: Pillow's decompression-bomb
+    limit is a process-wide variable swapped for ours, and the warnings Pillow gives about damaged
+    files (corrupt EXIF, skipped tags, …) are caught, never printed: a file that still decodes is used,
+    one that does not is refused with one line.
+    """
+    if isinstance(source, bytes):
+        name, file = "image", io.BytesIO(source)
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image")
+        if not path.is_file():  # a FIFO, a device, a socket: reading it could wait forever
+            raise ImageError(f"{path}: not a regular file")
     try:
-        with _decode(path, max_pixels) as decoded:
-            return _to_rgb(decoded)
+        with _PILLOW_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            previous_limit = Image.MAX_IMAGE_PIXELS
+            # Pillow checks its own limit (about 89 Mpx) already in Image.open; ours replaces it, so
+            # max_pixels can be raised above it as well as lowered, and refusals say how to change it.
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                with Image.open(file if isinstance(source, bytes) else path) as image:
+                    _check_limits(name, image, max_pixels, max_bytes)
+                    image.load()
+                    if decode:
+                        image.getexif()  # parsed here, where its warnings are caught
+                    yield image
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous_limit
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
+        raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
     except PermissionError as error:
-        raise ImageError(f"{path}: cannot open the file ({_one_line(error)})") from None
+        raise ImageError(f"{name}: cannot open the file ({_one_line(error)})") from None
+    except MemoryError:
+        raise ImageError(f"{name}: not enough memory to decode the image") from None
     except _DECODE_ERRORS as error:
         raise ImageError(
-            f"{path}: cannot read the image, it may be truncated or corrupt ({_one_line(error)})"
+            f"{name}: cannot read the image, it may be truncated or corrupt ({_one_line(error)})"
         ) from None
 
 
-def _decode(path: Path, max_pixels: int) -> ImageFile.ImageFile:
-    """``path`` opened and decoded, after checking its size from the header against ``max_pixels``."""
-    with _PILLOW_LIMIT_LOCK:
-        previous_limit = Image.MAX_IMAGE_PIXELS
-        # Pillow checks its own limit (about 89 Mpx) already in Image.open; ours replaces it, so that
-        # max_pixels can be raised above it as well as lowered, and refusals say how to change it.
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            opened = Image.open(path)
-            try:
-                width, height = opened.size
-                if width * height > max_pixels:
-                    raise ImageError(
-                        f"{path}: {width}×{height} = {width * height:,} pixels is over the limit of "
-                        f"{max_pixels:,} (a guard against decompression bombs; raise it with "
-                        "--max-pixels)"
-                    )
-                opened.load()
-            except BaseException:
-                opened.close()
-                raise
-            return opened
-        finally:
-            Image.MAX_IMAGE_PIXELS = previous_limit
+def _check_limits(name: str, image: Image.Image, max_pixels: int, max_bytes: int | None) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: {width}×{height} = {width * height:,} pixels is over the limit of {max_pixels:,} "
+            "(a guard against decompression bombs; raise it with --max-pixels)"
+        )
+    cost = decode_cost(image.size, image.mode)
+    if max_bytes is not None and cost > max_bytes:
+        raise ImageError(
+            f"{name}: decoding {width}×{height} px ({image.mode}) takes about {cost / 2**20:,.0f} MiB, "
+            f"over the {max_bytes / 2**20:,.0f} MiB allowed (raise --max-memory, or shrink the image)"
+        )
 
 
 def from_pil(image: Image.Image) -> LoadedImage:
@@ -125,21 +180,24 @@ def _to_rgb(image: Image.Image) -> LoadedImage:
             pass  # fall back to Pillow's plain conversion below
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit (or 32-bit integer) grey: scale the full range down instead of clipping at 255.
-        image = _grey_to_l(np.asarray(image, dtype=np.float64), (65535.0,))
+        image = _grey_to_l(np.asarray(image, dtype=np.float32), (65535.0,))
     elif image.mode == "F":
-        image = _grey_to_l(np.asarray(image, dtype=np.float64), (1.0, 255.0, 65535.0))
+        image = _grey_to_l(np.asarray(image, dtype=np.float32), (1.0, 255.0, 65535.0))
     if image.mode == "La":
         image = image.convert("LA")  # Pillow converts premultiplied grey to nothing else
     if image.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in image.info:
-        # Transparent pixels become white, as a viewer would show them on a page.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
+        # Transparent pixels become white, as a viewer would show them on a page: the image pasted on
+        # white through its alpha (one RGB copy and the alpha band, where compositing two RGBA images
+        # would hold three RGBA ones).
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+        rgb.paste(rgba, mask=rgba.getchannel("A"))
+        return LoadedImage(rgb, icc if keep_icc else None)
     rgb = image.convert("RGB")
     return LoadedImage(rgb, icc if keep_icc else None)
 
 
-def _grey_to_l(array: npt.NDArray[np.float64], full_scales: tuple[float, ...]) -> Image.Image:
+def _grey_to_l(array: npt.NDArray[np.float32], full_scales: tuple[float, ...]) -> Image.Image:
     """Grey values (H, W) → mode "L", divided by the first of ``full_scales`` that holds the brightest
     value (by that value itself if none does); negative and non-finite values become black."""
     array = np.where(np.isfinite(array), array, 0.0).clip(min=0.0)

@@ -256,6 +256,13 @@ OPTIONS: tuple[Option, ...] = (
         int,
         default=f"{StyleConfig().max_pixels:,}",
     ),
+    Option(
+        "max_upscale",
+        LIMITS,
+        "refuse a --size that enlarges the content image more than this many times",
+        "X",
+        float,
+    ),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 

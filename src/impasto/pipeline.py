@@ -245,8 +245,8 @@ def prepare(
     iteration (``impasto --dry-run`` prints ``prepare(...).plan.describe()``)."""
     config = (config or StyleConfig()).with_options(**options)
     device = resolve_device(config.device)
-    content_image = _load(content, config.max_pixels, "content")
-    style_images = [_load(s, config.max_pixels, "style") for s in expand_styles(style)]
+    content_image = _load(content, config, "content")
+    style_images = [_load(s, config, "style") for s in expand_styles(style)]
     blend = _blend(config.style_blend, len(style_images))
     content_masks, style_masks = _masks(config, len(style_images))
     width, height = content_image.image.size
@@ -461,7 +461,7 @@ def _region(
 
 def _masks(config: StyleConfig, styles: int) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """The content masks (one per style, each (1, 1, H, W) in [0, 1]) and style masks (or Nones)."""
-    content = [_load_mask(m, config.max_pixels, "content mask") for m in config.content_masks]
+    content = [_load_mask(m, config, "content mask") for m in config.content_masks]
     if len(content) == 1 and styles == 2:
         content.append(1 - content[0])  # one mask for two styles: the second takes the rest
     if content and len(content) != styles:
@@ -469,9 +469,7 @@ def _masks(config: StyleConfig, styles: int) -> tuple[list[torch.Tensor], list[t
             f"{len(config.content_masks)} content masks for {styles} style images: give one per style "
             "(or one for two styles)"
         )
-    style: list[torch.Tensor | None] = [
-        _load_mask(m, config.max_pixels, "style mask") for m in config.style_masks
-    ]
+    style: list[torch.Tensor | None] = [_load_mask(m, config, "style mask") for m in config.style_masks]
     if style and len(style) != styles:
         raise ConfigError(f"{len(style)} style masks for {styles} style images: give one per style")
     if style and not content:
@@ -479,9 +477,9 @@ def _masks(config: StyleConfig, styles: int) -> tuple[list[torch.Tensor], list[t
     return content, style or [None] * len(content)
 
 
-def _load_mask(source: MaskLike, max_pixels: int, what: str) -> torch.Tensor:
+def _load_mask(source: MaskLike, config: StyleConfig, what: str) -> torch.Tensor:
     """A mask image → (1, 1, H, W) in [0, 1] (its luminance; white = inside)."""
-    loaded = _load(source, max_pixels, what)
+    loaded = _load(source, config, what)
     grey = np.asarray(loaded.image.convert("L"), dtype=np.float32) / 255.0  # (H, W)
     return torch.from_numpy(grey)[None, None]
 
@@ -500,7 +498,7 @@ def initial_image(config: StyleConfig, content: torch.Tensor, style: torch.Tenso
     if config.init == "style":
         picture = style
     else:
-        loaded = images.load(config.init, config.max_pixels)
+        loaded = images.load(config.init, config.max_pixels, config.max_memory)
         picture = images.to_tensor(loaded.image).to(content.device)
     return pyramid.resize(picture, (content.shape[-2], content.shape[-1]))
 
@@ -568,7 +566,7 @@ def _reporter(
     return report
 
 
-def _load(source: ImageLike, max_pixels: int, what: str) -> images.LoadedImage:
+def _load(source: ImageLike, config: StyleConfig, what: str) -> images.LoadedImage:
     if isinstance(source, Image.Image):
         return images.from_pil(source)
     if isinstance(source, torch.Tensor):
@@ -577,7 +575,7 @@ def _load(source: ImageLike, max_pixels: int, what: str) -> images.LoadedImage:
         except ValueError as error:
             raise ImageError(f"{what} tensor: {error}") from None
     if isinstance(source, str | os.PathLike):
-        return images.load(source, max_pixels)
+        return images.load(source, config.max_pixels, config.max_memory)
     raise ImageError(f"{what}: expected a path, a PIL image or a tensor, got {type(source).__name__}")
 
 

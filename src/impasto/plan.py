@@ -148,6 +148,12 @@ def make_plan(
         sizes = scale_sizes(long_side, config.base_size, config.scale_step)
     else:
         sizes = [long_side]
+    if long_side > config.max_upscale * max(content_shape):
+        raise ConfigError(
+            f"--size {long_side} would enlarge the {content_shape[1]}×{content_shape[0]} content image "
+            f"{long_side / max(content_shape):.0f} times, more than the {config.max_upscale:g} allowed: "
+            "style transfer adds no detail to an enlargement (raise --max-upscale if you mean it)"
+        )
     budget = config.max_memory or tiles.available_memory(device)
     tile_pixels = tiles.max_tile_pixels(budget, device)
     base_iterations = config.resolved_iterations(on_gpu)
@@ -156,7 +162,7 @@ def make_plan(
         shape = refuse_thin("the content image", content_shape, size, "raise --size and --base-size")
         tile_side, count = 0, 0
         if shape[0] * shape[1] > tile_pixels:
-            where = f"{shape[1]}×{shape[0]} px needs tiles ({budget / 2**30:.2f} GiB allowed)"
+            where = f"{shape[1]}×{shape[0]} px needs tiles ({_memory(budget)} allowed)"
             if video_frame:
                 raise ConfigError(f"a video frame of {where}: use a smaller --size")
             if masks:
@@ -169,11 +175,14 @@ def make_plan(
                     f"--style-loss {config.style_loss} works only on images that fit in memory; {where}: "
                     "use --style-loss gram, a smaller --size or a larger --max-memory"
                 )
-            tile_side = math.isqrt(tile_pixels)
+            # The whole picture stays in memory beside the tile being optimized.
+            canvas = shape[0] * shape[1] * tiles.CANVAS_BYTES_PER_PIXEL
+            tile_side = math.isqrt(tiles.max_tile_pixels(budget - canvas, device))
             if tile_side < tiles.MIN_TILE:
                 raise ConfigError(
-                    f"{budget / 2**30:.2f} GiB leaves room for tiles of only {tile_side} px (at least "
-                    f"{tiles.MIN_TILE} needed): allow more memory with --max-memory"
+                    f"{_memory(budget)} leaves room for tiles of only {tile_side} px (at least "
+                    f"{tiles.MIN_TILE} needed) beside the {shape[1]}×{shape[0]} px picture itself "
+                    f"({_memory(canvas)}): use a smaller --size or allow more memory with --max-memory"
                 )
             count = len(tiles.tiles(shape[0], shape[1], tile_side, tiles.OVERLAP))
         scales.append(
@@ -191,3 +200,8 @@ def make_plan(
         raise ConfigError(f"masks work with --style-loss gram only, not {config.style_loss}")
     start = "video frame" if video_frame else config.init
     return Plan(scales=tuple(scales), device=device, start=start)
+
+
+def _memory(count: int) -> str:
+    """Bytes for people: "1.50 GiB", "12 MiB"."""
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"

@@ -26,6 +26,10 @@ from impasto.errors import ConfigError, Interrupted
 # relu5_1 and history 50 (bench/speed.py: 598 MB at 256×170, 1025 MB at 512×341 px): activations and
 # their gradients (~2 KB/px) plus L-BFGS's 50 pairs of image-sized vectors (1.2 KB/px).
 BYTES_PER_PIXEL = 3400
+# Memory a tiled run keeps at the output size beside the tile being optimized: the canvas and its
+# copy, the content image, the start image and the previous scale upsampled (float32 RGB, 12 B/px each),
+# and the result as 8-bit images.
+CANVAS_BYTES_PER_PIXEL = 72
 SAFETY = 0.75  # of the budget left after what the process already holds
 MIN_TILE = 128
 OVERLAP = 64  # px shared by neighbouring tiles (relu5_1's receptive field is much larger; 64 px hides seams)

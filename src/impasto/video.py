@@ -14,7 +14,6 @@ and options continues at the first missing frame; anything else starts the work 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import shutil
@@ -445,9 +444,7 @@ def _run_on_ray(
         for reference in ready:
             pending.pop(reference)
             for t, data in sorted(ray.get(reference).items()):
-                with Image.open(io.BytesIO(data)) as image:
-                    image.load()
-                    store.save(t, image.convert("RGB"))
+                store.save(t, images.load(data, plan.config.max_pixels).image)
                 if callback is not None:
                     callback(VideoEvent("frame", t, count))
 

@@ -18,10 +18,18 @@ jobs and results live in that session and are invisible to every other one (thei
 No other web site can drive it through the user's browser: a request whose Host is not this server's
 own name is refused (a DNS-rebinding page names itself), and so is every POST that another site sent
 (Origin, Sec-Fetch-Site) or that lacks the server's token, which only this page can read (/api/setup).
+Served to a network (``--host 0.0.0.0``), an access token can be required of every request: given once in
+the URL (``/?token=…``), it is kept in a cookie.
+
+No client can exhaust it: connections are served by a fixed pool of threads (more wait in a bounded
+line, the rest are turned away), a silent or idle connection is dropped after a timeout, uploads are
+decoded one at a time on a thread of their own, each within a limit of decoded memory, and sessions,
+their files and the queue of jobs are all bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.cookies
 import json
 import math
@@ -29,13 +37,15 @@ import re
 import secrets
 import shlex
 import shutil
+import socket
 import tempfile
 import threading
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +62,18 @@ COOKIE = "impasto_session"
 # another site's page cannot read (no CORS), and a custom header cannot be sent cross-site without a
 # preflight this server never approves.
 TOKEN_HEADER = "X-Impasto-Token"
+# Where a server started with an access token (--token) finds it: the URL once, then this cookie; or
+# this header, for scripts.
+ACCESS_COOKIE = "impasto_access"
+ACCESS_HEADER = "X-Impasto-Access"
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+# What a connection beyond max_connections hears before it is closed.
+_BUSY_BODY = b'{"error": "the server is busy; try again soon"}'
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    + b"Content-Length: %d\r\n\r\n" % len(_BUSY_BODY)
+    + _BUSY_BODY
+)
 DRAIN_LIMIT = 256 * 2**20  # bytes of a too-large upload read (and dropped) so the client hears why
 # Options the page may set, and how each is read from JSON (options.py says which). Everything else
 # keeps the library's default.
@@ -65,6 +86,10 @@ class Limits:
 
     max_upload_bytes: int = 25 * 2**20
     max_upload_pixels: int = 40_000_000
+    # Memory one upload's decoding may take (images.decode_cost: a 32 Mpx photo); one is decoded at a
+    # time, and at most max_decodes_waiting more wait for their turn (busier: 503, try again).
+    max_decode_bytes: int = 384 * 2**20
+    max_decodes_waiting: int = 4
     max_size: int = 1024  # long side of an output
     max_iterations: int = 2000
     max_styles: int = 4
@@ -76,7 +101,10 @@ class Limits:
     # page that makes cookieless requests in a loop cannot grow the server without bound).
     max_sessions: int = 256
     max_disk_bytes: int = 2 * 2**30  # uploads kept at once, all sessions together
-    request_timeout: float = 30.0  # seconds a connection may stay silent mid-request or between requests
+    request_timeout: float = 30.0  # seconds a connection may stay silent in the middle of a request
+    idle_timeout: float = 5.0  # seconds a kept-alive connection may wait for its next request
+    workers: int = 32  # threads serving connections
+    max_connections: int = 256  # connections served or waiting for a worker; more are turned away
 
 
 @dataclass
@@ -110,12 +138,21 @@ class HttpError(Exception):
 class App:
     """The state behind the server: sessions, their uploads and jobs, and the job queue."""
 
-    def __init__(self, stylize: Stylize, limits: Limits | None = None, device: str = "auto") -> None:
+    def __init__(
+        self,
+        stylize: Stylize,
+        limits: Limits | None = None,
+        device: str = "auto",
+        access_token: str | None = None,
+    ) -> None:
         self.limits = limits or Limits()
         self.device = device
+        self.access_token = access_token  # required of every request when set (see Handler._check)
         self.queue = JobQueue(stylize, self.limits.max_waiting)
         self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
         self.token = secrets.token_urlsafe(24)
+        self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impasto-decode")
+        self.decodes = threading.BoundedSemaphore(1 + self.limits.max_decodes_waiting)
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         # The repository's example images (a wheel installed without the repository has none; the page
@@ -158,13 +195,13 @@ class App:
 
     def close(self) -> None:
         self.queue.close()
+        self.decoder.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- uploads -------------------------------------------------------------------------------------
 
     def upload(self, session: Session, name: str, body: bytes) -> tuple[str, Upload]:
         """Keep an uploaded image (checked to be one, within the pixel limit) → ("upload:ID", it)."""
-        from impasto import images
 
         suffix = Path(name).suffix.lower()
         if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"):
@@ -178,16 +215,34 @@ class App:
         path = session.folder / f"{upload_id}{suffix}"
         path.write_bytes(body)
         try:
-            loaded = images.load(path, self.limits.max_upload_pixels)
+            size = self._decode(path)
         except ImpastoError as error:
             path.unlink(missing_ok=True)
             raise HttpError(HTTPStatus.BAD_REQUEST, _without_path(str(error), path, name)) from None
-        upload = Upload(path, _safe_name(name), *loaded.image.size)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        upload = Upload(path, _safe_name(name), *size)
         session.uploads[upload_id] = upload
         while len(session.uploads) > self.limits.uploads_per_session:
             oldest = next(iter(session.uploads))
             session.uploads.pop(oldest).path.unlink(missing_ok=True)
         return f"upload:{upload_id}", upload
+
+    def _decode(self, path: Path) -> tuple[int, int]:
+        """``path`` decoded on the decoding thread, within the limits → its size (W, H)."""
+        from impasto import images
+
+        if not self.decodes.acquire(blocking=False):
+            raise HttpError(
+                HTTPStatus.SERVICE_UNAVAILABLE, "the server is busy reading other uploads; try again"
+            )
+        try:
+            limits = self.limits
+            work = self.decoder.submit(images.probe, path, limits.max_upload_pixels, limits.max_decode_bytes)
+            return work.result()
+        finally:
+            self.decodes.release()
 
     def image(self, session: Session, reference: object) -> tuple[Path, str]:
         """ "upload:ID" or "example:NAME" → the file and the name to show for it."""
@@ -400,9 +455,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        # A client that stops sending mid-request (or idles on a kept-alive connection) gives up its
-        # thread after this long instead of holding it forever.
+        # A client that never sends a request, idles on a kept-alive connection or stops sending in the
+        # middle of one gives its worker back after a timeout instead of holding it forever.
+        self.connection.settimeout(self.server.app.limits.idle_timeout)
+
+    def parse_request(self) -> bool:
+        # The request line is in: the rest of the request gets the longer timeout.
         self.connection.settimeout(self.server.app.limits.request_timeout)
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        super().handle_one_request()
+        if not self.close_connection:
+            self.connection.settimeout(self.server.app.limits.idle_timeout)
 
     def handle(self) -> None:
         try:
@@ -433,6 +498,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         if getattr(self, "_new_cookie", None):
             self.send_header("Set-Cookie", f"{COOKIE}={self._new_cookie}; Path=/; HttpOnly; SameSite=Strict")
+        if getattr(self, "_access_cookie", False):
+            token = self.server.app.access_token
+            self.send_header("Set-Cookie", f"{ACCESS_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -461,7 +529,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str) -> None:
         self._new_cookie = None
+        self._access_cookie = False
         try:
+            self._check_access()
             self._check_origin(method)
             self._dispatch(method, self.path.split("?", 1)[0])
         except HttpError as error:
@@ -482,6 +552,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._route("POST")
+
+    def _check_access(self) -> None:
+        """With an access token (``impasto serve --token``), refuse every request that does not carry it:
+        in the URL (``?token=``, then kept in a cookie), the cookie, or the X-Impasto-Access header."""
+        wanted = self.server.app.access_token
+        if wanted is None:
+            return
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("token", [""])[0]
+        cookies = http.cookies.SimpleCookie()
+        with contextlib.suppress(http.cookies.CookieError):
+            cookies.load(self.headers.get("Cookie", ""))
+        cookie = cookies[ACCESS_COOKIE].value if ACCESS_COOKIE in cookies else ""
+        given = [query, cookie, self.headers.get(ACCESS_HEADER, "")]
+        if not any(secrets.compare_digest(value, wanted) for value in given if value.isascii()):
+            raise HttpError(
+                HTTPStatus.UNAUTHORIZED,
+                "this server needs its access token: open the address it printed when it started",
+            )
+        self._access_cookie = bool(query) and cookie != wanted
 
     def _check_origin(self, method: str) -> None:
         """Refuse what another web site could make the user's browser send (see the module docstring):
@@ -566,19 +655,45 @@ class Handler(BaseHTTPRequestHandler):
         raise HttpError(HTTPStatus.NOT_FOUND, "no such page")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
+class Server(HTTPServer):
+    """The app's HTTP server: connections are served by a fixed pool of ``limits.workers`` threads."""
+
     request_queue_size = 128  # the listen backlog: socketserver's 5 resets connections from a crowd
 
     def __init__(self, address: tuple[str, int], app: App, verbose: bool = False) -> None:
         super().__init__(address, Handler)
         self.app = app
         self.verbose = verbose
+        self.pool = ThreadPoolExecutor(max_workers=app.limits.workers, thread_name_prefix="impasto-http")
+        self.connections = threading.BoundedSemaphore(app.limits.max_connections)
         host, port = self.server_address[:2]
         # Bound to this computer: only its own names are this server (another name pointing here is a
         # DNS-rebinding page). Bound to a network address: every name the network uses is fine.
         local = host in ("127.0.0.1", "::1", "localhost")
         self.hosts: frozenset[str] | None = frozenset(f"{h}:{port}" for h in LOOPBACK) if local else None
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Hand the connection to the pool, or, when max_connections are served or waiting, refuse it
+        at once (a flood of connections waits in no line)."""
+        if not self.connections.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(BUSY)
+            self.shutdown_request(request)
+            return
+        self.pool.submit(self._serve, request, client_address)
+
+    def _serve(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self.connections.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def url(self) -> str:
@@ -594,6 +709,7 @@ def make_server(
     device: str = "auto",
     stylize: Stylize | None = None,
     verbose: bool = False,
+    access_token: str | None = None,
 ) -> Server:
     """A server bound to ``host:port`` (port 0: any free one); call ``serve_forever()`` on it and
     ``shutdown()`` + ``app.close()`` to stop. ``stylize`` defaults to :func:`impasto.stylize_detailed`."""
@@ -601,4 +717,4 @@ def make_server(
         from impasto.pipeline import stylize_detailed
 
         stylize = stylize_detailed
-    return Server((host, port), App(stylize, limits, device), verbose)
+    return Server((host, port), App(stylize, limits, device, access_token), verbose)
