@@ -204,3 +204,76 @@ def test_unwritable_formats_fall_back_to_png_and_collisions_stop_it_before_it_st
     assert not (tmp_path / "out2").exists()  # nothing ran
     with pytest.raises(ConfigError, match="is the input folder"):
         batch.run_batch(folder, [style_path], folder, FAST, suffix="png")
+
+
+def test_an_item_another_run_is_making_is_left_to_it(photos: Path, tmp_path: Path, style_path: Path) -> None:
+    out = tmp_path / "out"
+    first = batch.find_items(photos, out)[0]
+    with batch._claim(out, first) as mine:  # another run holds a.png's lock
+        assert mine
+        summary = batch.run_batch(photos, [style_path], out, FAST)
+    assert summary.elsewhere == [first] and not first.output.exists()
+    assert "1 done, 0 skipped (up to date), 1 left to another run, 0 failed" in summary.line()
+    again = batch.run_batch(photos, [style_path], out, FAST)  # the lock is free now
+    assert [i.relative for i in again.done] == [first.relative] and len(again.skipped) == 1
+    assert not list((out / batch.MANIFEST).glob("*.lock"))
+
+
+def test_two_batches_on_one_folder_share_the_work(tmp_path: Path, style_path: Path) -> None:
+    folder = tmp_path / "in"
+    for index in range(6):
+        photo(folder / f"{index}.png", (40 * index, 100, 200 - 40 * index), (64, 48))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "impasto.cli", "batch", str(folder), str(style_path), "-o", str(out)]
+    command += ["--size", "48", "--iterations", "15", "--device", "cpu", "-q"]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    made = [int(stdout.split(" done")[0]) for stdout, _ in outputs]
+    assert sum(made) == 6, outputs  # every image made once, by one run or the other
+    assert sorted(p.name for p in out.glob("*.png")) == [f"{i}.png" for i in range(6)]
+
+
+def test_ctrl_c_stops_the_batch_at_once_and_says_what_was_done(
+    photos: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from impasto.pipeline import stylize_detailed
+
+    calls: list[Path] = []
+
+    def stylize(source: Path, *args: object, **kwargs: object) -> object:
+        calls.append(source)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second image
+        return stylize_detailed(source, *args, **kwargs)
+
+    with pytest.raises(batch.BatchInterrupted) as stop:
+        batch.run_batch(photos, [style_path], tmp_path / "out", FAST, recursive=True, stylize=stylize)
+    assert len(calls) == 2  # the third was never started
+    summary = stop.value.summary
+    assert summary.interrupted and len(summary.done) == 1 and not summary.failed
+    assert summary.line().startswith("1 done, 0 skipped (up to date), 0 failed in ")
+    assert summary.line().endswith(" before Ctrl-C stopped it")
+
+
+def test_cli_batch_reports_the_summary_after_ctrl_c(
+    photos: Path,
+    tmp_path: Path,
+    style_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> batch.Summary:
+        raise batch.BatchInterrupted(
+            batch.Summary(done=batch.find_items(photos, tmp_path / "o")[:1], interrupted=True)
+        )
+
+    monkeypatch.setattr(batch, "run_batch", interrupted)
+    assert main(["batch", str(photos), str(style_path), "-o", str(tmp_path / "out"), "-q"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out.startswith("1 done, ") and "before Ctrl-C stopped it" in captured.out
+    assert (
+        captured.err.strip() == "impasto: error: interrupted; finished images are kept, a rerun does the rest"
+    )

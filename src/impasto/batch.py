@@ -7,6 +7,11 @@ place. A rerun skips an item whose output exists with the same key, and redoes i
 style or an option changed (``force`` redoes everything). Outputs are written atomically (a temporary
 file in the output folder, then a rename), so a killed run leaves at worst a stale temporary file,
 which the next run sweeps away.
+
+Two runs on one output folder share the work: an item is made by the run holding its lock
+(``.impasto/<relative path>.lock``, an advisory lock the system releases when the process ends, however
+it ends); another run passes it by. Ctrl-C stops the batch at once with :class:`BatchInterrupted`,
+which carries the summary of what was done.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -64,16 +70,30 @@ class Summary:
     done: list[Item] = dataclasses.field(default_factory=list)
     skipped: list[Item] = dataclasses.field(default_factory=list)
     failed: list[tuple[Item, str]] = dataclasses.field(default_factory=list)
+    elsewhere: list[Item] = dataclasses.field(default_factory=list)  # being made by another run
+    as_png: list[Item] = dataclasses.field(default_factory=list)  # a format impasto cannot write
     swept: int = 0  # stale temporary files removed at the start
     seconds: float = 0.0
+    interrupted: bool = False
 
     def line(self) -> str:
         minutes, seconds = divmod(round(self.seconds), 60)
         took = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+        others = f", {len(self.elsewhere)} left to another run" if self.elsewhere else ""
+        stopped = " before Ctrl-C stopped it" if self.interrupted else ""
         return (
-            f"{len(self.done)} done, {len(self.skipped)} skipped (up to date), {len(self.failed)} failed "
-            f"in {took}"
+            f"{len(self.done)} done, {len(self.skipped)} skipped (up to date){others}, "
+            f"{len(self.failed)} failed in {took}{stopped}"
         )
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the batch; ``summary`` says what was done before it (the item in progress is
+    left undone, for a rerun)."""
+
+    def __init__(self, summary: Summary) -> None:
+        super().__init__("batch interrupted")
+        self.summary = summary
 
 
 def find_items(
@@ -160,6 +180,32 @@ def recorded_key(output_dir: Path, item: Item) -> str | None:
     return key if isinstance(key, str) else None
 
 
+@contextlib.contextmanager
+def _claim(output_dir: Path, item: Item) -> Iterator[bool]:
+    """Whether this run holds ``item``'s lock (False: another run is making it). The lock file is
+    removed after the item is recorded; a run that opened it just before is safe, as it reads the
+    recorded key after taking the lock."""
+    if sys.platform == "win32":  # no flock there: each run works as if alone
+        yield True
+        return
+    import fcntl
+
+    path = manifest_path(output_dir, item).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def sweep_temporaries(output_dir: Path) -> int:
     """Remove the temporary files a killed run left in ``output_dir`` (any depth); returns how many."""
     removed = 0
@@ -227,6 +273,7 @@ def run_batch(
     items = find_items(input_dir, output_dir, recursive, suffix)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = Summary(swept=sweep_temporaries(output_dir))
+    summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
     style_digests = [file_digest(s) for s in style_paths]
     start = time.perf_counter()
 
@@ -267,28 +314,55 @@ def run_batch(
             _run_on_ray(ray_address, pending, style_paths, config, tell, record, fail)
             return summary
         for index, item, key in pending:
-            tell("start", index, item)
-            began = time.perf_counter()
-
-            def on_progress(progress: Progress, index: int = index, item: Item = item) -> None:
-                tell("progress", index, item, progress=progress)
-
-            try:
-                item.output.parent.mkdir(parents=True, exist_ok=True)
-                done = run(item.source, style_paths, config=config, callback=on_progress)
-                if done.result.stopped != "done":
-                    raise ImpastoError(done.result.message or "the optimization did not finish")
-                images.save(done.image, item.output, done.icc_profile)
-            except ImpastoError as error:
-                fail(index, item, str(error))
-                continue
-            except MemoryError:
-                fail(index, item, "out of memory; try a smaller --size")
-                continue
-            record(index, item, key, time.perf_counter() - began)
+            with _claim(output_dir, item) as mine:
+                if not mine:
+                    summary.elsewhere.append(item)
+                    tell("skipped", index, item, "being made by another run")
+                    continue
+                if not force and item.output.is_file() and recorded_key(output_dir, item) == key:
+                    summary.skipped.append(item)  # another run made it while this one worked
+                    tell("skipped", index, item)
+                    continue
+                _make(run, item, style_paths, config, tell, index, key, record, fail)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise BatchInterrupted(summary) from None
     finally:
         summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _make(
+    run: Stylize,
+    item: Item,
+    style_paths: list[Path],
+    config: StyleConfig,
+    tell: Callable[..., None],
+    index: int,
+    key: str,
+    record: Callable[[int, Item, str, float], None],
+    fail: Callable[[int, Item, str], None],
+) -> None:
+    """One item: stylized, saved and recorded, or reported as failed."""
+    tell("start", index, item)
+    began = time.perf_counter()
+
+    def on_progress(progress: Progress) -> None:
+        tell("progress", index, item, progress=progress)
+
+    try:
+        item.output.parent.mkdir(parents=True, exist_ok=True)
+        done = run(item.source, style_paths, config=config, callback=on_progress)
+        if done.result.stopped != "done":
+            raise ImpastoError(done.result.message or "the optimization did not finish")
+        images.save(done.image, item.output, done.icc_profile)
+    except ImpastoError as error:
+        fail(index, item, str(error))
+        return
+    except MemoryError:
+        fail(index, item, "out of memory; try a smaller --size")
+        return
+    record(index, item, key, time.perf_counter() - began)
 
 
 def _run_on_ray(

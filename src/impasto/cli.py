@@ -553,7 +553,7 @@ def batch_main(argv: Sequence[str]) -> int:
     args = build_parser(batch=True).parse_args(argv)
     try:
         config = config_from_args(args)
-        from impasto.batch import Event, run_batch
+        from impasto.batch import BatchInterrupted, Event, run_batch
 
         bars = _BatchBars(disabled=args.quiet)
 
@@ -578,8 +578,15 @@ def batch_main(argv: Sequence[str]) -> int:
         return _fail(str(error), EXIT_USAGE)
     except ImpastoError as error:
         return _fail(str(error), EXIT_FAILED)
-    except KeyboardInterrupt:
+    except BatchInterrupted as stop:
+        print(stop.summary.line())
         return _fail("interrupted; finished images are kept, a rerun does the rest", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        return _fail("interrupted before the batch began; nothing written", EXIT_INTERRUPTED)
+    if summary.as_png:
+        names = ", ".join(str(item.relative) for item in summary.as_png[:3])
+        more = f" and {len(summary.as_png) - 3} more" if len(summary.as_png) > 3 else ""
+        print(f"impasto: {names}{more} written as PNG (impasto cannot write their format)", file=sys.stderr)
     if summary.swept:
         print(f"removed {summary.swept} temporary files of an earlier, interrupted run", file=sys.stderr)
     if args.quiet:  # otherwise the bars said it as it happened
