@@ -200,3 +200,84 @@ def test_the_multi_pass_variant_flickers_less_than_frame_by_frame(
     assert together < 0.5 * alone, (together, alone)
     with pytest.raises(ConfigError, match="passes"):
         video.stylize_video(clip, [style_path], passes, config, passes=2, independent=True)
+
+
+def make_vfr_clip(path: Path, frames: list[np.ndarray], times: list[float]) -> Path:
+    """A clip whose frames come at uneven times (as a phone records them), in a 1/90000 s time base."""
+    clock = Fraction(1, 90000)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=RATE)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = stream.time_base = clock
+        for array, time in zip(frames, times, strict=True):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = round(time / clock), clock
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_variable_frame_rate_keeps_each_frames_time(
+    tmp_path: Path, content_path: Path, style_path: Path
+) -> None:
+    times = [0.0, 0.1, 0.15, 0.5, 0.55, 1.0]
+    clip = make_vfr_clip(tmp_path / "vfr.mp4", panned_frames(content_path), times)
+    info = video_io.probe(clip)
+    assert info.variable_rate and info.times == pytest.approx(times)
+    assert not video_io.probe(make_clip(tmp_path / "cfr.mp4", panned_frames(content_path))).variable_rate
+    out = tmp_path / "vfr-styled.mp4"
+    video.stylize_video(clip, [style_path], out, StyleConfig(size=48, iterations=2, device="cpu"))
+    assert video_io.probe(out).times == pytest.approx(times, abs=1e-3)
+
+
+def test_bad_inputs_are_refused_before_a_work_folder_is_made(
+    clip: Path, tmp_path: Path, content_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o.mp4"
+    work = tmp_path / "o.mp4.work"
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    audio = tmp_path / "tone.m4a"
+    with av.open(str(audio), mode="w") as container:
+        sound = container.add_stream("aac", rate=16000)
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        chunk.sample_rate, chunk.pts = 16000, 0
+        for packet in [*sound.encode(chunk), *sound.encode()]:
+            container.mux(packet)
+    cases = {
+        "broken.png: cannot read the image": [str(clip), str(broken), "-o", str(out)],
+        "tone.m4a: no video stream": [str(audio), str(content_path), "-o", str(out)],
+        f"{tmp_path}/nodir/o.mp4: the folder {tmp_path}/nodir does not exist": [
+            str(clip),
+            str(content_path),
+            "-o",
+            str(tmp_path / "nodir" / "o.mp4"),
+        ],
+    }
+    for message, args in cases.items():
+        assert main(["video", *args, "-q"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not work.exists()
+    assert main(["metrics", "temporal", str(audio), str(clip)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"impasto: error: {audio}: no video stream (an audio file?)"
+
+
+def test_a_run_stopped_before_any_frame_is_stylized_leaves_no_work_folder(
+    clip: Path, tmp_path: Path, style_path: Path
+) -> None:
+    out = tmp_path / "o.mp4"
+
+    def stop(event: video.VideoEvent) -> None:
+        if event.kind == "frames" and event.index == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the frames are being extracted
+
+    with pytest.raises(KeyboardInterrupt):
+        video.stylize_video(
+            clip, [style_path], out, StyleConfig(size=48, iterations=2, device="cpu"), callback=stop
+        )
+    assert not out.with_name("o.mp4.work").exists() and not out.exists()

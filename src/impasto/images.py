@@ -252,6 +252,13 @@ def check_output(path: str | os.PathLike[str]) -> tuple[Path, str]:
             f"{path}: unknown output format {path.suffix or '(no extension)'!r}; "
             f"use one of {', '.join(sorted(FORMATS))}"
         )
+    check_writable(path)
+    return path, fmt[0]
+
+
+def check_writable(path: Path) -> None:
+    """Fail early if a file cannot be written at ``path``: its folder is missing or read-only, or
+    ``path`` is a folder."""
     folder = path.parent
     if not folder.is_dir():
         reason = "is not a folder" if folder.exists() else "does not exist"
@@ -260,7 +267,6 @@ def check_output(path: str | os.PathLike[str]) -> tuple[Path, str]:
         raise ImageError(f"{path}: is a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ImageError(f"{path}: the folder {folder} is not writable")
-    return path, fmt[0]
 
 
 def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | None = None) -> Path:

@@ -13,12 +13,13 @@ and options continues at the first missing frame; anything else starts the work 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,7 @@ from PIL import Image
 
 from impasto import batch, flow, images, video_io
 from impasto.config import StyleConfig
-from impasto.errors import ConfigError, ImpastoError
+from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.optimize import Progress
 from impasto.pipeline import Temporal, stylize_detailed
 
@@ -105,8 +106,12 @@ def stylize_video(
         raise ConfigError(f"temporal weight must be ≥ 0, got {temporal_weight}")
     input_path, output_path = Path(input_path), Path(output_path)
     video_io._format(output_path)  # a writable container, checked before the long run
-    images.check_output(output_path.with_suffix(".png"))  # the folder exists and is writable
+    images.check_writable(output_path)
     info = video_io.probe(input_path)
+    if info.frames == 0:
+        raise ImageError(f"{input_path}: not one frame of the video can be decoded")
+    for style in styles:  # every input checked before the work folder is made
+        images.load(style, config.max_pixels, config.max_memory)
     on_gpu = torch.cuda.is_available() and (config.device == "auto" or config.device.startswith("cuda"))
     long_side = min(config.resolved_size(on_gpu), max(info.width, info.height))
     config = config.with_options(size=long_side)
@@ -129,46 +134,49 @@ def stylize_video(
     if chunk_frames is not None and chunk_frames < 1:
         raise ConfigError(f"chunk frames must be ≥ 1, got {chunk_frames}")
     _prepare(work, key)
-    frames_dir, done_dir = work / "frames", work / "stylized"
-    count = _extract(input_path, frames_dir, long_side, callback)
-    store = _Work(work)
-    shots = _shots(store, count, cut_threshold)
-    plan = _Plan(
-        styles=[str(s) for s in style_paths],
-        config=config,
-        first_iterations=config.resolved_iterations(on_gpu),
-        later_iterations=later_iterations,
-        temporal_weight=0.0 if independent else temporal_weight,
-        long_term=long_term and not independent,
-    )
-    start = time.perf_counter()
-    resumed = sum(1 for t in range(count) if store.done(t))
-    todo = [
-        (first, last)
-        for first, last in _chunks(shots, chunk_frames)
-        if not all(store.done(t) for t in range(first, last))
-    ]
-    for t in range(count):
-        if store.done(t) and callback is not None:
-            callback(VideoEvent("frame", t, count, skipped=True))
-    if passes > 1 and todo:
-        for first, last in todo:
-            _multi_pass(store, first, last, plan, passes, count, callback)
-    elif ray_address is not None and todo:
-        _run_on_ray(ray_address, store, todo, plan, count, callback)
-    else:
-        for first, last in todo:
-            _stylize_range(store, first, last, plan, count, callback)
-    made = count - resumed
-    stylize_seconds = time.perf_counter() - start
-    if callback is not None:
-        callback(VideoEvent("write", count - 1, count))
-    video_io.write_video(
-        output_path,
-        (_array(Image.open(done_dir / f"{t:06d}.png")) for t in range(count)),
-        info.rate,
-        audio_from=input_path if info.audio else None,
-    )
+    with _removed_unless_resumable(work):
+        frames_dir, done_dir = work / "frames", work / "stylized"
+        count = _extract(input_path, frames_dir, long_side, callback)
+        store = _Work(work)
+        shots = _shots(store, count, cut_threshold)
+        plan = _Plan(
+            styles=[str(s) for s in style_paths],
+            config=config,
+            first_iterations=config.resolved_iterations(on_gpu),
+            later_iterations=later_iterations,
+            temporal_weight=0.0 if independent else temporal_weight,
+            long_term=long_term and not independent,
+        )
+        start = time.perf_counter()
+        resumed = sum(1 for t in range(count) if store.done(t))
+        todo = [
+            (first, last)
+            for first, last in _chunks(shots, chunk_frames)
+            if not all(store.done(t) for t in range(first, last))
+        ]
+        for t in range(count):
+            if store.done(t) and callback is not None:
+                callback(VideoEvent("frame", t, count, skipped=True))
+        if passes > 1 and todo:
+            for first, last in todo:
+                _multi_pass(store, first, last, plan, passes, count, callback)
+        elif ray_address is not None and todo:
+            _run_on_ray(ray_address, store, todo, plan, count, callback)
+        else:
+            for first, last in todo:
+                _stylize_range(store, first, last, plan, count, callback)
+        made = count - resumed
+        stylize_seconds = time.perf_counter() - start
+        if callback is not None:
+            callback(VideoEvent("write", count - 1, count))
+        video_io.write_video(
+            output_path,
+            (_array(Image.open(done_dir / f"{t:06d}.png")) for t in range(count)),
+            info.rate,
+            audio_from=input_path if info.audio else None,
+            # A variable frame rate keeps each frame's time (the frames are the input's, one for one).
+            times=info.times if info.variable_rate and len(info.times) == count else None,
+        )
     size = Image.open(done_dir / f"{0:06d}.png").size
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
@@ -447,6 +455,18 @@ def _run_on_ray(
                 store.save(t, images.load(data, plan.config.max_pixels).image)
                 if callback is not None:
                     callback(VideoEvent("frame", t, count))
+
+
+@contextlib.contextmanager
+def _removed_unless_resumable(work: Path) -> Iterator[None]:
+    """On any failure (Ctrl-C included), remove ``work`` if it holds no stylized frame: extracted
+    frames alone are quick to make again, and a folder left behind would only puzzle."""
+    try:
+        yield
+    except BaseException:
+        if not any((work / "stylized").glob("*.png")):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def _prepare(work: Path, key: dict[str, Any]) -> None:

@@ -1,16 +1,18 @@
 """Reading and writing videos with PyAV (its wheels bundle FFmpeg: no system ffmpeg needed).
 
 Frames are (H, W, 3) uint8 RGB arrays. Output is H.264 in yuv420p at the input's exact frame rate
-(a fraction such as 30000/1001); audio is copied through when the container can hold its codec, and
-re-encoded to AAC otherwise.
+(a fraction such as 30000/1001), or, for a variable-frame-rate input (a phone's), with each frame at the
+time the input showed it; audio is copied through when the container can hold its codec, and re-encoded
+to AAC otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -38,37 +40,59 @@ class VideoInfo:
     rate: Fraction  # frames per second, exact
     frames: int  # as counted by decoding
     audio: str | None  # the audio codec's name, None without audio
+    times: tuple[float, ...] = ()  # when each frame is shown, seconds from the first
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the frames come at uneven intervals (more than 1% off 1/rate somewhere)."""
+        step = 1 / float(self.rate)
+        return any(abs(b - a - step) > 0.01 * step for a, b in itertools.pairwise(self.times))
 
 
-def probe(path: Path) -> VideoInfo:
-    """What ``path`` holds (decodes it once to count the frames exactly)."""
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """``path`` opened for reading, with a video stream; every failure an ImageError with one line."""
     av = _av()
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if not path.is_file():  # a folder, a FIFO, a device: nothing FFmpeg should wait on
+        raise ImageError(f"{path}: not a regular file")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ImageError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-            frames = sum(1 for _ in container.decode(stream))
-            audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
-            return VideoInfo(
-                stream.codec_context.width, stream.codec_context.height, Fraction(rate), frames, audio
-            )
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+                raise ImageError(f"{path}: no video stream (an audio file?)")
+            yield container
     except av.error.FFmpegError as error:
-        raise ImageError(f"{path}: not a video FFmpeg can read ({error})") from None
+        raise ImageError(f"{path}: not a video FFmpeg can read ({_one_line(error)})") from None
+
+
+def probe(path: Path) -> VideoInfo:
+    """What ``path`` holds (decodes it once to count the frames exactly and note their times)."""
+    with _opened(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        times = [frame.time for frame in container.decode(stream)]
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        known = all(t is not None for t in times)
+        return VideoInfo(
+            stream.codec_context.width,
+            stream.codec_context.height,
+            Fraction(rate),
+            len(times),
+            audio,
+            tuple(t - times[0] for t in times) if known and times else (),
+        )
 
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:
     """Every frame of ``path`` as (H, W, 3) uint8 RGB, in order."""
-    av = _av()
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
-    except av.error.FFmpegError as error:
-        raise ImageError(f"{path}: cannot read the video ({error})") from None
+    with _opened(path) as container:
+        for frame in container.decode(container.streams.video[0]):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 # Audio codecs an MP4 holds as they are; anything else is re-encoded to AAC.
@@ -81,10 +105,20 @@ def write_video(
     rate: Fraction,
     audio_from: Path | None = None,
     crf: int = 18,
+    times: Sequence[float] | None = None,
 ) -> None:
     """Write ``frames`` as H.264/yuv420p at ``rate`` to ``path`` atomically, with the audio of
-    ``audio_from`` (copied, or re-encoded to AAC where the container cannot hold its codec)."""
+    ``audio_from`` (copied, or re-encoded to AAC where the container cannot hold its codec).
+
+    ``times``: when each frame is shown (seconds), for a variable frame rate; without them, or if they
+    do not increase, frame i is shown at i / rate."""
     av = _av()
+    # Frame times in 1/90000 s (MPEG's clock): exact for every common rate, fine enough for any other.
+    clock, stamps = Fraction(1) / rate, None
+    if times is not None:
+        ticks = [round(t * 90000) for t in times]
+        if all(b > a for a, b in itertools.pairwise(ticks)):
+            clock, stamps = Fraction(1, 90000), ticks
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
         with av.open(str(temp), mode="w", format=_format(path)) as out:
@@ -106,11 +140,12 @@ def write_video(
                         video.height, video.width = array.shape[0] & ~1, array.shape[1] & ~1
                         video.pix_fmt = "yuv420p"
                         video.options = {"crf": str(crf)}
+                        video.codec_context.time_base = video.time_base = clock
                     frame = av.VideoFrame.from_ndarray(
                         np.ascontiguousarray(array[: video.height, : video.width]), format="rgb24"
                     )
-                    frame.pts = index
-                    frame.time_base = Fraction(1) / rate
+                    frame.pts = index if stamps is None else stamps[index]
+                    frame.time_base = clock
                     for packet in video.encode(frame):
                         out.mux(packet)
                 if video is None:
