@@ -15,6 +15,7 @@ import io
 import os
 import secrets
 import struct
+import sys
 import threading
 import warnings
 import zlib
@@ -127,7 +128,8 @@ def _opened(
             try:
                 with Image.open(file if isinstance(source, bytes) else path) as image:
                     _check_limits(name, image, max_pixels, max_bytes)
-                    image.load()
+                    with _c_errors_silenced(image.format == "TIFF"):
+                        image.load()
                     if decode:
                         image.getexif()  # parsed here, where its warnings are caught
                     yield image
@@ -143,6 +145,28 @@ def _opened(
         raise ImageError(
             f"{name}: cannot read the image, it may be truncated or corrupt ({_one_line(error)})"
         ) from None
+
+
+@contextlib.contextmanager
+def _c_errors_silenced(silence: bool) -> Iterator[None]:
+    """While decoding, what C code writes to the process's stderr is dropped, when ``silence``.
+
+    libtiff prints its complaints about a damaged file ("ZIPDecode: Decoding error …") straight to
+    file descriptor 2, past Python; the decoder's own error then says the same in our one line. Only
+    for TIFF, as only libtiff does this, and other threads' writes to stderr are lost meanwhile.
+    """
+    if not silence:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _check_limits(name: str, image: Image.Image, max_pixels: int, max_bytes: int | None) -> None:
