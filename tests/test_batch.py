@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -243,7 +244,7 @@ def test_ctrl_c_stops_the_batch_at_once_and_says_what_was_done(
 
     calls: list[Path] = []
 
-    def stylize(source: Path, *args: object, **kwargs: object) -> object:
+    def stylize(source: Path, *args: Any, **kwargs: Any) -> object:
         calls.append(source)
         if len(calls) == 2:
             raise KeyboardInterrupt  # Ctrl-C during the second image

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def _seeds() -> dict[str, bytes]:
     rng = np.random.default_rng(7)
     rgb = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), "RGB")
     grey = rgb.convert("L")
-    cases = {
+    cases: dict[str, tuple[Image.Image, str, dict[str, Any]]] = {
         "rgb.png": (rgb, "PNG", {}),
         "rgba.png": (rgb.convert("RGBA"), "PNG", {}),
         "la.png": (grey.convert("LA"), "PNG", {}),
