@@ -2,6 +2,7 @@
 
     python bench/web_load.py                    # 20 sessions, 64 px, 20 iterations each
     python bench/web_load.py --sessions 20 --size 96 --iterations 30 --max-waiting 16
+    python bench/web_load.py --max-waiting 20 --attacker   # the same, while a hostile page floods it
 
 Starts the server as a subprocess (the real command, its own process, so its memory is its own), then
 each session — its own cookie jar, in its own thread — uploads its own content image (a random pattern
@@ -10,6 +11,12 @@ session: the job finished or was refused with a message; the result has the size
 its own image (it correlates best with its own content, not another's); another session's job and
 result answer 404. The server's
 resident memory is sampled throughout. Every loop is bounded in count and time. Not a test: a report.
+
+``--attacker``: meanwhile, threads do what a hostile web page open in the user's browser can make it
+send — cross-site job and upload POSTs (text/plain, no token), cookieless page loads in a loop (each a
+new session), requests under a rebinding Host name — and one holds hundreds of connections open
+without a word. Reported: what the attacker got (every answer's status), and whether every real
+session was still served.
 """
 
 from __future__ import annotations
@@ -165,6 +172,72 @@ def one_session(
         outcome.seconds = time.monotonic() - start
 
 
+ATTACK_JOB = json.dumps(
+    {"content": "example:chelsea.png", "styles": [{"image": "example:swirls.png"}], "options": {"size": 64}}
+).encode()
+
+
+def attacker_page(port: int, stop: threading.Event, statuses: dict[str, int], lock: threading.Lock) -> None:
+    """What a hostile page can make a browser send, in a loop until ``stop``."""
+    import http.client
+
+    evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    requests = [
+        ("POST", "/api/jobs", ATTACK_JOB, {"Host": f"127.0.0.1:{port}", **evil}),
+        ("POST", "/api/uploads", os.urandom(2**20), {"Host": f"127.0.0.1:{port}", **evil}),
+        ("GET", "/", b"", {"Host": f"127.0.0.1:{port}"}),  # a cookieless visit: a new session
+        ("GET", "/api/setup", b"", {"Host": f"evil.example:{port}"}),  # DNS rebinding
+        ("POST", "/api/jobs", ATTACK_JOB, {"Host": f"evil.example:{port}", "Content-Type": "text/plain"}),
+    ]
+    index = 0
+    while not stop.is_set():
+        method, path, body, headers = requests[index % len(requests)]
+        index += 1
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request(method, path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            kind = (
+                "rebound" if "evil" in headers["Host"] else "cross-site" if "Origin" in headers else "plain"
+            )
+            key = f"{method} {path} {kind}: {response.status}"
+            connection.close()
+        except OSError as error:
+            key = f"{method} {path}: {type(error).__name__}"
+        with lock:
+            statuses[key] = statuses.get(key, 0) + 1
+
+
+def attacker_idle(port: int, stop: threading.Event, count: int, held: list[int]) -> None:
+    """``count`` connections held open without a word, reopened as the server closes them."""
+    connections: list[socket.socket] = []
+    while not stop.is_set():
+        connections = [c for c in connections if not _closed(c)]
+        while len(connections) < count and not stop.is_set():
+            try:
+                connections.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError:
+                break
+        held.append(len(connections))
+        time.sleep(0.5)
+    for connection in connections:
+        connection.close()
+
+
+def _closed(connection: socket.socket) -> bool:
+    connection.setblocking(False)
+    try:
+        data = connection.recv(1, socket.MSG_PEEK)
+        return data == b"" or data.startswith(b"H")  # closed, or a 503 before closing
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        connection.setblocking(True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--sessions", type=int, default=20)
@@ -172,6 +245,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--max-waiting", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=900, help="seconds a session waits at most")
+    parser.add_argument("--attacker", action="store_true", help="a hostile page floods the server meanwhile")
+    parser.add_argument("--idle-connections", type=int, default=300, help="held open by the attacker")
     args = parser.parse_args()
 
     port = free_port()
@@ -190,6 +265,19 @@ def main() -> None:
             threading.Thread(target=one_session, args=(i, args.sessions, base, args, jobs, outcomes[i]))
             for i in range(args.sessions)
         ]
+        stop = threading.Event()
+        attack_statuses: dict[str, int] = {}
+        attack_lock = threading.Lock()
+        held: list[int] = []
+        attackers = []
+        if args.attacker:
+            attackers = [
+                threading.Thread(target=attacker_page, args=(port, stop, attack_statuses, attack_lock))
+                for _ in range(4)
+            ] + [threading.Thread(target=attacker_idle, args=(port, stop, args.idle_connections, held))]
+            for attacker in attackers:
+                attacker.start()
+            time.sleep(2)  # the flood is on before the first real visit
         start = time.monotonic()
         for thread in threads:
             thread.start()
@@ -199,6 +287,9 @@ def main() -> None:
         for thread in threads:
             thread.join(timeout=5)
         wall = time.monotonic() - start
+        stop.set()
+        for attacker in attackers:
+            attacker.join(timeout=60)
         after = rss_mb(server.pid)
     finally:
         server.terminate()
@@ -216,7 +307,7 @@ def main() -> None:
                 "iterations": args.iterations,
                 "max_waiting": args.max_waiting,
                 "states": states,
-                "refusal_messages": sorted({o.message for o in outcomes if o.state == "refused"}),
+                "refusal_messages": sorted({o.message for o in outcomes if "refused" in o.state}),
                 "all_finished_or_refused_with_a_message": all(
                     o.state == "done" or (o.state == "refused" and o.message) for o in outcomes
                 ),
@@ -232,6 +323,12 @@ def main() -> None:
                     "after": round(after),
                 },
                 "client_errors": [e for o in outcomes for e in o.errors],
+                "attacker": {
+                    "answers": dict(sorted(attack_statuses.items())),
+                    "idle_connections_held": max(held, default=0),
+                }
+                if args.attacker
+                else None,
             },
             indent=1,
         )

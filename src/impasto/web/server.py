@@ -29,6 +29,7 @@ their files and the queue of jobs are all bounded.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import http.cookies
 import json
@@ -37,7 +38,6 @@ import re
 import secrets
 import shlex
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -45,7 +45,6 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from impasto import examples, options
 from impasto.choices import INIT_CHOICES
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
+from impasto.web.connections import OneRequestHandler, PooledServer
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -67,13 +67,6 @@ TOKEN_HEADER = "X-Impasto-Token"
 ACCESS_COOKIE = "impasto_access"
 ACCESS_HEADER = "X-Impasto-Access"
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
-# What a connection beyond max_connections hears before it is closed.
-_BUSY_BODY = b'{"error": "the server is busy; try again soon"}'
-BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    + b"Content-Length: %d\r\n\r\n" % len(_BUSY_BODY)
-    + _BUSY_BODY
-)
 DRAIN_LIMIT = 256 * 2**20  # bytes of a too-large upload read (and dropped) so the client hears why
 # Options the page may set, and how each is read from JSON (options.py says which). Everything else
 # keeps the library's default.
@@ -86,10 +79,9 @@ class Limits:
 
     max_upload_bytes: int = 25 * 2**20
     max_upload_pixels: int = 40_000_000
-    # Memory one upload's decoding may take (images.decode_cost: a 32 Mpx photo); one is decoded at a
-    # time, and at most max_decodes_waiting more wait for their turn (busier: 503, try again).
+    # Memory one upload's decoding may take (images.decode_cost: a 32 Mpx photo). Uploads are decoded
+    # one at a time; one that waits longer than request_timeout for its turn hears 503 (try again).
     max_decode_bytes: int = 384 * 2**20
-    max_decodes_waiting: int = 4
     max_size: int = 1024  # long side of an output
     max_iterations: int = 2000
     max_styles: int = 4
@@ -102,9 +94,9 @@ class Limits:
     max_sessions: int = 256
     max_disk_bytes: int = 2 * 2**30  # uploads kept at once, all sessions together
     request_timeout: float = 30.0  # seconds a connection may stay silent in the middle of a request
-    idle_timeout: float = 5.0  # seconds a kept-alive connection may wait for its next request
-    workers: int = 32  # threads serving connections
-    max_connections: int = 256  # connections served or waiting for a worker; more are turned away
+    idle_timeout: float = 15.0  # seconds a connection may wait for its (next) request
+    workers: int = 16  # threads serving requests (a waiting connection holds none)
+    max_connections: int = 512  # connections open at once; more are turned away with a 503
 
 
 @dataclass
@@ -152,7 +144,6 @@ class App:
         self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
         self.token = secrets.token_urlsafe(24)
         self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impasto-decode")
-        self.decodes = threading.BoundedSemaphore(1 + self.limits.max_decodes_waiting)
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         # The repository's example images (a wheel installed without the repository has none; the page
@@ -233,16 +224,15 @@ class App:
         """``path`` decoded on the decoding thread, within the limits → its size (W, H)."""
         from impasto import images
 
-        if not self.decodes.acquire(blocking=False):
+        limits = self.limits
+        work = self.decoder.submit(images.probe, path, limits.max_upload_pixels, limits.max_decode_bytes)
+        try:
+            return work.result(timeout=limits.request_timeout)
+        except concurrent.futures.TimeoutError:
+            work.cancel()  # not begun: it never will be; begun: it ends on its own, its answer unread
             raise HttpError(
                 HTTPStatus.SERVICE_UNAVAILABLE, "the server is busy reading other uploads; try again"
-            )
-        try:
-            limits = self.limits
-            work = self.decoder.submit(images.probe, path, limits.max_upload_pixels, limits.max_decode_bytes)
-            return work.result()
-        finally:
-            self.decodes.release()
+            ) from None
 
     def image(self, session: Session, reference: object) -> tuple[Path, str]:
         """ "upload:ID" or "example:NAME" → the file and the name to show for it."""
@@ -447,33 +437,10 @@ def _without_path(message: str, path: Path, name: str) -> str:
     return message.replace(str(path), _safe_name(name))
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(OneRequestHandler):
     """One request. The App is the server's (``self.server.app``)."""
 
     server: Server
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        # A client that never sends a request, idles on a kept-alive connection or stops sending in the
-        # middle of one gives its worker back after a timeout instead of holding it forever.
-        self.connection.settimeout(self.server.app.limits.idle_timeout)
-
-    def parse_request(self) -> bool:
-        # The request line is in: the rest of the request gets the longer timeout.
-        self.connection.settimeout(self.server.app.limits.request_timeout)
-        return super().parse_request()
-
-    def handle_one_request(self) -> None:
-        super().handle_one_request()
-        if not self.close_connection:
-            self.connection.settimeout(self.server.app.limits.idle_timeout)
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except OSError:  # the client went away or went silent (a timed-out socket reads no more)
-            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
@@ -525,7 +492,18 @@ class Handler(BaseHTTPRequestHandler):
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"the request is {_bytes(int(length))}; this server takes at most {_bytes(limit)}",
             )
-        return self.rfile.read(int(length))
+        return self._read(int(length))
+
+    def _read(self, count: int) -> bytes:
+        """Exactly ``count`` bytes of the body (the socket is read unbuffered, a piece at a time)."""
+        pieces, left = [], count
+        while left > 0:
+            piece = self.rfile.read(min(left, 2**20))
+            if not piece:  # the client hung up before sending it all
+                raise ConnectionError("the request ended before its Content-Length")
+            pieces.append(piece)
+            left -= len(piece)
+        return b"".join(pieces)
 
     def _route(self, method: str) -> None:
         self._new_cookie = None
@@ -655,45 +633,26 @@ class Handler(BaseHTTPRequestHandler):
         raise HttpError(HTTPStatus.NOT_FOUND, "no such page")
 
 
-class Server(HTTPServer):
-    """The app's HTTP server: connections are served by a fixed pool of ``limits.workers`` threads."""
-
-    request_queue_size = 128  # the listen backlog: socketserver's 5 resets connections from a crowd
+class Server(PooledServer):
+    """The app's HTTP server (connections.py: a waiting room and a fixed pool of workers)."""
 
     def __init__(self, address: tuple[str, int], app: App, verbose: bool = False) -> None:
-        super().__init__(address, Handler)
+        limits = app.limits
+        super().__init__(
+            address,
+            Handler,
+            workers=limits.workers,
+            max_connections=limits.max_connections,
+            idle_timeout=limits.idle_timeout,
+            request_timeout=limits.request_timeout,
+        )
         self.app = app
         self.verbose = verbose
-        self.pool = ThreadPoolExecutor(max_workers=app.limits.workers, thread_name_prefix="impasto-http")
-        self.connections = threading.BoundedSemaphore(app.limits.max_connections)
         host, port = self.server_address[:2]
         # Bound to this computer: only its own names are this server (another name pointing here is a
         # DNS-rebinding page). Bound to a network address: every name the network uses is fine.
         local = host in ("127.0.0.1", "::1", "localhost")
         self.hosts: frozenset[str] | None = frozenset(f"{h}:{port}" for h in LOOPBACK) if local else None
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the connection to the pool, or, when max_connections are served or waiting, refuse it
-        at once (a flood of connections waits in no line)."""
-        if not self.connections.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                request.sendall(BUSY)
-            self.shutdown_request(request)
-            return
-        self.pool.submit(self._serve, request, client_address)
-
-    def _serve(self, request: socket.socket, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-            self.connections.release()
-
-    def server_close(self) -> None:
-        super().server_close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def url(self) -> str:
