@@ -80,4 +80,4 @@ def test_a_small_memory_budget_stylizes_in_tiles(content_path: Path, style_path:
 
 def test_a_budget_too_small_for_any_tile_is_refused(content_path: Path, style_path: Path) -> None:
     with pytest.raises(ConfigError, match="--max-memory"):
-        impasto.stylize(content_path, style_path, size=256, iterations=1, device="cpu", max_memory=2**20)
+        impasto.stylize(content_path, style_path, size=256, iterations=1, device="cpu", max_memory=2**22)

@@ -247,8 +247,26 @@ def test_bad_inputs_are_refused_before_a_work_folder_is_made(
         chunk.sample_rate, chunk.pts = 16000, 0
         for packet in [*sound.encode(chunk), *sound.encode()]:
             container.mux(packet)
+    frameless = tmp_path / "frameless.mkv"  # a header, and not one whole frame after it
+    with av.open(str(tmp_path / "whole.mkv"), mode="w") as container:
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * index, np.uint8), format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frameless.write_bytes((tmp_path / "whole.mkv").read_bytes()[:600])
     cases = {
         "broken.png: cannot read the image": [str(clip), str(broken), "-o", str(out)],
+        "frameless.mkv: not one frame of the video can be decoded": [
+            str(frameless),
+            str(content_path),
+            "-o",
+            str(out),
+        ],
         "tone.m4a: no video stream": [str(audio), str(content_path), "-o", str(out)],
         f"{tmp_path}/nodir/o.mp4: the folder {tmp_path}/nodir does not exist": [
             str(clip),

@@ -294,3 +294,23 @@ def test_an_access_token_is_required_of_every_request(serve: Callable[..., Serve
     assert send(server, "GET", "/api/setup", headers={"Cookie": "impasto_access=s3cret-token"})[0] == 200
     assert send(server, "GET", "/api/setup", headers={"X-Impasto-Access": "s3cret-token"})[0] == 200
     assert send(server, "GET", "/api/setup", headers={"Cookie": "impasto_access=other"})[0] == 401
+
+
+def test_a_run_that_diverges_at_once_is_reported_as_stopped_not_done(server: Server) -> None:
+    import time
+
+    port = server.server_address[1]
+    headers = {
+        "Origin": f"http://127.0.0.1:{port}",
+        "X-Impasto-Token": token(server),
+        "Content-Type": "application/json",
+    }
+    request = json.loads(JOB)
+    request["options"].update(style_weight=1e308, iterations=5)
+    status, answer = send(server, "POST", "/api/jobs", json.dumps(request).encode(), headers)
+    assert status == 202, answer
+    job = next(j for s in server.app.sessions.values() for j in s.jobs.values() if j.id == answer["id"])
+    deadline = time.monotonic() + 120
+    while job.state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.state == "stopped" and "infinite" in job.message, (job.state, job.message)
