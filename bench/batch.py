@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from impasto import batch, examples
+from impasto import examples
+from impasto.apps import batch
 from impasto.config import StyleConfig
 
 ROOT = Path(__file__).resolve().parent.parent

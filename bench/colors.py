@@ -15,8 +15,8 @@ from PIL import Image
 
 import impasto
 from impasto import examples
-from impasto.color import stats_distance
-from impasto.images import to_tensor
+from impasto.core.color import stats_distance
+from impasto.io.images import to_tensor
 
 
 def distance(image: Image.Image, reference: Image.Image) -> float:

@@ -40,9 +40,11 @@ import torch
 from PIL import Image, ImageDraw
 
 import impasto
-from impasto import examples, images, losses, pyramid
-from impasto.backbone import FeatureExtractor
-from impasto.weights import load_params
+from impasto import examples
+from impasto.core import losses, pyramid
+from impasto.core.backbone import FeatureExtractor
+from impasto.core.weights import load_params
+from impasto.io import images
 
 ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION = ROOT.parent / "shared" / "images"  # the two public-domain paintings beside the repo

@@ -77,8 +77,10 @@ def through_stylize(args: argparse.Namespace) -> dict[str, Any]:
 
 def phases(args: argparse.Namespace) -> dict[str, Any]:
     """One evaluation, one optimizer step and the GPU's busy share, on the pipeline's own objective."""
-    from impasto import images, optimize, pipeline
+    from impasto import pipeline
     from impasto.config import StyleConfig
+    from impasto.core import optimize
+    from impasto.io import images
 
     device = torch.device(args.device)
     config = StyleConfig(model=args.model, precision=args.precision, device=args.device)
@@ -135,10 +137,12 @@ def phases(args: argparse.Namespace) -> dict[str, Any]:
 
 def reference(args: argparse.Namespace) -> dict[str, Any]:
     """torch.optim.LBFGS over a whole-loss function compiled in one piece (on a GPU)."""
-    from impasto import images, losses, pipeline, runtime
-    from impasto.backbone import FeatureExtractor
+    from impasto import pipeline
     from impasto.config import StyleConfig
-    from impasto.weights import load_params
+    from impasto.core import losses, runtime
+    from impasto.core.backbone import FeatureExtractor
+    from impasto.core.weights import load_params
+    from impasto.io import images
 
     device = torch.device(args.device)
     config = StyleConfig(model=args.model)

@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 
 import impasto
-from impasto import examples, images, losses, pipeline
-from impasto.backbone import FeatureExtractor
-from impasto.optimize import Progress
-from impasto.weights import load_params
+from impasto import examples, pipeline
+from impasto.core import losses
+from impasto.core.backbone import FeatureExtractor
+from impasto.core.optimize import Progress
+from impasto.core.weights import load_params
+from impasto.io import images
 
 
 def score(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:

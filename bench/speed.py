@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def random_vgg19(path: Path) -> None:
     """A torchvision-style VGG-19 state dict with random weights (He initialization) at ``path``."""
-    from impasto.backbone import LAYOUTS, conv_shapes
+    from impasto.core.backbone import LAYOUTS, conv_shapes
 
     shapes = iter(conv_shapes("vgg19"))
     state: dict[str, torch.Tensor] = {}
@@ -87,7 +87,7 @@ def main() -> None:
 
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, device {args.device}")
     with tempfile.TemporaryDirectory() as tmp:
-        from impasto.weights import REGISTRY, cache_dir
+        from impasto.core.weights import REGISTRY, cache_dir
 
         vgg19 = cache_dir() / REGISTRY["vgg19"].file_name
         if not vgg19.is_file():

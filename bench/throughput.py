@@ -13,7 +13,7 @@ gradient), so TFLOP/s is comparable across machines and paths. Three paths:
 - ``reference``: what a careful hand-written script does: autocast at the given precision,
   channels-last, and the whole loss (network, Grams, terms) in one ``torch.compile`` (static shapes,
   where ``--compile`` says);
-- ``impasto``: :meth:`impasto.runtime.Runner.objective` at the given precision, exactly what a
+- ``impasto``: :meth:`impasto.core.runtime.Runner.objective` at the given precision, exactly what a
   stylization runs (compiled where ``--compile`` says).
 
 Then the optimizer alone: milliseconds of one L-BFGS step (history full) for torch's and impasto's.
@@ -41,7 +41,7 @@ CONTENT_LAYERS = ["relu4_2"]
 
 def analytic_flops(model: str, height: int, width: int) -> float:
     """FLOPs of one evaluation: forward to relu5_1 plus the gradient with respect to the input."""
-    from impasto.backbone import LAYOUTS, conv_shapes
+    from impasto.core.backbone import LAYOUTS, conv_shapes
 
     shapes = iter(conv_shapes(model))
     flops = 0.0
@@ -81,9 +81,9 @@ def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float
 def weights_or_random(model: str) -> tuple[Any, Any]:
     """The registered weights of ``model``, or random ones of the same shapes where they are not
     installed (a device machine carries only the default VGG-19): the cost does not depend on them."""
-    from impasto.backbone import conv_shapes
+    from impasto.core.backbone import conv_shapes
+    from impasto.core.weights import REGISTRY, load_params
     from impasto.errors import ImpastoError
-    from impasto.weights import REGISTRY, load_params
 
     try:
         return load_params(model, None)
@@ -98,8 +98,9 @@ def weights_or_random(model: str) -> tuple[Any, Any]:
 def one(
     model: str, size: int, device_text: str, path: str, precision: str, compile_mode: str
 ) -> dict[str, object]:
-    from impasto import losses, pipeline, runtime
-    from impasto.backbone import FeatureExtractor
+    from impasto import pipeline
+    from impasto.core import losses, runtime
+    from impasto.core.backbone import FeatureExtractor
 
     device = torch.device(device_text)
     entry, params = weights_or_random(model)
@@ -181,7 +182,7 @@ def one(
 def lbfgs_overhead(size: int, device_text: str, implementation: str) -> dict[str, object]:
     """Milliseconds of one L-BFGS step of the optimizer itself (its 50-pair history full) on a
     (1, 3, size, size) image, given the gradient: what the optimizer adds to every evaluation."""
-    from impasto.lbfgs import LBFGS
+    from impasto.core.lbfgs import LBFGS
 
     device = torch.device(device_text)
     x = torch.zeros(3 * size * size, device=device, requires_grad=True)
@@ -231,7 +232,7 @@ def main() -> None:
         print(json.dumps(one(model, int(size), device, path, precision, compile_mode)))
         return
 
-    from impasto.runtime import cpu_has_fast_bf16
+    from impasto.core.runtime import cpu_has_fast_bf16
 
     if args.precisions:
         precisions = args.precisions.split(",")

@@ -21,17 +21,17 @@ import torch
 from PIL import Image
 
 import impasto
-from impasto import examples, tiles
+from impasto import examples, tiling
 
 
-def seam_ratio(image: Image.Image, windows: list[tiles.Tile]) -> float:
+def seam_ratio(image: Image.Image, windows: list[tiling.Tile]) -> float:
     pixels = np.asarray(image, dtype=np.float64).mean(axis=2)  # (H, W) grey
     dx = np.abs(np.diff(pixels, axis=1))  # (H, W-1): between columns x and x+1
     dy = np.abs(np.diff(pixels, axis=0))
     columns = {
-        x + d for w in windows if w.left > 0 for x in (w.left, w.left + tiles.OVERLAP) for d in (-1, 0)
+        x + d for w in windows if w.left > 0 for x in (w.left, w.left + tiling.OVERLAP) for d in (-1, 0)
     }
-    rows = {y + d for w in windows if w.top > 0 for y in (w.top, w.top + tiles.OVERLAP) for d in (-1, 0)}
+    rows = {y + d for w in windows if w.top > 0 for y in (w.top, w.top + tiling.OVERLAP) for d in (-1, 0)}
     on_seams = np.concatenate([dx[:, sorted(columns)].ravel(), dy[sorted(rows), :].ravel()])
     return float(on_seams.mean() / np.concatenate([dx.ravel(), dy.ravel()]).mean())
 
@@ -62,7 +62,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tile_side = max(max(p.image.shape[-2:]) for p in seen)
-    windows = tiles.tiles(args.size, args.size, tile_side, tiles.OVERLAP)
+    windows = tiling.tiles(args.size, args.size, tile_side, tiling.OVERLAP)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     done.image.save(args.output)
     print(

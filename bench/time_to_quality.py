@@ -24,10 +24,12 @@ from typing import Any
 import torch
 
 import impasto
-from impasto import examples, images, losses, pipeline
-from impasto.backbone import FeatureExtractor
-from impasto.optimize import Progress
-from impasto.weights import load_params
+from impasto import examples, pipeline
+from impasto.core import losses
+from impasto.core.backbone import FeatureExtractor
+from impasto.core.optimize import Progress
+from impasto.core.weights import load_params
+from impasto.io import images
 
 REFERENCE: dict[str, Any] = {"precision": "fp32", "compile": "off", "multiscale": False}
 

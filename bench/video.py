@@ -26,9 +26,11 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from impasto import examples, video, video_io  # noqa: E402
+from clips import RATE, make_clip  # noqa: E402 — the tests' clip maker, one definition
+from impasto import examples  # noqa: E402
+from impasto.apps import video  # noqa: E402
 from impasto.config import StyleConfig  # noqa: E402
-from test_video import RATE, make_clip  # noqa: E402 — the tests' clip maker, one definition
+from impasto.io import video_io  # noqa: E402
 
 
 def panned(width: int, height: int, shift: int, frames: int) -> list[np.ndarray]:

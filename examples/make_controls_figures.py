@@ -15,9 +15,9 @@ from PIL import Image, ImageDraw
 
 import impasto
 from impasto import examples
-from impasto.color import stats_distance
-from impasto.figures import grid
-from impasto.images import to_tensor
+from impasto.apps.figures import grid
+from impasto.core.color import stats_distance
+from impasto.io.images import to_tensor
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"

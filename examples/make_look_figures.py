@@ -18,7 +18,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 import impasto
-from impasto import examples, images
+from impasto import examples
+from impasto.io import images
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

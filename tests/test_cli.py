@@ -438,10 +438,10 @@ def test_ctrl_c_in_a_batch_or_a_figure_stops_everything_with_130(
 ) -> None:
     """Interrupted is a KeyboardInterrupt, not an ImpastoError: a batch does not count the user's
     Ctrl-C as one failed image and go on, and a figure exits 130, not 1."""
+    import impasto.apps.figures
     import impasto.errors
-    import impasto.figures
     import impasto.pipeline
-    from impasto.optimize import RunResult
+    from impasto.core.optimize import RunResult
 
     assert not issubclass(impasto.errors.Interrupted, impasto.errors.ImpastoError)
     calls = []
@@ -457,7 +457,7 @@ def test_ctrl_c_in_a_batch_or_a_figure_stops_everything_with_130(
     monkeypatch.setattr(impasto.pipeline, "stylize_detailed", interrupted)
     assert main(["batch", str(photos), str(style_path), "-o", str(tmp_path / "out"), "-q"]) == 130
     assert len(calls) == 1  # stopped at the first image, not after trying the other two
-    monkeypatch.setattr(impasto.figures, "explain", interrupted)
+    monkeypatch.setattr(impasto.apps.figures, "explain", interrupted)
     assert main(["explain", str(content_path), "-o", str(tmp_path / "fig.png"), "-q"]) == 130
 
 

@@ -117,7 +117,7 @@ def test_a_bad_config_file_says_what_and_where(tmp_path: Path) -> None:
 def test_preprocessing_says_what_input_a_weights_file_expects() -> None:
     """--weights FILE of another kind than --model's own: --preprocessing picks the input it expects."""
     from impasto import pipeline
-    from impasto.weights import CAFFE_IMAGENET, IMAGENET
+    from impasto.core.weights import CAFFE_IMAGENET, IMAGENET
 
     def extractor_scale(preprocessing: str) -> float:
         runner = pipeline._network("vgg19", None, ("relu1_1",), "max", "cpu", "fp32", "off", preprocessing)

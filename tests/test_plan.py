@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 import impasto
-from impasto import tiles
+from impasto import tiling
 from impasto.config import StyleConfig
+from impasto.core.optimize import Progress
 from impasto.errors import ConfigError
-from impasto.optimize import Progress
 from impasto.plan import iterations_at, make_plan, scale_sizes
 
 CPU = torch.device("cpu")
@@ -20,7 +20,7 @@ CPU = torch.device("cpu")
 
 def room(extra: int) -> int:
     """A memory budget of ``extra`` bytes beyond what this process holds (tiles.py counts that in)."""
-    return tiles.resident_memory() + extra
+    return tiling.resident_memory() + extra
 
 
 LANDSCAPE = (3000, 4000)  # (H, W) of a phone photo

@@ -11,6 +11,11 @@ imports on first use, so the command line's --help and --version answer without 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import warnings
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from impasto.config import StyleConfig
@@ -24,22 +29,68 @@ from impasto.errors import (
 )
 
 if TYPE_CHECKING:
-    from impasto.figures import explain, sweep
-    from impasto.optimize import Progress, RunResult
+    from impasto.apps.figures import explain, sweep
+    from impasto.core.optimize import Progress, RunResult
     from impasto.pipeline import Stylized, stylize, stylize_detailed
 
 __version__ = "0.7.0"
 
 # name → the module that defines it, imported when the name is first asked for
 _LAZY = {
-    "explain": "impasto.figures",
-    "sweep": "impasto.figures",
-    "Progress": "impasto.optimize",
-    "RunResult": "impasto.optimize",
+    "explain": "impasto.apps.figures",
+    "sweep": "impasto.apps.figures",
+    "Progress": "impasto.core.optimize",
+    "RunResult": "impasto.core.optimize",
     "Stylized": "impasto.pipeline",
     "stylize": "impasto.pipeline",
     "stylize_detailed": "impasto.pipeline",
 }
+
+
+# Modules that moved in 0.9 (old name → new), still importable by the old name with a warning.
+MOVED = {
+    "impasto.backbone": "impasto.core.backbone",
+    "impasto.weights": "impasto.core.weights",
+    "impasto.losses": "impasto.core.losses",
+    "impasto.optimize": "impasto.core.optimize",
+    "impasto.lbfgs": "impasto.core.lbfgs",
+    "impasto.runtime": "impasto.core.runtime",
+    "impasto.color": "impasto.core.color",
+    "impasto.pyramid": "impasto.core.pyramid",
+    "impasto.devices": "impasto.core.devices",
+    "impasto.images": "impasto.io.images",
+    "impasto.video_io": "impasto.io.video_io",
+    "impasto.tiles": "impasto.tiling",
+    "impasto.batch": "impasto.apps.batch",
+    "impasto.figures": "impasto.apps.figures",
+    "impasto.video": "impasto.apps.video",
+    "impasto.flow": "impasto.apps.video.flow",
+}
+
+
+class _Moved(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a moved module by its old name: the module itself (one object under both names), after
+    a DeprecationWarning that gives the new name."""
+
+    def find_spec(
+        self, name: str, path: Any = None, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        return importlib.machinery.ModuleSpec(name, self) if name in MOVED else None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        warnings.warn(
+            f"{spec.name} is now {MOVED[spec.name]}; the old name goes in 2.0",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(MOVED[spec.name])
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass  # already executed under its new name
+
+
+if not any(isinstance(finder, _Moved) for finder in sys.meta_path):
+    sys.meta_path.append(_Moved())
 
 
 def __getattr__(name: str) -> Any:

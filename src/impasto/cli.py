@@ -21,7 +21,7 @@ from impasto.config import DEFAULT_ITERATIONS, StyleConfig
 from impasto.errors import ConfigError, ImpastoError, Interrupted
 
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
-    from impasto.optimize import Progress
+    from impasto.core.optimize import Progress
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 CLEAR_LINE = "\r\x1b[K"  # back to the start of the terminal's line, and erase it
@@ -220,7 +220,7 @@ def config_from_args(args: argparse.Namespace) -> StyleConfig:
     }
     config = base.with_options(**options)
     if getattr(args, "save_config", None):
-        from impasto import images
+        from impasto.io import images
 
         try:
             images.write_bytes(args.save_config, to_toml(config).encode())
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.time_budget is not None and not args.time_budget > 0:
             raise ConfigError(f"time-budget must be > 0 seconds, got {args.time_budget}")
         config = config_from_args(args)
-        from impasto import images
+        from impasto.io import images
 
         output, _ = images.check_output(args.output)
         inputs = [args.content, *args.style]
@@ -275,7 +275,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     # Imported here so that --help, --version and argument errors answer without loading torch.
     import torch
 
-    from impasto import images
+    from impasto.io import images
     from impasto.pipeline import stylize_detailed
 
     started = time.monotonic()
@@ -488,11 +488,11 @@ def figure_main(kind: str, argv: Sequence[str]) -> int:
         if getattr(args, name) is not None
     }
     try:
-        from impasto import images
+        from impasto.io import images
 
         output, _ = images.check_output(args.output)
         StyleConfig(**options)  # every option checked before the first cell's long run
-        from impasto import figures
+        from impasto.apps import figures
 
         if kind == "explain":
             cells = len(figures.EXPLAIN_CONTENT_LAYERS) + len(figures.EXPLAIN_STYLE_LAYERS)
@@ -553,7 +553,7 @@ def batch_main(argv: Sequence[str]) -> int:
     args = build_parser(batch=True).parse_args(argv)
     try:
         config = config_from_args(args)
-        from impasto.batch import BatchInterrupted, Event, run_batch
+        from impasto.apps.batch import BatchInterrupted, Event, run_batch
 
         bars = _BatchBars(disabled=args.quiet)
 
@@ -646,7 +646,7 @@ def video_main(argv: Sequence[str]) -> int:
         if args.frame_iterations is not None and args.frame_iterations < 1:
             raise ConfigError(f"frame-iterations must be ≥ 1, got {args.frame_iterations}")
         config = config_from_args(args)
-        from impasto.video import VideoEvent, stylize_video
+        from impasto.apps.video import VideoEvent, stylize_video
 
         bar: Any = None
 
@@ -708,7 +708,7 @@ def metrics_main(argv: Sequence[str]) -> int:
     p.add_argument("input_video", type=Path)
     args = p.parse_args(argv)
     try:
-        from impasto.video import warping_error
+        from impasto.apps.video import warping_error
 
         result = warping_error(args.output_video, args.input_video)
     except ConfigError as error:
@@ -780,16 +780,6 @@ def serve_main(argv: Sequence[str]) -> int:
         )
     except OSError as error:
         return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_FAILED)
-    address = server.url + (f"?token={token}" if token else "")
-    print(f"impasto is running at {address} (Ctrl-C stops it)", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        print(
-            f"impasto: warning: listening on {args.host}: anyone who can reach this computer on port "
-            f"{server.server_address[1]} can upload images and run jobs; --token lets in only those "
-            "given the address",
-            file=sys.stderr,
-            flush=True,
-        )
 
     def stop(signum: int, frame: object) -> None:
         # SIGTERM (a service manager, kill) and SIGHUP (the terminal closed) clean up as Ctrl-C does.
@@ -797,10 +787,20 @@ def serve_main(argv: Sequence[str]) -> int:
 
     import signal
 
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):  # Windows has no SIGHUP
-            signal.signal(getattr(signal, name), stop)
-    try:
+    try:  # from here on, any of them (even during the first lines) stops the server cleanly
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):  # Windows has no SIGHUP
+                signal.signal(getattr(signal, name), stop)
+        address = server.url + (f"?token={token}" if token else "")
+        print(f"impasto is running at {address} (Ctrl-C stops it)", flush=True)
+        if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
+            print(
+                f"impasto: warning: listening on {args.host}: anyone who can reach this computer on port "
+                f"{server.server_address[1]} can upload images and run jobs; --token lets in only those "
+                "given the address",
+                file=sys.stderr,
+                flush=True,
+            )
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
@@ -838,7 +838,7 @@ def weights_main(argv: Sequence[str]) -> int:
     p.add_argument("action", choices=["list", "install"])
     p.add_argument("name", nargs="?", choices=sorted(MODELS), help="the backbone to install")
     args = p.parse_args(argv)
-    from impasto import weights
+    from impasto.core import weights
 
     if args.action == "list":
         for name, entry in weights.REGISTRY.items():

@@ -246,7 +246,7 @@ class StyleConfig:
             items = (value,) if isinstance(value, str | Path | Image.Image) else tuple(value)
             set_(self, name, tuple(Path(item) if isinstance(item, str) else item for item in items))
         if isinstance(self.max_memory, str):
-            from impasto.tiles import parse_memory
+            from impasto.tiling import parse_memory
 
             set_(self, "max_memory", parse_memory(self.max_memory))
         if self.max_memory is not None:

@@ -69,7 +69,7 @@ def _stylize_bytes(
     """Runs on a worker: the files arrive as bytes, the result leaves as PNG bytes."""
     import socket
 
-    from impasto.images import png_bytes
+    from impasto.io.images import png_bytes
     from impasto.pipeline import stylize_detailed
 
     worker = f"{socket.gethostname()}:{os.getpid()}"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from PIL import Image
 
-    from impasto.optimize import RunResult
+    from impasto.core.optimize import RunResult
 
 
 class ImpastoError(Exception):

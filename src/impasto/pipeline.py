@@ -19,14 +19,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from impasto import color, images, losses, optimize, pyramid, runtime, tiles
-from impasto.backbone import FeatureExtractor
+from impasto import tiling
 from impasto.choices import StyleLossKind
 from impasto.config import MaskLike, StyleConfig
-from impasto.devices import resolve_device
+from impasto.core import color, losses, optimize, pyramid, runtime
+from impasto.core.backbone import FeatureExtractor
+from impasto.core.devices import resolve_device
+from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
 from impasto.errors import ConfigError, ImageError, Interrupted
+from impasto.io import images
 from impasto.plan import Plan, Scale, check_style_shape, make_plan
-from impasto.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
@@ -85,7 +87,7 @@ def stylize(
     ``content`` is a path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in [0, 1]; ``style`` is one
     such image, a folder of images, or a list of them (blended by ``style_blend``). ``options`` are
     fields of :class:`StyleConfig` (``size``, ``style_weight``, …) and override ``config``. ``callback``
-    receives a :class:`~impasto.optimize.Progress` after every iteration.
+    receives a :class:`~impasto.core.optimize.Progress` after every iteration.
     Raises :class:`~impasto.errors.ImpastoError` subclasses for bad input, and
     :class:`~impasto.errors.Interrupted` (holding the best image so far) on Ctrl-C.
     """
@@ -349,16 +351,16 @@ def _optimize_tiled(
     Style targets are global: every style's Gram matrices, accumulated tile by tile and blended.
     """
     extractor = runner.extractor
-    side, overlap = scale.tile_side, tiles.OVERLAP
+    side, overlap = scale.tile_side, tiling.OVERLAP
     layers = list(weights.style_layers)
     grams: dict[str, torch.Tensor] = {}
     for style, share in zip(styles, blend, strict=True):
-        for name, gram in tiles.tiled_grams(extractor, style, layers, side, margin=overlap).items():
+        for name, gram in tiling.tiled_grams(extractor, style, layers, side, margin=overlap).items():
             grams[name] = grams[name] + share * gram if name in grams else share * gram
-    windows = tiles.tiles(content.shape[-2], content.shape[-1], side, overlap)
+    windows = tiling.tiles(content.shape[-2], content.shape[-1], side, overlap)
     outcomes: list[optimize.RunResult] = []
 
-    def optimize_tile(index: int, window: tiles.Tile, tile_start: torch.Tensor) -> torch.Tensor:
+    def optimize_tile(index: int, window: tiling.Tile, tile_start: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             content_features = extractor(window.of(content))
         targets = losses.Targets(
@@ -376,7 +378,7 @@ def _optimize_tiled(
         outcomes.append(outcome)
         return outcome.image
 
-    canvas = tiles.run_tiled(start, windows, overlap, optimize_tile)
+    canvas = tiling.run_tiled(start, windows, overlap, optimize_tile)
     diverged = [o for o in outcomes if o.stopped != "done"]
     last = outcomes[-1]
     return optimize.RunResult(
@@ -401,8 +403,8 @@ def make_targets(
 ) -> losses.Targets:
     """Content features of ``content`` (1, 3, H, W) and the style targets of ``styles`` (each
     (1, 3, H_i, W_i)) for the style loss ``kind``, blended by ``blend`` (summing to 1): Gram matrices,
-    Gaussians (:class:`~impasto.losses.MeanCov`) or sorted projections along directions drawn from
-    ``seed`` (:class:`~impasto.losses.Sliced`). With ``regions`` (one (content mask (1, 1, H, W), style
+    Gaussians (:class:`~impasto.core.losses.MeanCov`) or sorted projections along directions drawn from
+    ``seed`` (:class:`~impasto.core.losses.Sliced`). With ``regions`` (one (content mask (1, 1, H, W), style
     mask (1, 1, H_i, W_i) or None) per style, Gram only), each style's guided Gram matrices for its own
     region of the output."""
     with torch.no_grad():

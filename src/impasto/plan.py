@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from impasto import pyramid, runtime, tiles
+from impasto import tiling
 from impasto.config import MIN_SIZE, StyleConfig
+from impasto.core import pyramid, runtime
 from impasto.errors import ConfigError
 
 # Scales after the first never get fewer than this share of the base scale's iterations: each must
@@ -154,8 +155,8 @@ def make_plan(
             f"{long_side / max(content_shape):.0f} times, more than the {config.max_upscale:g} allowed: "
             "style transfer adds no detail to an enlargement (raise --max-upscale if you mean it)"
         )
-    budget = config.max_memory or tiles.available_memory(device)
-    tile_pixels = tiles.max_tile_pixels(budget, device)
+    budget = config.max_memory or tiling.available_memory(device)
+    tile_pixels = tiling.max_tile_pixels(budget, device)
     base_iterations = config.resolved_iterations(on_gpu)
     scales = []
     for index, size in enumerate(sizes):
@@ -176,15 +177,15 @@ def make_plan(
                     "use --style-loss gram, a smaller --size or a larger --max-memory"
                 )
             # The whole picture stays in memory beside the tile being optimized.
-            canvas = shape[0] * shape[1] * tiles.CANVAS_BYTES_PER_PIXEL
-            tile_side = math.isqrt(tiles.max_tile_pixels(budget - canvas, device))
-            if tile_side < tiles.MIN_TILE:
+            canvas = shape[0] * shape[1] * tiling.CANVAS_BYTES_PER_PIXEL
+            tile_side = math.isqrt(tiling.max_tile_pixels(budget - canvas, device))
+            if tile_side < tiling.MIN_TILE:
                 raise ConfigError(
                     f"{_memory(budget)} leaves room for tiles of only {tile_side} px (at least "
-                    f"{tiles.MIN_TILE} needed) beside the {shape[1]}×{shape[0]} px picture itself "
+                    f"{tiling.MIN_TILE} needed) beside the {shape[1]}×{shape[0]} px picture itself "
                     f"({_memory(canvas)}): use a smaller --size or allow more memory with --max-memory"
                 )
-            count = len(tiles.tiles(shape[0], shape[1], tile_side, tiles.OVERLAP))
+            count = len(tiling.tiles(shape[0], shape[1], tile_side, tiling.OVERLAP))
         scales.append(
             Scale(
                 size=size,

@@ -19,7 +19,7 @@ from PIL import Image
 
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError, Interrupted
-from impasto.images import png_bytes
+from impasto.io.images import png_bytes
 
 State = Literal["queued", "running", "done", "stopped", "failed"]
 PREVIEW_INTERVAL = 0.5  # seconds between preview images: a GPU does hundreds of iterations a second
@@ -163,7 +163,7 @@ class _Stop(KeyboardInterrupt):
 
 def run_job(job: Job, stylize: Stylize) -> None:
     """Run ``job`` to the end, recording its progress; never raises."""
-    from impasto import images
+    from impasto.io import images
 
     job.state, job.started = "running", time.monotonic()
     last_preview = 0.0

@@ -222,7 +222,7 @@ class App:
 
     def _decode(self, path: Path) -> tuple[int, int]:
         """``path`` decoded on the decoding thread, within the limits → its size (W, H)."""
-        from impasto import images
+        from impasto.io import images
 
         limits = self.limits
         work = self.decoder.submit(images.probe, path, limits.max_upload_pixels, limits.max_decode_bytes)

@@ -1,0 +1,2 @@
+"""Applications built on the pipeline: a folder at once (batch), figures that explain the method,
+videos without flicker."""

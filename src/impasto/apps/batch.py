@@ -1,0 +1,411 @@
+"""A whole folder of photos in one style: outputs mirror the input tree, and a rerun does only what is
+missing or changed.
+
+Each output's key — a hash of the input file, the style files and every option that shapes the
+image — is recorded beside it in ``OUTPUT_DIR/.impasto/<relative path>.json`` once the image is in
+place. A rerun skips an item whose output exists with the same key, and redoes it when the input, a
+style or an option changed (``force`` redoes everything). Outputs are written atomically (a temporary
+file in the output folder, then a rename), so a killed run leaves at worst a stale temporary file,
+which the next run sweeps away.
+
+Two runs on one output folder share the work: an item is made by the run holding its lock
+(``.impasto/<relative path>.lock``, an advisory lock the system releases when the process ends, however
+it ends); another run passes it by. Ctrl-C stops the batch at once with :class:`BatchInterrupted`,
+which carries the summary of what was done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from impasto.config import StyleConfig
+from impasto.core.optimize import Progress
+from impasto.errors import ConfigError, ImageError, ImpastoError
+from impasto.io import images
+
+MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
+INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+# Options that change how fast an image is made, not what it looks like: not part of the key.
+EXECUTION_OPTIONS = frozenset({"device", "compile", "max_memory", "max_pixels"})
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.part$")  # images.save's temporary files
+
+Outcome = Literal["done", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the batch: where it comes from and where its result goes."""
+
+    source: Path
+    output: Path
+    relative: Path  # of the source, inside the input folder
+
+
+@dataclass(frozen=True)
+class Event:
+    """Sent to the callback: an item starts ("start"), ends ("done", "skipped", "failed"), or makes
+    progress ("progress", with ``progress`` set)."""
+
+    kind: Literal["start", "progress", "done", "skipped", "failed"]
+    index: int  # 0-based position in the batch
+    total: int
+    item: Item
+    message: str = ""
+    progress: Progress | None = None
+
+
+@dataclass
+class Summary:
+    done: list[Item] = dataclasses.field(default_factory=list)
+    skipped: list[Item] = dataclasses.field(default_factory=list)
+    failed: list[tuple[Item, str]] = dataclasses.field(default_factory=list)
+    elsewhere: list[Item] = dataclasses.field(default_factory=list)  # being made by another run
+    as_png: list[Item] = dataclasses.field(default_factory=list)  # a format impasto cannot write
+    swept: int = 0  # stale temporary files removed at the start
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def line(self) -> str:
+        minutes, seconds = divmod(round(self.seconds), 60)
+        took = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+        others = f", {len(self.elsewhere)} left to another run" if self.elsewhere else ""
+        stopped = " before Ctrl-C stopped it" if self.interrupted else ""
+        return (
+            f"{len(self.done)} done, {len(self.skipped)} skipped (up to date){others}, "
+            f"{len(self.failed)} failed in {took}{stopped}"
+        )
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the batch; ``summary`` says what was done before it (the item in progress is
+    left undone, for a rerun)."""
+
+    def __init__(self, summary: Summary) -> None:
+        super().__init__("batch interrupted")
+        self.summary = summary
+
+
+def find_items(
+    input_dir: Path, output_dir: Path, recursive: bool = False, suffix: str | None = None
+) -> list[Item]:
+    """The images in ``input_dir`` (and its subfolders when ``recursive``), sorted, each with its output
+    path in ``output_dir`` (same relative path; ``suffix`` replaces the extension when given). Hidden
+    files and folders are left out."""
+    if not input_dir.is_dir():
+        raise ImageError(f"{input_dir}: not a folder")
+    if input_dir.resolve() == output_dir.resolve():
+        raise ConfigError(f"{output_dir} is the input folder; the output needs a folder of its own")
+    pattern = "**/*" if recursive else "*"
+    items = []
+    for source in sorted(input_dir.glob(pattern)):
+        relative = source.relative_to(input_dir)
+        if any(part.startswith(".") for part in relative.parts) or not source.is_file():
+            continue
+        if source.suffix.lower() not in INPUT_SUFFIXES:
+            continue
+        if _inside(source, output_dir):
+            continue  # an output folder inside the input folder: never stylize our own results
+        output = output_dir / relative
+        if suffix is not None:
+            output = output.with_suffix(suffix)
+        elif output.suffix.lower() not in images.FORMATS:
+            output = output.with_suffix(".png")  # a .gif or .bmp is read, but written as PNG
+        items.append(Item(source, output, relative))
+    collisions: dict[Path, Item] = {}
+    for item in items:
+        other = collisions.setdefault(item.output, item)
+        if other is not item:
+            raise ConfigError(
+                f"{other.relative} and {item.relative} would both be written to "
+                f"{item.output.relative_to(output_dir)}; rename one, or leave out --format"
+            )
+    return items
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def options_for_key(config: StyleConfig) -> dict[str, Any]:
+    """The options that shape the image, as plain JSON values."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if f.name in EXECUTION_OPTIONS:
+            continue
+        value = getattr(config, f.name)
+        values[f.name] = str(value) if isinstance(value, Path) else value
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=str))  # tuples → lists, as on every run
+    return plain
+
+
+def item_key(source_digest: str, style_digests: Sequence[str], config: StyleConfig) -> str:
+    """The key of an output: what went in, in one hash."""
+    record = {"input": source_digest, "styles": list(style_digests), "options": options_for_key(config)}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def manifest_path(output_dir: Path, item: Item) -> Path:
+    return output_dir / MANIFEST / f"{item.output.relative_to(output_dir)}.json"
+
+
+def recorded_key(output_dir: Path, item: Item) -> str | None:
+    try:
+        record = json.loads(manifest_path(output_dir, item).read_text())
+    except (OSError, ValueError):
+        return None
+    key = record.get("key") if isinstance(record, dict) else None
+    return key if isinstance(key, str) else None
+
+
+@contextlib.contextmanager
+def _claim(output_dir: Path, item: Item) -> Iterator[bool]:
+    """Whether this run holds ``item``'s lock (False: another run is making it). The lock file is
+    removed after the item is recorded; a run that opened it just before is safe, as it reads the
+    recorded key after taking the lock."""
+    if sys.platform == "win32":  # no flock there: each run works as if alone
+        yield True
+        return
+    import fcntl
+
+    path = manifest_path(output_dir, item).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def sweep_temporaries(output_dir: Path) -> int:
+    """Remove the temporary files a killed run left in ``output_dir`` (any depth); returns how many."""
+    removed = 0
+    if not output_dir.is_dir():
+        return 0
+    for path in output_dir.rglob(".*.part"):
+        if _TEMP.match(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _write_json_atomically(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.part")
+    try:
+        temp.write_text(json.dumps(value, indent=1))
+        os.replace(temp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+
+
+Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed
+
+
+def run_batch(
+    input_dir: str | os.PathLike[str],
+    styles: Sequence[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str],
+    config: StyleConfig | None = None,
+    *,
+    recursive: bool = False,
+    force: bool = False,
+    suffix: str | None = None,
+    callback: Callable[[Event], None] | None = None,
+    stylize: Stylize | None = None,
+    ray_address: str | None = None,
+) -> Summary:
+    """Stylize every image of ``input_dir`` with ``styles`` into ``output_dir`` (created if missing).
+
+    Items already done with the same key are skipped unless ``force``. A failing item (a bad image, a
+    run that diverged) is reported through ``callback`` and the batch goes on. Ctrl-C
+    (KeyboardInterrupt) stops the batch at once; the item in progress is left undone. ``ray_address``
+    ("local", "local:N" or a cluster's address) runs the images on a Ray cluster (distributed.py).
+    """
+    from impasto.pipeline import expand_styles, stylize_detailed
+
+    config = config or StyleConfig()
+    if config.content_masks or config.style_masks:
+        raise ConfigError("masks belong to one image; a batch cannot use them")
+    if suffix is not None:
+        suffix = suffix if suffix.startswith(".") else f".{suffix}"
+        if suffix.lower() not in images.FORMATS:
+            raise ConfigError(
+                f"unknown output format {suffix!r}; use one of {', '.join(sorted(images.FORMATS))}"
+            )
+    run = stylize or stylize_detailed
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    style_paths = [Path(s) for s in expand_styles(list(styles)) if isinstance(s, str | os.PathLike)]
+    missing = [s for s in style_paths if not s.is_file()]
+    if missing:
+        raise ImageError(f"{missing[0]}: no such file")
+    items = find_items(input_dir, output_dir, recursive, suffix)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = Summary(swept=sweep_temporaries(output_dir))
+    summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
+    style_digests = [file_digest(s) for s in style_paths]
+    start = time.perf_counter()
+
+    def tell(kind: Any, index: int, item: Item, message: str = "", progress: Progress | None = None) -> None:
+        if callback is not None:
+            callback(Event(kind, index, len(items), item, message, progress))
+
+    def record(index: int, item: Item, key: str, seconds: float) -> None:
+        entry = {
+            "key": key,
+            "input": str(item.relative),
+            "styles": [s.name for s in style_paths],
+            "options": options_for_key(config),
+            "seconds": round(seconds, 2),
+        }
+        _write_json_atomically(manifest_path(output_dir, item), entry)
+        summary.done.append(item)
+        tell("done", index, item)
+
+    def fail(index: int, item: Item, message: str) -> None:
+        summary.failed.append((item, message))
+        tell("failed", index, item, message)
+
+    try:
+        pending: list[tuple[int, Item, str]] = []
+        for index, item in enumerate(items):
+            try:
+                key = item_key(file_digest(item.source), style_digests, config)
+            except OSError as error:
+                fail(index, item, f"cannot read it ({error.strerror})")
+                continue
+            if not force and item.output.is_file() and recorded_key(output_dir, item) == key:
+                summary.skipped.append(item)
+                tell("skipped", index, item)
+                continue
+            pending.append((index, item, key))
+        if ray_address is not None and pending:
+            _run_on_ray(ray_address, pending, style_paths, config, tell, record, fail)
+            return summary
+        for index, item, key in pending:
+            with _claim(output_dir, item) as mine:
+                if not mine:
+                    summary.elsewhere.append(item)
+                    tell("skipped", index, item, "being made by another run")
+                    continue
+                if not force and item.output.is_file() and recorded_key(output_dir, item) == key:
+                    summary.skipped.append(item)  # another run made it while this one worked
+                    tell("skipped", index, item)
+                    continue
+                _make(run, item, style_paths, config, tell, index, key, record, fail)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise BatchInterrupted(summary) from None
+    finally:
+        summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _make(
+    run: Stylize,
+    item: Item,
+    style_paths: list[Path],
+    config: StyleConfig,
+    tell: Callable[..., None],
+    index: int,
+    key: str,
+    record: Callable[[int, Item, str, float], None],
+    fail: Callable[[int, Item, str], None],
+) -> None:
+    """One item: stylized, saved and recorded, or reported as failed."""
+    tell("start", index, item)
+    began = time.perf_counter()
+
+    def on_progress(progress: Progress) -> None:
+        tell("progress", index, item, progress=progress)
+
+    try:
+        item.output.parent.mkdir(parents=True, exist_ok=True)
+        done = run(item.source, style_paths, config=config, callback=on_progress)
+        if done.result.stopped != "done":
+            raise ImpastoError(done.result.message or "the optimization did not finish")
+        images.save(done.image, item.output, done.icc_profile)
+    except ImpastoError as error:
+        fail(index, item, str(error))
+        return
+    except MemoryError:
+        fail(index, item, "out of memory; try a smaller --size")
+        return
+    record(index, item, key, time.perf_counter() - began)
+
+
+def _run_on_ray(
+    address: str,
+    pending: list[tuple[int, Item, str]],
+    styles: list[Path],
+    config: StyleConfig,
+    tell: Callable[..., None],
+    record: Callable[[int, Item, str, float], None],
+    fail: Callable[[int, Item, str], None],
+) -> None:
+    """The pending items on a Ray cluster (distributed.py); the driver writes every output."""
+    from impasto import distributed
+
+    ray = distributed.connect(address)
+    began = time.perf_counter()
+    for index, item, _ in pending:
+        tell("start", index, item)
+
+    def on_result(token: tuple[int, Item, str], result: distributed.RemoteResult) -> None:
+        index, item, key = token
+        if result.png is None:
+            fail(index, item, result.message)
+            return
+        try:
+            loaded = images.load(result.png, config.max_pixels)
+            item.output.parent.mkdir(parents=True, exist_ok=True)
+            images.save(loaded.image, item.output, loaded.icc_profile)
+        except ImpastoError as error:
+            fail(index, item, str(error))
+            return
+        record(index, item, key, time.perf_counter() - began)
+
+    distributed.run_remote(ray, [((i, it, k), it.source) for i, it, k in pending], styles, config, on_result)
+
+
+def iter_outputs(output_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(output image, its record) for everything a batch recorded in ``output_dir``."""
+    root = output_dir / MANIFEST
+    for record_path in sorted(root.rglob("*.json")):
+        relative = record_path.relative_to(root)
+        output = output_dir / str(relative)[: -len(".json")]
+        try:
+            yield output, json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            continue

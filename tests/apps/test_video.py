@@ -1,0 +1,247 @@
+"""Videos: flow, consistency masks, video in and out with audio, resuming, and less flicker than frame by
+frame. The clip is made here: a photo panned by a known shift, with a tone on an audio track."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+pytest.importorskip("cv2")
+
+from clips import (  # noqa: E402
+    FRAMES,
+    HEIGHT,
+    RATE,
+    SHIFT,
+    WIDTH,
+    clip_with_a_cut,
+    make_clip,
+    make_vfr_clip,
+    panned_frames,
+)
+from impasto.apps import video  # noqa: E402
+from impasto.apps.video import flow  # noqa: E402
+from impasto.cli import main  # noqa: E402
+from impasto.config import StyleConfig  # noqa: E402
+from impasto.errors import ConfigError  # noqa: E402
+from impasto.io import video_io  # noqa: E402
+
+
+@pytest.fixture
+def clip(tmp_path: Path, content_path: Path) -> Path:
+    return make_clip(tmp_path / "pan.mp4", panned_frames(content_path))
+
+
+def test_flow_recovers_the_pan_and_the_mask_marks_the_new_strip(content_path: Path) -> None:
+    a, b = panned_frames(content_path, 2)
+    forward, backward = flow.flow(a, b), flow.flow(b, a)
+    inner = (slice(8, -8), slice(8, -8 - SHIFT))
+    assert np.median(forward[..., 0][inner]) == pytest.approx(-SHIFT, abs=0.25)
+    assert np.median(backward[..., 0][inner]) == pytest.approx(SHIFT, abs=0.25)
+    assert np.abs(np.median(backward[..., 1][inner])) < 0.25
+    mask = flow.consistency(forward, backward)
+    # The strip that entered on the right was nowhere in the previous frame: weight exactly 0.
+    assert np.all(mask[:, WIDTH - SHIFT :] == 0)
+    assert mask[8:-8, 8 : WIDTH - SHIFT - 4].mean() > 0.9
+    # Warping the previous frame along the backward flow reproduces the current one inside.
+    warped = flow.warp(a.astype(np.float32), backward)
+    error = np.abs(warped - b.astype(np.float32))[8:-8, 8 : WIDTH - SHIFT - 4].mean()
+    assert error < 6
+
+
+def test_long_term_weights_count_each_pixel_once() -> None:
+    near = np.array([[1.0, 0.0, 0.5]], dtype=np.float32)
+    far = np.array([[1.0, 1.0, 1.0]], dtype=np.float32)
+    closest, farther = flow.long_term_weights([near, far])
+    np.testing.assert_allclose(closest, near)
+    np.testing.assert_allclose(farther, [[0.0, 1.0, 0.5]])
+
+
+def test_video_round_trip_keeps_rate_and_audio(clip: Path, tmp_path: Path) -> None:
+    info = video_io.probe(clip)
+    assert (info.width, info.height, info.frames, info.rate, info.audio) == (
+        WIDTH,
+        HEIGHT,
+        FRAMES,
+        RATE,
+        "aac",
+    )
+    out = tmp_path / "copy.mp4"
+    video_io.write_video(out, video_io.read_frames(clip), info.rate, audio_from=clip)
+    copied = video_io.probe(out)
+    assert (copied.frames, copied.rate, copied.audio) == (FRAMES, RATE, "aac")
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_stylized_video_has_the_frames_rate_and_audio_and_resumes(
+    clip: Path, tmp_path: Path, style_path: Path
+) -> None:
+    out = tmp_path / "styled.mp4"
+    config = StyleConfig(size=64, iterations=6, device="cpu")
+    result = video.stylize_video(clip, [style_path], out, config, frame_iterations=3)
+    info = video_io.probe(out)
+    assert (info.frames, info.rate, info.audio) == (FRAMES, RATE, "aac")
+    assert (info.width, info.height) == (64, 42)
+    assert result.frames == FRAMES and result.resumed == 0
+    # A crash after frame 3: the rerun redoes only the missing frames.
+    work = out.with_name(out.name + ".work") / "stylized"
+    for name in ("000004.png", "000005.png"):
+        (work / name).unlink()
+    kept = (work / "000001.png").stat().st_mtime_ns
+    again = video.stylize_video(clip, [style_path], out, config, frame_iterations=3)
+    assert again.resumed == FRAMES - 2 and (work / "000001.png").stat().st_mtime_ns == kept
+    # Other options start afresh.
+    fresh = video.stylize_video(
+        clip, [style_path], out, config.with_options(style_weight=9), frame_iterations=3
+    )
+    assert fresh.resumed == 0
+
+
+def test_a_clip_without_audio(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    clip = make_clip(tmp_path / "silent.mp4", panned_frames(content_path, 3), audio=False)
+    out = tmp_path / "silent-styled.mp4"
+    video.stylize_video(clip, [style_path], out, StyleConfig(size=48, iterations=3, device="cpu"))
+    info = video_io.probe(out)
+    assert info.frames == 3 and info.audio is None
+
+
+def test_temporal_mode_flickers_less_than_frame_by_frame(
+    clip: Path, tmp_path: Path, style_path: Path
+) -> None:
+    config = StyleConfig(size=64, iterations=30, device="cpu", style_weight=20, init="noise")
+    independent, temporal = tmp_path / "independent.mp4", tmp_path / "temporal.mp4"
+    video.stylize_video(clip, [style_path], independent, config, independent=True, frame_iterations=30)
+    video.stylize_video(clip, [style_path], temporal, config, frame_iterations=15)
+    alone = video.warping_error(independent, clip)["warping_error"]
+    together = video.warping_error(temporal, clip)["warping_error"]
+    assert together < 0.5 * alone, (together, alone)
+
+
+def test_cli_video_and_metrics(
+    clip: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cli.mp4"
+    args = ["video", str(clip), str(style_path), "-o", str(out), "--size", "48", "--iterations", "3", "-q"]
+    assert main(args) == 0
+    assert video_io.probe(out).frames == FRAMES
+    capsys.readouterr()
+    assert main(["metrics", "temporal", str(out), str(clip)]) == 0
+    assert "warping error" in capsys.readouterr().out
+    assert main(["video", str(tmp_path / "none.mp4"), str(style_path), "-o", str(out)]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["video", str(clip), str(style_path), "-o", str(tmp_path / "out.avi")]) == 2
+    assert "write .mp4" in capsys.readouterr().err
+
+
+def test_cuts_are_found_and_each_shot_starts_afresh(
+    tmp_path: Path, content_path: Path, style_path: Path
+) -> None:
+    assert video.detect_cuts(panned_frames(content_path, 6)) == [0]
+    clip = clip_with_a_cut(tmp_path, content_path, style_path)
+    assert video.detect_cuts(list(video_io.read_frames(clip))) == [0, 3]
+    config = StyleConfig(size=48, iterations=4, device="cpu")
+    result = video.stylize_video(clip, [style_path], tmp_path / "cut-styled.mp4", config, frame_iterations=2)
+    assert result.shots == ((0, 3), (3, 6))
+    chunked = video.stylize_video(
+        clip, [style_path], tmp_path / "chunked.mp4", config, frame_iterations=2, chunk_frames=2
+    )
+    assert video_io.probe(chunked.output).frames == 6
+
+
+def test_the_multi_pass_variant_flickers_less_than_frame_by_frame(
+    tmp_path: Path, content_path: Path, style_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "short.mp4", panned_frames(content_path, 3), audio=False)
+    config = StyleConfig(size=48, iterations=15, device="cpu", style_weight=20, init="noise")
+    independent, passes = tmp_path / "independent.mp4", tmp_path / "passes.mp4"
+    video.stylize_video(clip, [style_path], independent, config, independent=True, frame_iterations=15)
+    video.stylize_video(clip, [style_path], passes, config, passes=3, frame_iterations=8)
+    alone = video.warping_error(independent, clip)["warping_error"]
+    together = video.warping_error(passes, clip)["warping_error"]
+    assert together < 0.5 * alone, (together, alone)
+    with pytest.raises(ConfigError, match="passes"):
+        video.stylize_video(clip, [style_path], passes, config, passes=2, independent=True)
+
+
+def test_a_variable_frame_rate_keeps_each_frames_time(
+    tmp_path: Path, content_path: Path, style_path: Path
+) -> None:
+    times = [0.0, 0.1, 0.15, 0.5, 0.55, 1.0]
+    clip = make_vfr_clip(tmp_path / "vfr.mp4", panned_frames(content_path), times)
+    info = video_io.probe(clip)
+    assert info.variable_rate and info.times == pytest.approx(times)
+    assert not video_io.probe(make_clip(tmp_path / "cfr.mp4", panned_frames(content_path))).variable_rate
+    out = tmp_path / "vfr-styled.mp4"
+    video.stylize_video(clip, [style_path], out, StyleConfig(size=48, iterations=2, device="cpu"))
+    assert video_io.probe(out).times == pytest.approx(times, abs=1e-3)
+
+
+def test_bad_inputs_are_refused_before_a_work_folder_is_made(
+    clip: Path, tmp_path: Path, content_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o.mp4"
+    work = tmp_path / "o.mp4.work"
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    audio = tmp_path / "tone.m4a"
+    with av.open(str(audio), mode="w") as container:
+        sound = container.add_stream("aac", rate=16000)
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        chunk.sample_rate, chunk.pts = 16000, 0
+        for packet in [*sound.encode(chunk), *sound.encode()]:
+            container.mux(packet)
+    frameless = tmp_path / "frameless.mkv"  # a header, and not one whole frame after it
+    with av.open(str(tmp_path / "whole.mkv"), mode="w") as container:
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * index, np.uint8), format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frameless.write_bytes((tmp_path / "whole.mkv").read_bytes()[:600])
+    cases = {
+        "broken.png: cannot read the image": [str(clip), str(broken), "-o", str(out)],
+        "frameless.mkv: not one frame of the video can be decoded": [
+            str(frameless),
+            str(content_path),
+            "-o",
+            str(out),
+        ],
+        "tone.m4a: no video stream": [str(audio), str(content_path), "-o", str(out)],
+        f"{tmp_path}/nodir/o.mp4: the folder {tmp_path}/nodir does not exist": [
+            str(clip),
+            str(content_path),
+            "-o",
+            str(tmp_path / "nodir" / "o.mp4"),
+        ],
+    }
+    for message, args in cases.items():
+        assert main(["video", *args, "-q"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not work.exists()
+    assert main(["metrics", "temporal", str(audio), str(clip)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"impasto: error: {audio}: no video stream (an audio file?)"
+
+
+def test_a_run_stopped_before_any_frame_is_stylized_leaves_no_work_folder(
+    clip: Path, tmp_path: Path, style_path: Path
+) -> None:
+    out = tmp_path / "o.mp4"
+
+    def stop(event: video.VideoEvent) -> None:
+        if event.kind == "frames" and event.index == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the frames are being extracted
+
+    with pytest.raises(KeyboardInterrupt):
+        video.stylize_video(
+            clip, [style_path], out, StyleConfig(size=48, iterations=2, device="cpu"), callback=stop
+        )
+    assert not out.with_name("o.mp4.work").exists() and not out.exists()
