@@ -1,11 +1,12 @@
-"""Spreading a batch over a Ray cluster (``--ray ADDRESS``; ``pip install impasto[ray]``).
+"""The one Ray adapter (``--ray ADDRESS``; ``pip install impasto[ray]``): :func:`connect` and
+:func:`map_remote`, used by batches (an image per task) and videos (a shot per task).
 
 The default path never imports Ray. With ``--ray``, the driver (the process you started) plans the
-batch as usual — keys, what is up to date — and sends each remaining image to the cluster as a task:
-the image and style files travel as bytes, the result comes back as PNG bytes, and the driver writes
-every output and record itself, so the workers need no shared file system. Each worker process
-keeps the network's weights after its first image (weights.load_params_cached), tasks take one GPU
-each where the cluster has GPUs and one CPU otherwise, and a task whose worker dies is retried.
+work as usual — keys, what is up to date — and sends the rest to the cluster as tasks: files travel as
+bytes, results come back as bytes, and the driver writes every output and record itself, so the
+workers need no shared file system. Each worker process keeps the network's weights after its first
+task (weights.load_params_cached), tasks take one GPU each where the cluster has GPUs and one CPU
+otherwise, and a task whose worker dies is retried.
 
 ``local`` starts a private cluster on this machine with all its CPUs, ``local:N`` with N; any other
 address joins an existing cluster (``ray start --head`` prints one). Ray's usage statistics stay off
@@ -93,6 +94,32 @@ def _stylize_bytes(
         return RemoteResult(png_bytes(done.image, done.icc_profile), done.image.size, "", worker)
 
 
+def map_remote(
+    ray: Any,
+    function: Callable[..., Any],
+    calls: Sequence[tuple[Any, tuple[Any, ...]]],
+    on_result: Callable[[Any, Any], None],
+    on_failure: Callable[[Any, Exception], None],
+) -> None:
+    """``function(*arguments)`` on the cluster for each ``(token, arguments)`` of ``calls``, one task
+    each; on the driver, as tasks finish (in that order), ``on_result(token, value)``, or
+    ``on_failure(token, error)`` for a task that failed past its retries."""
+    gpus = ray.cluster_resources().get("GPU", 0) > 0
+    resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+    task = ray.remote(max_retries=MAX_RETRIES, **resources)(function)
+    pending = {task.remote(*arguments): token for token, arguments in calls}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for reference in ready:
+            token = pending.pop(reference)
+            try:
+                value = ray.get(reference)
+            except Exception as error:
+                on_failure(token, error)
+                continue
+            on_result(token, value)
+
+
 def run_remote(
     ray: Any,
     jobs: Sequence[tuple[Any, Path]],
@@ -101,23 +128,14 @@ def run_remote(
     on_result: Callable[[Any, RemoteResult], None],
 ) -> None:
     """Stylize each ``(token, source path)`` of ``jobs`` on the cluster; ``on_result(token, result)`` is
-    called on the driver as results arrive (in completion order)."""
-    gpus = ray.cluster_resources().get("GPU", 0) > 0
-    resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-    task = ray.remote(max_retries=MAX_RETRIES, **resources)(_stylize_bytes)
+    called on the driver as results arrive (in completion order); a task the cluster could not run is
+    a failed result, and the batch goes on."""
     style_bytes = ray.put([(path.name, path.read_bytes()) for path in styles])
-    pending = {}
-    for token, source in jobs:
-        reference = task.remote(source.read_bytes(), source.name, style_bytes, config)
-        pending[reference] = token
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        for reference in ready:
-            token = pending.pop(reference)
-            try:
-                result = ray.get(reference)
-            except Exception as error:  # the task failed past its retries: report it, go on
-                result = RemoteResult(
-                    None, (0, 0), f"the cluster could not run it ({type(error).__name__})", ""
-                )
-            on_result(token, result)
+    calls = [(token, (source.read_bytes(), source.name, style_bytes, config)) for token, source in jobs]
+
+    def on_failure(token: Any, error: Exception) -> None:
+        on_result(
+            token, RemoteResult(None, (0, 0), f"the cluster could not run it ({type(error).__name__})", "")
+        )
+
+    map_remote(ray, _stylize_bytes, calls, on_result, on_failure)

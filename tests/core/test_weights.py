@@ -31,6 +31,7 @@ from impasto.core import weights
 from impasto.core.backbone import ConvParams, FeatureExtractor
 from impasto.core.weights import REGISTRY, WeightsEntry, load_params, locate, verify
 from impasto.errors import WeightsError
+from impasto.io import files
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VGG16_FEATURES = FIXTURES / "vgg16_features.json"
@@ -350,7 +351,7 @@ def test_vgg19_is_downloaded_once_into_the_cache_and_loaded(
     file, state = vgg19_state
     server.routes["/vgg19.pth"] = Route(file)
     # The registry publishes only a prefix of the hash, as torchvision does: check that one works.
-    serve_vgg19(monkeypatch, server.url("vgg19.pth"), weights.sha256_of(file)[:8])
+    serve_vgg19(monkeypatch, server.url("vgg19.pth"), files.sha256(file)[:8])
     progress: list[tuple[int, int]] = []
 
     entry, params = load_params(
@@ -393,7 +394,7 @@ def test_a_truncated_download_is_refused_and_deleted(
 ) -> None:
     file = vgg19_state[0]
     server.routes["/vgg19.pth"] = Route(file, truncated=True)
-    serve_vgg19(monkeypatch, server.url("vgg19.pth"), weights.sha256_of(file))
+    serve_vgg19(monkeypatch, server.url("vgg19.pth"), files.sha256(file))
     with pytest.raises(
         WeightsError, match=r"could not download vgg19-torchvision weights \(connection closed after"
     ):

@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,13 +31,11 @@ from typing import Any, Literal
 from impasto.config import StyleConfig
 from impasto.core.optimize import Progress
 from impasto.errors import ConfigError, ImageError, ImpastoError
-from impasto.io import images
+from impasto.io import files, images
 
 MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
-INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 # Options that change how fast an image is made, not what it looks like: not part of the key.
 EXECUTION_OPTIONS = frozenset({"device", "compile", "max_memory", "max_pixels"})
-_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.part$")  # images.save's temporary files
 
 Outcome = Literal["done", "skipped", "failed"]
 
@@ -112,7 +109,7 @@ def find_items(
         relative = source.relative_to(input_dir)
         if any(part.startswith(".") for part in relative.parts) or not source.is_file():
             continue
-        if source.suffix.lower() not in INPUT_SUFFIXES:
+        if source.suffix.lower() not in files.IMAGE_SUFFIXES:
             continue
         if _inside(source, output_dir):
             continue  # an output folder inside the input folder: never stylize our own results
@@ -139,14 +136,6 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def options_for_key(config: StyleConfig) -> dict[str, Any]:
@@ -206,22 +195,9 @@ def _claim(output_dir: Path, item: Item) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def sweep_temporaries(output_dir: Path) -> int:
-    """Remove the temporary files a killed run left in ``output_dir`` (any depth); returns how many."""
-    removed = 0
-    if not output_dir.is_dir():
-        return 0
-    for path in output_dir.rglob(".*.part"):
-        if _TEMP.match(path.name) and path.is_file():
-            with contextlib.suppress(OSError):
-                path.unlink()
-                removed += 1
-    return removed
-
-
 def _write_json_atomically(path: Path, value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.part")
+    temp = files.temp_path(path)
     try:
         temp.write_text(json.dumps(value, indent=1))
         os.replace(temp, path)
@@ -272,9 +248,9 @@ def run_batch(
         raise ImageError(f"{missing[0]}: no such file")
     items = find_items(input_dir, output_dir, recursive, suffix)
     output_dir.mkdir(parents=True, exist_ok=True)
-    summary = Summary(swept=sweep_temporaries(output_dir))
+    summary = Summary(swept=files.sweep_temporaries(output_dir))
     summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
-    style_digests = [file_digest(s) for s in style_paths]
+    style_digests = [files.sha256(s) for s in style_paths]
     start = time.perf_counter()
 
     def tell(kind: Any, index: int, item: Item, message: str = "", progress: Progress | None = None) -> None:
@@ -301,7 +277,7 @@ def run_batch(
         pending: list[tuple[int, Item, str]] = []
         for index, item in enumerate(items):
             try:
-                key = item_key(file_digest(item.source), style_digests, config)
+                key = item_key(files.sha256(item.source), style_digests, config)
             except OSError as error:
                 fail(index, item, f"cannot read it ({error.strerror})")
                 continue

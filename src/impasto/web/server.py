@@ -52,6 +52,7 @@ from impasto import examples, options
 from impasto.choices import INIT_CHOICES
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
+from impasto.io import files
 from impasto.web.connections import OneRequestHandler, PooledServer
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
 
@@ -195,7 +196,7 @@ class App:
         """Keep an uploaded image (checked to be one, within the pixel limit) → ("upload:ID", it)."""
 
         suffix = Path(name).suffix.lower()
-        if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"):
+        if suffix not in files.IMAGE_SUFFIXES:
             suffix = ".img"
         if self.disk_used() + len(body) > self.limits.max_disk_bytes:
             raise HttpError(

@@ -1,0 +1,213 @@
+"""Making a shot's frames so they do not flicker (Ruder, Dosovitskiy & Brox, GCPR 2016).
+
+Each frame after a shot's first starts from the previous stylized frame warped onto it along the optical
+flow, and a temporal term γ · mean(c · (x − warped previous)²) joins the objective, where c
+(flow.consistency) is 0 at disocclusions and motion boundaries, so new content is free to take the style.
+With long-term consistency, frames 1, 2 and 4 back each contribute where no closer frame is trusted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from impasto.apps.video import flow
+from impasto.apps.video.events import VideoEvent
+from impasto.apps.video.workdir import Workdir
+from impasto.config import StyleConfig
+from impasto.core.optimize import Progress
+from impasto.errors import ImpastoError
+from impasto.io import images
+from impasto.pipeline import Temporal, stylize_detailed
+
+LONG_TERM_OFFSETS = (1, 2, 4)  # frames back, closest first (Ruder et al.'s J = {1, 2, 4})
+# Weight of the temporal term (--temporal-weight): the other terms are relative (≈ 1 at the start),
+# this one a mean of squared differences of pixels in [0, 1].
+DEFAULT_TEMPORAL_WEIGHT = 200.0
+MULTI_PASS_BLEND = 0.5  # δ: how much of the warped neighbour enters a frame's start in a later pass
+
+Report = Callable[[VideoEvent], None] | None
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """How every frame is made: the same on this machine and on a Ray worker."""
+
+    styles: list[str]
+    config: StyleConfig
+    first_iterations: int
+    later_iterations: int
+    temporal_weight: float
+    long_term: bool
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """(H, W, C) in [0, 255] (or [0, 1] floats) → (1, C, H, W) float in [0, 1]."""
+    values = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    if array.dtype == np.uint8 or values.max() > 1.5:
+        values = values / 255.0
+    return values.permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def stylize_range(work: Workdir, first: int, last: int, plan: FramePlan, count: int, report: Report) -> None:
+    """Frames first … last − 1 of one shot (or chunk), which starts fresh at ``first``."""
+    for t in range(first, last):
+        if work.done(t):
+            continue
+        content = work.frame(t)
+        temporal = None
+        iterations = plan.first_iterations
+        if t > first and plan.temporal_weight > 0:
+            iterations = plan.later_iterations
+            temporal = _temporal(work, t, first, content, plan)
+
+        def on_progress(progress: Progress, t: int = t) -> None:
+            if report is not None:
+                report(VideoEvent("progress", t, count, progress))
+
+        made = stylize_detailed(
+            Image.fromarray(content),
+            plan.styles,
+            config=plan.config.with_options(iterations=iterations),
+            callback=on_progress,
+            temporal=temporal,
+        )
+        if made.result.stopped != "done":
+            raise ImpastoError(f"frame {t + 1}: {made.result.message}")
+        work.save(t, made.image)
+        if report is not None:
+            report(VideoEvent("frame", t, count))
+
+
+def _temporal(work: Workdir, t: int, first: int, content: np.ndarray, plan: FramePlan) -> Temporal:
+    """Frame ``t``'s start image and temporal targets from the frames before it in its shot."""
+    offsets = [j for j in (LONG_TERM_OFFSETS if plan.long_term else (1,)) if t - j >= first]
+    targets, weights = [], []
+    init = None
+    for j in offsets:
+        forward, backward = work.flows(t, j)
+        warped = flow.warp(work.stylized(t - j), backward)  # (H, W, 3) in [0, 1]
+        c = flow.consistency(forward, backward)
+        targets.append(warped)
+        weights.append(c)
+        if init is None:  # the closest frame starts the optimization; new content from the frame
+            init = c[..., None] * warped + (1 - c[..., None]) * (content / 255.0)
+    if plan.long_term:
+        weights = flow.long_term_weights(weights)
+    assert init is not None
+    return Temporal(
+        init=_tensor(init),
+        targets=tuple(
+            (_tensor(w), torch.from_numpy(c)[None, None]) for w, c in zip(targets, weights, strict=True)
+        ),
+        weight=plan.temporal_weight,
+    )
+
+
+def multi_pass(
+    work: Workdir, first: int, last: int, plan: FramePlan, passes: int, count: int, report: Report
+) -> None:
+    """Ruder et al.'s multi-pass variant for one shot: a first pass stylizes every frame on its own; each
+    later pass runs through the shot in the other direction, starting every frame from a blend of its
+    last result and its neighbour's (this pass's) warped onto it, δ · c · warped + (1 − δ · c) · last,
+    and holding it to that neighbour with the temporal term. Errors then spread both ways instead of
+    piling up at the end of the shot. Each pass gives every frame ``later_iterations``."""
+    results: dict[int, np.ndarray] = {}  # frame → its latest stylization, (H, W, 3) in [0, 1]
+
+    def optimize(t: int, temporal: Temporal | None, iterations: int) -> np.ndarray:
+        made = stylize_detailed(
+            Image.fromarray(work.frame(t)),
+            plan.styles,
+            config=plan.config.with_options(iterations=iterations),
+            temporal=temporal,
+        )
+        if made.result.stopped != "done":
+            raise ImpastoError(f"frame {t + 1}: {made.result.message}")
+        return np.asarray(made.image, dtype=np.float32) / 255.0
+
+    for t in range(first, last):
+        results[t] = optimize(t, None, plan.first_iterations)
+    for index in range(1, passes):
+        backward_pass = index % 2 == 1
+        order = range(last - 2, first - 1, -1) if backward_pass else range(first + 1, last)
+        for t in order:
+            neighbour = t + 1 if backward_pass else t - 1
+            if backward_pass:  # frame t+1 carried onto frame t: the pair (t+1, back 1) seen the other way
+                forward, backward = work.flows(t + 1, 1)
+                along, check = forward, flow.consistency(backward, forward)
+            else:
+                forward, backward = work.flows(t, 1)
+                along, check = backward, flow.consistency(forward, backward)
+            warped = flow.warp(results[neighbour], along)
+            blend = MULTI_PASS_BLEND * check[..., None]
+            init = blend * warped + (1 - blend) * results[t]
+            temporal = Temporal(
+                init=_tensor(init),
+                targets=((_tensor(warped), torch.from_numpy(check)[None, None]),),
+                weight=plan.temporal_weight,
+            )
+            results[t] = optimize(t, temporal, plan.later_iterations)
+        if report is not None:
+            report(VideoEvent("frame", last - 1, count))
+    for t in range(first, last):
+        work.save(t, Image.fromarray(np.round(results[t] * 255).astype(np.uint8)))
+
+
+def _remote_range(
+    frames: list[bytes],
+    done: dict[int, bytes],
+    first: int,
+    last: int,
+    plan: FramePlan,
+    styles: list[tuple[str, bytes]],
+) -> dict[int, bytes]:
+    """Runs on a Ray worker: one shot (or chunk) in a private work folder; returns the new frames as PNG."""
+    with tempfile.TemporaryDirectory(prefix="impasto-video-") as tmp:
+        work = Workdir(Path(tmp) / "work")
+        style_paths = []
+        for index, (name, data) in enumerate(styles):
+            path = Path(tmp) / f"style{index}{Path(name).suffix}"
+            path.write_bytes(data)
+            style_paths.append(str(path))
+        plan = dataclasses.replace(plan, styles=style_paths)
+        for offset, data in enumerate(frames):
+            work.put_frame_bytes(first + offset, data)
+        for t, data in done.items():
+            work.put_stylized_bytes(t, data)
+        stylize_range(work, first, last, plan, last, None)
+        return {t: work.stylized_bytes(t) for t in range(first, last) if t not in done}
+
+
+def run_on_ray(
+    address: str, work: Workdir, ranges: list[tuple[int, int]], plan: FramePlan, count: int, report: Report
+) -> None:
+    """Shots are independent: one task each; frames inside a shot stay in order on one worker. The
+    driver writes every stylized frame into the work folder."""
+    from impasto import distributed
+
+    ray = distributed.connect(address)
+    styles = [(Path(s).name, Path(s).read_bytes()) for s in plan.styles]
+    remote_plan = dataclasses.replace(plan, styles=[])
+    calls = []
+    for first, last in ranges:
+        frames = [work.frame_bytes(t) for t in range(first, last)]
+        done = {t: work.stylized_bytes(t) for t in range(first, last) if work.done(t)}
+        calls.append(((first, last), (frames, done, first, last, remote_plan, styles)))
+
+    def on_result(shot: tuple[int, int], made: dict[int, bytes]) -> None:
+        for t, data in sorted(made.items()):
+            work.save(t, images.load(data, plan.config.max_pixels).image)
+            if report is not None:
+                report(VideoEvent("frame", t, count))
+
+    def on_failure(shot: tuple[int, int], error: Exception) -> None:
+        raise ImpastoError(f"frames {shot[0] + 1}–{shot[1]}: the cluster could not make them ({error})")
+
+    distributed.map_remote(ray, _remote_range, calls, on_result, on_failure)
