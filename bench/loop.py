@@ -85,7 +85,7 @@ def phases(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
     config = StyleConfig(model=args.model, precision=args.precision, device=args.device)
     weights = pipeline.loss_weights(config)
-    runner = pipeline._network(
+    runner = pipeline.network(
         config.model,
         None,
         (*weights.content_layers, *weights.style_layers),
@@ -97,7 +97,7 @@ def phases(args: argparse.Namespace) -> dict[str, Any]:
     content = images.to_tensor(images.fit(images.load(CONTENT, 10**9).image, args.size)).to(device)
     style = images.to_tensor(images.fit(images.load(STYLE, 10**9).image, args.size)).to(device)
     targets = pipeline.make_targets(runner.extractor, content, [style], [1.0], weights)
-    objective = pipeline._objective(runner, targets, weights)
+    objective = pipeline.objective(runner, targets, weights)
     x = content.clone().requires_grad_(True)
 
     def evaluate() -> torch.Tensor:

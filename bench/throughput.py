@@ -139,7 +139,7 @@ def one(
         described = f"{resolved.name}, channels-last" + (", whole loss compiled" if compiled else "")
     else:
         runner = runtime.Runner(extractor, resolved, compile=runtime.compile_wanted(compile_mode, device))
-        objective = runner.objective(pipeline._loss, targets, weights, None)
+        objective = runner.objective(pipeline.total_loss, targets, weights, None)
         described = runner.description
 
     def evaluate() -> None:

@@ -120,7 +120,7 @@ def test_preprocessing_says_what_input_a_weights_file_expects() -> None:
     from impasto.core.weights import CAFFE_IMAGENET, IMAGENET
 
     def extractor_scale(preprocessing: str) -> float:
-        runner = pipeline._network("vgg19", None, ("relu1_1",), "max", "cpu", "fp32", "off", preprocessing)
+        runner = pipeline.network("vgg19", None, ("relu1_1",), "max", "cpu", "fp32", "off", preprocessing)
         return float(runner.extractor.input_scale.flatten()[0])
 
     assert extractor_scale("auto") == CAFFE_IMAGENET.scale == 255.0  # the registered weights' own

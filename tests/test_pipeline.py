@@ -76,3 +76,28 @@ def test_bad_input_raises_impasto_errors(content_path: Path, tmp_path: Path) -> 
         impasto.stylize(content_path, content_path, iteration=3)
     with pytest.raises(impasto.ImageError, match="tensor"):
         impasto.stylize(torch.rand(4, 8, 8), content_path, size=32, iterations=1)
+
+
+def test_the_network_cache_knows_a_weights_file_by_its_path_and_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from impasto import pipeline
+    from impasto.core import weights
+
+    real = weights.load_params_cached("vgg16", None)
+    reads: list[Path | None] = []
+
+    def load(model: str, path: Path | None = None) -> Any:
+        reads.append(path)
+        return real
+
+    monkeypatch.setattr(pipeline, "load_params_cached", load)
+    file = tmp_path / "mine.pth"
+    file.write_bytes(b"weights")
+    options = (("relu1_1",), "max", "cpu", "fp32", "off", "auto")
+    first = pipeline.network("vgg16", file, *options)
+    assert pipeline.network("vgg16", file, *options) is first and len(reads) == 1
+    os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**9))  # replaced, same name
+    assert pipeline.network("vgg16", file, *options) is not first and len(reads) == 2

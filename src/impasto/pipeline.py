@@ -134,7 +134,7 @@ def stylize_detailed(
 
     layer_weights = loss_weights(config)
     tell(f"loading the {config.model} weights")
-    runner = _network(
+    runner = network(
         config.model,
         config.weights,
         (*layer_weights.content_layers, *layer_weights.style_layers),
@@ -187,7 +187,7 @@ def stylize_detailed(
                 )
                 result = optimize.run(
                     start,
-                    _objective(runner, targets, layer_weights, temporal),
+                    objective(runner, targets, layer_weights, temporal),
                     scale.iterations,
                     optimizer=config.optimizer,
                     lr=config.resolved_learning_rate(),
@@ -266,8 +266,7 @@ def prepare(
     return Prepared(config, content_image, style_images, blend, content_masks, style_masks, schedule)
 
 
-@functools.lru_cache(maxsize=4)
-def _network(
+def network(
     model: str,
     weights: Path | None,
     layers: tuple[str, ...],
@@ -278,7 +277,25 @@ def _network(
     preprocessing: str = "auto",
 ) -> runtime.Runner:
     """The frozen network for these options, built once per process: video frames, batches and the web
-    app's jobs reuse it, and a compiled network (torch.compile) is not compiled again for every call."""
+    app's jobs reuse it, and a compiled network (torch.compile) is not compiled again for every call.
+    A weights file is known by its path and its modification time, as the weights cache knows it: a
+    file replaced under the same name is read again."""
+    stamp = weights.stat().st_mtime_ns if weights is not None and weights.is_file() else 0
+    return _network(model, weights, stamp, layers, pooling, device, precision, compile_mode, preprocessing)
+
+
+@functools.lru_cache(maxsize=4)
+def _network(
+    model: str,
+    weights: Path | None,
+    weights_stamp: int,
+    layers: tuple[str, ...],
+    pooling: str,
+    device: str,
+    precision: str,
+    compile_mode: str,
+    preprocessing: str,
+) -> runtime.Runner:
     entry, params = load_params_cached(model, weights)
     where = torch.device(device)
     expects = PREPROCESSING.get(preprocessing, entry.preprocessing)
@@ -302,17 +319,17 @@ def loss_weights(config: StyleConfig) -> losses.Weights:
     )
 
 
-def _objective(
+def objective(
     runner: runtime.Runner,
     targets: losses.Targets,
     weights: losses.Weights,
     temporal: Temporal | None = None,
 ) -> optimize.Objective:
     """x (1, 3, H, W) → (J, its terms), run by ``runner`` (compiled as one region where it compiles)."""
-    return runner.objective(_loss, targets, weights, temporal)
+    return runner.objective(total_loss, targets, weights, temporal)
 
 
-def _loss(
+def total_loss(
     x: torch.Tensor,
     features: dict[str, torch.Tensor],
     targets: losses.Targets,
@@ -369,7 +386,7 @@ def _optimize_tiled(
         del content_features
         outcome = optimize.run(
             tile_start,
-            _objective(runner, targets, weights),
+            objective(runner, targets, weights),
             scale.iterations,
             optimizer=config.optimizer,
             lr=config.resolved_learning_rate(),
@@ -406,7 +423,12 @@ def make_targets(
     Gaussians (:class:`~impasto.core.losses.MeanCov`) or sorted projections along directions drawn from
     ``seed`` (:class:`~impasto.core.losses.Sliced`). With ``regions`` (one (content mask (1, 1, H, W), style
     mask (1, 1, H_i, W_i) or None) per style, Gram only), each style's guided Gram matrices for its own
-    region of the output."""
+    region of the output.
+
+    ``extractor`` is the plain network, in fp32 whatever precision the optimization runs at: targets
+    are computed once, so full precision costs nothing, and they are then the truest picture of the
+    content and the styles; the optimization compares its own (perhaps bf16) features with them, and
+    what rounding adds there is noise it cannot remove either way."""
     with torch.no_grad():
         content_features = extractor(content)
         style_features = [extractor(style) for style in styles]

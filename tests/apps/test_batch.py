@@ -210,7 +210,7 @@ def test_unwritable_formats_fall_back_to_png_and_collisions_stop_it_before_it_st
 def test_an_item_another_run_is_making_is_left_to_it(photos: Path, tmp_path: Path, style_path: Path) -> None:
     out = tmp_path / "out"
     first = batch.find_items(photos, out)[0]
-    with batch._claim(out, first) as mine:  # another run holds a.png's lock
+    with batch.claim(out, first) as mine:  # another run holds a.png's lock
         assert mine
         summary = batch.run_batch(photos, [style_path], out, FAST)
     assert summary.elsewhere == [first] and not first.output.exists()

@@ -146,7 +146,7 @@ def test_scale_grad_scales_only_the_gradient() -> None:
 
 def objective_of(runner: runtime.Runner, targets: losses.Targets) -> Any:
     weights = losses.Weights(1.0, 5.0, 0.1, {"relu4_2": 1.0}, {n: 0.2 for n in LAYERS if n != "relu4_2"})
-    return runner.objective(impasto.pipeline._loss, targets, weights, None)
+    return runner.objective(impasto.pipeline.total_loss, targets, weights, None)
 
 
 def test_a_failing_compiler_falls_back_to_eager(extractor: FeatureExtractor) -> None:
@@ -266,3 +266,16 @@ def test_a_bf16_stylization_ends_near_the_fp32_one(content_path: Path, style_pat
             return losses.objective(x, plain(x), targets, weights)[0].item()
 
     assert fp32_loss(bf16.image) <= 1.05 * fp32_loss(fp32.image)
+
+
+def test_a_runner_leaves_the_extractor_it_was_given_as_it_was(extractor: FeatureExtractor) -> None:
+    weight = next(extractor.parameters())
+    runner = runtime.Runner(
+        extractor, runtime.resolve_precision("fp32", torch.device("cpu")), channels_last=True
+    )
+    assert weight.is_contiguous()  # not turned channels-last under whoever else holds it
+    inner = next(runner.extractor.parameters())
+    assert inner.is_contiguous(memory_format=torch.channels_last) and inner is not weight
+    x = torch.rand(1, 3, 32, 32)
+    for name, feature in runner(x).items():
+        torch.testing.assert_close(feature, extractor(x)[name], rtol=1e-3, atol=1e-4)  # another kernel

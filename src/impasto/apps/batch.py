@@ -170,7 +170,7 @@ def recorded_key(output_dir: Path, item: Item) -> str | None:
 
 
 @contextlib.contextmanager
-def _claim(output_dir: Path, item: Item) -> Iterator[bool]:
+def claim(output_dir: Path, item: Item) -> Iterator[bool]:
     """Whether this run holds ``item``'s lock (False: another run is making it). The lock file is
     removed after the item is recorded; a run that opened it just before is safe, as it reads the
     recorded key after taking the lock."""
@@ -290,7 +290,7 @@ def run_batch(
             _run_on_ray(ray_address, pending, style_paths, config, tell, record, fail)
             return summary
         for index, item, key in pending:
-            with _claim(output_dir, item) as mine:
+            with claim(output_dir, item) as mine:
                 if not mine:
                     summary.elsewhere.append(item)
                     tell("skipped", index, item, "being made by another run")

@@ -16,6 +16,7 @@ makes one evaluation cheaper is decided once, here, and applied by :class:`Runne
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import warnings
@@ -186,15 +187,15 @@ class Runner:
         self.precision = precision
         self.device = extractor.input_scale.device
         # Channels-last where the convolutions want it: cuDNN's tensor-core kernels, and oneDNN's bf16
-        # kernels on a CPU. Not for fp32 on a CPU: on the 2-core development machine it was as fast or
-        # slower (bench/throughput.py).
+        # kernels on a CPU. Not for fp32 on a CPU: on a 2-core AVX2 CPU it was as fast or slower
+        # (bench/throughput.py).
         if channels_last is None:
             channels_last = self.device.type == "cuda" or (
                 self.device.type == "cpu" and precision.autocast is not None
             )
         self.channels_last = channels_last
-        if self.channels_last:
-            extractor.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.channels_last:  # on a copy: the caller's extractor stays as it was given
+            self.extractor = copy.deepcopy(extractor).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._compiled_evaluate: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None
         if compile:
             use_persistent_compile_cache()

@@ -140,7 +140,7 @@ class App:
     ) -> None:
         self.limits = limits or Limits()
         self.device = device
-        self.access_token = access_token  # required of every request when set (see Handler._check)
+        self.access_token = access_token  # required of every request when set (see Handler._check_access)
         self.queue = JobQueue(stylize, self.limits.max_waiting)
         self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
         self.token = secrets.token_urlsafe(24)
