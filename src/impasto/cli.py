@@ -294,7 +294,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
 
     try:
         try:
-            done = stylize_detailed(
+            made = stylize_detailed(
                 args.content, args.style, config=config, callback=on_progress, status=bar.status
             )
         finally:
@@ -316,9 +316,9 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         )
     except torch.OutOfMemoryError:
         return _fail("the device ran out of memory; try a smaller --size", EXIT_FAILED)
-    images.save(done.image, output, done.icc_profile)
-    if done.result.stopped != "done":
-        return _fail(f"{done.result.message}; saved it to {output}", EXIT_FAILED)
+    images.save(made.image, output, made.icc_profile)
+    if made.result.stopped != "done":
+        return _fail(f"{made.result.message}; saved it to {output}", EXIT_FAILED)
     print(output)
     return 0
 
@@ -540,8 +540,8 @@ class _CellBar:
         if not self.labels or self.labels[-1] != label:
             self.labels.append(label)
         self.bar.set_description_str(f"impasto {label}", refresh=False)
-        done = len(self.labels) - 1 + progress.work_done / progress.work_total
-        self.bar.update(done - self.bar.n)
+        position = len(self.labels) - 1 + progress.work_done / progress.work_total
+        self.bar.update(position - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -850,13 +850,13 @@ def weights_main(argv: Sequence[str]) -> int:
         return _fail("which weights? impasto weights install NAME (see impasto weights list)", EXIT_USAGE)
     bar: Any = None
 
-    def on_download(done: int, total: int) -> None:
+    def on_download(received: int, total: int) -> None:
         nonlocal bar
         if bar is None:
             from tqdm import tqdm
 
             bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=args.name, file=sys.stderr)
-        bar.update(done - bar.n)
+        bar.update(received - bar.n)
 
     try:
         try:

@@ -84,14 +84,14 @@ def _stylize_bytes(
             path.write_bytes(data)
             style_paths.append(path)
         try:
-            done = stylize_detailed(content_path, style_paths, config=config)
+            made = stylize_detailed(content_path, style_paths, config=config)
         except ImpastoError as error:
             return RemoteResult(None, (0, 0), str(error).replace(str(content_path), content_name), worker)
-        if done.result.stopped != "done":
+        if made.result.stopped != "done":
             return RemoteResult(
-                None, (0, 0), done.result.message or "the optimization did not finish", worker
+                None, (0, 0), made.result.message or "the optimization did not finish", worker
             )
-        return RemoteResult(png_bytes(done.image, done.icc_profile), done.image.size, "", worker)
+        return RemoteResult(png_bytes(made.image, made.icc_profile), made.image.size, "", worker)
 
 
 def map_remote(

@@ -328,10 +328,10 @@ def _make(
 
     try:
         item.output.parent.mkdir(parents=True, exist_ok=True)
-        done = run(item.source, style_paths, config=config, callback=on_progress)
-        if done.result.stopped != "done":
-            raise ImpastoError(done.result.message or "the optimization did not finish")
-        images.save(done.image, item.output, done.icc_profile)
+        made = run(item.source, style_paths, config=config, callback=on_progress)
+        if made.result.stopped != "done":
+            raise ImpastoError(made.result.message or "the optimization did not finish")
+        images.save(made.image, item.output, made.icc_profile)
     except ImpastoError as error:
         fail(index, item, str(error))
         return

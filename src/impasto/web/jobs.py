@@ -190,10 +190,10 @@ def run_job(job: Job, stylize: Stylize) -> None:
             raise _Stop
 
     try:
-        done = stylize(job.content, list(job.styles), config=job.config, callback=on_progress)
+        made = stylize(job.content, list(job.styles), config=job.config, callback=on_progress)
         # A run that diverged ends with its best image so far, but it did not do what was asked.
-        finished: State = "done" if done.result.stopped == "done" else "stopped"
-        _finish(job, done.image, done.icc_profile, finished, done.result.message)
+        finished: State = "done" if made.result.stopped == "done" else "stopped"
+        _finish(job, made.image, made.icc_profile, finished, made.result.message)
     except Interrupted as stop:
         if stop.image is None:
             job.state, job.message = "stopped", "stopped before the first iteration"

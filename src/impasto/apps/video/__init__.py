@@ -126,14 +126,14 @@ def stylize_video(
             long_term=long_term and not independent,
         )
         start = time.perf_counter()
-        resumed = sum(1 for t in range(count) if work.done(t))
+        resumed = sum(1 for t in range(count) if work.has_stylized(t))
         todo = [
             (first, last)
             for first, last in shot_ranges.chunks(shots, chunk_frames)
-            if not all(work.done(t) for t in range(first, last))
+            if not all(work.has_stylized(t) for t in range(first, last))
         ]
         for t in range(count):
-            if work.done(t) and callback is not None:
+            if work.has_stylized(t) and callback is not None:
                 callback(VideoEvent("frame", t, count, skipped=True))
         if passes > 1 and todo:
             for first, last in todo:

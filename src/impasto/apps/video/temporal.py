@@ -1,7 +1,8 @@
 """Making a shot's frames so they do not flicker (Ruder, Dosovitskiy & Brox, GCPR 2016).
 
 Each frame after a shot's first starts from the previous stylized frame warped onto it along the optical
-flow, and a temporal term γ · mean(c · (x − warped previous)²) joins the objective, where c
+flow, and a temporal term λ · mean(c · (x − warped previous)²) joins the objective (λ: the
+temporal weight; γ is the smoothness term's), where c
 (flow.consistency) is 0 at disocclusions and motion boundaries, so new content is free to take the style.
 With long-term consistency, frames 1, 2 and 4 back each contribute where no closer frame is trusted.
 """
@@ -59,7 +60,7 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
 def stylize_range(work: Workdir, first: int, last: int, plan: FramePlan, count: int, report: Report) -> None:
     """Frames first … last − 1 of one shot (or chunk), which starts fresh at ``first``."""
     for t in range(first, last):
-        if work.done(t):
+        if work.has_stylized(t):
             continue
         content = work.frame(t)
         temporal = None
@@ -162,7 +163,7 @@ def multi_pass(
 
 def _remote_range(
     frames: list[bytes],
-    done: dict[int, bytes],
+    finished: dict[int, bytes],
     first: int,
     last: int,
     plan: FramePlan,
@@ -179,10 +180,10 @@ def _remote_range(
         plan = dataclasses.replace(plan, styles=style_paths)
         for offset, data in enumerate(frames):
             work.put_frame_bytes(first + offset, data)
-        for t, data in done.items():
+        for t, data in finished.items():
             work.put_stylized_bytes(t, data)
         stylize_range(work, first, last, plan, last, None)
-        return {t: work.stylized_bytes(t) for t in range(first, last) if t not in done}
+        return {t: work.stylized_bytes(t) for t in range(first, last) if t not in finished}
 
 
 def run_on_ray(
@@ -198,8 +199,8 @@ def run_on_ray(
     calls = []
     for first, last in ranges:
         frames = [work.frame_bytes(t) for t in range(first, last)]
-        done = {t: work.stylized_bytes(t) for t in range(first, last) if work.done(t)}
-        calls.append(((first, last), (frames, done, first, last, remote_plan, styles)))
+        finished = {t: work.stylized_bytes(t) for t in range(first, last) if work.has_stylized(t)}
+        calls.append(((first, last), (frames, finished, first, last, remote_plan, styles)))
 
     def on_result(shot: tuple[int, int], made: dict[int, bytes]) -> None:
         for t, data in sorted(made.items()):

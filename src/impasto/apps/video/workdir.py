@@ -92,7 +92,7 @@ class Workdir:
 
     # -- stylized frames ---------------------------------------------------------------------------------
 
-    def done(self, t: int) -> bool:
+    def has_stylized(self, t: int) -> bool:
         return self._stylized(t).is_file()
 
     def stylized(self, t: int) -> np.ndarray:
