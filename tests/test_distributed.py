@@ -19,6 +19,7 @@ from impasto.apps import batch  # noqa: E402
 from impasto.config import StyleConfig  # noqa: E402
 
 FAST = StyleConfig(size=32, iterations=3, device="cpu")
+pytestmark = pytest.mark.slow  # a Ray cluster starts for each test
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 import impasto
 
 
+@pytest.mark.slow
 def test_every_moved_module_is_the_same_module_under_its_old_name() -> None:
     # In a fresh process, where none of them is imported yet.
     code = (

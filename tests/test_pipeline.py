@@ -14,6 +14,7 @@ import impasto
 from impasto.core.optimize import Progress
 
 
+@pytest.mark.slow
 def test_stylize_lowers_the_style_loss_and_keeps_the_content(content_path: Path, style_path: Path) -> None:
     reports: list[Progress] = []
     done = impasto.stylize_detailed(
@@ -36,6 +37,7 @@ def test_stylize_lowers_the_style_loss_and_keeps_the_content(content_path: Path,
     assert done.image.mode == "RGB"
 
 
+@pytest.mark.slow
 def test_noise_start_is_reproducible_with_a_seed(content_path: Path, style_path: Path) -> None:
     options: dict[str, Any] = {"size": 48, "iterations": 5, "init": "noise", "device": "cpu"}
     first = np.asarray(impasto.stylize(content_path, style_path, seed=3, **options))

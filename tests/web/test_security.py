@@ -135,6 +135,7 @@ def test_visits_that_upload_nothing_leave_nothing_and_sessions_are_capped(
     assert list(server.app.folder.iterdir()) == []  # no folder without an upload
 
 
+@pytest.mark.slow
 def test_a_half_sent_body_gives_its_thread_back(serve: Callable[[Limits], Server]) -> None:
     """Content-Length says 1000, ten bytes come, then silence: the server hangs up after its timeout
     (here 1 s) instead of waiting forever; and it still serves everyone else."""
@@ -150,7 +151,7 @@ def test_a_half_sent_body_gives_its_thread_back(serve: Callable[[Limits], Server
         )
         start = time.monotonic()
         assert raw.recv(4096) == b""  # closed by the server, no answer
-        assert time.monotonic() - start < 8
+        assert time.monotonic() - start < 30  # its 1 s timeout, not forever
     assert send(server, "GET", "/")[0] == 200
 
 
@@ -195,6 +196,7 @@ def test_an_upload_that_would_decode_too_large_is_refused_from_its_header(
     assert "/" not in answer["error"].split(":")[0]  # the server's path is not shown
 
 
+@pytest.mark.slow
 def test_uploads_are_decoded_one_at_a_time_and_a_long_wait_is_a_503(
     serve: Callable[[Limits], Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -231,6 +233,7 @@ def test_uploads_are_decoded_one_at_a_time_and_a_long_wait_is_a_503(
     assert send(server, "POST", "/api/uploads", data, headers)[0] == 200
 
 
+@pytest.mark.slow
 def test_idle_connections_hold_no_worker(serve: Callable[[Limits], Server]) -> None:
     """Connections that send nothing wait without a worker: with 2 workers and 10 such connections
     open, a real request is answered at once."""
@@ -243,7 +246,7 @@ def test_idle_connections_hold_no_worker(serve: Callable[[Limits], Server]) -> N
     try:
         start = time.monotonic()
         assert send(server, "GET", "/")[0] == 200
-        assert time.monotonic() - start < 10  # not the 60 s idle timeout of a connection ahead of it
+        assert time.monotonic() - start < 30  # not the 60 s idle timeout of a connection ahead of it
     finally:
         for connection in idle:
             connection.close()
@@ -274,7 +277,7 @@ def test_a_silent_connection_is_closed_after_the_idle_timeout(serve: Callable[[L
     with socket.create_connection((str(host), port), timeout=10) as connection:
         start = time.monotonic()
         assert connection.recv(4096) == b""  # closed by the server, no answer
-        assert 0.4 < time.monotonic() - start < 5
+        assert 0.4 < time.monotonic() - start < 30
 
 
 def test_a_kept_alive_connection_serves_request_after_request(server: Server) -> None:
@@ -308,6 +311,7 @@ def test_an_access_token_is_required_of_every_request(serve: Callable[..., Serve
     assert send(server, "GET", "/api/setup", headers={"Cookie": "impasto_access=other"})[0] == 401
 
 
+@pytest.mark.slow
 def test_a_run_that_diverges_at_once_is_reported_as_stopped_not_done(server: Server) -> None:
     import time
 
