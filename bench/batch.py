@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
+import common
 from impasto import examples
 from impasto.apps import batch
 from impasto.config import StyleConfig
@@ -33,7 +32,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--ray", action="append", help="cluster addresses to compare (default: local:2)")
     args = parser.parse_args()
-    print(f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+    print(common.header(), flush=True)
     config = StyleConfig(size=args.size, iterations=args.iterations, device="cpu")
     photo = Image.open(examples.CONTENT).convert("RGB")
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+import common
 import impasto
 from impasto import examples
 from impasto.core import losses, pyramid
@@ -135,12 +135,6 @@ def parse_config(text: str) -> Config:
     return Config(name, options)
 
 
-def machine() -> str:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = "avx512_bf16" if "avx512_bf16" in flags else "avx512" if "avx512f" in flags else "avx2"
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {isa}"
-
-
 def run(args: argparse.Namespace) -> None:
     judge = Judge()
     args.images.mkdir(parents=True, exist_ok=True)
@@ -166,7 +160,7 @@ def run(args: argparse.Namespace) -> None:
                     "seconds": round(seconds, 1),
                     "scales": list(done.sizes),
                     "image": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
-                    "machine": machine(),
+                    "machine": common.machine(),
                     **{k: round(v, 4) for k, v in judge.score(done.image, content, style).items()},
                 }
                 print(json.dumps(row), flush=True)

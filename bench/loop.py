@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -30,21 +29,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common
 from impasto import examples
 from throughput import lbfgs_overhead, sync, timed
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "loop.jsonl"
+RESULTS = common.RESULTS / "loop.jsonl"
 CONTENT, STYLE = examples.CONTENT, examples.STYLE
-
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name()
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
-    bf16 = "AVX512_BF16" if "avx512_bf16" in info else "no AVX512_BF16"
-    return f"{names[0] if names else platform.machine()}, {torch.get_num_threads()} threads, {bf16}"
 
 
 def through_stylize(args: argparse.Namespace) -> dict[str, Any]:
@@ -212,7 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     header = {
-        "device": machine(device),
+        "device": common.machine(device),
         "torch": torch.__version__,
         "size": args.size,
         "iterations": args.iterations,

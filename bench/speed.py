@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+import common
 from impasto import examples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def main() -> None:
         print(json.dumps(one(model, int(size), int(iterations), args.device, args.weights)))
         return
 
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, device {args.device}")
+    print(f"{common.header(args.device)}, device {args.device}")
     with tempfile.TemporaryDirectory() as tmp:
         from impasto.core.weights import REGISTRY, cache_dir
 

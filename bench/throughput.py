@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+import common
+
 STYLE_LAYERS = [f"relu{block}_1" for block in range(1, 6)]
 CONTENT_LAYERS = ["relu4_2"]
 
@@ -240,7 +242,7 @@ def main() -> None:
         precisions = ["fp32", "tf32", "bf16", "fp16"]
     else:
         precisions = ["fp32", "bf16"] if cpu_has_fast_bf16() else ["fp32"]
-    print(f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+    print(common.header(), flush=True)
     for size in map(int, args.sizes.split(",")):
         rows = [("baseline", "fp32")] + [(path, p) for p in precisions for path in ("reference", "impasto")]
         for path, precision in rows:

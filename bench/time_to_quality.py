@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from typing import Any
 
 import torch
 
+import common
 import impasto
 from impasto import examples, pipeline
 from impasto.core import losses
@@ -94,9 +94,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     score = scorer(args.size, args.device)
-    print(
-        f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {args.device}"
-    )
+    print(f"{common.header(args.device)}, {args.device}")
 
     reference = timed_run(args.size, args.iterations, args.device, args.every, REFERENCE)
     goal = score(reference["snapshots"][-1][1])

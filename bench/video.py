@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
+
+import common
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -75,7 +75,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     width, height = args.size, round(args.size * 2 / 3) // 2 * 2
-    print(f"# {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(common.header())
     config = StyleConfig(
         size=args.size, iterations=args.iterations, device="cpu", init="noise", style_weight=20
     )

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+import common
+
 
 @dataclass
 class Outcome:
@@ -298,41 +300,38 @@ def main() -> None:
     for outcome in outcomes:
         states[outcome.state] = states.get(outcome.state, 0) + 1
     finished = [o for o in outcomes if o.state == "done"]
-    print(f"# {line.strip()}; {os.cpu_count()} cpus")
-    print(
-        json.dumps(
-            {
-                "sessions": args.sessions,
-                "size": args.size,
-                "iterations": args.iterations,
-                "max_waiting": args.max_waiting,
-                "states": states,
-                "refusal_messages": sorted({o.message for o in outcomes if "refused" in o.state}),
-                "all_finished_or_refused_with_a_message": all(
-                    o.state == "done" or (o.state == "refused" and o.message) for o in outcomes
-                ),
-                "results_of_the_right_size": sum(o.right_size for o in finished),
-                "results_that_are_their_own_image": sum(o.own_image for o in finished),
-                "sessions_that_could_see_another_job": sum(not o.others_hidden for o in finished),
-                "deepest_queue_position": max(o.queue_position for o in outcomes),
-                "wall_seconds": round(wall, 1),
-                "jobs_per_minute": round(len(finished) / wall * 60, 1),
-                "server_rss_mb": {
-                    "idle": round(idle),
-                    "peak": round(max(samples, default=0)),
-                    "after": round(after),
-                },
-                "client_errors": [e for o in outcomes for e in o.errors],
-                "attacker": {
-                    "answers": dict(sorted(attack_statuses.items())),
-                    "idle_connections_held": max(held, default=0),
-                }
-                if args.attacker
-                else None,
-            },
-            indent=1,
-        )
-    )
+    print(f"# {line.strip()}; {common.machine()}")
+    result = {
+        "sessions": args.sessions,
+        "size": args.size,
+        "iterations": args.iterations,
+        "max_waiting": args.max_waiting,
+        "states": states,
+        "refusal_messages": sorted({o.message for o in outcomes if "refused" in o.state}),
+        "all_finished_or_refused_with_a_message": all(
+            o.state == "done" or (o.state == "refused" and o.message) for o in outcomes
+        ),
+        "results_of_the_right_size": sum(o.right_size for o in finished),
+        "results_that_are_their_own_image": sum(o.own_image for o in finished),
+        "sessions_that_could_see_another_job": sum(not o.others_hidden for o in finished),
+        "deepest_queue_position": max(o.queue_position for o in outcomes),
+        "wall_seconds": round(wall, 1),
+        "jobs_per_minute": round(len(finished) / wall * 60, 1),
+        "server_rss_mb": {
+            "idle": round(idle),
+            "peak": round(max(samples, default=0)),
+            "after": round(after),
+        },
+        "client_errors": [e for o in outcomes for e in o.errors],
+        "attacker": {
+            "answers": dict(sorted(attack_statuses.items())),
+            "idle_connections_held": max(held, default=0),
+        }
+        if args.attacker
+        else None,
+    }
+    print(json.dumps(result, indent=1))
+    print(f"# kept in {common.record('web_load', result)}")
 
 
 if __name__ == "__main__":
