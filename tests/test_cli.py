@@ -326,7 +326,7 @@ def test_a_terminal_sees_what_happens_before_the_first_iteration(
     from impasto import cli
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    feedback = cli._Feedback(quiet=False, log_every=None, log_json=None)
+    feedback = cli.Feedback(quiet=False, log_every=None, log_json=None)
     feedback.status("loading the vgg19 weights")
     feedback.status("computing the targets")
     feedback.close()

@@ -1,0 +1,65 @@
+"""The command line: ``impasto CONTENT STYLE -o OUT`` and its commands, thin layers over the library.
+
+    stylize.py    impasto [stylize] CONTENT STYLE… -o OUT, impasto demo
+    figures.py    impasto explain, impasto sweep
+    batch.py      impasto batch
+    video.py      impasto video, impasto metrics
+    serve.py      impasto serve
+    weights.py    impasto weights
+    progress.py   the one progress display: status line, bars, log lines, JSON lines
+    common.py     the parser, the exit codes and the one-line error every command uses
+
+Every problem a user can fix ends in one line on stderr and a non-zero exit code:
+1 for a failed run, 2 for bad arguments, 130 for Ctrl-C (after saving the best image so far).
+Importing it loads no torch: --help and --version answer at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from impasto.cli.batch import batch_main
+from impasto.cli.common import CLEAR_LINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from impasto.cli.figures import FIGURES, figure_main
+from impasto.cli.progress import Feedback
+from impasto.cli.serve import serve_main
+from impasto.cli.stylize import build_parser, config_from_args, demo_main, stylize_main
+from impasto.cli.video import metrics_main, video_main
+from impasto.cli.weights import weights_main
+
+__all__ = [
+    "CLEAR_LINE",
+    "COMMANDS",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "Feedback",
+    "build_parser",
+    "config_from_args",
+    "main",
+]
+
+# Commands other than stylize, by the name that starts them (explain and sweep: FIGURES).
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "batch": batch_main,
+    "video": video_main,
+    "metrics": metrics_main,
+    "serve": serve_main,
+    "demo": demo_main,
+    "weights": weights_main,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``impasto [stylize] CONTENT STYLE… -o OUT``, or one of the other commands by its name. A content
+    image named like a command is stylized with the explicit ``impasto stylize batch style.jpg …``."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments else ""
+    if command == "stylize":
+        return stylize_main(arguments[1:])
+    if command in FIGURES:
+        return figure_main(command, arguments[1:])
+    if command in COMMANDS:
+        return COMMANDS[command](arguments[1:])
+    return stylize_main(arguments)

@@ -1,0 +1,59 @@
+"""``impasto batch INPUT_DIR STYLE… -o OUTPUT_DIR``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, fail
+from impasto.cli.progress import BatchBars
+from impasto.cli.stylize import build_parser, config_from_args
+from impasto.errors import ConfigError, ImpastoError
+
+
+def batch_main(argv: Sequence[str]) -> int:
+    """``impasto batch INPUT_DIR STYLE… -o OUTPUT_DIR``: one bar for the batch, one for the image."""
+    args = build_parser(batch=True).parse_args(argv)
+    try:
+        config = config_from_args(args)
+        from impasto.apps.batch import BatchInterrupted, Event, run_batch
+
+        bars = BatchBars(disabled=args.quiet)
+
+        def on_event(event: Event) -> None:
+            bars.update(event)
+
+        try:
+            summary = run_batch(
+                args.input_dir,
+                args.style,
+                args.output,
+                config,
+                recursive=args.recursive,
+                force=args.force,
+                suffix=f".{args.format}" if args.format else None,
+                callback=on_event,
+                ray_address=args.ray,
+            )
+        finally:
+            bars.close()
+    except ConfigError as error:
+        return fail(str(error), EXIT_USAGE)
+    except ImpastoError as error:
+        return fail(str(error), EXIT_FAILED)
+    except BatchInterrupted as stop:
+        print(stop.summary.line())
+        return fail("interrupted; finished images are kept, a rerun does the rest", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        return fail("interrupted before the batch began; nothing written", EXIT_INTERRUPTED)
+    if summary.as_png:
+        names = ", ".join(str(item.relative) for item in summary.as_png[:3])
+        more = f" and {len(summary.as_png) - 3} more" if len(summary.as_png) > 3 else ""
+        print(f"impasto: {names}{more} written as PNG (impasto cannot write their format)", file=sys.stderr)
+    if summary.swept:
+        print(f"removed {summary.swept} temporary files of an earlier, interrupted run", file=sys.stderr)
+    if args.quiet:  # otherwise the bars said it as it happened
+        for item, message in summary.failed:
+            print(f"impasto: failed: {item.relative}: {message}", file=sys.stderr)
+    print(summary.line())
+    return EXIT_FAILED if summary.failed else 0

@@ -1,0 +1,48 @@
+"""What every command shares: its argument parser, the exit codes, the one-line error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+from impasto import __version__, options
+from impasto.config import StyleConfig
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+CLEAR_LINE = "\r\x1b[K"  # back to the start of the terminal's line, and erase it
+DEFAULTS = StyleConfig()
+
+
+class Parser(argparse.ArgumentParser):
+    """Every command's parser: one-line errors that name the command's own --help, and --version."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
+
+    def error(self, message: str) -> NoReturn:
+        """One line instead of argparse's usage block, with a suggestion for a mistyped option."""
+        if message.startswith("unrecognized arguments:"):
+            import difflib
+
+            known = list(self._option_string_actions)
+            for word in message.split(":", 1)[1].split():
+                close = (
+                    difflib.get_close_matches(word.split("=")[0], known, n=1) if word.startswith("-") else []
+                )
+                if close:
+                    message += f"; did you mean {close[0]}?"
+                    break
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def default_of(name: str) -> str:
+    return options.default_text(options.BY_NAME[name])
+
+
+def fail(message: str, code: int) -> int:
+    # One line whatever the message holds (a path with a newline in it, a library's multi-line text).
+    one_line = " ".join(message.splitlines())
+    print(f"impasto: error: {one_line}", file=sys.stderr)
+    return code

@@ -1,0 +1,103 @@
+"""``impasto serve``: the web app."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+
+from impasto.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, fail
+from impasto.config import StyleConfig
+from impasto.errors import ConfigError
+
+
+def build_serve_parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog="impasto serve",
+        description="Start the web app: choose images, move sliders, watch the painting appear. It listens "
+        "on this computer only unless --host says otherwise.",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network"
+    )
+    p.add_argument("--port", type=int, default=8000, help="(default: 8000; 0 picks a free one)")
+    p.add_argument("--device", metavar="{auto,cpu,cuda,cuda:N,mps}", default="auto", help="(default: auto)")
+    p.add_argument(
+        "--max-size", type=int, default=1024, metavar="PX", help="largest output allowed (default: 1024)"
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=25, metavar="MB", help="largest upload (default: 25)"
+    )
+    p.add_argument(
+        "--max-waiting", type=int, default=16, metavar="N", help="queued jobs allowed (default: 16)"
+    )
+    p.add_argument(
+        "--token",
+        nargs="?",
+        const="new",
+        metavar="TOKEN",
+        help="require this access token of every request (alone: make one up); for --host 0.0.0.0. "
+        "Open the address printed at start, which carries it; scripts send it as X-Impasto-Access",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return p
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    """``impasto serve``: the web app on 127.0.0.1 until Ctrl-C."""
+    args = build_serve_parser().parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        return fail(f"port must be from 0 to 65535, got {args.port}", EXIT_USAGE)
+    if args.max_size < 32 or args.max_upload_mb <= 0 or args.max_waiting < 0:
+        return fail("--max-size must be ≥ 32, --max-upload-mb > 0 and --max-waiting ≥ 0", EXIT_USAGE)
+    try:
+        StyleConfig(device=args.device)
+    except ConfigError as error:
+        return fail(str(error), EXIT_USAGE)
+    token = args.token
+    if token == "new":
+        import secrets
+
+        token = secrets.token_urlsafe(16)
+    elif token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{8,128}", token):
+        return fail("--token must be 8 to 128 letters, digits or . _ ~ -", EXIT_USAGE)
+    from impasto.web import Limits, make_server
+
+    limits = Limits(
+        max_size=args.max_size, max_upload_bytes=int(args.max_upload_mb * 2**20), max_waiting=args.max_waiting
+    )
+    try:
+        server = make_server(
+            args.host, args.port, limits, args.device, verbose=args.verbose, access_token=token
+        )
+    except OSError as error:
+        return fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_FAILED)
+
+    def stop(signum: int, frame: object) -> None:
+        # SIGTERM (a service manager, kill) and SIGHUP (the terminal closed) clean up as Ctrl-C does.
+        raise KeyboardInterrupt
+
+    import signal
+
+    try:  # from here on, any of them (even during the first lines) stops the server cleanly
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):  # Windows has no SIGHUP
+                signal.signal(getattr(signal, name), stop)
+        address = server.url + (f"?token={token}" if token else "")
+        print(f"impasto is running at {address} (Ctrl-C stops it)", flush=True)
+        if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
+            print(
+                f"impasto: warning: listening on {args.host}: anyone who can reach this computer on port "
+                f"{server.server_address[1]} can upload images and run jobs; --token lets in only those "
+                "given the address",
+                file=sys.stderr,
+                flush=True,
+            )
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        server.server_close()
+        server.app.close()
+    return 0

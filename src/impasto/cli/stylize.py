@@ -1,0 +1,302 @@
+"""``impasto CONTENT STYLE… -o OUT`` (and ``impasto demo``): the options, the run, the saved image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from impasto import options
+from impasto.config import StyleConfig
+from impasto.errors import ConfigError, ImpastoError, Interrupted
+
+if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
+    from impasto.core.optimize import Progress
+
+from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Parser, fail
+from impasto.cli.progress import Feedback
+
+
+def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentParser:
+    """The stylize command's parser, or that of ``impasto batch`` (``batch``) or ``impasto video``
+    (``video``), which take the same options."""
+    if video:
+        p = Parser(
+            prog="impasto video",
+            description="Paint every frame of a video in the style of STYLE without flicker (Ruder et al. "
+            "2016): each frame starts from the previous one warped along the optical flow and is held to it "
+            "where the flow is reliable. Frame rate and audio are kept. A work folder beside the output "
+            "(OUT.work/) keeps frames, flows and stylized frames: a rerun continues where it stopped.",
+        )
+        p.add_argument("input_video", type=Path, help="the video (anything FFmpeg reads)")
+        p.add_argument("style", type=Path, nargs="+", help="the style image(s)")
+        p.add_argument(
+            "-o", "--output", type=Path, required=True, help="the stylized video: .mp4, .mov or .mkv"
+        )
+        p.add_argument(
+            "--temporal-weight",
+            type=float,
+            default=200.0,
+            metavar="γ",
+            help="weight of the temporal consistency term (default: 200; 0 turns it off)",
+        )
+        p.add_argument("--long-term", action="store_true", help="also hold each frame to frames 2 and 4 back")
+        p.add_argument(
+            "--independent", action="store_true", help="each frame on its own (flickers; for comparison)"
+        )
+        p.add_argument(
+            "--frame-iterations",
+            type=int,
+            metavar="N",
+            help="iterations of each frame after the first (default: half of --iterations)",
+        )
+        p.add_argument(
+            "--passes",
+            type=int,
+            default=1,
+            metavar="N",
+            help="the multi-pass variant: N passes through each shot in alternating directions (default: 1)",
+        )
+        p.add_argument(
+            "--chunk-frames",
+            type=int,
+            metavar="N",
+            help="split shots into chunks of N frames that start afresh (for --ray; a seam every N frames)",
+        )
+        p.add_argument(
+            "--ray",
+            metavar="ADDRESS",
+            help="stylize shots (cut apart automatically) as independent tasks on a Ray cluster: its "
+            "address, or local[:N]; needs pip install 'impasto[ray]'",
+        )
+    elif batch:
+        p = Parser(
+            prog="impasto batch",
+            description="Paint every image of INPUT_DIR in the style of STYLE into OUTPUT_DIR, mirroring "
+            "its folders. A rerun skips what is done and redoes what changed (input, style or options).",
+        )
+        p.add_argument("input_dir", type=Path, help="the folder of photos")
+        p.add_argument("style", type=Path, nargs="+", help="the style image(s), or a folder of them")
+        p.add_argument(
+            "-o", "--output", type=Path, required=True, help="the output folder (created if missing)"
+        )
+        p.add_argument("-r", "--recursive", action="store_true", help="also the images in subfolders")
+        p.add_argument("--force", action="store_true", help="redo every image, even those up to date")
+        p.add_argument(
+            "--format", choices=["png", "jpg", "webp", "tif"], help="output format (default: the input's own)"
+        )
+        p.add_argument(
+            "--ray",
+            metavar="ADDRESS",
+            help="run the images on a Ray cluster: its address, or local[:N] for one on this machine "
+            "(N CPUs); needs pip install 'impasto[ray]'",
+        )
+    else:
+        p = Parser(
+            prog="impasto",
+            description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
+            epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512 (a photo named like a "
+            "command: impasto stylize batch painting.jpg -o out.png). More: 'impasto batch' "
+            "(a folder), 'impasto video' (a video without flicker), 'impasto metrics temporal' (its "
+            "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
+            "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios), 'impasto demo' (the example "
+            "pair), 'impasto weights list' (the backbones); each has its own --help.",
+        )
+        p.add_argument("content", type=Path, help="the photo to repaint")
+        p.add_argument(
+            "style",
+            type=Path,
+            nargs="+",
+            help="the image whose style to take; several images (or a folder of them) blend their styles",
+        )
+        p.add_argument(
+            "-o",
+            "--output",
+            type=Path,
+            required=True,
+            help="where to write the result; .png, .jpg, .webp or .tif",
+        )
+    g = p.add_argument_group("options from a file")
+    g.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.toml",
+        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20); flags given "
+        "here override it",
+    )
+    g.add_argument(
+        "--save-config",
+        type=Path,
+        metavar="FILE.toml",
+        help="write the options of this run (those that differ from the defaults) to a TOML file, to "
+        "repeat or share the run",
+    )
+    # Every StyleConfig option, from the one table that also feeds the web form (options.py).
+    options.add_arguments(p)
+    g = p.add_argument_group("output and progress")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    if not (batch or video):
+        g.add_argument(
+            "--time-budget",
+            type=float,
+            metavar="S",
+            help="stop after S seconds (loading included) and save the best image so far, as the web "
+            "app's time budget does",
+        )
+        g.add_argument(
+            "--log-every",
+            type=int,
+            metavar="N",
+            help="when stderr is not a terminal (a log file), a plain line every N iterations instead "
+            "of a progress bar (default: 25)",
+        )
+        g.add_argument(
+            "--log-json",
+            type=Path,
+            metavar="FILE",
+            help="write a JSON line per iteration to FILE: scale, iteration, loss and its terms, seconds",
+        )
+        g.add_argument(
+            "--save-every",
+            type=int,
+            metavar="N",
+            default=0,
+            help="also save every N-th iteration beside the output as NAME_0100.EXT",
+        )
+        g.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the plan (scales, iterations, tiles) after checking every option; optimize nothing",
+        )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> StyleConfig:
+    """The StyleConfig the arguments ask for: given options override those of ``--config FILE``,
+    which override the defaults. ``--save-config FILE`` writes the result."""
+    from impasto.config import from_toml, to_toml
+
+    base = from_toml(args.config) if getattr(args, "config", None) else StyleConfig()
+    options: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in fields(StyleConfig) if getattr(args, f.name, None) is not None
+    }
+    config = base.with_options(**options)
+    if getattr(args, "save_config", None):
+        from impasto.io import images
+
+        try:
+            images.write_bytes(args.save_config, to_toml(config).encode())
+        except OSError as error:
+            raise ConfigError(f"cannot write {args.save_config}: {error.strerror or error}") from None
+    return config
+
+
+def stylize_main(arguments: Sequence[str]) -> int:
+    """``impasto [stylize] CONTENT STYLE… -o OUT``."""
+    args = build_parser().parse_args(arguments)
+    try:
+        if args.save_every < 0:
+            raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
+        if args.log_every is not None and args.log_every < 1:
+            raise ConfigError(f"log-every must be ≥ 1, got {args.log_every}")
+        if args.time_budget is not None and not args.time_budget > 0:
+            raise ConfigError(f"time-budget must be > 0 seconds, got {args.time_budget}")
+        config = config_from_args(args)
+        from impasto.io import images
+
+        output, _ = images.check_output(args.output)
+        inputs = [args.content, *args.style]
+        if any(path.exists() and path.resolve() == output.resolve() for path in inputs):
+            raise ConfigError(f"{output} is one of the input images; choose another -o")
+        if args.dry_run:
+            from impasto.pipeline import prepare
+
+            print(prepare(args.content, args.style, config=config).plan.describe())
+            return 0
+        return _run(args, config, output)
+    except ConfigError as error:
+        return fail(str(error), EXIT_USAGE)
+    except ImpastoError as error:
+        return fail(str(error), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return fail("interrupted before the optimization began; nothing written", EXIT_INTERRUPTED)
+    except MemoryError:
+        return fail("out of memory; try a smaller --size", EXIT_FAILED)
+
+
+def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
+    # Imported here so that --help, --version and argument errors answer without loading torch.
+    import torch
+
+    from impasto.io import images
+    from impasto.pipeline import stylize_detailed
+
+    started = time.monotonic()
+    bar = Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
+    save_every: int = args.save_every
+    budget: float | None = args.time_budget
+
+    def on_progress(progress: Progress) -> None:
+        bar.update(progress)
+        if budget is not None and time.monotonic() - started >= budget:
+            raise _BudgetSpent
+        if save_every and progress.iteration % save_every == 0:
+            scale = f"_s{progress.scale}" if progress.scales > 1 else ""
+            name = f"{output.stem}{scale}_{progress.iteration:04d}{output.suffix}"
+            images.save(images.to_pil(progress.image), output.with_name(name))
+
+    try:
+        try:
+            made = stylize_detailed(
+                args.content, args.style, config=config, callback=on_progress, status=bar.status
+            )
+        finally:
+            bar.close()  # before any message: the bar or status line must not swallow it
+    except Interrupted as stop:
+        assert stop.image is not None
+        images.save(stop.image, output, stop.icc_profile)
+        if budget is not None and time.monotonic() - started >= budget:
+            print(
+                f"impasto: time budget of {budget:g} s spent after {stop.result.iterations} iterations; "
+                "saved the best image so far",
+                file=sys.stderr,
+            )
+            print(output)
+            return 0
+        return fail(
+            f"interrupted after {stop.result.iterations} iterations; saved the best image so far to {output}",
+            EXIT_INTERRUPTED,
+        )
+    except torch.OutOfMemoryError:
+        return fail("the device ran out of memory; try a smaller --size", EXIT_FAILED)
+    images.save(made.image, output, made.icc_profile)
+    if made.result.stopped != "done":
+        return fail(f"{made.result.message}; saved it to {output}", EXIT_FAILED)
+    print(output)
+    return 0
+
+
+class _BudgetSpent(KeyboardInterrupt):
+    """Raised in the progress callback when --time-budget is spent: the run ends as on Ctrl-C, with
+    the best image so far, and the command succeeds."""
+
+
+def demo_main(argv: Sequence[str]) -> int:
+    """``impasto demo [-o OUT] [options]``: the bundled example pair, with any stylize option."""
+    from impasto import examples
+
+    arguments = list(argv)
+    if not ({"-o", "--output"} & set(arguments) or any(a.startswith("--output=") for a in arguments)):
+        arguments += ["-o", "impasto-demo.png"]
+    if {"-h", "--help"} & set(arguments):
+        print(
+            "usage: impasto demo [-o OUT] [stylize options]\n\nPaint the example photo that ships with "
+            "impasto in the example style (impasto-demo.png unless -o says otherwise). Takes every "
+            "option of 'impasto --help'."
+        )
+        return 0
+    return stylize_main([str(examples.CONTENT), str(examples.STYLE), *arguments])
