@@ -16,6 +16,7 @@ from PIL import Image
 
 from impasto import __version__
 from impasto.cli import main
+from impasto.errors import ConfigError, ImageError
 
 FAST = ["--size", "48", "--iterations", "3", "--device", "cpu", "-q"]
 
@@ -472,3 +473,21 @@ def test_an_error_is_one_line_even_when_a_path_holds_a_newline(
     assert main([str(content_path), str(style_path), "-o", str(out), "-q"]) != 0
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("impasto: error: ")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "line"),
+    [
+        (ConfigError("size must be ≥ 16"), 2, "impasto: error: size must be ≥ 16"),
+        (ImageError("a.png: not an image"), 1, "impasto: error: a.png: not an image"),
+        (KeyboardInterrupt(), 130, "impasto: error: interrupted; nothing written"),
+        (MemoryError(), 1, "impasto: error: out of memory; try a smaller --size"),
+    ],
+)
+def test_one_rule_maps_every_error_to_its_line_and_exit_code(
+    error: BaseException, code: int, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from impasto.cli.common import failed
+
+    assert failed(error, "interrupted; nothing written") == code
+    assert capsys.readouterr().err == line + "\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, fail
+from impasto.cli.common import EXIT_FAILED, failed
 from impasto.cli.progress import BatchBars
 from impasto.cli.stylize import build_parser, config_from_args
-from impasto.errors import ConfigError, ImpastoError
+from impasto.errors import ImpastoError
 
 
 def batch_main(argv: Sequence[str]) -> int:
@@ -37,15 +37,11 @@ def batch_main(argv: Sequence[str]) -> int:
             )
         finally:
             bars.close()
-    except ConfigError as error:
-        return fail(str(error), EXIT_USAGE)
-    except ImpastoError as error:
-        return fail(str(error), EXIT_FAILED)
     except BatchInterrupted as stop:
         print(stop.summary.line())
-        return fail("interrupted; finished images are kept, a rerun does the rest", EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        return fail("interrupted before the batch began; nothing written", EXIT_INTERRUPTED)
+        return failed(stop, "interrupted; finished images are kept, a rerun does the rest")
+    except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
+        return failed(error, "interrupted before the batch began; nothing written")
     if summary.as_png:
         names = ", ".join(str(item.relative) for item in summary.as_png[:3])
         more = f" and {len(summary.as_png) - 3} more" if len(summary.as_png) > 3 else ""

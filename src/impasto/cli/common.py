@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 from impasto import __version__, options
 from impasto.config import StyleConfig
+from impasto.errors import ConfigError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 CLEAR_LINE = "\r\x1b[K"  # back to the start of the terminal's line, and erase it
@@ -46,3 +47,16 @@ def fail(message: str, code: int) -> int:
     one_line = " ".join(message.splitlines())
     print(f"impasto: error: {one_line}", file=sys.stderr)
     return code
+
+
+def failed(error: BaseException, interrupted: str = "interrupted") -> int:
+    """The one rule from an error to its line and exit code: a bad option or combination (ConfigError)
+    2, Ctrl-C 130 (saying ``interrupted``: what was kept), anything else a user can fix — an image, the
+    weights, the device, memory — 1."""
+    if isinstance(error, ConfigError):
+        return fail(str(error), EXIT_USAGE)
+    if isinstance(error, KeyboardInterrupt):
+        return fail(interrupted, EXIT_INTERRUPTED)
+    if isinstance(error, MemoryError):
+        return fail("out of memory; try a smaller --size", EXIT_FAILED)
+    return fail(str(error), EXIT_FAILED)

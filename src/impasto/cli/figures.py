@@ -8,10 +8,10 @@ from pathlib import Path
 
 from impasto import options
 from impasto.choices import MODELS
-from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Parser, default_of, fail
+from impasto.cli.common import Parser, default_of, failed
 from impasto.cli.progress import CellBar
 from impasto.config import DEFAULT_ITERATIONS, StyleConfig
-from impasto.errors import ConfigError, ImpastoError
+from impasto.errors import ImpastoError
 
 FIGURES = ("explain", "sweep")
 
@@ -95,11 +95,7 @@ def figure_main(kind: str, argv: Sequence[str]) -> int:
         finally:
             bar.close()
         images.save(figure, output)
-    except ConfigError as error:
-        return fail(str(error), EXIT_USAGE)
-    except ImpastoError as error:
-        return fail(str(error), EXIT_FAILED)
-    except KeyboardInterrupt:
-        return fail("interrupted; no figure written", EXIT_INTERRUPTED)
+    except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
+        return failed(error, "interrupted; no figure written")
     print(output)
     return 0

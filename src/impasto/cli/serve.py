@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from impasto.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, fail
+from impasto.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, fail, failed
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError
 
@@ -54,7 +54,7 @@ def serve_main(argv: Sequence[str]) -> int:
     try:
         StyleConfig(device=args.device)
     except ConfigError as error:
-        return fail(str(error), EXIT_USAGE)
+        return failed(error)
     token = args.token
     if token == "new":
         import secrets

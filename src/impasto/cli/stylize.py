@@ -17,7 +17,7 @@ from impasto.errors import ConfigError, ImpastoError, Interrupted
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
     from impasto.core.optimize import Progress
 
-from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Parser, fail
+from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, Parser, fail, failed
 from impasto.cli.progress import Feedback
 
 
@@ -218,14 +218,8 @@ def stylize_main(arguments: Sequence[str]) -> int:
             print(prepare(args.content, args.style, config=config).plan.describe())
             return 0
         return _run(args, config, output)
-    except ConfigError as error:
-        return fail(str(error), EXIT_USAGE)
-    except ImpastoError as error:
-        return fail(str(error), EXIT_FAILED)
-    except KeyboardInterrupt:
-        return fail("interrupted before the optimization began; nothing written", EXIT_INTERRUPTED)
-    except MemoryError:
-        return fail("out of memory; try a smaller --size", EXIT_FAILED)
+    except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
+        return failed(error, "interrupted before the optimization began; nothing written")
 
 
 def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Parser, fail
+from impasto.cli.common import Parser, failed
 from impasto.cli.stylize import build_parser, config_from_args
 from impasto.errors import ConfigError, ImpastoError
 
@@ -58,12 +58,8 @@ def video_main(argv: Sequence[str]) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    except ConfigError as error:
-        return fail(str(error), EXIT_USAGE)
-    except ImpastoError as error:
-        return fail(str(error), EXIT_FAILED)
-    except KeyboardInterrupt:
-        return fail("interrupted; the frames done are kept, a rerun continues", EXIT_INTERRUPTED)
+    except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
+        return failed(error, "interrupted; the stylized frames are kept, a rerun continues")
     resumed = f", {result.resumed} from an earlier run" if result.resumed else ""
     print(f"{result.output} ({result.frames} frames{resumed}, {result.seconds_per_frame:.1f} s per frame)")
     return 0
@@ -84,9 +80,7 @@ def metrics_main(argv: Sequence[str]) -> int:
         from impasto.apps.video import warping_error
 
         result = warping_error(args.output_video, args.input_video)
-    except ConfigError as error:
-        return fail(str(error), EXIT_USAGE)
-    except ImpastoError as error:
-        return fail(str(error), EXIT_FAILED)
+    except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
+        return failed(error)
     print(f"warping error {result['warping_error']:.6f} over {int(result['pairs'])} frame pairs")
     return 0

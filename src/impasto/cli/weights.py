@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from impasto.choices import MODELS
-from impasto.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, fail
+from impasto.cli.common import EXIT_USAGE, Parser, fail, failed
 from impasto.errors import ImpastoError
 
 
@@ -48,7 +48,7 @@ def weights_main(argv: Sequence[str]) -> int:
         finally:
             if bar is not None:
                 bar.close()  # before any message
-    except ImpastoError as error:
-        return fail(str(error), EXIT_FAILED)
+    except (ImpastoError, KeyboardInterrupt) as error:
+        return failed(error, "interrupted; nothing installed")
     print(path)
     return 0
