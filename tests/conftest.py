@@ -30,7 +30,8 @@ def serve() -> Iterator[object]:
 
     def start(limits: Limits | None = None, **options: Any) -> Server:
         server = make_server("127.0.0.1", 0, limits, "cpu", **options)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default per server.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         started.append(server)
         return server
 

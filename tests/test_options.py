@@ -48,7 +48,7 @@ def test_batch_and_video_take_the_same_options() -> None:
 
 
 def test_the_web_form_offers_what_the_table_marks_for_it() -> None:
-    from impasto.web.server import OPTIONS
+    from impasto.web.app import OPTIONS
 
     assert options.web_options() == OPTIONS
     assert set(options.web_choices()) <= set(OPTIONS)

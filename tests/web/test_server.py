@@ -23,7 +23,7 @@ from PIL import Image
 
 from impasto.config import StyleConfig
 from impasto.web import Limits, Server
-from impasto.web.server import command_line
+from impasto.web.app import command_line
 
 FAST = {"size": 48, "iterations": 4, "precision": "fp32"}
 

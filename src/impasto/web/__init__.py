@@ -5,6 +5,7 @@ Imported only by ``impasto serve``; the library and the command line never load 
 
 from __future__ import annotations
 
-from impasto.web.server import App, Limits, Server, make_server
+from impasto.web.app import App, Limits
+from impasto.web.server import Server, make_server
 
 __all__ = ["App", "Limits", "Server", "make_server"]
