@@ -9,7 +9,6 @@ Each run gets a fresh output folder (nothing skipped). Not a test: for reports.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -48,14 +47,15 @@ def main() -> None:
             summary = batch.run_batch(folder, [examples.STYLE], out, config, ray_address=target)
             seconds = time.perf_counter() - start
             print(
-                json.dumps(
+                common.emit(
+                    "batch",
                     {
                         "where": target or "this process",
                         "images": len(summary.done),
                         "failed": len(summary.failed),
                         "seconds": round(seconds, 1),
                         "images_per_minute": round(len(summary.done) / seconds * 60, 2),
-                    }
+                    },
                 ),
                 flush=True,
             )

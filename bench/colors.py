@@ -9,10 +9,10 @@ content's colours better. The style image's own distance to the content is print
 from __future__ import annotations
 
 import argparse
-import json
 
 from PIL import Image
 
+import common
 import impasto
 from impasto import examples
 from impasto.core.color import stats_distance
@@ -36,11 +36,8 @@ def main() -> None:
             content, style, size=args.size, iterations=args.iterations, preserve_colors=mode, device="cpu"
         )
         report[f"preserve_colors={mode}"] = distance(output, content)
-    print(
-        json.dumps(
-            {"size": args.size, "iterations": args.iterations, "distance_to_content": report}, indent=1
-        )
-    )
+    row = {"size": args.size, "iterations": args.iterations, "distance_to_content": report}
+    print(common.emit("colors", row, indent=1))
 
 
 if __name__ == "__main__":

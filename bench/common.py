@@ -61,3 +61,11 @@ def record(script: str, result: dict[str, Any], device: torch.device | str = "cp
     with path.open("a") as file:
         file.write(json.dumps({**environment(device), **result}) + "\n")
     return path
+
+
+def emit(
+    script: str, row: dict[str, Any], device: torch.device | str = "cpu", indent: int | None = None
+) -> str:
+    """``row`` recorded (:func:`record`) and returned as JSON text, for the script to print."""
+    record(script, row, device)
+    return json.dumps(row, indent=indent)

@@ -10,13 +10,13 @@ relative) losses, in float32. Lower is better for both. Not a test: for reports.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import torch
 
+import common
 import impasto
 from impasto import examples, pipeline
 from impasto.core import losses
@@ -48,10 +48,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100, help="per scale, multi-scale run")
     args = parser.parse_args()
     content_path, style_path = examples.CONTENT, examples.STYLE
-    common = {"size": args.size, "device": "cpu"}
+    shared = {"size": args.size, "device": "cpu"}
 
     start = time.perf_counter()
-    multi = impasto.stylize_detailed(content_path, style_path, iterations=args.iterations, **common)
+    multi = impasto.stylize_detailed(content_path, style_path, iterations=args.iterations, **shared)
     budget = time.perf_counter() - start
 
     def stop_at_budget(progress: Progress) -> None:
@@ -61,7 +61,7 @@ def main() -> None:
     start = time.perf_counter()
     try:
         single = impasto.stylize_detailed(
-            content_path, style_path, iterations=100_000, multiscale=False, callback=stop_at_budget, **common
+            content_path, style_path, iterations=100_000, multiscale=False, callback=stop_at_budget, **shared
         )
         single_image, single_iterations = single.image, single.result.iterations
     except impasto.Interrupted as stopped:
@@ -84,7 +84,7 @@ def main() -> None:
             "losses": score(images.to_tensor(single_image), content, style),
         },
     }
-    print(json.dumps(report, indent=1))
+    print(common.emit("multiscale", report, indent=1))
     out = Path("out")
     out.mkdir(exist_ok=True)
     multi.image.save(out / "multiscale.png")

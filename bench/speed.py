@@ -100,7 +100,8 @@ def main() -> None:
                 if model == "vgg19":
                     command += ["--weights", str(vgg19)]
                 result = subprocess.run(command, capture_output=True, text=True, check=True)
-                print(result.stdout.strip(), flush=True)
+                row = json.loads(result.stdout.strip().splitlines()[-1])
+                print(common.emit("speed", row, args.device), flush=True)
 
 
 if __name__ == "__main__":

@@ -249,21 +249,20 @@ def main() -> None:
             command = [sys.executable, __file__, "--one", args.model, str(size), args.device, path, precision]
             result = subprocess.run([*command, args.compile], capture_output=True, text=True)
             lines = result.stdout.strip().splitlines()
-            print(
-                lines[-1]
+            row = (
+                json.loads(lines[-1])
                 if result.returncode == 0 and lines
-                else json.dumps(
-                    {
-                        "size": size,
-                        "path": path,
-                        "precision": precision,
-                        "error": result.stderr.strip()[-300:],
-                    }
-                ),
-                flush=True,
+                else {
+                    "size": size,
+                    "path": path,
+                    "precision": precision,
+                    "error": result.stderr.strip()[-300:],
+                }
             )
+            print(common.emit("throughput", row, args.device), flush=True)
         for implementation in ("torch", "impasto"):
-            print(json.dumps(lbfgs_overhead(size, args.device, implementation)), flush=True)
+            row = lbfgs_overhead(size, args.device, implementation)
+            print(common.emit("throughput", row, args.device), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ blending ramp), divided by the mean over the whole image; about 1 means no visib
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+import common
 import impasto
 from impasto import examples, tiling
 
@@ -66,7 +66,8 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     done.image.save(args.output)
     print(
-        json.dumps(
+        common.emit(
+            "tiling",
             {
                 "size": args.size,
                 "max_memory": args.max_memory or "free memory",

@@ -100,7 +100,8 @@ def main() -> None:
     goal = score(reference["snapshots"][-1][1])
     curve = [(round(t, 1), round(score(image), 4)) for t, image in reference["snapshots"]]
     print(
-        json.dumps(
+        common.emit(
+            "time_to_quality",
             {
                 "run": "reference",
                 "options": REFERENCE,
@@ -110,7 +111,7 @@ def main() -> None:
                 "loss_at_quarter_time": next(
                     (loss for t, loss in reversed(curve) if t <= reference["seconds"] / 4), None
                 ),
-            }
+            },
         ),
         flush=True,
     )
@@ -121,7 +122,8 @@ def main() -> None:
         reached = next((t for t, loss in scored if loss <= goal), None)
         quarter = [loss for t, loss in scored if t <= reference["seconds"] / 4]
         print(
-            json.dumps(
+            common.emit(
+                "time_to_quality",
                 {
                     "run": "candidate",
                     "options": options or "defaults",
@@ -134,7 +136,7 @@ def main() -> None:
                     if reached is None
                     else round(reached / reference["seconds"], 3),
                     "loss_at_quarter_time": round(quarter[-1], 4) if quarter else None,
-                }
+                },
             ),
             flush=True,
         )

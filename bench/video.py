@@ -12,7 +12,6 @@ frames on top, independent and temporal results below. Not a test: for reports.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -108,7 +107,8 @@ def main() -> None:
                 seams = [e for t, e in enumerate(error["per_pair"], start=1) if t in starts]
                 inside = [e for t, e in enumerate(error["per_pair"], start=1) if t not in starts]
             print(
-                json.dumps(
+                common.emit(
+                    "video",
                     {
                         "run": name,
                         "frames": result.frames,
@@ -122,7 +122,7 @@ def main() -> None:
                         "rate": str(info.rate),
                         "same_rate": info.rate == RATE,
                         "audio": info.audio,
-                    }
+                    },
                 ),
                 flush=True,
             )
