@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from impasto.core.optimize import Progress, RunResult
     from impasto.pipeline import Stylized, stylize, stylize_detailed
 
-__version__ = "0.7.0"
+__version__ = "1.0.0"
 
 # name → the module that defines it, imported when the name is first asked for
 _LAZY = {
@@ -47,7 +47,7 @@ _LAZY = {
 }
 
 
-# Modules that moved in 0.9 (old name → new), still importable by the old name with a warning.
+# Modules that moved in 1.0 (old name → new), still importable by the old name with a warning.
 MOVED = {
     "impasto.backbone": "impasto.core.backbone",
     "impasto.weights": "impasto.core.weights",
