@@ -105,8 +105,9 @@ def stylize_detailed(
     **options: Any,
 ) -> Stylized:
     """Like :func:`stylize`, and also says how the run went (:class:`Stylized`). ``temporal`` (for
-    video frames, see video.py) adds the temporal consistency terms and the start image, at one scale.
-    ``status`` hears what the run is doing when it is not iterating ("loading the vgg19 weights")."""
+    video frames, see apps/video/temporal.py) adds the temporal consistency terms and the start image,
+    at one scale. ``status`` hears what the run is doing when it is not iterating ("loading the vgg19
+    weights")."""
     tell = status or (lambda message: None)
     tell("reading the images")
     run = prepare(content, style, config=config, temporal=temporal, **options)
@@ -363,7 +364,7 @@ def _optimize_tiled(
     scale: Scale,
     reporter: Callable[[int, int], Callable[[optimize.Progress], None] | None],
 ) -> optimize.RunResult:
-    """Optimize ``start`` (1, 3, H, W) in the overlapping tiles the plan chose for ``scale`` (tiles.py).
+    """Optimize ``start`` (1, 3, H, W) in the overlapping tiles the plan chose for ``scale`` (tiling.py).
 
     Style targets are global: every style's Gram matrices, accumulated tile by tile and blended.
     """
