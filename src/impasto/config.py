@@ -4,6 +4,7 @@ defaults for the Python API and the command line."""
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -282,6 +283,22 @@ class StyleConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return 0.02 if self.optimizer == "adam" else 1.0
+
+
+# Options that change how a run is carried out or what it refuses, never the image it makes: left out
+# of the look's key (a batch's or a video's record of what made an output).
+EXECUTION_OPTIONS = frozenset({"device", "compile", "max_memory", "max_pixels", "max_upscale"})
+
+
+def look_options(config: StyleConfig) -> dict[str, Any]:
+    """The options that shape the image, as plain JSON values (tuples as lists, paths as text)."""
+    values = {
+        f.name: str(value) if isinstance(value := getattr(config, f.name), Path) else value
+        for f in fields(config)
+        if f.name not in EXECUTION_OPTIONS
+    }
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=str))
+    return plain
 
 
 def to_toml(config: StyleConfig) -> str:

@@ -55,6 +55,7 @@ def test_find_items_mirrors_the_tree(photos: Path, tmp_path: Path) -> None:
 def test_the_key_follows_input_styles_and_look_but_not_the_device() -> None:
     base = batch.item_key("input", ["style"], FAST)
     assert batch.item_key("input", ["style"], FAST.with_options(device="cuda", compile="on")) == base
+    assert batch.item_key("input", ["style"], FAST.with_options(max_upscale=64, max_pixels=10**6)) == base
     assert batch.item_key("other", ["style"], FAST) != base
     assert batch.item_key("input", ["style", "style2"], FAST) != base
     assert batch.item_key("input", ["style"], FAST.with_options(style_weight=9)) != base

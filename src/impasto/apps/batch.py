@@ -28,14 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from impasto.config import StyleConfig
+from impasto.config import StyleConfig, look_options
 from impasto.core.optimize import Progress
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files, images
 
 MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
-# Options that change how fast an image is made, not what it looks like: not part of the key.
-EXECUTION_OPTIONS = frozenset({"device", "compile", "max_memory", "max_pixels"})
 
 Outcome = Literal["done", "skipped", "failed"]
 
@@ -138,21 +136,9 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def options_for_key(config: StyleConfig) -> dict[str, Any]:
-    """The options that shape the image, as plain JSON values."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(config):
-        if f.name in EXECUTION_OPTIONS:
-            continue
-        value = getattr(config, f.name)
-        values[f.name] = str(value) if isinstance(value, Path) else value
-    plain: dict[str, Any] = json.loads(json.dumps(values, default=str))  # tuples → lists, as on every run
-    return plain
-
-
 def item_key(source_digest: str, style_digests: Sequence[str], config: StyleConfig) -> str:
     """The key of an output: what went in, in one hash."""
-    record = {"input": source_digest, "styles": list(style_digests), "options": options_for_key(config)}
+    record = {"input": source_digest, "styles": list(style_digests), "options": look_options(config)}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
@@ -193,17 +179,6 @@ def claim(output_dir: Path, item: Item) -> Iterator[bool]:
             with contextlib.suppress(OSError):
                 path.unlink()
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_json_atomically(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = files.temp_path(path)
-    try:
-        temp.write_text(json.dumps(value, indent=1))
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
 
 
 Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed
@@ -262,10 +237,12 @@ def run_batch(
             "key": key,
             "input": str(item.relative),
             "styles": [s.name for s in style_paths],
-            "options": options_for_key(config),
+            "options": look_options(config),
             "seconds": round(seconds, 2),
         }
-        _write_json_atomically(manifest_path(output_dir, item), entry)
+        record_path = manifest_path(output_dir, item)
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomically(record_path, json.dumps(entry, indent=1).encode())
         summary.done.append(item)
         tell("done", index, item)
 

@@ -186,10 +186,10 @@ def config_from_args(args: argparse.Namespace) -> StyleConfig:
     }
     config = base.with_options(**options)
     if getattr(args, "save_config", None):
-        from impasto.io import images
+        from impasto.io import files
 
         try:
-            images.write_bytes(args.save_config, to_toml(config).encode())
+            files.write_atomically(args.save_config, to_toml(config).encode())
         except OSError as error:
             raise ConfigError(f"cannot write {args.save_config}: {error.strerror or error}") from None
     return config

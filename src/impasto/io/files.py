@@ -1,5 +1,5 @@
 """File rules every part of impasto shares, each written once: which suffixes are images, the content
-hash of a file, and the temporary file an atomic write goes through (its name, its creation, and the
+hash of a file, and atomic writing: the temporary file it goes through (its name, its creation, and the
 sweep of those a killed run left behind)."""
 
 from __future__ import annotations
@@ -48,6 +48,24 @@ def create_temp(path: Path) -> tuple[int, Path]:
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name beside {path.name}")
+
+
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it, renamed over it only when complete:
+    a failure leaves an existing file untouched and nothing behind."""
+    path = Path(path)
+    temp: Path | None = None
+    try:
+        fd, temp = create_temp(path)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        raise
+    return path
 
 
 def sweep_temporaries(folder: Path) -> int:

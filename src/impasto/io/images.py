@@ -319,24 +319,6 @@ def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | 
     return path
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, by the same temporary-file rule as :func:`save` (a
-    config file, a log): a failure leaves an existing file untouched and nothing behind."""
-    path = Path(path)
-    temp: Path | None = None
-    try:
-        fd, temp = files.create_temp(path)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-        raise
-    return path
-
-
 def png_bytes(image: Image.Image, icc_profile: bytes | None = None) -> bytes:
     """``image`` encoded as PNG in memory, with ``icc_profile`` embedded (for answers over a network)."""
     buffer = io.BytesIO()

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from impasto.apps import batch
 from impasto.apps.video import shots as shot_ranges
 from impasto.apps.video.events import VideoEvent, VideoResult
 from impasto.apps.video.metrics import warping_error
@@ -35,7 +34,7 @@ from impasto.apps.video.temporal import (
     stylize_range,
 )
 from impasto.apps.video.workdir import Workdir
-from impasto.config import StyleConfig
+from impasto.config import StyleConfig, look_options
 from impasto.errors import ConfigError, ImageError
 from impasto.io import files, images, video_io
 
@@ -100,7 +99,7 @@ def stylize_video(
     job = {
         "input": files.sha256(input_path),
         "styles": [files.sha256(s) for s in style_paths],
-        "options": batch.options_for_key(config),
+        "options": look_options(config),
         "temporal_weight": 0.0 if independent else temporal_weight,
         "long_term": long_term and not independent,
         "frame_iterations": later_iterations,
