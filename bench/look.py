@@ -18,6 +18,16 @@ output with the judge below, appends one JSON line per output to ``--results`` a
   strokes and structures score well at 128.
 - ``content``: relu4_2 distance between output and content (both at 256 px) divided by that between
   style (resized to the content's shape) and content. 0: the photo itself; 1: as far as the style.
+- ``embedding``: a second opinion on the style, from another network: |v(output) − v(style)| /
+  |v(photo) − v(style)|, v the 100-number style vector of Magenta's style predictor (Ghiasi et al., 2017;
+  ``impasto.preview``), averaged over two views of each picture at 256×256: its centred square and the
+  whole of it squeezed square. 1: no nearer the style than the photo; 0: the style's own vector. The
+  predictor is a network of its own (trained with its transformer on paintings and textures; the
+  paper's embedding groups paintings by artist and genre), so it sees painting style without VGG's
+  Gram statistics, which the outputs were optimized on and style@L measures (it learnt what to see
+  through VGG-16 Gram losses all the same). It is biased towards outputs that start from its own
+  network's preview (``impasto.preview.sketch``: such a start scores well before any optimization),
+  so compare configurations that start alike.
 
 ``plot`` draws content against style@128 for each configuration, one curve over its style weights (a
 Pareto view: compare configurations at equal content, not at one weight). ``sheet`` puts chosen
@@ -35,12 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 import common
 import impasto
-from impasto import examples
+from impasto import examples, preview
 from impasto.core import losses, pyramid
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.weights import load_params
@@ -50,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION = ROOT.parent / "shared" / "images"  # the two public-domain paintings beside the repo
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 VIEW_SIZES = (512, 256, 128)
+SCORES = ("style@512", "style@256", "style@128", "content", "embedding")
 
 
 def photo(name: str) -> Image.Image:
@@ -113,7 +125,18 @@ class Judge:
         out = pyramid.resize(images.to_tensor(output), shape)
         paint = pyramid.resize(images.to_tensor(style), shape)
         scores["content"] = self.content_distance(out, photo_) / self.content_distance(paint, photo_)
+        scores["embedding"] = embedding_distance(output, content, style)
         return scores
+
+
+def embedding_distance(output: Image.Image, content: Image.Image, style: Image.Image) -> float:
+    """|v(output) − v(style)| / |v(content) − v(style)| with v Magenta's style vector (100 numbers),
+    the mean over the two views the predictor can take (the centred square, the whole picture squeezed)."""
+    ratios = []
+    for view in ("centre", "whole"):
+        out, photo_, paint = (preview.style_vector(i, view) for i in (output, content, style))
+        ratios.append(float(np.linalg.norm(out - paint) / np.linalg.norm(photo_ - paint)))
+    return sum(ratios) / len(ratios)
 
 
 @dataclass(frozen=True)
@@ -173,32 +196,40 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 
 def table(args: argparse.Namespace) -> None:
-    """Per configuration, size and weight: each pair's style@128 / content, and the geometric means."""
+    """Per configuration, size and weight: the geometric means of the scores over the pairs, and with
+    ``--pairs`` each pair's style@128 / content / embedding. Rows recorded before the embedding judge
+    existed leave it out of their means ("–" where no row of a group has it)."""
     rows = read(args.results)
     groups: dict[tuple[str, int, float], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["config"], row["size"], row["style_weight"])].append(row)
-    print("| config | size | β | pairs | style@512 | style@256 | style@128 | content | s/run |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| config | size | β | pairs | " + " | ".join(SCORES) + " | s/run |")
+    print("|---|---|---|---|" + "---|" * len(SCORES) + "---|")
     for (name, size, weight), group in sorted(groups.items()):
-        means = {
-            k: _geomean([r[k] for r in group]) for k in ("style@512", "style@256", "style@128", "content")
-        }
+        means = [_mean_of(group, key) for key in SCORES]
         seconds = sum(r["seconds"] for r in group) / len(group)
-        print(
-            f"| {name} | {size} | {weight:g} | {len(group)} | {means['style@512']:.3f} | "
-            f"{means['style@256']:.3f} | {means['style@128']:.3f} | {means['content']:.3f} | {seconds:.0f} |"
-        )
+        print(f"| {name} | {size} | {weight:g} | {len(group)} | " + " | ".join(means) + f" | {seconds:.0f} |")
     if args.pairs:
         print("\n| config | size | β | " + " | ".join(sorted({r["pair"] for r in rows})) + " |")
         print("|---|---|---|" + "---|" * len({r["pair"] for r in rows}))
         for (name, size, weight), group in sorted(groups.items()):
             by_pair = {r["pair"]: r for r in group}
             cells = [
-                f"{by_pair[p]['style@128']:.3f} / {by_pair[p]['content']:.3f}" if p in by_pair else ""
-                for p in sorted({r["pair"] for r in rows})
+                _pair_scores(by_pair[p]) if p in by_pair else "" for p in sorted({r["pair"] for r in rows})
             ]
             print(f"| {name} | {size} | {weight:g} | " + " | ".join(cells) + " |")
+
+
+def _mean_of(group: Sequence[dict[str, Any]], key: str) -> str:
+    """The geometric mean of ``key`` over the rows that have it, formatted; "–" if none has."""
+    values = [r[key] for r in group if key in r]
+    return f"{_geomean(values):.3f}" if values else "–"
+
+
+def _pair_scores(row: dict[str, Any]) -> str:
+    """ "style@128 / content / embedding" of one output (its embedding only where it was scored)."""
+    text = f"{row['style@128']:.3f} / {row['content']:.3f}"
+    return text + (f" / {row['embedding']:.3f}" if "embedding" in row else "")
 
 
 def _geomean(values: Sequence[float]) -> float:
@@ -245,14 +276,14 @@ def sheet(args: argparse.Namespace) -> None:
     rows = read(args.results)
     columns = [tuple(c.split("@")) for c in args.columns]
     pairs = args.pairs or sorted({r["pair"] for r in rows})
-    cell, label = args.cell, 14
-    canvas = Image.new("RGB", (cell * (len(columns) + 2), (cell + label) * len(pairs) + label), "white")
+    cell, label, caption = args.cell, 14, 26  # caption: two lines of scores under each output
+    canvas = Image.new("RGB", (cell * (len(columns) + 2), (cell + caption) * len(pairs) + label), "white")
     draw = ImageDraw.Draw(canvas)
     for column, title in enumerate(["photo", "style", *args.columns]):
         draw.text((column * cell + 4, 2), title, fill="black")
     for r, pair in enumerate(pairs):
         photo_name, style_name = PAIRS[pair]
-        y = label + r * (cell + label)
+        y = label + r * (cell + caption)
         cells = [photo(photo_name), STYLES[style_name]()]
         for spec in columns:
             found = [
@@ -268,7 +299,9 @@ def sheet(args: argparse.Namespace) -> None:
             )
             if found:
                 scores = f"style@128 {found[-1]['style@128']:.3f}  content {found[-1]['content']:.2f}"
-                draw.text(((len(cells) - 1) * cell + 4, y + cell), scores, fill="black")
+                if "embedding" in found[-1]:
+                    scores += f"\nembedding {found[-1]['embedding']:.3f}"
+                draw.multiline_text(((len(cells) - 1) * cell + 4, y + cell), scores, fill="black", spacing=2)
         for column, picture in enumerate(cells):
             picture = images.fit(picture, cell)
             canvas.paste(
@@ -293,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.set_defaults(func=run)
     p = commands.add_parser("table")
     p.add_argument("results", type=Path)
-    p.add_argument("--pairs", action="store_true", help="also each pair's style@128 / content")
+    p.add_argument("--pairs", action="store_true", help="also each pair's style@128 / content / embedding")
     p.set_defaults(func=table)
     p = commands.add_parser("plot")
     p.add_argument("results", type=Path)
