@@ -58,7 +58,7 @@ from impasto.core.weights import load_params
 from impasto.io import images
 
 ROOT = Path(__file__).resolve().parent.parent
-CALIBRATION = ROOT.parent / "shared" / "images"  # the two public-domain paintings beside the repo
+CALIBRATION = ROOT.parent / "shared" / "images"  # public-domain paintings beside the repo
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 VIEW_SIZES = (512, 256, 128)
 SCORES = ("style@512", "style@256", "style@128", "content", "embedding")
@@ -77,6 +77,9 @@ STYLES = {
     "scream": lambda: images.load(CALIBRATION / "the_scream.jpg", 10**9).image,
     "wreck": lambda: images.load(CALIBRATION / "shipwreck.jpg", 10**9).image,
     "swirls": lambda: images.load(examples.STYLE, 10**9).image,
+    # Paintings with faces and figures: do their objects appear in the photo?
+    "mona": lambda: images.load(CALIBRATION / "mona_lisa.jpg", 10**9).image,
+    "seurat": lambda: images.load(CALIBRATION / "seurat_sunday_afternoon.jpg", 10**9).image,
 }
 # Photos × styles: two real paintings and the rendered swirls, on a cat, a portrait, a still life and
 # a landscape-like scene.
@@ -87,7 +90,13 @@ PAIRS = {
     "coffee-wreck": ("coffee", "wreck"),
     "rocket-swirls": ("rocket", "swirls"),
     "astronaut-swirls": ("astronaut", "swirls"),
+    # The calibration pairs of the figure paintings: a portrait on an animal (face to face: the
+    # hardest case), figures on a launch pad and its sky, The Scream's figure on a still life.
+    "chelsea-mona": ("chelsea", "mona"),
+    "rocket-seurat": ("rocket", "seurat"),
+    "coffee-scream": ("coffee", "scream"),
 }
+FIGURE_PAIRS = ("chelsea-mona", "rocket-seurat", "coffee-scream")
 
 
 class Judge:
@@ -223,7 +232,7 @@ def table(args: argparse.Namespace) -> None:
 def _mean_of(group: Sequence[dict[str, Any]], key: str) -> str:
     """The geometric mean of ``key`` over the rows that have it, formatted; "–" if none has."""
     values = [r[key] for r in group if key in r]
-    return f"{_geomean(values):.3f}" if values else "–"
+    return f"{geomean(values):.3f}" if values else "–"
 
 
 def _pair_scores(row: dict[str, Any]) -> str:
@@ -232,7 +241,7 @@ def _pair_scores(row: dict[str, Any]) -> str:
     return text + (f" / {row['embedding']:.3f}" if "embedding" in row else "")
 
 
-def _geomean(values: Sequence[float]) -> float:
+def geomean(values: Sequence[float]) -> float:
     product = 1.0
     for value in values:
         product *= max(value, 1e-6)
@@ -255,8 +264,8 @@ def plot(args: argparse.Namespace) -> None:
         weights = sorted(by_weight)
         # Only weights every pair was run at, so each point averages the same pairs.
         pairs = set.intersection(*({r["pair"] for r in by_weight[w]} for w in weights))
-        xs = [_geomean([r["content"] for r in by_weight[w] if r["pair"] in pairs]) for w in weights]
-        ys = [_geomean([r["style@128"] for r in by_weight[w] if r["pair"] in pairs]) for w in weights]
+        xs = [geomean([r["content"] for r in by_weight[w] if r["pair"] in pairs]) for w in weights]
+        ys = [geomean([r["style@128"] for r in by_weight[w] if r["pair"] in pairs]) for w in weights]
         axis.plot(xs, ys, marker="o", label=f"{name} ({size} px, {len(pairs)} pairs)")
         for x, y, w in zip(xs, ys, weights, strict=True):
             axis.annotate(f"β={w:g}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
@@ -273,7 +282,7 @@ def plot(args: argparse.Namespace) -> None:
 
 def sheet(args: argparse.Namespace) -> None:
     """One row per pair: photo, style, then one column per ``CONFIG@WEIGHT[@SIZE]``."""
-    rows = read(args.results)
+    rows = [r for r in read(args.results) if "image" in r]  # time_to_look.py's inner points have none
     columns = [tuple(c.split("@")) for c in args.columns]
     pairs = args.pairs or sorted({r["pair"] for r in rows})
     cell, label, caption = args.cell, 14, 26  # caption: two lines of scores under each output

@@ -103,3 +103,71 @@ def test_the_network_cache_knows_a_weights_file_by_its_path_and_time(
     assert pipeline.network("vgg16", file, *options) is first and len(reads) == 1
     os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**9))  # replaced, same name
     assert pipeline.network("vgg16", file, *options) is not first and len(reads) == 2
+
+
+def test_a_zero_weighted_layer_changes_nothing(content_path: Path, style_path: Path) -> None:
+    options: dict[str, Any] = {"size": 48, "iterations": 4, "device": "cpu"}
+    without = impasto.stylize(content_path, style_path, style_layers="relu1_1,relu2_1:2,relu3_1", **options)
+    zeroed = impasto.stylize(
+        content_path, style_path, style_layers="relu1_1,relu2_1:2,relu3_1,relu4_1:0,relu5_1:0", **options
+    )
+    heavier = impasto.stylize(content_path, style_path, style_layers="relu1_1,relu2_1:2,relu3_1:3", **options)
+    assert np.array_equal(np.asarray(without), np.asarray(zeroed))
+    assert not np.array_equal(np.asarray(without), np.asarray(heavier))  # and the weights are honoured
+
+
+def test_nearest_targets_follow_the_content_from_block_3_and_keep_grams_before() -> None:
+    from impasto import pipeline
+    from impasto.config import StyleConfig
+    from impasto.core import losses
+
+    config = StyleConfig(model="vgg16", device="cpu")
+    weights = pipeline.loss_weights(config)
+    layers = (*weights.content_layers, *weights.style_layers)
+    runner = pipeline.network(config.model, None, layers, "max", "cpu", "fp32", "off")
+    torch.manual_seed(0)
+    content, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 48, 80)
+    targets = pipeline.make_targets(runner.extractor, content, [style], [1.0], weights, kind="nearest")
+    style_features = runner.extractor(style)
+    content_features = runner.extractor(content)
+    for name, target in targets.style.items():
+        if pipeline.nearest_layer(name):
+            assert isinstance(target, losses.Nearest)
+            assert target.features.shape == content_features[name].shape  # laid out like the photo
+            bank = style_features[name][0].flatten(1).T  # (M, C): every vector comes from the style
+            vectors = target.features[0].flatten(1).T  # (N, C)
+            gaps = (vectors[:, None] - bank[None]).abs().amax(dim=2)  # (N, M), exact (cdist rounds)
+            assert gaps.min(dim=1).values.max() == 0
+        else:
+            assert isinstance(target, torch.Tensor)
+            assert torch.allclose(target, losses.gram(style_features[name]))
+    assert [pipeline.nearest_layer(n) for n in weights.style_layers] == [False, False, True, True, True]
+
+
+def test_init_preview_starts_from_the_sketch(
+    content_path: Path, style_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from impasto import preview
+
+    made: list[Image.Image] = []
+    real_sketch = preview.sketch
+
+    def keep(*args: Any, **kwargs: Any) -> Image.Image:
+        made.append(real_sketch(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(preview, "sketch", keep)
+    options: dict[str, Any] = {"size": 64, "iterations": 1, "multiscale": False, "device": "cpu"}
+    from_preview: list[Progress] = []
+    impasto.stylize(content_path, style_path, init="preview", callback=from_preview.append, **options)
+    assert len(made) == 1 and made[0].size == (64, 43)
+    made[0].save(tmp_path / "sketch.png")  # lossless: the same pixels as a start image
+    from_file: list[Progress] = []
+    impasto.stylize(
+        content_path, style_path, init=str(tmp_path / "sketch.png"), callback=from_file.append, **options
+    )
+    # The first report's loss is the objective of the start image: the sketch's.
+    assert from_preview[0].loss == pytest.approx(from_file[0].loss, rel=1e-6)
+    from_content: list[Progress] = []
+    impasto.stylize(content_path, style_path, callback=from_content.append, **options)
+    assert from_content[0].loss != pytest.approx(from_preview[0].loss, rel=1e-3)

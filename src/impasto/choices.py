@@ -14,10 +14,10 @@ from typing import Literal
 Optimizer = Literal["lbfgs", "lbfgs-device", "lbfgs-torch", "adam"]
 OPTIMIZERS: tuple[Optimizer, ...] = ("lbfgs", "lbfgs-device", "lbfgs-torch", "adam")
 
-StyleLossKind = Literal["gram", "mean-cov", "sliced-wasserstein"]
-STYLE_LOSSES: tuple[StyleLossKind, ...] = ("gram", "mean-cov", "sliced-wasserstein")
+StyleLossKind = Literal["gram", "nearest", "mean-cov", "sliced-wasserstein"]
+STYLE_LOSSES: tuple[StyleLossKind, ...] = ("gram", "nearest", "mean-cov", "sliced-wasserstein")
 
-INIT_CHOICES = ("noise", "content", "blend", "style")  # or the path of an image file
+INIT_CHOICES = ("noise", "content", "blend", "style", "preview")  # or the path of an image file
 DEVICES = ("auto", "cpu", "cuda", "mps")  # or cuda:N
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 COMPILE_MODES = ("auto", "on", "off")

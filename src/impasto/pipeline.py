@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +165,7 @@ def stylize_detailed(
                 raise ConfigError(f"temporal start image {tuple(temporal.init.shape)} is not {scale.shape}")
             start = temporal.init.to(device)
         elif image is None:
-            start = initial_image(config, content_t, styles_t[0])
+            start = initial_image(config, content_t, styles_t, run.blend)
         else:
             start = pyramid.resize(image, scale.shape)
         height, width = scale.shape
@@ -408,6 +409,18 @@ def _optimize_tiled(
     )
 
 
+# With the "nearest" style loss, the layers of these blocks and deeper take a nearest-neighbour target;
+# the first two blocks keep the painting's Gram matrices. Their features see at most 14 px: colours and
+# fine strokes, too little to hold an object, and matching their many positions would cost the most.
+NEAREST_FROM_BLOCK = 3
+
+
+def nearest_layer(name: str) -> bool:
+    """Whether the "nearest" style loss matches features at layer ``name`` ("relu3_1" → block 3)."""
+    block = re.match(r"[a-z]+(\d+)_", name)
+    return block is not None and int(block.group(1)) >= NEAREST_FROM_BLOCK
+
+
 def make_targets(
     extractor: FeatureExtractor,
     content: torch.Tensor,
@@ -421,10 +434,11 @@ def make_targets(
 ) -> losses.Targets:
     """Content features of ``content`` (1, 3, H, W) and the style targets of ``styles`` (each
     (1, 3, H_i, W_i)) for the style loss ``kind``, blended by ``blend`` (summing to 1): Gram matrices,
-    Gaussians (:class:`~impasto.core.losses.MeanCov`) or sorted projections along directions drawn from
-    ``seed`` (:class:`~impasto.core.losses.Sliced`). With ``regions`` (one (content mask (1, 1, H, W), style
-    mask (1, 1, H_i, W_i) or None) per style, Gram only), each style's guided Gram matrices for its own
-    region of the output.
+    the style features nearest to the content's from block 3 on (:class:`~impasto.core.losses.Nearest`,
+    Gram matrices before it), Gaussians (:class:`~impasto.core.losses.MeanCov`) or sorted projections
+    along directions drawn from ``seed`` (:class:`~impasto.core.losses.Sliced`). With ``regions`` (one
+    (content mask (1, 1, H, W), style mask (1, 1, H_i, W_i) or None) per style; Gram and nearest), each
+    style's guided Gram matrices for its own region of the output.
 
     ``extractor`` is the plain network, in fp32 whatever precision the optimization runs at: targets
     are computed once, so full precision costs nothing, and they are then the truest picture of the
@@ -446,7 +460,15 @@ def make_targets(
     style: dict[str, losses.StyleTarget] = {}
     for index, name in enumerate(weights.style_layers):
         each = [features[name] for features in style_features]  # (1, C, H_i', W_i') per style
-        if kind == "gram":
+        if kind == "nearest" and nearest_layer(name):
+            # Several styles: their matched features averaged by the blend weights, position by position.
+            matched = [losses.nearest_features(content_features[name], f) for f in each]  # (1, C, H', W')
+            style[name] = losses.Nearest(
+                sum(
+                    (share * m for m, share in zip(matched, blend, strict=True)), torch.zeros_like(matched[0])
+                )
+            )
+        elif kind in ("gram", "nearest"):
             grams = [losses.gram(f) for f in each]  # (1, C, C) per style
             style[name] = sum(
                 (share * g for g, share in zip(grams, blend, strict=True)), torch.zeros_like(grams[0])
@@ -509,8 +531,17 @@ def _load_mask(source: MaskLike, config: StyleConfig, what: str) -> torch.Tensor
     return torch.from_numpy(grey)[None, None]
 
 
-def initial_image(config: StyleConfig, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-    """The image the optimization starts from, (1, 3, H, W) like ``content``."""
+def initial_image(
+    config: StyleConfig, content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]
+) -> torch.Tensor:
+    """The image the optimization starts from, (1, 3, H, W) like ``content``; ``styles`` (each
+    (1, 3, H_i, W_i)) as the network sees them, blended by ``blend``."""
+    if config.init == "preview":
+        # The feed-forward sketch (preview.py) of what the network sees: the look arrives sooner.
+        from impasto import preview
+
+        sketch = preview.sketch(images.to_pil(content), [images.to_pil(s) for s in styles], blend)
+        return images.to_tensor(sketch).to(content.device)
     if config.init == "content":
         return content.clone()
     if config.init in ("noise", "blend"):
@@ -521,7 +552,7 @@ def initial_image(config: StyleConfig, content: torch.Tensor, style: torch.Tenso
         # free to take the style's strokes.
         return noise if config.init == "noise" else (content + noise) / 2
     if config.init == "style":
-        picture = style
+        picture = styles[0]
     else:
         loaded = images.load(config.init, config.max_pixels, config.max_memory)
         picture = images.to_tensor(loaded.image).to(content.device)

@@ -171,7 +171,10 @@ def make_plan(
                     f"masks work only on images that fit in memory; {where}: use a smaller --size or a "
                     "larger --max-memory"
                 )
-            if config.style_loss != "gram":
+            # "nearest" runs on tiles with the Gram matrices of every layer: tiles come at the large
+            # scales, where the look is already made and the painting's objects are larger than the
+            # deep layers' view.
+            if config.style_loss not in ("gram", "nearest"):
                 raise ConfigError(
                     f"--style-loss {config.style_loss} works only on images that fit in memory; {where}: "
                     "use --style-loss gram, a smaller --size or a larger --max-memory"
@@ -197,8 +200,9 @@ def make_plan(
                 compiled=compile_network and shape[0] * shape[1] >= runtime.COMPILE_MIN_PIXELS,
             )
         )
-    if masks and config.style_loss != "gram":
-        raise ConfigError(f"masks work with --style-loss gram only, not {config.style_loss}")
+    # With masks each region takes its style's (guided) Gram matrices, "nearest" included.
+    if masks and config.style_loss not in ("gram", "nearest"):
+        raise ConfigError(f"masks work with --style-loss gram or nearest only, not {config.style_loss}")
     start = "video frame" if video_frame else config.init
     return Plan(scales=tuple(scales), device=device, start=start)
 

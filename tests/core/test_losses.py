@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from impasto.core.losses import (
+    Nearest,
     Targets,
     Weights,
     content_loss,
@@ -11,6 +12,7 @@ from impasto.core.losses import (
     mean_cov,
     mean_cov_loss,
     moments,
+    nearest_features,
     objective,
     random_directions,
     sliced,
@@ -191,3 +193,42 @@ def test_other_style_losses_reject_mismatched_shapes() -> None:
         moments(torch.rand(2, 3, 4, 4))
     with pytest.raises(ValueError, match="directions"):
         sorted_projections(torch.rand(1, 3, 4, 4), random_directions(4, 2))
+
+
+def test_nearest_features_takes_each_position_from_the_bank_by_direction_not_length() -> None:
+    torch.manual_seed(0)
+    bank = torch.randn(1, 8, 5, 6)  # 30 style features
+    keys = bank[0].flatten(1).T  # (30, 8)
+    picks = torch.tensor([3, 3, 17, 29, 0, 11])
+    # Queries: chosen bank vectors scaled (cosine similarity ignores length) and slightly moved.
+    queries = keys[picks] * torch.tensor([[0.1], [5.0], [1.0], [2.0], [0.5], [3.0]]) + 1e-3
+    features = queries.T.reshape(1, 8, 2, 3)
+    matched = nearest_features(features, bank)
+    assert matched.shape == features.shape
+    assert torch.equal(matched[0].flatten(1).T, keys[picks])  # whole vectors, their own lengths
+
+
+def test_nearest_features_gives_the_same_answer_in_small_chunks() -> None:
+    torch.manual_seed(1)
+    features, bank = torch.randn(1, 4, 7, 9), torch.randn(1, 4, 6, 5)
+    assert torch.equal(nearest_features(features, bank), nearest_features(features, bank, budget=31))
+
+
+def test_nearest_features_of_the_bank_itself_is_the_bank() -> None:
+    bank = torch.randn(1, 16, 4, 4)
+    assert torch.equal(nearest_features(bank, bank), bank)
+
+
+def test_a_nearest_target_is_a_relative_feature_distance() -> None:
+    target = Nearest(torch.randn(1, 3, 4, 4))
+    assert style_distance(target.features, target) == 0
+    assert style_distance(torch.zeros(1, 3, 4, 4), target) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("features", "bank"),
+    [((1, 3, 4, 4), (1, 4, 4, 4)), ((2, 3, 4, 4), (2, 3, 4, 4)), ((3, 4, 4), (1, 3, 4, 4))],
+)
+def test_nearest_features_rejects_mismatched_shapes(features: tuple[int, ...], bank: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="expected features"):
+        nearest_features(torch.zeros(features), torch.zeros(bank))

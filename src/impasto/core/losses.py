@@ -219,7 +219,47 @@ def sliced_wasserstein_loss(features: torch.Tensor, target: Sliced) -> torch.Ten
     return (projected - wanted).pow(2).mean() / (target.energy + EPS)
 
 
-StyleTarget = torch.Tensor | MeanCov | Sliced  # a Gram matrix (1, C, C), or the summaries above
+def nearest_features(features: torch.Tensor, bank: torch.Tensor, budget: int = 2**24) -> torch.Tensor:
+    """For each position of ``features``, the feature of ``bank`` most like it (cosine similarity).
+
+    features: (1, C, H, W); bank: (1, C, H_s, W_s) → (1, C, H, W), each vector taken whole from the bank.
+    Positions are matched in chunks of at most ``budget`` similarities (64 MiB in fp32), so memory stays
+    bounded however large both images are.
+    """
+    if features.ndim != 4 or bank.ndim != 4 or features.shape[0] != 1 or features.shape[:2] != bank.shape[:2]:
+        raise ValueError(
+            f"expected features (1, C, H, W) and a bank (1, C, H_s, W_s), got {tuple(features.shape)} and "
+            f"{tuple(bank.shape)}"
+        )
+    _, c, h, w = features.shape
+    queries = F.normalize(features[0].flatten(1).T, dim=1)  # (N, C)
+    keys = bank[0].flatten(1).T  # (M, C)
+    unit_keys = F.normalize(keys, dim=1)  # (M, C)
+    chunk = max(1, budget // keys.shape[0])
+    chosen = torch.cat(
+        [(part @ unit_keys.T).argmax(dim=1) for part in torch.split(queries, chunk)]  # (n, M) → (n,) each
+    )  # (N,)
+    return keys[chosen].T.reshape(1, c, h, w)
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """A layer's style target laid out like the photo: at each position, the style image's feature most
+    like the photo's feature there (:func:`nearest_features`). features: (1, C, H, W).
+
+    Not in Gatys et al. A Gram matrix of a deep layer describes the painting's objects (a face, a hand,
+    a figure) as co-occurring features, and the optimization paints them in wherever it can; a target
+    laid out like the photo asks for the painting's features only where the photo has something like
+    them, so a sky takes the painting's sky and no face appears in it. The distance is
+    :func:`content_loss`'s relative squared error. The idea is Chen & Schmidt's style swap (2016) and
+    Kolkin et al.'s nearest-neighbour style transfer (2022), here with one-position patches matched once
+    per scale against the photo (not the changing output), so L-BFGS sees one fixed objective.
+    """
+
+    features: torch.Tensor
+
+
+StyleTarget = torch.Tensor | MeanCov | Sliced | Nearest  # a Gram matrix (1, C, C), or the kinds above
 
 
 def style_distance(features: torch.Tensor, target: StyleTarget) -> torch.Tensor:
@@ -228,6 +268,8 @@ def style_distance(features: torch.Tensor, target: StyleTarget) -> torch.Tensor:
         return mean_cov_loss(features, target)
     if isinstance(target, Sliced):
         return sliced_wasserstein_loss(features, target)
+    if isinstance(target, Nearest):
+        return content_loss(features, target.features)
     return style_loss(features, target)
 
 
