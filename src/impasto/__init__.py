@@ -3,6 +3,7 @@
 >>> import impasto
 >>> image = impasto.stylize("photo.jpg", "painting.jpg", size=384)  # doctest: +SKIP
 >>> image.save("out.png")  # doctest: +SKIP
+>>> impasto.sketch("photo.jpg", "painting.jpg", size=384).save("sketch.png")  # doctest: +SKIP
 
 The options and the errors import at once; everything that needs torch (stylize and the rest)
 imports on first use, so the command line's --help and --version answer without loading torch.
@@ -32,10 +33,14 @@ if TYPE_CHECKING:
     from impasto.apps.figures import explain, sweep
     from impasto.core.optimize import Progress, RunResult
     from impasto.pipeline import Stylized, stylize, stylize_detailed
+    from impasto.preview import make as sketch
 
 __version__ = "1.0.0"
 
-# name → the module that defines it, imported when the name is first asked for
+# name → the module that defines it ("module:attribute" where the name there differs), imported when
+# the name is first asked for. sketch is impasto.preview.make: "impasto.preview" stays the module
+# (import impasto.preview would replace a function of that name with the module), and "sketch" is the
+# word the module uses for what it makes — impasto.preview.sketch being the network on pictures in memory.
 _LAZY = {
     "explain": "impasto.apps.figures",
     "sweep": "impasto.apps.figures",
@@ -44,6 +49,7 @@ _LAZY = {
     "Stylized": "impasto.pipeline",
     "stylize": "impasto.pipeline",
     "stylize_detailed": "impasto.pipeline",
+    "sketch": "impasto.preview:make",
 }
 
 
@@ -95,7 +101,8 @@ if not any(isinstance(finder, _Moved) for finder in sys.meta_path):
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module, _, attribute = _LAZY[name].partition(":")
+        value = getattr(importlib.import_module(module), attribute or name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'impasto' has no attribute {name!r}")
@@ -114,6 +121,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "explain",
+    "sketch",
     "stylize",
     "stylize_detailed",
     "sweep",

