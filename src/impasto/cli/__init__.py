@@ -1,6 +1,7 @@
 """The command line: ``impasto CONTENT STYLE -o OUT`` and its commands, thin layers over the library.
 
     stylize.py    impasto [stylize] CONTENT STYLE… -o OUT, impasto demo
+    preview.py    impasto preview CONTENT STYLE… -o OUT: the feed-forward sketch, in a second
     figures.py    impasto explain, impasto sweep
     batch.py      impasto batch
     video.py      impasto video, impasto metrics
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from impasto.cli.batch import batch_main
 from impasto.cli.common import CLEAR_LINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from impasto.cli.figures import FIGURES, figure_main
+from impasto.cli.preview import preview_main
 from impasto.cli.progress import Feedback
 from impasto.cli.serve import serve_main
 from impasto.cli.stylize import build_parser, config_from_args, demo_main, stylize_main
@@ -47,6 +49,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "metrics": metrics_main,
     "serve": serve_main,
     "demo": demo_main,
+    "preview": preview_main,
     "weights": weights_main,
 }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from impasto import __version__, options
@@ -42,6 +44,17 @@ def default_of(name: str) -> str:
     return options.default_text(options.BY_NAME[name])
 
 
+def checked_output(output: Path, inputs: Sequence[Path]) -> Path:
+    """``output``, once it is known to be writable in a format impasto writes and not one of ``inputs``
+    (checked before a run, not after it)."""
+    from impasto.io import images
+
+    output, _ = images.check_output(output)
+    if any(path.exists() and path.resolve() == output.resolve() for path in inputs):
+        raise ConfigError(f"{output} is one of the input images; choose another -o")
+    return output
+
+
 def fail(message: str, code: int) -> int:
     # One line whatever the message holds (a path with a newline in it, a library's multi-line text).
     one_line = " ".join(message.splitlines())
@@ -49,14 +62,16 @@ def fail(message: str, code: int) -> int:
     return code
 
 
-def failed(error: BaseException, interrupted: str = "interrupted") -> int:
+def failed(error: BaseException, interrupted: str = "interrupted", kept: str = "") -> int:
     """The one rule from an error to its line and exit code: a bad option or combination (ConfigError)
     2, Ctrl-C 130 (saying ``interrupted``: what was kept), anything else a user can fix — an image, the
-    weights, the device, memory — 1."""
+    weights, the device, memory — 1. ``kept``, if given, follows the other messages after a semicolon
+    (what a failed run leaves behind)."""
+    after = f"; {kept}" if kept else ""
     if isinstance(error, ConfigError):
-        return fail(str(error), EXIT_USAGE)
+        return fail(f"{error}{after}", EXIT_USAGE)
     if isinstance(error, KeyboardInterrupt):
         return fail(interrupted, EXIT_INTERRUPTED)
     if isinstance(error, MemoryError):
-        return fail("out of memory; try a smaller --size", EXIT_FAILED)
-    return fail(str(error), EXIT_FAILED)
+        return fail(f"out of memory; try a smaller --size{after}", EXIT_FAILED)
+    return fail(f"{error}{after}", EXIT_FAILED)

@@ -17,7 +17,7 @@ from impasto.errors import ConfigError, ImpastoError, Interrupted
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
     from impasto.core.optimize import Progress
 
-from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, Parser, fail, failed
+from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, Parser, checked_output, fail, failed
 from impasto.cli.progress import Feedback
 
 
@@ -103,8 +103,9 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             "command: impasto stylize batch painting.jpg -o out.png). More: 'impasto batch' "
             "(a folder), 'impasto video' (a video without flicker), 'impasto metrics temporal' (its "
             "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
-            "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios), 'impasto demo' (the example "
-            "pair), 'impasto weights list' (the backbones); each has its own --help.",
+            "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios), 'impasto preview CONTENT STYLE "
+            "-o sketch.png' (a feed-forward sketch in a second), 'impasto demo' (the example pair), "
+            "'impasto weights list' (the backbones); each has its own --help.",
         )
         p.add_argument("content", type=Path, help="the photo to repaint")
         p.add_argument(
@@ -168,6 +169,13 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             help="also save every N-th iteration beside the output as NAME_0100.EXT",
         )
         g.add_argument(
+            "--preview-first",
+            action="store_true",
+            help="write a feed-forward sketch (as 'impasto preview' makes, in about a second) to the output "
+            "first, then replace it with the painting when the optimization ends; Ctrl-C during the "
+            "optimization leaves the sketch there. Without onnxruntime: says so and paints",
+        )
+        g.add_argument(
             "--dry-run",
             action="store_true",
             help="print the plan (scales, iterations, tiles) after checking every option; optimize nothing",
@@ -206,12 +214,7 @@ def stylize_main(arguments: Sequence[str]) -> int:
         if args.time_budget is not None and not args.time_budget > 0:
             raise ConfigError(f"time-budget must be > 0 seconds, got {args.time_budget}")
         config = config_from_args(args)
-        from impasto.io import images
-
-        output, _ = images.check_output(args.output)
-        inputs = [args.content, *args.style]
-        if any(path.exists() and path.resolve() == output.resolve() for path in inputs):
-            raise ConfigError(f"{output} is one of the input images; choose another -o")
+        output = checked_output(args.output, [args.content, *args.style])
         if args.dry_run:
             from impasto.pipeline import prepare
 
@@ -231,6 +234,8 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
 
     started = time.monotonic()
     bar = Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
+    sketched = False  # --preview-first wrote its sketch to output: a run cut short leaves it there
+    kept = f"the sketch stays at {output}"
     save_every: int = args.save_every
     budget: float | None = args.time_budget
 
@@ -245,15 +250,20 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
 
     try:
         try:
+            if args.preview_first:
+                sketched = _sketch_first(config, args.content, args.style, output, args.quiet)
             made = stylize_detailed(
                 args.content, args.style, config=config, callback=on_progress, status=bar.status
             )
         finally:
             bar.close()  # before any message: the bar or status line must not swallow it
     except Interrupted as stop:
+        spent = budget is not None and time.monotonic() - started >= budget
+        if sketched and not spent:  # the sketch is whole; a painting cut short may not be
+            return fail(f"interrupted after {stop.result.iterations} iterations; {kept}", EXIT_INTERRUPTED)
         assert stop.image is not None
         images.save(stop.image, output, stop.icc_profile)
-        if budget is not None and time.monotonic() - started >= budget:
+        if spent:
             print(
                 f"impasto: time budget of {budget:g} s spent after {stop.result.iterations} iterations; "
                 "saved the best image so far",
@@ -266,12 +276,47 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
             EXIT_INTERRUPTED,
         )
     except torch.OutOfMemoryError:
-        return fail("the device ran out of memory; try a smaller --size", EXIT_FAILED)
+        after = f"; {kept}" if sketched else ""
+        return fail(f"the device ran out of memory; try a smaller --size{after}", EXIT_FAILED)
+    except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
+        if not sketched:
+            raise  # stylize_main's one line: nothing was written
+        return failed(error, f"interrupted before the optimization began; {kept}", kept)
     images.save(made.image, output, made.icc_profile)
     if made.result.stopped != "done":
         return fail(f"{made.result.message}; saved it to {output}", EXIT_FAILED)
     print(output)
     return 0
+
+
+def _sketch_first(
+    config: StyleConfig, content: Path, style: Sequence[Path], output: Path, quiet: bool
+) -> bool:
+    """--preview-first: the feed-forward sketch written (atomically) to ``output`` at the painting's
+    size, once every option and image has been checked (a run that cannot start leaves nothing).
+    Whether it was written: without onnxruntime or its network's files, one line says so and the run
+    goes on without it."""
+    from impasto import preview
+    from impasto.io import images
+    from impasto.pipeline import prepare
+
+    started = time.monotonic()
+    run = prepare(content, style, config=config)  # raises what the run itself would, before writing
+    height, width = run.plan.scales[-1].shape
+    try:
+        picture = preview.make(
+            run.content.image, [s.image for s in run.styles], config=config, size=max(height, width)
+        )
+        images.save(picture, output, run.content.icc_profile)
+    except ImpastoError as error:
+        print(
+            f"impasto: no sketch first: {' '.join(str(error).split())}; painting without it", file=sys.stderr
+        )
+        return False
+    if not quiet:
+        seconds = time.monotonic() - started
+        print(f"impasto: sketch written to {output} in {seconds:.1f} s; painting…", file=sys.stderr)
+    return True
 
 
 class _BudgetSpent(KeyboardInterrupt):
