@@ -166,7 +166,8 @@ class StyleConfig:
     # ("cuda:1": the second GPU.)
     device: str = "auto"
     # Number format of the network's arithmetic (runtime.py): "auto" picks bf16 on GPUs that have it
-    # (TF32 on older ones) and fp32 on every CPU (bf16 there on request); "tf32" is for GPUs.
+    # (TF32 on older ones) and on CPUs with bf16 instructions (AVX512_BF16 or AMX), fp32 on other CPUs
+    # (where bf16 is emulated: slow, but there on request); "tf32" is for GPUs.
     # Gram matrices and losses are fp32 whatever is chosen.
     precision: Literal["auto", "fp32", "tf32", "bf16", "fp16"] = "auto"
     # torch.compile the whole objective: "auto" compiles on CUDA only, where it pays for itself in

@@ -52,23 +52,89 @@ def make_targets(extractor: FeatureExtractor, size: int = 48) -> losses.Targets:
     )
 
 
-def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: False)
-    assert runtime.resolve_precision("auto", CPU) == runtime.Precision("fp32", None)
-    # Not bf16 on a CPU even where it is fast, until the look judge has seen it keep the look there.
-    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: True)
-    assert runtime.resolve_precision("auto", CPU) == runtime.Precision("fp32", None)
-    assert runtime.resolve_precision("auto", torch.device("mps")).name == "fp32"
+def cpuinfo(*flags: str) -> str:
+    """/proc/cpuinfo's text for a two-processor CPU with these flags."""
+    return "".join(f"processor\t: {n}\nmodel name\t: A CPU\nflags\t\t: {' '.join(flags)}\n\n" for n in (0, 1))
+
+
+def fake_cpu(monkeypatch: pytest.MonkeyPatch, *flags: str) -> None:
+    """Make this machine's CPU read as one with ``flags``."""
+    parse = runtime.cpu_flags
+    monkeypatch.setattr(
+        runtime, "cpu_flags", lambda text=None: parse(cpuinfo(*flags) if text is None else text)
+    )
+
+
+BF16 = runtime.Precision("bf16", torch.bfloat16)
+FP32 = runtime.Precision("fp32", None)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("sse4_2", "avx2", "avx512f", "avx512_bf16"), BF16),
+        (("sse4_2", "avx2", "amx_tile", "amx_bf16"), BF16),
+        (("sse4_2", "avx2", "fma"), FP32),
+        (("avx2", "avx512f", "avx512_vnni"), FP32),  # AVX-512 without its bf16 instructions
+        ((), FP32),
+    ],
+)
+def test_auto_precision_on_a_cpu_follows_its_bf16_units(
+    monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...], expected: runtime.Precision
+) -> None:
+    fake_cpu(monkeypatch, *flags)
+    assert runtime.cpu_has_fast_bf16() == (expected == BF16)
+    assert runtime.resolve_precision("auto", CPU) == expected
+    assert runtime.resolve_precision("auto", torch.device("mps")) == FP32  # whatever the CPU has
+    # Explicit names are taken as they are, whatever the CPU has.
+    assert runtime.resolve_precision("fp32", CPU) == FP32
+    assert runtime.resolve_precision("bf16", CPU) == BF16
+    assert runtime.resolve_precision("tf32", CPU) == FP32
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(True, "bf16"), (False, "tf32")])
+def test_auto_precision_on_cuda_follows_the_gpu(
+    monkeypatch: pytest.MonkeyPatch, bf16: bool, expected: str
+) -> None:
+    fake_cpu(monkeypatch, "avx2")  # the host CPU does not matter
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    assert runtime.resolve_precision("auto", torch.device("cuda")).name == expected
+
+
+def test_cpu_flags_are_read_from_cpuinfo() -> None:
+    assert runtime.cpu_flags(cpuinfo("fpu", "avx2", "amx_bf16")) == {"fpu", "avx2", "amx_bf16"}
+    assert runtime.cpu_has_fast_bf16(cpuinfo("avx2", "avx512_bf16"))
+    assert not runtime.cpu_has_fast_bf16(cpuinfo("avx2", "avx512f"))
+    assert runtime.cpu_flags("processor\t: 0\n") == frozenset()  # no flags line (some ARM kernels)
+    # This machine's own answer is its /proc/cpuinfo's.
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    assert runtime.cpu_has_fast_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+
+
+def test_a_bf16_cpu_runs_channels_last_and_an_fp32_one_contiguous(
+    monkeypatch: pytest.MonkeyPatch, extractor: FeatureExtractor
+) -> None:
+    """auto's layout follows its precision: oneDNN's bf16 kernels want channels-last, fp32 does not."""
+    fake_cpu(monkeypatch, "avx2", "avx512_bf16")
+    assert (
+        runtime.Runner(extractor, runtime.resolve_precision("auto", CPU)).description == "bf16, channels-last"
+    )
+    fake_cpu(monkeypatch, "avx2")
+    assert runtime.Runner(extractor, runtime.resolve_precision("auto", CPU)).description == "fp32"
 
 
 @pytest.mark.slow
-def test_auto_precision_does_not_change_the_picture(content_path: Path, style_path: Path) -> None:
-    """Whatever ``auto`` resolves to on this machine, the picture is the fp32 one (within JPEG-free
-    rounding): the suite must pass alike on CPUs with and without AVX512_BF16."""
+def test_auto_precision_gives_the_picture_of_the_precision_it_names(
+    content_path: Path, style_path: Path
+) -> None:
+    """``auto`` is only a choice: its picture is that of the precision it resolves to on this machine
+    (bf16 on a CPU with bf16 units, fp32 on others). That each precision keeps the look is tested apart,
+    by name (the colour tests in test_pipeline_controls.py, and the bf16 quality bar below)."""
     options: dict[str, Any] = {"size": 48, "iterations": 10, "device": "cpu"}
+    named = runtime.resolve_precision("auto", CPU).name
     auto = np.asarray(impasto.stylize(content_path, style_path, precision="auto", **options), dtype=float)
-    fp32 = np.asarray(impasto.stylize(content_path, style_path, precision="fp32", **options), dtype=float)
-    assert np.abs(auto - fp32).mean() < 1.0
+    same = np.asarray(impasto.stylize(content_path, style_path, precision=named, **options), dtype=float)
+    assert np.abs(auto - same).mean() < 1.0
 
 
 def test_explicit_precisions() -> None:
@@ -86,11 +152,6 @@ def test_compile_is_automatic_on_cuda_only() -> None:
     assert not runtime.compile_wanted("off", torch.device("cuda"))
     with pytest.raises(ConfigError):
         runtime.compile_wanted("sometimes", CPU)
-
-
-def test_cpu_bf16_detection_reads_the_flags() -> None:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    assert runtime.cpu_has_fast_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
 def test_fp32_runner_matches_the_plain_network(extractor: FeatureExtractor) -> None:
