@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,30 @@ def server(serve: Callable[[Limits], Server]) -> Server:
 
 
 @pytest.fixture
+def held() -> Iterator[threading.Event]:
+    """Set it to let the optimizations of ``held_server`` go past their first step."""
+    release = threading.Event()
+    yield release
+    release.set()  # before the server is shut down: its worker must not wait for it
+
+
+@pytest.fixture
+def held_server(serve: Callable[..., Server], held: threading.Event) -> Server:
+    """A server whose runs stop at their first step until ``held`` is set: what the page shows before
+    the optimization's first picture is then there to be seen, however fast the machine."""
+    from impasto.pipeline import stylize_detailed
+
+    def stylize(*args: Any, callback: Callable[[Any], None], **kwargs: Any) -> Any:
+        def hold(progress: Any) -> None:
+            held.wait(120)
+            callback(progress)
+
+        return stylize_detailed(*args, callback=hold, **kwargs)
+
+    return serve(Limits(max_upload_bytes=5 * 2**20), stylize=stylize)
+
+
+@pytest.fixture
 def page() -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -69,8 +94,14 @@ def preview_version(page: Page) -> int:
 
 
 def test_upload_start_watch_finish_download(
-    server: Server, page: Page, content_path: Path, style_path: Path, tmp_path: Path
+    held_server: Server,
+    held: threading.Event,
+    page: Page,
+    content_path: Path,
+    style_path: Path,
+    tmp_path: Path,
 ) -> None:
+    server = held_server
     page.goto(server.url)
     page.wait_for_selector("body[data-ready=true]")
     page.set_input_files("#content-file", str(content_path))
@@ -81,10 +112,24 @@ def test_upload_start_watch_finish_download(
     page.fill("#iterations", "40")
     page.click("#start")
 
-    # The preview changes at least twice while the run goes on.
-    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 1")
+    # The quick sketch shows before the optimization reports its first step (held there), labelled.
+    page.wait_for_selector("#sketch-label", state="visible")
+    page.wait_for_function(
+        "(() => { const p = document.getElementById('preview'); "
+        "return p.dataset.sketch === 'true' && p.complete && p.naturalWidth > 0; })()"
+    )
+    assert page.is_visible("#preview") and (page.get_attribute("#preview", "src") or "").endswith("/sketch")
+    assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 128  # the output's size
+    assert "Quick sketch" in page.inner_text("#sketch-label")
+    assert "on its way" in page.inner_text("#sketch-label")
+    assert "Iteration" not in page.inner_text("#status")
+    held.set()
+
+    # The run's first picture replaces it; the preview changes at least twice while the run goes on.
+    page.wait_for_function("document.getElementById('preview').dataset.sketch === 'false'")
+    assert page.is_hidden("#sketch-label")
     first = page.get_attribute("#preview", "src")
-    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 3")
+    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 4")
     assert page.get_attribute("#preview", "src") != first
     assert page.eval_on_selector("#progress", "e => e.value") > 0
     assert "Iteration" in page.inner_text("#status") or "Done" in page.inner_text("#status")
@@ -143,6 +188,35 @@ def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: 
     saved = tmp_path / "stopped.png"
     download_info.value.save_as(saved)
     assert Image.open(saved).size == (64, 43)
+
+
+def test_sketch_only_shows_a_downloadable_sketch_or_says_why_not(
+    server: Server, page: Page, tmp_path: Path
+) -> None:
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#content-examples button")
+    page.click("#style-examples button")
+    set_range(page, "#size", "64")
+    page.click("#sketch-only")
+    page.wait_for_selector("#finished", state="visible")
+    assert "Quick sketch made" in page.inner_text("#status")
+    assert page.is_visible("#sketch-label") and "Start paints it" in page.inner_text("#sketch-label")
+    assert page.is_visible("#compare")
+    assert page.inner_text("#command").startswith("impasto preview ")  # the sketch's own command
+    assert page.is_disabled("#stop") and page.is_enabled("#start") and page.is_hidden("#error")
+    with page.expect_download() as download_info:
+        page.click("#download")
+    saved = tmp_path / "sketch.png"
+    download_info.value.save_as(saved)
+    assert Image.open(saved).size == (64, 43)
+
+    # Without the network (here: as if it failed to load), the button says why, on the page.
+    server.app.sketcher.unavailable = "onnxruntime is not installed (pip install onnxruntime)"
+    page.click("#sketch-only")
+    page.wait_for_selector("#error", state="visible")
+    assert "quick sketch is not available on this server: onnxruntime" in page.inner_text("#error")
+    assert page.is_enabled("#sketch-only") and page.is_enabled("#start")
 
 
 VISIBLE_IMAGES_LOADED = """() => [...document.images]

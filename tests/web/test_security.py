@@ -46,6 +46,7 @@ def token(server: Server) -> str:
 JOB = json.dumps(
     {"content": "example:chelsea.png", "styles": [{"image": "example:swirls.png"}], "options": {"size": 48}}
 ).encode()
+SKETCH = json.dumps({**json.loads(JOB), "sketch_only": True}).encode()
 
 
 def test_a_cross_site_post_is_refused_before_it_does_anything(server: Server) -> None:
@@ -56,9 +57,10 @@ def test_a_cross_site_post_is_refused_before_it_does_anything(server: Server) ->
         {"Content-Type": "text/plain"},  # no Origin header at all, but no token either
         {"Origin": "http://evil.example", "X-Impasto-Token": token(server)},
     ):
-        status, answer = send(server, "POST", "/api/jobs", JOB, headers)
-        assert status == 403, headers
-        assert "other web sites" in answer["error"] or "impasto's page" in answer["error"]
+        for body in (JOB, SKETCH):
+            status, answer = send(server, "POST", "/api/jobs", body, headers)
+            assert status == 403, headers
+            assert "other web sites" in answer["error"] or "impasto's page" in answer["error"]
     assert all(not session.jobs for session in server.app.sessions.values())
 
 

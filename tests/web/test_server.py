@@ -1,4 +1,5 @@
-"""The web app's HTTP API against a real server on 127.0.0.1: uploads, jobs, stop, sessions, limits."""
+"""The web app's HTTP API against a real server on 127.0.0.1: uploads, jobs, their quick sketches,
+stop, sessions, limits."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from impasto.config import StyleConfig
 from impasto.web import Limits, Server
 from impasto.web.app import command_line
 
-FAST = {"size": 48, "iterations": 4, "precision": "fp32"}
+FAST: dict[str, Any] = {"size": 48, "iterations": 4, "precision": "fp32"}
 
 
 class Browser:
@@ -65,11 +66,14 @@ class Browser:
         status, data, _ = self.request("POST", "/api/uploads", image, {"X-Filename": name})
         return status, json.loads(data)
 
-    def start(self, content: str, styles: list[str], **options: Any) -> tuple[int, Any]:
+    def start(
+        self, content: str, styles: list[str], sketch_only: bool = False, **options: Any
+    ) -> tuple[int, Any]:
         request = {
             "content": content,
             "styles": [{"image": s, "weight": 1} for s in styles],
             "options": options,
+            "sketch_only": sketch_only,
         }
         return self.json("POST", "/api/jobs", request)
 
@@ -131,6 +135,91 @@ def test_a_job_runs_to_the_end_with_previews_and_a_download(server: Server) -> N
     assert browser.request("GET", f"/api/jobs/{job['id']}/preview")[0] == 200
 
 
+def test_a_jobs_first_picture_is_the_sketch_before_the_first_step(server: Server) -> None:
+    """The quick sketch is published first, and no step is reported before it; the run's first picture
+    replaces it, and it stays at its own address."""
+    browser = Browser(server.url)
+    _, job = browser.start("example:chelsea.png", ["example:swirls.png"], **FAST)
+    seen: list[dict[str, Any]] = []
+    while not seen or seen[-1]["state"] in ("queued", "running"):
+        seen.append(browser.json("GET", f"/api/jobs/{job['id']}")[1])
+        time.sleep(0.01)
+    assert seen[-1]["state"] == "done", seen[-1]
+    pictured = [s for s in seen if s["preview_version"] >= 1]
+    assert pictured[0]["sketch_version"] == 1  # the first picture is the sketch …
+    stepped = [s for s in seen if s["iteration"] >= 1]
+    assert stepped and all(s["sketch_version"] == 1 for s in stepped)  # … published before any step
+    assert [s["sketch"] for s in pictured] == sorted((s["sketch"] for s in pictured), reverse=True)
+    final = seen[-1]
+    assert not final["sketch"] and final["preview_version"] >= 2 and final["iteration"] == 4
+    status, sketch, headers = browser.request("GET", f"/api/jobs/{job['id']}/sketch")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(sketch)).size == (48, 32)  # the output's size
+    assert sketch != browser.request("GET", f"/api/jobs/{job['id']}/result")[1]
+
+
+def test_sketch_only_makes_the_sketch_and_no_optimization(serve: Callable[..., Server]) -> None:
+    from impasto.pipeline import stylize_detailed
+
+    runs: list[Path] = []
+
+    def stylize(content: Path, *args: Any, **kwargs: Any) -> Any:
+        runs.append(content)
+        return stylize_detailed(content, *args, **kwargs)
+
+    server = serve(Limits(), stylize=stylize)
+    browser = Browser(server.url)
+    start = time.monotonic()
+    status, job = browser.start("example:chelsea.png", ["example:swirls.png"], sketch_only=True, size=64)
+    assert status == 202, job
+    final = browser.wait(job["id"], timeout=60)
+    took = time.monotonic() - start
+    assert final["state"] == "done" and final["sketch"] and final["sketch_only"], final
+    assert final["iteration"] == 0 and final["losses"] == []
+    words = shlex.split(final["command"])  # the command that makes the same sketch, runnable as shown
+    assert words[:2] == ["impasto", "preview"] and words[-4:] == ["-o", "impasto-sketch.png", "--size", "64"]
+    from impasto.cli.preview import build_parser
+
+    assert build_parser().parse_args(words[2:]).size == 64
+    assert final["result_size"] == [64, 43]
+    status, png, headers = browser.request("GET", f"/api/jobs/{job['id']}/result")
+    assert status == 200 and "attachment" in headers["Content-Disposition"]
+    assert Image.open(io.BytesIO(png)).size == (64, 43)
+    shown = browser.request("GET", f"/api/jobs/{job['id']}/sketch")[1]
+    assert Image.open(io.BytesIO(shown)).tobytes() == Image.open(io.BytesIO(png)).tobytes()
+    assert runs == []  # no optimization was started
+    assert took < 30  # about a second; generous for a loaded machine
+    request = {"content": "example:chelsea.png", "styles": [{"image": "example:swirls.png"}]}
+    status, answer = browser.json("POST", "/api/jobs", {**request, "sketch_only": "yes"})
+    assert status == 400 and answer["error"].startswith("sketch_only must be true or false")
+
+
+@pytest.mark.slow
+def test_without_the_sketch_network_the_app_works_as_before(
+    serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No onnxruntime: one line at start says so; jobs run without a sketch; "sketch only" says why."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an uninstalled module imports as
+    server = serve(Limits())
+    logged = capsys.readouterr().err.splitlines()
+    assert logged == [
+        "impasto: warning: no quick sketch on this server: onnxruntime is not installed "
+        "(pip install onnxruntime)"
+    ]
+    browser = Browser(server.url)
+    assert browser.json("GET", "/api/setup")[1]["sketch"] is False
+    _, job = browser.start("example:chelsea.png", ["example:swirls.png"], **FAST)
+    final = browser.wait(job["id"])
+    assert final["state"] == "done" and final["sketch_version"] is None and final["preview_version"] >= 1
+    assert browser.request("GET", f"/api/jobs/{job['id']}/sketch")[0] == 404
+    status, answer = browser.start("example:chelsea.png", ["example:swirls.png"], sketch_only=True)
+    assert status == 503
+    assert answer["error"] == (
+        "the quick sketch is not available on this server: onnxruntime is not installed "
+        "(pip install onnxruntime)"
+    )
+
+
 def test_stop_keeps_the_best_image_so_far(server: Server) -> None:
     browser = Browser(server.url)
     status, job = browser.start("example:chelsea.png", ["example:swirls.png"], size=48, iterations=2000)
@@ -161,8 +250,9 @@ def test_sessions_see_only_their_own_jobs_and_uploads(server: Server) -> None:
     _, upload = alice.upload(solid((10, 200, 10)))
     _, job = alice.start(upload["id"], ["example:swirls.png"], **FAST)
     alice.wait(job["id"])
-    for path in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/result", f"/api/jobs/{job['id']}/preview"):
-        assert bob.request("GET", path)[0] == 404
+    for action in ("", "/result", "/preview", "/sketch"):
+        assert alice.request("GET", f"/api/jobs/{job['id']}{action}")[0] == 200, action
+        assert bob.request("GET", f"/api/jobs/{job['id']}{action}")[0] == 404, action
     assert bob.json("POST", f"/api/jobs/{job['id']}/stop")[0] == 404
     status, body = bob.start(upload["id"], ["example:swirls.png"], **FAST)  # alice's upload id
     assert status == 400 and "upload the image again" in body["error"]
@@ -221,6 +311,16 @@ def test_the_queue_reports_positions_and_refuses_beyond_its_limit(server: Server
     assert status == 429 and "already waiting" in refused["error"]
     positions = [browsers[i].json("GET", f"/api/jobs/{jobs[i]}")[1]["position"] for i in range(3)]
     assert positions == [0, 1, 2]
+    # Quick sketches wait behind no one's optimization: the waiting jobs show theirs, and a sketch
+    # alone is made while the queue is full.
+    status, alone = browsers[3].start("example:chelsea.png", ["example:swirls.png"], sketch_only=True)
+    assert status == 202, alone
+    assert browsers[3].wait(alone["id"], timeout=60)["state"] == "done"
+    for i in (1, 2):
+        waiting = browsers[i].wait(jobs[i], until=("queued",))
+        while not waiting["sketch"]:
+            waiting = browsers[i].wait(jobs[i], until=("queued",), timeout=60)
+        assert waiting["position"] == i
     # A second job from the same page while one is waiting is refused too.
     assert browsers[1].start("example:chelsea.png", ["example:swirls.png"], **FAST)[0] == 409
     for browser, job in zip(browsers, jobs, strict=False):

@@ -1,6 +1,6 @@
 """The state behind the web app: sessions, their uploads and jobs, and how a page's request becomes a
 :class:`~impasto.config.StyleConfig` — every value checked, every bad one a 400 that names the field.
-The HTTP side is server.py; the queue that runs the jobs, jobs.py.
+The HTTP side is server.py; the queue that runs the jobs, jobs.py; their quick sketches, sketches.py.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
 from impasto.io import files
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
+from impasto.web.sketches import Sketcher
 
 # Options the page may set, and how each is read from JSON (options.py says which). Everything else
 # keeps the library's default.
@@ -45,6 +46,7 @@ class Limits:
     max_iterations: int = 2000
     max_styles: int = 4
     max_waiting: int = 16  # jobs queued behind the running one
+    max_sketches: int = 16  # quick sketches waiting for the sketch thread (about half a second each)
     uploads_per_session: int = 8  # the oldest is forgotten beyond this
     jobs_per_session: int = 4  # finished jobs kept (with their images); the oldest go first
     session_idle: float = 3600.0  # seconds without a request before a session and its files are dropped
@@ -100,6 +102,7 @@ class App:
         self.device = device
         self.access_token = access_token  # required of every request when set (see Handler._check_access)
         self.queue = JobQueue(stylize, self.limits.max_waiting)
+        self.sketcher = Sketcher(self.limits.max_sketches)
         self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
         self.token = secrets.token_urlsafe(24)
         self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impasto-decode")
@@ -144,6 +147,7 @@ class App:
             )
 
     def close(self) -> None:
+        self.sketcher.close()
         self.queue.close()
         self.decoder.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -209,8 +213,20 @@ class App:
     # -- jobs ------------------------------------------------------------------------------------------
 
     def start(self, session: Session, request: dict[str, Any]) -> Job:
+        """A job of ``request``, submitted: its sketch at once (sketches.py), then, unless
+        ``"sketch_only": true``, the optimization in the device's queue."""
         if any(job.state in ("queued", "running") for job in session.jobs.values()):
             raise HttpError(HTTPStatus.CONFLICT, "this page already has a job running; stop it first")
+        sketch_only = request.get("sketch_only", False)
+        if not isinstance(sketch_only, bool):
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST, f"sketch_only must be true or false, got {_shown(sketch_only)}"
+            )
+        if sketch_only and self.sketcher.unavailable:
+            raise HttpError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"the quick sketch is not available on this server: {self.sketcher.unavailable}",
+            )
         content, content_name = self.image(session, request.get("content"))
         content_word = _command_word(request.get("content"), content, content_name)
         styles_in = request.get("styles")
@@ -234,11 +250,17 @@ class App:
             styles=styles,
             config=config,
             time_budget=budget,
-            command=command_line(content_word, style_names, config, budget),
+            command=command_line(content_word, style_names, config, budget, sketch=sketch_only),
+            sketch_only=sketch_only,
         )
         try:
-            self.queue.submit(job)
+            job.sketching = self.sketcher.submit(job)  # before the queue: its first step waits for it
+            if not sketch_only:
+                self.queue.submit(job)
         except QueueFull as full:
+            job.stop_requested.set()  # a sketch already begun is not shown
+            if job.sketching is not None:
+                job.sketching.cancel()
             raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, str(full)) from None
         session.jobs[job.id] = job
         finished = [j for j in session.jobs.values() if j.state not in ("queued", "running")]
@@ -307,6 +329,9 @@ class App:
             "eta": None if eta is None else round(eta, 1),
             "losses": job.curve(),
             "preview_version": job.preview_version,
+            "sketch": job.showing_sketch,  # the picture is the quick sketch (GET …/sketch)
+            "sketch_version": job.sketch_version,  # the preview_version that was the sketch
+            "sketch_only": job.sketch_only,
             "result_size": job.result_size,
             "command": job.command,
         }
@@ -315,6 +340,7 @@ class App:
         defaults = StyleConfig()
         return {
             "token": self.token,  # for the X-Impasto-Token header of every POST
+            "sketch": self.sketcher.unavailable is None,  # whether quick sketches are made here
             "defaults": {name: getattr(defaults, name) for name in OPTIONS},
             "choices": options.web_choices(),
             "limits": {
@@ -337,14 +363,23 @@ def _command_word(reference: object, path: Path, name: str) -> str:
     return str(path) if isinstance(reference, str) and reference.startswith("example:") else name
 
 
-def command_line(content: str, styles: list[str], config: StyleConfig, budget: float | None) -> str:
+# The options ``impasto preview`` takes: those a feed-forward sketch honours (preview.make).
+SKETCH_OPTIONS = frozenset(
+    {"size", "style_blend", "preserve_colors", "color_match", "max_pixels", "max_upscale"}
+)
+
+
+def command_line(
+    content: str, styles: list[str], config: StyleConfig, budget: float | None, *, sketch: bool = False
+) -> str:
     """The ``impasto`` command that makes the same image (options that differ from the defaults, the
-    server's device included)."""
+    server's device included); with ``sketch``, the ``impasto preview`` command of its quick sketch."""
     defaults = StyleConfig()
-    words = ["impasto", content, *styles, "-o", "impasto.png"]
+    words = ["impasto", *(["preview"] if sketch else []), content, *styles]
+    words += ["-o", "impasto-sketch.png" if sketch else "impasto.png"]
     for f in fields(StyleConfig):
         value = getattr(config, f.name)
-        if value == getattr(defaults, f.name):
+        if value == getattr(defaults, f.name) or (sketch and f.name not in SKETCH_OPTIONS):
             continue
         option = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
@@ -355,7 +390,7 @@ def command_line(content: str, styles: list[str], config: StyleConfig, budget: f
             words += [option, ",".join(f"{v:g}" for v in value)]
         else:
             words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
-    if budget is not None:
+    if budget is not None and not sketch:
         words += ["--time-budget", f"{budget:g}"]
     return shlex.join(words)
 

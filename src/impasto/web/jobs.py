@@ -1,11 +1,17 @@
 """Stylization jobs of the web app: a queue per device that runs one job at a time, and what each job
 shows while it runs (progress, a preview image, the loss curve).
 
+A job's first picture is its quick sketch (sketches.py), made on a thread of its own from the moment the
+job is submitted; the optimization's first step waits for it (briefly), so that a page always sees the
+sketch before the optimization's own picture replaces it. On a CPU the run starts only once the sketch
+is made: sharing the cores, both would be slower, and the sketch would take over a second.
+
 Nothing here knows about HTTP; the server turns requests into :class:`Job` objects and reads them back.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 import traceback
@@ -24,6 +30,9 @@ from impasto.io.images import png_bytes
 State = Literal["queued", "running", "done", "stopped", "failed"]
 PREVIEW_INTERVAL = 0.5  # seconds between preview images: a GPU does hundreds of iterations a second
 MAX_CURVE_POINTS = 200  # the loss curve a status carries, thinned evenly
+# Seconds the optimization's first step waits for the job's sketch, which is under way since the job was
+# submitted (about half a second's work): a sketch that is later than that is dropped, not waited for.
+SKETCH_WAIT = 3.0
 
 
 class QueueFull(Exception):
@@ -58,6 +67,10 @@ class Job:
     preview_version: int = 0
     result: bytes | None = None  # PNG of the finished image
     result_size: tuple[int, int] | None = None
+    sketch_only: bool = False  # the quick sketch is the result; no optimization runs
+    sketch: bytes | None = None  # PNG of the quick sketch, once made
+    sketch_version: int | None = None  # the preview_version that was the sketch
+    sketching: concurrent.futures.Future[None] | None = None  # the sketch under way (sketches.py)
     stop_requested: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,6 +91,22 @@ class Job:
         if self.time_budget is not None:
             left = min(left, max(0.0, self.time_budget - self.elapsed))
         return left
+
+    @property
+    def showing_sketch(self) -> bool:
+        """Whether the preview is the quick sketch (nothing of the optimization has replaced it yet)."""
+        return self.sketch_version is not None and self.sketch_version == self.preview_version
+
+    def show_sketch(self, sketch: bytes) -> bool:
+        """Publish ``sketch`` (a PNG) as the job's picture, unless the optimization already has one or
+        the job is over → whether it was published."""
+        with self.lock:
+            if self.preview is not None or self.state not in ("queued", "running"):
+                return False
+            self.sketch, self.preview = sketch, sketch
+            self.preview_version += 1
+            self.sketch_version = self.preview_version
+            return True
 
     def curve(self) -> list[float]:
         losses = self.losses
@@ -171,6 +200,9 @@ def run_job(job: Job, stylize: Stylize) -> None:
 
     def on_progress(progress: Any) -> None:
         nonlocal last_preview, over_budget
+        if job.iterating_since is None and job.sketching is not None:
+            # The first step is reported only once the sketch is shown (or late: see SKETCH_WAIT).
+            concurrent.futures.wait([job.sketching], timeout=SKETCH_WAIT)
         job.iteration, job.total = progress.iteration, progress.total
         job.scale, job.scales = progress.scale, progress.scales
         job.work = progress.work_done / progress.work_total if progress.work_total else 0.0
@@ -190,6 +222,8 @@ def run_job(job: Job, stylize: Stylize) -> None:
             raise _Stop
 
     try:
+        if job.sketching is not None and _on_cpu(job.config.device):
+            concurrent.futures.wait([job.sketching], timeout=SKETCH_WAIT)
         made = stylize(job.content, list(job.styles), config=job.config, callback=on_progress)
         # A run that diverged ends with its best image so far, but it did not do what was asked.
         finished: State = "done" if made.result.stopped == "done" else "stopped"
@@ -215,6 +249,18 @@ def run_job(job: Job, stylize: Stylize) -> None:
             job.state, job.message = "failed", f"internal error ({type(error).__name__}): {error}"
     finally:
         job.finished = time.monotonic()
+
+
+def _on_cpu(device: str) -> bool:
+    """Whether a run on ``device`` ("auto", "cpu", "cuda:1", …) would run on the CPU (an unusable device:
+    False, the run says why)."""
+    from impasto.core.devices import resolve_device
+    from impasto.errors import DeviceError
+
+    try:
+        return resolve_device(device).type == "cpu"
+    except DeviceError:
+        return False
 
 
 def _finish(job: Job, image: Image.Image, icc_profile: bytes | None, state: State, message: str) -> None:

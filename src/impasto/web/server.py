@@ -9,9 +9,11 @@ jobs and results live in that session and are invisible to every other one (thei
     GET  /examples/NAME             a built-in example image
     GET  /api/setup                 defaults, choices, limits and examples for the page
     POST /api/uploads               an image as the raw request body → {"id", "width", "height"}
-    POST /api/jobs                  {"content", "styles": [{"image", "weight"}], options} → {"id"}
+    POST /api/jobs                  {"content", "styles": [{"image", "weight"}], options} → {"id"};
+                                    with "sketch_only": true, the quick sketch alone (no optimization)
     GET  /api/jobs/ID               the job's state, progress, loss curve, queue position
-    GET  /api/jobs/ID/preview       the image as it is now (PNG)
+    GET  /api/jobs/ID/preview       the image as it is now (PNG): first the quick sketch, then the run's
+    GET  /api/jobs/ID/sketch        the quick sketch (PNG), shown before the run's first picture
     GET  /api/jobs/ID/result        the finished image (PNG, as a download)
     POST /api/jobs/ID/stop          stop it; a running job keeps its best image so far
 
@@ -195,6 +197,7 @@ class Handler(OneRequestHandler):
         app = self.server.app
         if method == "GET" and path in ("/", "/index.html"):
             self._session()
+            app.sketcher.warm()  # whoever loads the page will soon want a sketch
             return self._send(HTTPStatus.OK, (STATIC / "index.html").read_bytes(), STATIC_TYPES[".html"])
         if method == "GET" and path.startswith("/static/"):
             name = path.removeprefix("/static/")
@@ -226,7 +229,7 @@ class Handler(OneRequestHandler):
             if not isinstance(request, dict):
                 raise HttpError(HTTPStatus.BAD_REQUEST, "the request must be a JSON object")
             return self._json({"id": app.start(session, request).id}, HTTPStatus.ACCEPTED)
-        match = re.fullmatch(r"/api/jobs/([\w-]+)(/preview|/result|/stop)?", path)
+        match = re.fullmatch(r"/api/jobs/([\w-]+)(/preview|/sketch|/result|/stop)?", path)
         if match:
             job = session.jobs.get(match.group(1))
             if job is None:  # unknown, expired, or another session's: all look the same
@@ -240,6 +243,12 @@ class Handler(OneRequestHandler):
                 if preview is None:
                     raise HttpError(HTTPStatus.NOT_FOUND, "no preview yet")
                 return self._send(HTTPStatus.OK, preview, "image/png")
+            if method == "GET" and action == "/sketch":
+                with job.lock:
+                    sketch = job.sketch
+                if sketch is None:
+                    raise HttpError(HTTPStatus.NOT_FOUND, "no sketch for this job")
+                return self._send(HTTPStatus.OK, sketch, "image/png")
             if method == "GET" and action == "/result":
                 if job.result is None:
                     raise HttpError(HTTPStatus.NOT_FOUND, "no result yet")

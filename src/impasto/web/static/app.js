@@ -1,4 +1,6 @@
 // impasto's page: choose images, set options, start a job, and poll it for progress and a live preview.
+// A job's first picture is its quick sketch (a feed-forward network's, in about a second), labelled as
+// such until the optimization's own picture replaces it; "Sketch only" makes the sketch alone.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -133,10 +135,20 @@ function drawCurve(losses) {
   $("curve-label").textContent = `loss ${losses[0].toPrecision(3)} → ${losses[losses.length - 1].toPrecision(3)} (log scale)`;
 }
 
+const SKETCH_LABELS = {
+  job: "Quick sketch — the painting is on its way",
+  only: "Quick sketch by a feed-forward network — Start paints it properly",
+};
+
 function describe(status) {
-  if (status.state === "queued") return `Waiting in the queue: position ${status.position}.`;
+  if (status.sketch_only) {
+    if (status.state === "done") return `Quick sketch made in ${status.elapsed} s.`;
+    if (["queued", "running"].includes(status.state)) return "Sketching…";
+  }
+  const meanwhile = status.sketch ? " Meanwhile, a quick sketch." : "";
+  if (status.state === "queued") return `Waiting in the queue: position ${status.position}.${meanwhile}`;
   if (status.state === "running") {
-    if (!status.total) return "Starting…";
+    if (!status.total) return status.sketch ? "Quick sketch shown; the painting is on its way…" : "Starting…";
     const scale = status.scales > 1 ? ` (scale ${status.scale} of ${status.scales})` : "";
     const eta = status.eta == null ? "" : `, about ${Math.ceil(status.eta)} s left`;
     return `Iteration ${status.iteration} of ${status.total}${scale}${eta}.`;
@@ -162,10 +174,17 @@ async function poll() {
   drawCurve(status.losses);
   if (status.preview_version > state.previewVersion) {
     state.previewVersion = status.preview_version;
-    $("preview").src = `/api/jobs/${id}/preview?v=${status.preview_version}`;
+    // The sketch from its own address: what shows under the sketch's label is the sketch, even if the
+    // run's first picture replaced it in between.
+    $("preview").src = status.sketch
+      ? `/api/jobs/${id}/sketch`
+      : `/api/jobs/${id}/preview?v=${status.preview_version}`;
     $("preview").hidden = false;
     $("preview").dataset.version = status.preview_version;
+    $("preview").dataset.sketch = String(status.sketch);
   }
+  $("sketch-label").textContent = SKETCH_LABELS[status.sketch_only ? "only" : "job"];
+  $("sketch-label").hidden = !status.sketch;
   if (status.state === "failed") showError(status.message);
   if (["done", "stopped", "failed"].includes(status.state)) {
     if (status.result_size) {
@@ -178,7 +197,8 @@ async function poll() {
     finish();
     return;
   }
-  state.timer = setTimeout(poll, 400);
+  // Quickly until the first picture (the sketch comes within a second), then at an easier pace.
+  state.timer = setTimeout(poll, status.preview_version ? 400 : 150);
 }
 
 // Before and after: the result over the photo, uncovered up to the slider.
@@ -193,17 +213,19 @@ function showComparison(result) {
 }
 
 function finish() {
-  $("start").disabled = false;
+  $("start").disabled = $("sketch-only").disabled = false;
   $("stop").disabled = true;
 }
 
-async function start() {
+// Start a job: the optimization (its quick sketch first), or with sketchOnly the sketch alone.
+async function start(sketchOnly = false) {
   showError("");
   if (!state.content) return showError("choose a content image first", "content-error");
   if (!state.styles.length) return showError("add at least one style image", "style-error");
   $("finished").hidden = true;
   $("compare").hidden = true;
-  $("start").disabled = true;
+  $("sketch-label").hidden = true;
+  $("start").disabled = $("sketch-only").disabled = true;
   try {
     const job = await api("/api/jobs", {
       method: "POST",
@@ -212,12 +234,13 @@ async function start() {
         content: state.content,
         styles: state.styles.map((s) => ({ image: s.reference, weight: s.weight })),
         options: options(),
+        sketch_only: sketchOnly,
       }),
     });
     state.job = job.id;
     state.previewVersion = 0;
-    $("stop").disabled = false;
-    $("status").textContent = "Starting…";
+    $("stop").disabled = sketchOnly;
+    $("status").textContent = sketchOnly ? "Sketching…" : "Starting…";
     poll();
   } catch (error) {
     showError(error.message);
@@ -307,7 +330,8 @@ async function init() {
   onDrop($("content-card"));
   onDrop($("style-card"));
   document.addEventListener("paste", onPaste);
-  $("start").addEventListener("click", start);
+  $("start").addEventListener("click", () => start(false));
+  $("sketch-only").addEventListener("click", () => start(true));
   $("stop").addEventListener("click", stop);
   document.body.dataset.ready = "true";
 }
