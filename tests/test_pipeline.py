@@ -169,5 +169,5 @@ def test_init_preview_starts_from_the_sketch(
     # The first report's loss is the objective of the start image: the sketch's.
     assert from_preview[0].loss == pytest.approx(from_file[0].loss, rel=1e-6)
     from_content: list[Progress] = []
-    impasto.stylize(content_path, style_path, callback=from_content.append, **options)
+    impasto.stylize(content_path, style_path, init="content", callback=from_content.append, **options)
     assert from_content[0].loss != pytest.approx(from_preview[0].loss, rel=1e-3)

@@ -41,10 +41,12 @@ MIN_SIZE = 32  # relu5_1 sits behind four 2× poolings: smaller images leave it 
 MAX_SIZE = 16384
 MAX_ITERATIONS = 100_000
 
-# Size (long side, px) and iterations when none are given: a CPU run must finish in minutes, a GPU run
-# can afford more. Measured figures are in the README.
+# Size (long side, px) and iterations when none are given. On a CPU, chosen on bench/time_to_look.py:
+# from the sketch (init "preview") the base scale has its look after 25–50 iterations, and 40 → 20 → 10
+# over 256 → 362 → 512 px paints a 512 px output in about a minute and a half on 2 cores (200 took six).
+# A GPU can afford more (not yet measured against time there). Figures in the README, "The look".
 DEFAULT_SIZE = {"cpu": 384, "gpu": 768}
-DEFAULT_ITERATIONS = {"cpu": 200, "gpu": 500}
+DEFAULT_ITERATIONS = {"cpu": 40, "gpu": 500}
 
 
 def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
@@ -90,7 +92,7 @@ class StyleConfig:
 
     # Long side of the output in pixels; None: 384 on a CPU, 768 on a GPU (at most the content's own).
     size: int | None = None
-    # Optimizer iterations at the first scale (later scales get fewer, see iteration_decay); None: 200 on
+    # Optimizer iterations at the first scale (later scales get fewer, see iteration_decay); None: 40 on
     # a CPU, 500 on a GPU.
     iterations: int | None = None
     # Coarse to fine (Gatys et al. 2017, see plan.py): optimize at base_size first, then at sizes growing
@@ -113,10 +115,13 @@ class StyleConfig:
     style_weight: float = 20.0
     # γ: weight of the total-variation smoothness term; 0 turns it off.
     tv_weight: float = 0.0
-    # How the style images' features are compared (losses.py): "gram" (Gram matrices, as in the paper),
-    # "mean-cov" (means and covariances: the Gaussian 2-Wasserstein distance) or "sliced-wasserstein"
-    # (the whole distribution along random directions, Heitz et al. 2021).
-    style_loss: StyleLossKind = "gram"
+    # How the style images' features are compared (losses.py): "nearest" (from relu3_1 on, each position
+    # is pulled to the painting's feature most like the photo's there; Gram matrices before: the
+    # painting's strokes and colours without its objects), "gram" (Gram matrices at every layer, as in
+    # the paper: its faces and figures can appear in the photo), "mean-cov" (means and covariances: the
+    # Gaussian 2-Wasserstein distance) or "sliced-wasserstein" (the whole distribution along random
+    # directions, Heitz et al. 2021).
+    style_loss: StyleLossKind = "nearest"
     # Layers whose features the output keeps from the content image, with weights.
     content_layers: LayerSpec = (("relu4_2", 1.0),)
     # Layers whose Gram matrices the output takes from the style image, with weights (normalized to
@@ -139,9 +144,11 @@ class StyleConfig:
     # Optional, one per style image: the part of each style image its style is taken from.
     style_masks: tuple[MaskLike, ...] = ()
     # Start image of the first scale: "noise" (white noise, as in the paper), "content", "blend" (the
-    # mean of the two), "style", or an image path.
-    # Starting from the content image reaches a good result in far fewer iterations.
-    init: str = "content"
+    # mean of the two), "style", "preview" (the feed-forward sketch of impasto.preview, made in under
+    # a second on a CPU), or an image path. The sketch already carries the painting's colours and
+    # strokes, so the optimization reaches its look in a quarter of the iterations the photo needs
+    # (bench/time_to_look.py); the photo (and noise far more) starts from no style at all.
+    init: str = "preview"
     # "lbfgs" (as in the paper; best per iteration) or "adam" (cheaper steps, lower memory). "lbfgs" is
     # the faster for the device of two implementations that take the same steps: "lbfgs-device"
     # (impasto's, never waits for a GPU) and "lbfgs-torch" (torch.optim.LBFGS).

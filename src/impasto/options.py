@@ -163,8 +163,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "style_loss",
         BALANCE,
-        "how style is compared: Gram matrices (the paper), means and covariances, or the whole "
-        "feature distribution along random directions",
+        "how style is compared: nearest (deep layers take the painting's features most like the "
+        "photo's there: no faces or figures of the painting pasted in), Gram matrices (the paper), means "
+        "and covariances, or the whole feature distribution along random directions",
         choices=STYLE_LOSSES,
         web=str,
     ),
@@ -182,7 +183,7 @@ OPTIONS: tuple[Option, ...] = (
         "init",
         OPTIMIZATION,
         "start image of the first scale: white noise, the content image, their mean (blend), the style "
-        "image, or a file",
+        "image, the feed-forward sketch (preview: the look arrives in fewer iterations), or a file",
         "{" + ",".join(INIT_CHOICES) + ",PATH}",
         web=str,
     ),
@@ -231,7 +232,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "precision",
         NETWORK,
-        "number format of the network; auto: bf16 on GPUs that have it, fp32 on CPUs",
+        "number format of the network; auto: bf16 on GPUs and on CPUs with AVX512_BF16 or AMX, else fp32",
         choices=PRECISIONS,
         web=str,
     ),

@@ -27,7 +27,7 @@ from impasto.core import color, losses, optimize, pyramid, runtime
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.devices import resolve_device
 from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
-from impasto.errors import ConfigError, ImageError, Interrupted
+from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted
 from impasto.io import images
 from impasto.plan import Plan, Scale, check_style_shape, make_plan
 
@@ -540,7 +540,10 @@ def initial_image(
         # The feed-forward sketch (preview.py) of what the network sees: the look arrives sooner.
         from impasto import preview
 
-        sketch = preview.sketch(images.to_pil(content), [images.to_pil(s) for s in styles], blend)
+        try:
+            sketch = preview.sketch(images.to_pil(content), [images.to_pil(s) for s in styles], blend)
+        except ImpastoError as error:  # onnxruntime or the network's files missing: say the way round
+            raise type(error)(f"{error} (or start from the photo: --init content)") from None
         return images.to_tensor(sketch).to(content.device)
     if config.init == "content":
         return content.clone()

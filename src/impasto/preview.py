@@ -245,6 +245,8 @@ def _session(entry: WeightsEntry) -> Any:
 
 
 def _onnxruntime() -> Any:
+    # Without this, importing onnxruntime leaves a telemetry file in the temporary folder.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime
     except ImportError:

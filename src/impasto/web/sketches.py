@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import sys
 import threading
 import time
@@ -40,9 +39,6 @@ class Sketcher:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impasto-sketch")
         self.unavailable: str | None = None  # why this server makes no sketches, or None
-        # Imported, onnxruntime 1.32 (its 1DS telemetry) leaves a ".ses" file in the temporary folder
-        # unless this is set: the app leaves nothing behind (and reports nothing).
-        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         if reason := _missing():
             self._off(reason)
 
