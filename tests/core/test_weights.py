@@ -336,6 +336,29 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
+@pytest.mark.parametrize(
+    "variables", [{}, {"XDG_CACHE_HOME": "{tmp}/xdg"}, {"TORCH_HOME": "~/torch-home", "XDG_CACHE_HOME": "/x"}]
+)
+def test_the_cache_is_torch_hubs_found_with_or_without_torch(
+    variables: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cache_dir() is torch.hub.get_dir()/checkpoints: read from the environment as torch reads it while
+    torch is not loaded (the sketch never loads it), asked of torch once it is (honouring set_dir)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    expected = Path(torch.hub.get_dir()) / "checkpoints"
+    assert weights.cache_dir() == expected
+    with monkeypatch.context() as without_torch:
+        without_torch.delitem(sys.modules, "torch.hub")
+        assert weights.cache_dir() == expected
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # what set_dir sets, put back after the test
+    torch.hub.set_dir(tmp_path / "chosen")
+    assert weights.cache_dir() == tmp_path / "chosen" / "checkpoints"
+
+
 def serve_vgg19(monkeypatch: pytest.MonkeyPatch, url: str, sha256: str = "1" * 64) -> WeightsEntry:
     """Registers (for this test) the vgg19 entry with ``url`` and ``sha256``."""
     entry = dataclasses.replace(REGISTRY["vgg19-torchvision"], url=url, sha256=sha256)

@@ -729,6 +729,28 @@ def test_mode_the_format_cannot_hold_is_an_image_error(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
+# --- many images ------------------------------------------------------------------------------------------
+
+
+def test_expand_lists_a_folders_images_by_name_beside_the_images_given(tmp_path: Path) -> None:
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    for name in ("b.jpg", "a.PNG", "notes.txt"):
+        (folder / name).write_bytes(b"")
+    picture = Image.new("RGB", (4, 4))
+    assert images.expand([folder, picture]) == [folder / "a.PNG", folder / "b.jpg", picture]
+    assert images.expand(str(folder / "b.jpg")) == [str(folder / "b.jpg")]
+    assert images.expand(picture) == [picture]
+
+
+def test_expand_refuses_a_folder_without_images_and_nothing_at_all(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageError, match=r"empty: the folder holds no images \(\.png, \.jpg"):
+        images.expand([tmp_path / "empty"])
+    with pytest.raises(ImageError, match=r"^no style image given$"):
+        images.expand([], "style image")
+
+
 # --- resizing and tensors ------------------------------------------------------------------------------
 
 

@@ -8,13 +8,13 @@ convolution of the third block, ``relu3_2`` its ReLU, ``pool3`` the pooling that
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
 from impasto.choices import LAYOUTS, layer_names
+from impasto.core.registry import Preprocessing
 
 __all__ = ["BLOCK_CHANNELS", "LAYOUTS", "FeatureExtractor", "Preprocessing", "conv_shapes", "layer_names"]
 
@@ -33,19 +33,6 @@ def conv_shapes(architecture: str) -> list[tuple[int, int]]:
             shapes.append((channels, out))
             channels = out
     return shapes
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How the weights expect their input, starting from RGB in [0, 1].
-
-    The extractor computes ``(x[:, channels] * scale - mean) / std`` with ``channels`` = (2, 1, 0) for BGR.
-    """
-
-    channel_order: Literal["RGB", "BGR"]
-    scale: float  # 255 for weights trained on 0–255 pixels (Caffe), 1 otherwise
-    mean: tuple[float, float, float]  # in the channel order and scale above
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 ConvParams = Sequence[tuple[torch.Tensor, torch.Tensor]]  # (weight (O, I, 3, 3), bias (O,)) per conv

@@ -10,12 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def shape_at(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """(H, W) of an image of ``shape`` (H, W) resized so its long side is ``long_side``."""
-    height, width = shape
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
+from impasto.core.shapes import shape_at as shape_at
 
 
 def resize(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -6,6 +6,10 @@ I;16, F, …) into 8-bit-equivalent RGB, refuses decompression bombs (by pixels 
 would take, read from the header) and damaged files with one clear line, and never lets Pillow's
 warnings through. Writing is atomic: a temporary file beside the target, renamed over it only when
 complete.
+
+Only the tensor conversions (:func:`to_tensor`, :func:`to_pil`) need torch, and :func:`to_tensor`
+imports it when called: loading, resizing and saving pictures (all the feed-forward sketch does) never
+load it.
 """
 
 from __future__ import annotations
@@ -18,17 +22,22 @@ import sys
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from impasto.errors import ImageError
 from impasto.io import files
+
+if TYPE_CHECKING:
+    import torch
+
+ImageSource = str | os.PathLike[str] | Image.Image  # a file, or a picture in memory
 
 # Output formats by file extension, with the options each is saved with.
 FORMATS: dict[str, tuple[str, dict[str, object]]] = {
@@ -182,6 +191,28 @@ def _check_limits(name: str, image: Image.Image, max_pixels: int, max_bytes: int
         )
 
 
+def expand(sources: ImageSource | Sequence[ImageSource], what: str = "image") -> list[ImageSource]:
+    """One image, a sequence of them, or folders among them → a list of single images: a folder
+    gives every image in it (told by its suffix, :data:`files.IMAGE_SUFFIXES`), sorted by name.
+
+    Raises ImageError for a folder that holds no image, and when none is left at all ("no ``what``
+    given").
+    """
+    listed = [sources] if isinstance(sources, str | os.PathLike | Image.Image) else list(sources)
+    expanded: list[ImageSource] = []
+    for item in listed:
+        if isinstance(item, str | os.PathLike) and Path(item).is_dir():
+            found = sorted(p for p in Path(item).iterdir() if p.suffix.lower() in files.IMAGE_SUFFIXES)
+            if not found:
+                raise ImageError(f"{item}: the folder holds no images ({', '.join(files.IMAGE_SUFFIXES)})")
+            expanded.extend(found)
+        else:
+            expanded.append(item)
+    if not expanded:
+        raise ImageError(f"no {what} given")
+    return expanded
+
+
 def from_pil(image: Image.Image) -> LoadedImage:
     """An image given as a PIL object, made RGB like a loaded file."""
     return _to_rgb(image)
@@ -247,6 +278,8 @@ def fit(image: Image.Image, long_side: int) -> Image.Image:
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image → float tensor (1, 3, H, W) in [0, 1]."""
+    import torch
+
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3)
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
