@@ -171,3 +171,25 @@ def test_init_preview_starts_from_the_sketch(
     from_content: list[Progress] = []
     impasto.stylize(content_path, style_path, init="content", callback=from_content.append, **options)
     assert from_content[0].loss != pytest.approx(from_preview[0].loss, rel=1e-3)
+
+
+def test_without_the_sketch_network_a_run_starts_from_the_photo_and_says_so(
+    content_path: Path, style_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from impasto import preview
+    from impasto.errors import ImpastoError
+
+    def missing(*args: Any, **kwargs: Any) -> Image.Image:
+        raise ImpastoError("the feed-forward sketch needs onnxruntime, which is not installed")
+
+    monkeypatch.setattr(preview, "sketch", missing)
+    heard: list[str] = []
+    options: dict[str, Any] = {"size": 48, "iterations": 1, "multiscale": False, "device": "cpu"}
+    from_preview: list[Progress] = []
+    impasto.stylize_detailed(
+        content_path, style_path, init="preview", callback=from_preview.append, status=heard.append, **options
+    )
+    assert any("no sketch to start from" in m and "onnxruntime" in m for m in heard)
+    from_content: list[Progress] = []
+    impasto.stylize(content_path, style_path, init="content", callback=from_content.append, **options)
+    assert from_preview[0].loss == pytest.approx(from_content[0].loss, rel=1e-6)

@@ -35,7 +35,6 @@ ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
 # --preprocessing → what the weights expect ("auto": the registered weights' own).
 PREPROCESSING = {"caffe": CAFFE_IMAGENET, "torchvision": IMAGENET}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ def stylize_detailed(
                 raise ConfigError(f"temporal start image {tuple(temporal.init.shape)} is not {scale.shape}")
             start = temporal.init.to(device)
         elif image is None:
-            start = initial_image(config, content_t, styles_t, run.blend)
+            start = initial_image(config, content_t, styles_t, run.blend, tell)
         else:
             start = pyramid.resize(image, scale.shape)
         height, width = scale.shape
@@ -532,18 +531,24 @@ def _load_mask(source: MaskLike, config: StyleConfig, what: str) -> torch.Tensor
 
 
 def initial_image(
-    config: StyleConfig, content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]
+    config: StyleConfig,
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    blend: Sequence[float],
+    tell: Callable[[str], None] = lambda message: None,
 ) -> torch.Tensor:
     """The image the optimization starts from, (1, 3, H, W) like ``content``; ``styles`` (each
-    (1, 3, H_i, W_i)) as the network sees them, blended by ``blend``."""
+    (1, 3, H_i, W_i)) as the network sees them, blended by ``blend``. Without the sketch's network
+    (onnxruntime or its files missing), "preview" starts from the photo and ``tell`` says why: the
+    sketch only saves time, and everything else works without it."""
     if config.init == "preview":
-        # The feed-forward sketch (preview.py) of what the network sees: the look arrives sooner.
         from impasto import preview
 
         try:
             sketch = preview.sketch(images.to_pil(content), [images.to_pil(s) for s in styles], blend)
-        except ImpastoError as error:  # onnxruntime or the network's files missing: say the way round
-            raise type(error)(f"{error} (or start from the photo: --init content)") from None
+        except ImpastoError as error:
+            tell(f"no sketch to start from ({error}): starting from the photo")
+            return content.clone()
         return images.to_tensor(sketch).to(content.device)
     if config.init == "content":
         return content.clone()
@@ -564,20 +569,12 @@ def initial_image(
 
 def expand_styles(style: StyleLike) -> list[ImageLike]:
     """One style, a list of styles, or a folder (every image in it, sorted by name) → a list."""
-    items: list[ImageLike]
-    if isinstance(style, str | os.PathLike | Image.Image | torch.Tensor):
-        items = [style]
-    else:
-        items = list(style)
-    expanded: list[ImageLike] = []
-    for item in items:
-        if isinstance(item, str | os.PathLike) and Path(item).is_dir():
-            found = sorted(p for p in Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise ImageError(f"{item}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            expanded.extend(found)
-        else:
-            expanded.append(item)
+    listed = [style] if isinstance(style, str | os.PathLike | Image.Image | torch.Tensor) else list(style)
+    expanded: list[ImageLike] = [
+        found
+        for item in listed
+        for found in ([item] if isinstance(item, torch.Tensor) else images.expand(item, "style image"))
+    ]
     if not expanded:
         raise ImageError("no style image given")
     return expanded
