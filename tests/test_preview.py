@@ -243,3 +243,28 @@ def test_pad_to_square_reflects_at_the_bottom_and_right_even_past_a_thin_strip()
     np.testing.assert_array_equal(padded[3, :3], strip[1])  # past the strip: reflected back again
     with pytest.raises(ValueError, match=r"H, W ≤ 7, got \(8, 3, 3\)"):
         preview.pad_to_square(np.zeros((8, 3, 3), np.float32), 7)
+
+
+def test_composite_puts_each_sketch_in_its_region_and_mixes_where_none_covers() -> None:
+    red, blue = Image.new("RGB", (4, 2), (255, 0, 0)), Image.new("RGB", (4, 2), (0, 0, 255))
+    left = np.array([[1, 1, 0, 0], [1, 1, 0, 0]], dtype=np.float32)
+    right = np.array([[0, 0, 1, 0], [0, 0, 1, 0]], dtype=np.float32)  # the last column: no region
+    pixels = np.asarray(preview.composite([red, blue], [left, right]))
+    assert (pixels[:, :2] == (255, 0, 0)).all() and (pixels[:, 2] == (0, 0, 255)).all()
+    assert (pixels[:, 3] == (128, 0, 128)).all()
+    with pytest.raises(ValueError, match="one mask per sketch"):
+        preview.composite([red, blue], [left])
+
+
+def test_masks_give_each_region_its_own_styles_sketch(tmp_path: Path) -> None:
+    content = images.load(EXAMPLES / "chelsea.png", 10**7).image
+    noise = np.random.default_rng(0).integers(0, 60, (96, 96, 3), dtype=np.uint8)
+    reds = Image.fromarray(noise + np.array([190, 0, 0], dtype=np.uint8))
+    blues = Image.fromarray(noise + np.array([0, 0, 190], dtype=np.uint8))
+    mask = Image.new("L", content.size, 0)
+    mask.paste(255, (0, 0, content.width // 2, content.height))  # the left half: the first style
+    mask.save(tmp_path / "left.png")
+    out = np.asarray(preview.make(content, [reds, blues], content_masks=(tmp_path / "left.png",)), np.float32)
+    half = out.shape[1] // 2
+    left, right = out[:, : half - 8].mean(axis=(0, 1)), out[:, half + 8 :].mean(axis=(0, 1))
+    assert left[0] > left[2] + 20 and right[2] > right[0] + 20  # red left, blue right

@@ -164,7 +164,8 @@ def stylize_detailed(
                 raise ConfigError(f"temporal start image {tuple(temporal.init.shape)} is not {scale.shape}")
             start = temporal.init.to(device)
         elif image is None:
-            start = initial_image(config, content_t, styles_t, run.blend, tell)
+            masks_t = [pyramid.resize(mask, scale.shape) for mask in content_masks]
+            start = initial_image(config, content_t, styles_t, run.blend, tell, masks_t)
         else:
             start = pyramid.resize(image, scale.shape)
         height, width = scale.shape
@@ -536,16 +537,23 @@ def initial_image(
     styles: Sequence[torch.Tensor],
     blend: Sequence[float],
     tell: Callable[[str], None] = lambda message: None,
+    regions: Sequence[torch.Tensor] = (),
 ) -> torch.Tensor:
     """The image the optimization starts from, (1, 3, H, W) like ``content``; ``styles`` (each
-    (1, 3, H_i, W_i)) as the network sees them, blended by ``blend``. Without the sketch's network
-    (onnxruntime or its files missing), "preview" starts from the photo and ``tell`` says why: the
-    sketch only saves time, and everything else works without it."""
+    (1, 3, H_i, W_i)) as the network sees them, blended by ``blend``, or with ``regions`` (one content
+    mask (1, 1, H, W) per style) each in its own region. Without the sketch's network (onnxruntime or
+    its files missing), "preview" starts from the photo and ``tell`` says why: the sketch only saves
+    time, and everything else works without it."""
     if config.init == "preview":
         from impasto import preview
 
+        photo, paintings = images.to_pil(content), [images.to_pil(s) for s in styles]
         try:
-            sketch = preview.sketch(images.to_pil(content), [images.to_pil(s) for s in styles], blend)
+            if regions:
+                masks = [m[0, 0].cpu().numpy() for m in regions]  # (H, W) each
+                sketch = preview.composite([preview.sketch(photo, [p]) for p in paintings], masks)
+            else:
+                sketch = preview.sketch(photo, paintings, blend)
         except ImpastoError as error:
             tell(f"no sketch to start from ({error}): starting from the photo")
             return content.clone()

@@ -134,6 +134,8 @@ def make(
       (:mod:`impasto.core.color`): "histogram" recolours the styles to the content's colour statistics
       first; "luminance" sketches the grey content in grey, luminance-matched styles and puts the
       content's chroma back on the result's luminance.
+    - ``content_masks``: spatial control, as for stylize: each region takes its own style's sketch
+      (:func:`composite`). Style masks are ignored: the network takes a whole painting's style.
     - ``max_pixels``, ``max_memory``, ``max_upscale``: the input limits, as for stylize.
 
     The rest (iterations, layers, weights, device, …) mean nothing to a feed-forward network and are
@@ -162,13 +164,62 @@ def make(
         refuse_thin("a style image", (each.height, each.width), STYLE_SIZE, "use a squarer one")
 
     picture = images.fit(photo.image, size)  # the content at the result's size
-    if config.preserve_colors == "none":
-        out = sketch(picture, styles, weights=config.style_blend)
+    masks = _region_masks(config, len(styles), picture.size)
+    if masks:  # spatial control: each region its own style's sketch
+        alone = config.with_options(style_blend=None)
+        out = composite([_sketch_with(picture, [s], alone) for s in styles], masks)
     else:
-        out = _sketch_keeping_colors(picture, styles, config)
+        out = _sketch_with(picture, styles, config)
     if photo.icc_profile is not None:
         out.info["icc_profile"] = photo.icc_profile
     return out
+
+
+def composite(sketches: Sequence[Image.Image], masks: Sequence[NDArray[np.float32]]) -> Image.Image:
+    """Regions put together: each sketch where its mask is white, mixed where masks overlap.
+
+    sketches: RGB images of one size (W, H); masks: one (H, W) array in [0, 1] per sketch. A pixel that
+    no mask covers takes the sketches' mean (the optimization gives it no style term; a sketch has to
+    paint it somehow).
+    """
+    if len(sketches) != len(masks) or not sketches:
+        raise ValueError(f"{len(sketches)} sketches and {len(masks)} masks: give one mask per sketch")
+    pixels = np.stack([_unit_array(s) for s in sketches])  # (K, H, W, 3)
+    weights = np.stack(masks)[..., None]  # (K, H, W, 1)
+    if weights.shape[:3] != pixels.shape[:3]:
+        raise ValueError(f"masks of shape {weights.shape[1:3]} for sketches of shape {pixels.shape[1:3]}")
+    covered = weights.sum(axis=0)  # (H, W, 1)
+    mixed = (weights * pixels).sum(axis=0) / np.maximum(covered, 1e-6)
+    return _to_image(np.where(covered > 1e-6, mixed, pixels.mean(axis=0)).astype(np.float32))
+
+
+def _region_masks(config: StyleConfig, styles: int, size: tuple[int, int]) -> list[NDArray[np.float32]]:
+    """``config``'s content masks at ``size`` (W, H), one (H, W) array in [0, 1] per style, as the
+    optimization reads them (one mask for two styles: the second takes the rest); [] without masks."""
+    masks = [
+        np.asarray(
+            _load(m, config, "content mask").image.convert("L").resize(size, Image.Resampling.BILINEAR),
+            dtype=np.float32,
+        )
+        / 255.0
+        for m in config.content_masks
+    ]
+    if len(masks) == 1 and styles == 2:
+        masks.append(1.0 - masks[0])
+    if masks and len(masks) != styles:
+        raise ConfigError(
+            f"{len(config.content_masks)} content masks for {styles} style images: give one per style "
+            "(or one for two styles)"
+        )
+    return masks
+
+
+def _sketch_with(picture: Image.Image, styles: list[Image.Image], config: StyleConfig) -> Image.Image:
+    """:func:`sketch` of ``picture`` in ``styles`` (blended by ``config.style_blend``), keeping its
+    colours as ``config.preserve_colors`` asks."""
+    if config.preserve_colors == "none":
+        return sketch(picture, styles, weights=config.style_blend)
+    return _sketch_keeping_colors(picture, styles, config)
 
 
 def _sketch_keeping_colors(
