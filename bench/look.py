@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -158,7 +159,8 @@ def parse_config(text: str) -> Config:
     """ "name:key=value,key=value" → Config; values are JSON where they parse, strings otherwise."""
     name, _, rest = text.partition(":")
     options: dict[str, Any] = {}
-    for part in filter(None, rest.split(",")):
+    # A comma starts a new option only before "key=": a value may hold commas ("relu1_1:3,relu2_1").
+    for part in filter(None, re.split(r",(?=\w+=)", rest)):
         key, _, value = part.partition("=")
         try:
             options[key.strip()] = json.loads(value)

@@ -117,7 +117,8 @@ def plot(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read(args.results)
+    rows = [r for r in read(args.results) if not args.configs or r["config"] in args.configs]
+    rows = [r for r in rows if not args.size or r["size"] == args.size]
     runs: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         runs[f"{row['config']} ({row['size']} px)"][row["point"]].append(row)
@@ -159,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = commands.add_parser("plot")
     p.add_argument("results", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--configs", type=lambda s: s.split(","), help="only these configurations")
+    p.add_argument("--size", type=int, help="only the runs at this output size")
     p.set_defaults(func=plot)
     args = parser.parse_args(argv)
     print(common.header())
