@@ -348,7 +348,14 @@ def test_demo_paints_the_bundled_pair_anywhere(tmp_path: Path, capsys: pytest.Ca
 def test_weights_lists_every_backbone_and_asks_which_to_install(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["weights", "list"]) == 0
     listed = capsys.readouterr().out
-    assert [line.split()[0] for line in listed.splitlines()] == ["vgg16", "vgg19", "vgg19-torchvision"]
+    assert [line.split()[0] for line in listed.splitlines()] == [
+        "vgg16",
+        "vgg19",
+        "vgg19-torchvision",
+        "magenta-style-predict",
+        "magenta-style-transform",
+    ]
+    assert "arbitrary_transform.onnx" in listed  # the sketch's networks, installed with impasto
     assert "vgg19 " in listed and "installed: " in listed
     assert main(["weights", "install"]) == 2
     assert "impasto weights install NAME" in capsys.readouterr().err

