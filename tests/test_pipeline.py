@@ -15,7 +15,10 @@ from impasto.core.optimize import Progress
 
 
 @pytest.mark.slow
-def test_stylize_lowers_the_style_loss_and_keeps_the_content(content_path: Path, style_path: Path) -> None:
+@pytest.mark.parametrize(("style_loss", "drop"), [("gram", 4), ("nearest", 2.5)])
+def test_stylize_lowers_the_style_loss_and_keeps_the_content(
+    content_path: Path, style_path: Path, style_loss: str, drop: float
+) -> None:
     reports: list[Progress] = []
     done = impasto.stylize_detailed(
         content_path,
@@ -23,12 +26,15 @@ def test_stylize_lowers_the_style_loss_and_keeps_the_content(content_path: Path,
         size=64,
         iterations=60,
         style_weight=5,  # the balance this test was written for; the default paints harder
+        style_loss=style_loss,
+        init="content",  # from the photo: the content term starts at 0, the style term at its most
         device="cpu",
         callback=reports.append,
     )
     first, last = reports[0].terms, reports[-1].terms
-    # The balance with the content term keeps it from going to 0.
-    assert last["style"] < first["style"] / 4
+    # The balance with the content term keeps it from going to 0. A nearest target is a whole feature
+    # map, not a statistic: it is matched more slowly (3.2× in these 60 iterations, measured).
+    assert last["style"] < first["style"] / drop
     # Relative error of relu4_2 features, weighted by α = 1: starts at 0, must stay well below 1.
     assert last["content"] < 0.8
     assert done.result.stopped == "done" and done.plan.scales[-1].iterations == 60
