@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,10 @@ def serve() -> Iterator[object]:
 
     def start(limits: Limits | None = None, **options: Any) -> Server:
         server = make_server("127.0.0.1", 0, limits, "cpu", **options)
-        # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default per server.
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        server.start()
         started.append(server)
         return server
 
     yield start
     for server in started:
-        server.shutdown()
-        server.server_close()
-        server.app.close()
+        server.stop()

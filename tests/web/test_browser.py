@@ -12,6 +12,7 @@ import base64
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,17 @@ def page() -> Iterator[Any]:
         browser.close()
 
 
+def wait_for(page: Page, expression: str, timeout: float = 60) -> None:
+    """Wait until ``expression`` (JavaScript) is true in the page. Playwright's wait_for_function
+    compiles its expression inside the page, which the page's Content-Security-Policy (no eval)
+    forbids; page.evaluate is not subject to it."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(50)
+
+
 def set_range(page: Page, selector: str, value: str) -> None:
     page.eval_on_selector(
         selector, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }", value
@@ -105,7 +117,7 @@ def test_upload_start_watch_finish_download(
     page.goto(server.url)
     page.wait_for_selector("body[data-ready=true]")
     page.set_input_files("#content-file", str(content_path))
-    page.wait_for_function("document.getElementById('content-name').textContent.includes('chelsea.png')")
+    wait_for(page, "document.getElementById('content-name').textContent.includes('chelsea.png')")
     page.set_input_files("#style-file", str(style_path))
     page.wait_for_selector("#styles li.style")
     set_range(page, "#size", "128")
@@ -114,9 +126,10 @@ def test_upload_start_watch_finish_download(
 
     # The quick sketch shows before the optimization reports its first step (held there), labelled.
     page.wait_for_selector("#sketch-label", state="visible")
-    page.wait_for_function(
+    wait_for(
+        page,
         "(() => { const p = document.getElementById('preview'); "
-        "return p.dataset.sketch === 'true' && p.complete && p.naturalWidth > 0; })()"
+        "return p.dataset.sketch === 'true' && p.complete && p.naturalWidth > 0; })()",
     )
     assert page.is_visible("#preview") and (page.get_attribute("#preview", "src") or "").endswith("/sketch")
     assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 128  # the output's size
@@ -126,10 +139,10 @@ def test_upload_start_watch_finish_download(
     held.set()
 
     # The run's first picture replaces it; the preview changes at least twice while the run goes on.
-    page.wait_for_function("document.getElementById('preview').dataset.sketch === 'false'")
+    wait_for(page, "document.getElementById('preview').dataset.sketch === 'false'")
     assert page.is_hidden("#sketch-label")
     first = page.get_attribute("#preview", "src")
-    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 4")
+    wait_for(page, "Number(document.getElementById('preview').dataset.version || 0) >= 4")
     assert page.get_attribute("#preview", "src") != first
     assert page.eval_on_selector("#progress", "e => e.value") > 0
     assert "Iteration" in page.inner_text("#status") or "Done" in page.inner_text("#status")
@@ -137,9 +150,10 @@ def test_upload_start_watch_finish_download(
     page.wait_for_selector("#finished", state="visible", timeout=120_000)
     assert "Done" in page.inner_text("#status")
     # The result replaces the preview in a before/after view: wait for it to load, then slide.
-    page.wait_for_function(
+    wait_for(
+        page,
         "(() => { const p = document.getElementById('compare-after'); "
-        "return p.complete && p.naturalWidth > 0; })()"
+        "return p.complete && p.naturalWidth > 0; })()",
     )
     assert page.eval_on_selector("#compare-after", "e => e.naturalWidth") == 128
     assert page.is_visible("#compare") and page.is_hidden("#preview")
@@ -178,7 +192,7 @@ def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: 
     set_range(page, "#size", "64")
     page.fill("#iterations", "2000")
     page.click("#start")
-    page.wait_for_function("Number(document.getElementById('preview').dataset.version || 0) >= 1")
+    wait_for(page, "Number(document.getElementById('preview').dataset.version || 0) >= 1")
     page.click("#stop")
     page.wait_for_selector("#finished", state="visible")
     assert "Stopped" in page.inner_text("#status")
@@ -250,13 +264,13 @@ def test_first_load_drop_paste_and_examples(
     listed once. Screenshots at desktop and phone width (IMPASTO_SCREENSHOT=docs/app.png keeps them)."""
     page.goto(server.url)
     page.wait_for_selector("body[data-ready=true]")
-    page.wait_for_function(VISIBLE_IMAGES_LOADED)
+    wait_for(page, f"({VISIBLE_IMAGES_LOADED})()")
     for hidden in ("#content-thumb", "#preview", "#curve", "#error", "#compare", "#finished"):
         assert page.is_hidden(hidden), hidden
     assert page.locator("#content-examples img").count() == 1  # a thumbnail, not just a name
 
     drop_or_paste(page, "drop", "#content-card", content_path)
-    page.wait_for_function("document.getElementById('content-name').textContent.includes('chelsea.png')")
+    wait_for(page, "document.getElementById('content-name').textContent.includes('chelsea.png')")
     assert page.is_visible("#content-thumb")
     drop_or_paste(page, "paste", "body", style_path)
     page.wait_for_selector("#styles li.style")
@@ -264,7 +278,7 @@ def test_first_load_drop_paste_and_examples(
     page.click("#style-examples button")
     assert page.locator("#styles li.style").count() == 2  # the pasted one and the example, once
     assert "already a style" in page.inner_text("#style-error")
-    page.wait_for_function(VISIBLE_IMAGES_LOADED)
+    wait_for(page, f"({VISIBLE_IMAGES_LOADED})()")
 
     desktop = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
     page.set_viewport_size({"width": 390, "height": 844})

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,16 @@ class Browser:
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, bytes, dict[str, str]]:
+    ) -> tuple[int, bytes, Message]:
         headers = {"X-Impasto-Token": self.token, **(headers or {})} if method == "POST" else headers
         request = urllib.request.Request(
             self.base + path.lstrip("/"), data=body, method=method, headers=headers or {}
         )
         try:
             with self.opener.open(request, timeout=60) as response:
-                return response.status, response.read(), dict(response.headers)
+                return response.status, response.read(), response.headers  # any case, as HTTP says
         except urllib.error.HTTPError as error:
-            return error.code, error.read(), dict(error.headers)
+            return error.code, error.read(), error.headers
 
     def json(self, method: str, path: str, value: Any = None) -> tuple[int, Any]:
         body = None if value is None else json.dumps(value).encode()

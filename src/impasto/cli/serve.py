@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,14 @@ def build_serve_parser() -> argparse.ArgumentParser:
         help="require this access token of every request (alone: make one up); for --host 0.0.0.0. "
         "Open the address printed at start, which carries it; scripts send it as X-Impasto-Access",
     )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the server answers to besides its addresses and localhost (e.g. the name "
+        "this computer has on the network); other names are refused, as a DNS-rebinding page would be",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -49,8 +58,16 @@ def serve_main(argv: Sequence[str]) -> int:
     args = build_serve_parser().parse_args(argv)
     if not 0 <= args.port <= 65535:
         return fail(f"port must be from 0 to 65535, got {args.port}", EXIT_USAGE)
-    if args.max_size < 32 or args.max_upload_mb <= 0 or args.max_waiting < 0:
-        return fail("--max-size must be ≥ 32, --max-upload-mb > 0 and --max-waiting ≥ 0", EXIT_USAGE)
+    if args.max_size < 32:
+        return fail(f"--max-size must be at least 32, got {args.max_size}", EXIT_USAGE)
+    if not (math.isfinite(args.max_upload_mb) and 0 < args.max_upload_mb <= 2**20):
+        return fail(
+            f"--max-upload-mb must be a number of megabytes above 0, got {args.max_upload_mb:g}", EXIT_USAGE
+        )
+    if args.max_waiting < 1:
+        return fail(
+            f"--max-waiting must be at least 1 (jobs wait their turn), got {args.max_waiting}", EXIT_USAGE
+        )
     try:
         StyleConfig(device=args.device)
     except ConfigError as error:
@@ -62,42 +79,40 @@ def serve_main(argv: Sequence[str]) -> int:
         token = secrets.token_urlsafe(16)
     elif token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{8,128}", token):
         return fail("--token must be 8 to 128 letters, digits or . _ ~ -", EXIT_USAGE)
-    from impasto.web import Limits, make_server
+    for name in args.allow_host:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", name):
+            return fail(f"--allow-host takes a host name, got {name!r}", EXIT_USAGE)
+    from impasto.web import BindError, Limits, make_server
+    from impasto.web.server import is_loopback
 
     limits = Limits(
         max_size=args.max_size, max_upload_bytes=int(args.max_upload_mb * 2**20), max_waiting=args.max_waiting
     )
     try:
         server = make_server(
-            args.host, args.port, limits, args.device, verbose=args.verbose, access_token=token
+            args.host,
+            args.port,
+            limits,
+            args.device,
+            verbose=args.verbose,
+            access_token=token,
+            names=args.allow_host,
         )
-    except OSError as error:
-        return fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_FAILED)
+    except BindError as error:
+        return fail(str(error), EXIT_FAILED)
 
-    def stop(signum: int, frame: object) -> None:
-        # SIGTERM (a service manager, kill) and SIGHUP (the terminal closed) clean up as Ctrl-C does.
-        raise KeyboardInterrupt
-
-    import signal
-
-    try:  # from here on, any of them (even during the first lines) stops the server cleanly
-        for name in ("SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):  # Windows has no SIGHUP
-                signal.signal(getattr(signal, name), stop)
+    def announce() -> None:  # once stop signals are handled: from here on they clean up
         address = server.url + (f"?token={token}" if token else "")
         print(f"impasto is running at {address} (Ctrl-C stops it)", flush=True)
-        if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        host = server.server_address[0]
+        if not is_loopback(host) and token is None:
+            audience = "this computer" if host in ("0.0.0.0", "::") else host
             print(
-                f"impasto: warning: listening on {args.host}: anyone who can reach this computer on port "
+                f"impasto: warning: listening on {args.host}: anyone who can reach {audience} on port "
                 f"{server.server_address[1]} can upload images and run jobs; --token lets in only those "
                 "given the address",
                 file=sys.stderr,
                 flush=True,
             )
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
-    finally:
-        server.server_close()
-        server.app.close()
-    return 0
+
+    return server.run(announce)

@@ -6,6 +6,7 @@ The HTTP side is server.py; the queue that runs the jobs, jobs.py; their quick s
 from __future__ import annotations
 
 import concurrent.futures
+import hmac
 import math
 import re
 import secrets
@@ -20,10 +21,12 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, UnidentifiedImageError
+
 from impasto import examples, options
 from impasto.choices import INIT_CHOICES
 from impasto.config import StyleConfig
-from impasto.errors import ConfigError, ImpastoError
+from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
 from impasto.web.sketches import Sketcher
@@ -39,8 +42,9 @@ class Limits:
 
     max_upload_bytes: int = 25 * 2**20
     max_upload_pixels: int = 40_000_000
-    # Memory one upload's decoding may take (images.decode_cost: a 32 Mpx photo). Uploads are decoded
-    # one at a time; one that waits longer than request_timeout for its turn hears 503 (try again).
+    # Memory one image's decoding may take (images.decode_cost: a 32 Mpx photo), for an upload and again
+    # when a job reads it. Uploads are decoded one at a time; one that waits longer than request_timeout
+    # for its turn hears 503 (try again).
     max_decode_bytes: int = 384 * 2**20
     max_size: int = 1024  # long side of an output
     max_iterations: int = 2000
@@ -50,14 +54,21 @@ class Limits:
     uploads_per_session: int = 8  # the oldest is forgotten beyond this
     jobs_per_session: int = 4  # finished jobs kept (with their images); the oldest go first
     session_idle: float = 3600.0  # seconds without a request before a session and its files are dropped
-    # Sessions kept at once: beyond this the longest-idle one without a queued or running job goes (a
-    # page that makes cookieless requests in a loop cannot grow the server without bound).
+    # Sessions kept at once. Only a request carrying the page's token makes one; beyond this the
+    # longest-idle session with nothing in it goes, and a session with uploads or jobs is never dropped
+    # to make room (a newcomer then hears 503).
     max_sessions: int = 256
     max_disk_bytes: int = 2 * 2**30  # uploads kept at once, all sessions together
-    request_timeout: float = 30.0  # seconds a connection may stay silent in the middle of a request
+    request_timeout: float = 30.0  # seconds a request's headers may take (connections.py: the body more)
     idle_timeout: float = 15.0  # seconds a connection may wait for its (next) request
-    workers: int = 16  # threads serving requests (a waiting connection holds none)
+    per_client: int = 64  # connections one address may hold; its newest replaces its oldest idle one
     max_connections: int = 512  # connections open at once; more are turned away with a 503
+    streams_per_session: int = 4  # progress streams (server-sent events) one session may hold open
+
+
+# What an upload may be, checked from the file's header before any decoder runs: Pillow would
+# otherwise hand an EPS to Ghostscript, or try each of its forty-odd formats on a stranger's bytes.
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 
 
 @dataclass
@@ -66,30 +77,43 @@ class Upload:
     name: str
     width: int
     height: int
+    bytes: int
 
 
 @dataclass
 class Session:
+    """One browser's uploads and jobs. Its dictionaries change only under the App's lock."""
+
     id: str
     folder: Path
     seen: float = field(default_factory=time.monotonic)
     uploads: dict[str, Upload] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
+    arriving: int = 0  # uploads being received or decoded
+    streams: int = 0  # progress streams open
 
     @property
     def busy(self) -> bool:
         """Whether a job of this session waits or runs."""
         return any(job.state in ("queued", "running") for job in self.jobs.values())
 
+    @property
+    def has_work(self) -> bool:
+        """Whether it holds anything of its user's: such a session is never dropped to make room."""
+        return bool(self.uploads or self.jobs or self.arriving)
+
 
 class HttpError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 class App:
-    """The state behind the server: sessions, their uploads and jobs, and the job queue."""
+    """The state behind the server: sessions, their uploads and jobs, and the job queue. Every method
+    may be called from any thread; the sessions, their dictionaries and the disk account change only
+    under ``lock``."""
 
     def __init__(
         self,
@@ -100,53 +124,97 @@ class App:
     ) -> None:
         self.limits = limits or Limits()
         self.device = device
-        self.access_token = access_token  # required of every request when set (see Handler._check_access)
+        self.access_token = access_token  # required of every request when set (middleware.AccessToken)
+        self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
         self.queue = JobQueue(stylize, self.limits.max_waiting)
         self.sketcher = Sketcher(self.limits.max_sketches)
-        self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
         self.token = secrets.token_urlsafe(24)
+        self._cookie_key = secrets.token_bytes(32)
         self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impasto-decode")
         self.sessions: dict[str, Session] = {}
+        self.stored = 0  # bytes of uploads on disk (and reserved for those being written), all sessions
         self.lock = threading.Lock()
+        self.closing = threading.Event()
         # The repository's example images (a wheel installed without the repository has none; the page
         # then offers uploads only).
         self.examples = examples.FOLDER
 
-    def session(self, token: str | None) -> tuple[Session, bool]:
-        """The session of ``token``, or a new one (True when new). Idle sessions are swept here."""
-        now = time.monotonic()
+    # -- sessions --------------------------------------------------------------------------------------
+    # A session's cookie is its id and a MAC of it under this server's key. The page's first visit gets
+    # one, but the session itself is made by its first request that carries the page's token (an
+    # upload or a job): another site's page can make a browser send GETs by the hundred (<img> tags),
+    # and none of them may make state or push out a real user's.
+
+    def cookie(self, session_id: str) -> str:
+        mac = hmac.new(self._cookie_key, session_id.encode(), "sha256").hexdigest()[:32]
+        return f"{session_id}.{mac}"
+
+    def _session_id(self, cookie: str | None) -> str | None:
+        """The session id a cookie of this server carries, or None (absent, forged, another server's)."""
+        if not cookie or not cookie.isascii() or cookie.count(".") != 1:
+            return None
+        session_id = cookie.split(".", 1)[0]
+        return session_id if hmac.compare_digest(self.cookie(session_id), cookie) else None
+
+    def find(self, cookie: str | None) -> Session | None:
+        """The session of ``cookie`` if there is one (never made here)."""
+        session_id = self._session_id(cookie)
         with self.lock:
-            for stale in [s for s in self.sessions.values() if now - s.seen > self.limits.session_idle]:
+            self._sweep()
+            session = self.sessions.get(session_id) if session_id else None
+            if session is not None:
+                session.seen = time.monotonic()
+            return session
+
+    def new_cookie(self, cookie: str | None) -> str | None:
+        """A cookie to give a visitor whose ``cookie`` is not one of this server's, else None."""
+        return None if self._session_id(cookie) else self.cookie(secrets.token_urlsafe(18))
+
+    def session(self, cookie: str | None) -> tuple[Session, str | None]:
+        """The session of ``cookie``, made if need be, for a request that carries the page's token →
+        (it, the cookie to set when it is not the one given)."""
+        session_id = self._session_id(cookie)
+        with self.lock:
+            self._sweep()
+            if session_id in self.sessions:
+                session = self.sessions[session_id]
+                session.seen = time.monotonic()
+                return session, None
+            if len(self.sessions) >= self.limits.max_sessions:
+                empty = [s for s in self.sessions.values() if not s.has_work]
+                if not empty:
+                    raise HttpError(
+                        HTTPStatus.SERVICE_UNAVAILABLE,
+                        "this server has as many visitors as it can hold; try again later",
+                    )
+                self._drop(min(empty, key=lambda s: s.seen))
+            session_id = session_id or secrets.token_urlsafe(18)
+            # The folder is made with the first upload: a session that uploads nothing leaves no trace.
+            session = self.sessions[session_id] = Session(session_id, self.folder / secrets.token_hex(8))
+            return session, None if cookie == self.cookie(session_id) else self.cookie(session_id)
+
+    def _sweep(self) -> None:
+        """Drop sessions idle past ``session_idle`` (under the lock)."""
+        now = time.monotonic()
+        for stale in [s for s in self.sessions.values() if now - s.seen > self.limits.session_idle]:
+            if not stale.busy and not stale.arriving:
                 self._drop(stale)
-            if token and token in self.sessions:
-                session = self.sessions[token]
-                session.seen = now
-                return session, False
-            idle = sorted((s for s in self.sessions.values() if not s.busy), key=lambda s: s.seen)
-            for oldest in idle[: max(0, len(self.sessions) + 1 - self.limits.max_sessions)]:
-                self._drop(oldest)
-            token = secrets.token_urlsafe(24)
-            # The folder is made with the first upload: a visit that uploads nothing leaves no trace.
-            session = self.sessions[token] = Session(token, self.folder / secrets.token_hex(8))
-            return session, True
 
     def _drop(self, session: Session) -> None:
         for job in session.jobs.values():
             self.queue.stop(job)
         del self.sessions[session.id]
+        self.stored -= sum(upload.bytes for upload in session.uploads.values())
         shutil.rmtree(session.folder, ignore_errors=True)
 
     def disk_used(self) -> int:
-        """Bytes of every session's uploads on disk."""
+        """Bytes of every session's uploads on disk, and those reserved for uploads being written."""
         with self.lock:
-            return sum(
-                u.path.stat().st_size
-                for s in self.sessions.values()
-                for u in s.uploads.values()
-                if u.path.exists()
-            )
+            return self.stored
 
     def close(self) -> None:
+        """Stop every job and remove every file (more than once does no harm)."""
+        self.closing.set()
         self.sketcher.close()
         self.queue.close()
         self.decoder.shutdown(wait=False, cancel_futures=True)
@@ -155,40 +223,51 @@ class App:
     # -- uploads -------------------------------------------------------------------------------------
 
     def upload(self, session: Session, name: str, body: bytes) -> tuple[str, Upload]:
-        """Keep an uploaded image (checked to be one, within the pixel limit) → ("upload:ID", it)."""
-
-        suffix = Path(name).suffix.lower()
-        if suffix not in files.IMAGE_SUFFIXES:
-            suffix = ".img"
-        if self.disk_used() + len(body) > self.limits.max_disk_bytes:
-            raise HttpError(
-                HTTPStatus.INSUFFICIENT_STORAGE, "the server's room for uploads is full; try again later"
-            )
+        """Keep an uploaded image (one of UPLOAD_FORMATS, within the limits) → ("upload:ID", it). Its
+        bytes are reserved against the shared room before they are written: uploads that arrive
+        together cannot pass the limit between them."""
+        with self.lock:
+            if self.stored + len(body) > self.limits.max_disk_bytes:
+                raise HttpError(
+                    HTTPStatus.INSUFFICIENT_STORAGE, "the server's room for uploads is full; try again later"
+                )
+            self.stored += len(body)
+            session.arriving += 1
+            session.folder.mkdir(exist_ok=True)
         upload_id = secrets.token_urlsafe(12)
-        session.folder.mkdir(exist_ok=True)
-        path = session.folder / f"{upload_id}{suffix}"
-        path.write_bytes(body)
+        suffix = Path(name).suffix.lower()
+        path = session.folder / f"{upload_id}{suffix if suffix in files.IMAGE_SUFFIXES else '.img'}"
+        kept = False
         try:
-            size = self._decode(path)
-        except ImpastoError as error:
-            path.unlink(missing_ok=True)
-            raise HttpError(HTTPStatus.BAD_REQUEST, _without_path(str(error), path, name)) from None
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        upload = Upload(path, _safe_name(name), *size)
-        session.uploads[upload_id] = upload
-        while len(session.uploads) > self.limits.uploads_per_session:
-            oldest = next(iter(session.uploads))
-            session.uploads.pop(oldest).path.unlink(missing_ok=True)
+            path.write_bytes(body)
+            try:
+                size = self._decode(path)
+            except ImpastoError as error:
+                raise HttpError(HTTPStatus.BAD_REQUEST, _without_path(str(error), path, name)) from None
+            upload = Upload(path, _safe_name(name), *size, bytes=len(body))
+            with self.lock:
+                if session.id not in self.sessions:  # dropped meanwhile (the server is closing)
+                    raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "this session is gone; reload the page")
+                session.uploads[upload_id] = upload
+                kept = True
+                while len(session.uploads) > self.limits.uploads_per_session:
+                    oldest = session.uploads.pop(next(iter(session.uploads)))
+                    oldest.path.unlink(missing_ok=True)
+                    self.stored -= oldest.bytes
+        finally:
+            with self.lock:
+                session.arriving -= 1
+                if not kept:
+                    self.stored -= len(body)
+            if not kept:
+                path.unlink(missing_ok=True)
         return f"upload:{upload_id}", upload
 
     def _decode(self, path: Path) -> tuple[int, int]:
-        """``path`` decoded on the decoding thread, within the limits → its size (W, H)."""
-        from impasto.io import images
-
+        """``path`` checked to be an image of an accepted format, then decoded on the decoding thread
+        within the limits → its size (W, H)."""
         limits = self.limits
-        work = self.decoder.submit(images.probe, path, limits.max_upload_pixels, limits.max_decode_bytes)
+        work = self.decoder.submit(_probe, path, limits.max_upload_pixels, limits.max_decode_bytes)
         try:
             return work.result(timeout=limits.request_timeout)
         except concurrent.futures.TimeoutError:
@@ -200,7 +279,8 @@ class App:
     def image(self, session: Session, reference: object) -> tuple[Path, str]:
         """ "upload:ID" or "example:NAME" → the file and the name to show for it."""
         if isinstance(reference, str) and reference.startswith("upload:"):
-            upload = session.uploads.get(reference.removeprefix("upload:"))
+            with self.lock:
+                upload = session.uploads.get(reference.removeprefix("upload:"))
             if upload is None:
                 raise HttpError(HTTPStatus.BAD_REQUEST, "that upload is gone; upload the image again")
             return upload.path, upload.name
@@ -210,13 +290,21 @@ class App:
                 return self.examples / name, name
         raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown image {reference!r}")
 
+    def read(self, path: Path) -> Image.Image:
+        """An image of a job, decoded within the server's limits (as its upload was), its colour profile
+        in ``info``: what the job's run and its sketch are given instead of the path."""
+        from impasto.io import images
+
+        loaded = images.load(path, self.limits.max_upload_pixels, self.limits.max_decode_bytes)
+        if loaded.icc_profile:
+            loaded.image.info["icc_profile"] = loaded.icc_profile
+        return loaded.image
+
     # -- jobs ------------------------------------------------------------------------------------------
 
     def start(self, session: Session, request: dict[str, Any]) -> Job:
         """A job of ``request``, submitted: its sketch at once (sketches.py), then, unless
         ``"sketch_only": true``, the optimization in the device's queue."""
-        if any(job.state in ("queued", "running") for job in session.jobs.values()):
-            raise HttpError(HTTPStatus.CONFLICT, "this page already has a job running; stop it first")
         sketch_only = request.get("sketch_only", False)
         if not isinstance(sketch_only, bool):
             raise HttpError(
@@ -252,20 +340,32 @@ class App:
             time_budget=budget,
             command=command_line(content_word, style_names, config, budget, sketch=sketch_only),
             sketch_only=sketch_only,
+            read=self.read,
         )
-        try:
-            job.sketching = self.sketcher.submit(job)  # before the queue: its first step waits for it
-            if not sketch_only:
-                self.queue.submit(job)
-        except QueueFull as full:
-            job.stop_requested.set()  # a sketch already begun is not shown
-            if job.sketching is not None:
-                job.sketching.cancel()
-            raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, str(full)) from None
-        session.jobs[job.id] = job
-        finished = [j for j in session.jobs.values() if j.state not in ("queued", "running")]
-        for old in finished[: max(0, len(session.jobs) - self.limits.jobs_per_session)]:
-            del session.jobs[old.id]
+        with self.lock:  # one job at a time per page: checked and added together
+            if session.busy:
+                raise HttpError(HTTPStatus.CONFLICT, "this page already has a job running; stop it first")
+            try:
+                job.sketching = self.sketcher.submit(job)  # before the queue: its first step waits for it
+                if not sketch_only:
+                    self.queue.submit(job)
+            except QueueFull as full:
+                job.stop_requested.set()  # a sketch already begun is not shown
+                if job.sketching is not None:
+                    job.sketching.cancel()
+                raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, str(full)) from None
+            session.jobs[job.id] = job
+            finished = [j for j in session.jobs.values() if j.state not in ("queued", "running")]
+            for old in finished[: max(0, len(session.jobs) - self.limits.jobs_per_session)]:
+                del session.jobs[old.id]
+        return job
+
+    def job(self, session: Session | None, job_id: str) -> Job:
+        """The job ``job_id`` of ``session``; unknown, expired and another session's all look the same."""
+        with self.lock:
+            job = session.jobs.get(job_id) if session is not None else None
+        if job is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, "no such job")
         return job
 
     def _config(self, requested: dict[str, Any], blend: list[float]) -> tuple[StyleConfig, float | None]:
@@ -327,7 +427,8 @@ class App:
             "progress": round(job.work, 4),
             "elapsed": round(job.elapsed, 1),
             "eta": None if eta is None else round(eta, 1),
-            "losses": job.curve(),
+            # JSON has no infinity: a diverged step is a gap in the curve.
+            "losses": [loss if math.isfinite(loss) else None for loss in job.curve()],
             "preview_version": job.preview_version,
             "sketch": job.showing_sketch,  # the picture is the quick sketch (GET …/sketch)
             "sketch_version": job.sketch_version,  # the preview_version that was the sketch
@@ -355,6 +456,19 @@ class App:
                 if (self.examples / name).is_file()
             ],
         }
+
+
+def _probe(path: Path, max_pixels: int, max_bytes: int) -> tuple[int, int]:
+    """The size of the image at ``path`` if it is one of UPLOAD_FORMATS (told from its header, before
+    anything decodes it) and decodes within the limits (images.probe)."""
+    from impasto.io import images
+
+    try:
+        with Image.open(path, formats=UPLOAD_FORMATS):
+            pass
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ImageError(f"{path}: not an image impasto takes (PNG, JPEG, WebP, TIFF, BMP or GIF)") from None
+    return images.probe(path, max_pixels, max_bytes)
 
 
 def _command_word(reference: object, path: Path, name: str) -> str:

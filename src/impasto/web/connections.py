@@ -1,33 +1,35 @@
-"""Connections for the web app's server: a waiting room, a fixed pool of workers, bounds on both.
+"""Connections: the rules uvicorn's HTTP/1.1 protocol (h11) leaves to the application, as a subclass.
 
-The standard library's threading server gives every connection a thread for as long as it stays open,
-so a page (or a script) that opens a few hundred connections and sends nothing holds a few hundred
-threads. Here a connection holds a worker only while a request is being read and answered:
+uvicorn closes a connection that idles between requests (``timeout_keep_alive``), but a request may
+trickle in forever, one byte every few seconds, and one client may open as many connections as it
+likes. An asyncio server spends no thread on a waiting connection, so neither locks anyone out at
+once; but both would let one client hold the server's connections and memory. Here:
 
-- accepted connections, and kept-alive ones between requests, wait in a *waiting room*: one thread
-  watching them all with a selector. A connection with something to read goes to the pool; one silent
-  for ``idle_timeout`` seconds is closed.
-- ``workers`` threads serve requests, one request per turn; a kept-alive connection then goes back to
-  the waiting room.
-- at most ``max_connections`` are open at once (waiting or served); beyond that a new connection hears
-  a 503 and is closed at once.
+- **a request arrives whole within a deadline**: a new connection's first byte within
+  ``idle_timeout``; then the headers within ``request_timeout`` of their first byte, and the body within
+  ``request_timeout`` plus the time its length takes at ``MIN_BODY_RATE``. Past it, the connection is
+  closed without a word (what it sent is not a request the server can answer).
+- **one client, a bounded share**: a client (an IP address) has at most ``per_client`` connections.
+  Its next one replaces its own oldest connection that is not being answered (idle, or still sending
+  its request), so a browser is never locked out by a script on the same machine holding connections;
+  only when all of them are being answered does the newcomer hear 503.
+- **the server, a bounded total**: beyond ``max_connections`` open in all, a new one hears 503 at once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import selectors
-import socket
-import threading
+import asyncio
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# The slowest a request body may come: 25 MB (the default upload limit) in under two minutes.
+MIN_BODY_RATE = 256 * 2**10  # bytes per second
 _BUSY_BODY = b'{"error": "the server is busy; try again soon"}'
-# What a connection beyond max_connections hears before it is closed.
 BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
     + b"Content-Length: %d\r\n\r\n" % len(_BUSY_BODY)
@@ -35,148 +37,127 @@ BUSY = (
 )
 
 
-class OneRequestHandler(BaseHTTPRequestHandler):
-    """Serves one request of a connection per turn; the server keeps the connection if it may live on.
+@dataclass
+class Rules:
+    """One server's bounds (web.app.Limits says what each means) and its open connections."""
 
-    Unbuffered reading: nothing the client sent after this request can be left behind in a buffer that
-    dies with the handler.
-    """
+    idle_timeout: float
+    request_timeout: float
+    per_client: int
+    max_connections: int
+    open: dict[str, list[GuardedProtocol]] = field(default_factory=lambda: defaultdict(list))
 
-    server: PooledServer
-    protocol_version = "HTTP/1.1"
-    rbufsize = 0
-
-    def setup(self) -> None:
-        super().setup()
-        # A client that stops sending in the middle of a request gives its worker back after this long.
-        self.connection.settimeout(self.server.request_timeout)
-
-    def handle(self) -> None:
-        try:
-            self.handle_one_request()
-        except OSError:  # the client went away or went silent (a timed-out socket reads no more)
-            self.close_connection = True
+    @property
+    def total(self) -> int:
+        return sum(len(connections) for connections in self.open.values())
 
 
-class PooledServer(HTTPServer):
-    """An HTTP server whose connections wait in a waiting room and are served by a pool (see above)."""
+class GuardedProtocol(H11Protocol):
+    """uvicorn's h11 protocol with deadlines and bounds (module docstring). A server uses a subclass
+    with its own :class:`Rules` (:func:`protocol_for`)."""
 
-    request_queue_size = 128  # the listen backlog: socketserver's 5 resets connections from a crowd
+    rules: Rules
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[OneRequestHandler],
-        *,
-        workers: int,
-        max_connections: int,
-        idle_timeout: float,
-        request_timeout: float,
-    ) -> None:
-        super().__init__(address, handler)
-        self.handler = handler
-        self.request_timeout = request_timeout
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="impasto-http")
-        self.open_connections = threading.BoundedSemaphore(max_connections)
-        self.waiting = _WaitingRoom(self._ready, self._close, idle_timeout)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._awaiting_first_byte = False  # the deadline armed is the one for a new connection's first byte
+        self._body_deadline_set = False
+        self._since = time.monotonic()  # when it opened, or its current request began
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.open_connections.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                request.sendall(BUSY)
-            self.shutdown_request(request)
+    # -- asyncio.Protocol ------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        rules = self.rules
+        client = self.client[0] if self.client else ""
+        if rules.total >= rules.max_connections:
+            return self._refuse()
+        mine = rules.open[client]
+        if len(mine) >= rules.per_client:
+            replaceable = [c for c in mine if not c.answering]
+            if not replaceable:
+                return self._refuse()
+            oldest = min(replaceable, key=lambda c: c._since)
+            oldest._close()
+        mine.append(self)
+        self._arm(rules.idle_timeout)
+        self._awaiting_first_byte = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        client = self.client[0] if self.client else ""
+        mine = self.rules.open.get(client)
+        if mine is not None and self in mine:
+            mine.remove(self)
+            if not mine:
+                del self.rules.open[client]
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        starting = self._deadline is None or self._awaiting_first_byte
+        self._awaiting_first_byte = False
+        super().data_received(data)
+        if self.transport.is_closing():
             return
-        self.waiting.add(request, client_address)
+        state = self.conn.their_state
+        if state not in (h11.IDLE, h11.SEND_BODY):  # the request is in: the app answers it
+            self._disarm()
+            return
+        if starting:  # the first bytes of a request: its deadline starts
+            self._since = time.monotonic()
+            self._body_deadline_set = False
+            self._arm(self.rules.request_timeout)
+        if state is h11.SEND_BODY and not self._body_deadline_set:
+            self._body_deadline_set = True
+            length = _content_length(self.headers)
+            left = self._since + self.rules.request_timeout + length / MIN_BODY_RATE - time.monotonic()
+            self._arm(max(0.0, left))
 
-    def _serve(self, request: socket.socket, client_address: Any) -> None:
-        """One request of ``request`` (on a worker); then back to the waiting room, or closed."""
-        keep = False
-        try:
-            keep = not self.handler(request, client_address, self).close_connection
-        except Exception:
-            self.handle_error(request, client_address)
-        if keep:
-            self.waiting.add(request, client_address)
-        else:
-            self._close(request)
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # uvicorn's keep-alive timer now watches the idle connection
+        self._disarm()
+        self._since = time.monotonic()
 
-    def _close(self, request: socket.socket) -> None:
-        self.shutdown_request(request)
-        self.open_connections.release()
+    # -- the rules -------------------------------------------------------------------------------------
 
-    def _ready(self, request: socket.socket, client_address: Any) -> None:
-        """``request`` has something to read: to a worker."""
-        try:
-            self.pool.submit(self._serve, request, client_address)
-        except RuntimeError:  # the pool is shut down: the server is closing
-            self._close(request)
+    @property
+    def answering(self) -> bool:
+        """Whether a whole request is in and its answer is not yet complete (such a connection is never
+        cut to make room: it may be a download or a stream of progress)."""
+        return (
+            self.cycle is not None
+            and not self.cycle.response_complete
+            and self.conn.their_state not in (h11.IDLE, h11.SEND_BODY)
+        )
 
-    def server_close(self) -> None:
-        super().server_close()
-        self.waiting.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._close)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _close(self) -> None:
+        """Hang up without a word: a deadline passed, or a newer connection of its client needs room."""
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _refuse(self) -> None:
+        self.transport.write(BUSY)
+        self.transport.close()
 
 
-class _WaitingRoom:
-    """Connections with nothing to read yet, watched by one thread: ``ready(connection, address)`` is
-    called when one has something to read, ``close(connection)`` when it idled too long."""
+def _content_length(headers: list[tuple[bytes, bytes]] | None) -> int:
+    for name, value in headers or []:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return 0
 
-    def __init__(
-        self,
-        ready: Callable[[socket.socket, Any], None],
-        close: Callable[[socket.socket], None],
-        idle_timeout: float,
-    ) -> None:
-        self._ready = ready
-        self._close = close
-        self._idle_timeout = idle_timeout
-        self._selector = selectors.DefaultSelector()
-        self._arrivals: queue.SimpleQueue[tuple[socket.socket, Any]] = queue.SimpleQueue()
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
-        self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
-        self._closed = False
-        self._thread = threading.Thread(target=self._watch, name="impasto-waiting-room", daemon=True)
-        self._thread.start()
 
-    def add(self, connection: socket.socket, address: Any) -> None:
-        """Let ``connection`` wait (from any thread)."""
-        self._arrivals.put((connection, address))
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"\0")
-
-    def _watch(self) -> None:
-        while not self._closed:
-            for key, _ in self._selector.select(timeout=min(0.5, self._idle_timeout)):
-                if key.fileobj is self._wake_reader:
-                    with contextlib.suppress(OSError):
-                        self._wake_reader.recv(4096)
-                    continue
-                self._selector.unregister(key.fileobj)
-                connection, address, _ = key.data
-                self._ready(connection, address)
-            while not self._arrivals.empty():
-                connection, address = self._arrivals.get()
-                try:
-                    self._selector.register(
-                        connection, selectors.EVENT_READ, (connection, address, time.monotonic())
-                    )
-                except (ValueError, OSError):  # closed meanwhile
-                    self._close(connection)
-            now = time.monotonic()
-            for key in list(self._selector.get_map().values()):
-                if key.data is not None and now - key.data[2] > self._idle_timeout:
-                    self._selector.unregister(key.fileobj)
-                    self._close(key.data[0])
-
-    def close(self) -> None:
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"\0")
-        self._thread.join(timeout=5)
-        for key in list(self._selector.get_map().values()):
-            if key.data is not None:
-                self._close(key.data[0])
-        self._selector.close()
-        self._wake_reader.close()
-        self._wake_writer.close()
+def protocol_for(rules: Rules) -> type[GuardedProtocol]:
+    """The protocol class of one server (uvicorn makes one instance per connection)."""
+    return type("ServerProtocol", (GuardedProtocol,), {"rules": rules})

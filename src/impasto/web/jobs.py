@@ -73,6 +73,15 @@ class Job:
     sketching: concurrent.futures.Future[None] | None = None  # the sketch under way (sketches.py)
     stop_requested: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # How the run and the sketch read the images (the server decodes them within its limits); None:
+    # the paths are given to the library as they are.
+    read: Callable[[Path], Image.Image] | None = None
+
+    def images(self) -> tuple[Path | Image.Image, list[Path | Image.Image]]:
+        """The content and the styles, read as ``read`` says."""
+        if self.read is None:
+            return self.content, list(self.styles)
+        return self.read(self.content), [self.read(path) for path in self.styles]
 
     @property
     def elapsed(self) -> float:
@@ -168,7 +177,12 @@ class JobQueue:
             if self._running is not None:
                 self._running.stop_requested.set()
             self._cond.notify_all()
-        self._worker.join(timeout=30)
+        self._worker.join(timeout=30)  # the running job stops at its next step
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker still runs (a job that did not stop in time after close())."""
+        return self._worker.is_alive()
 
     def _work(self) -> None:
         while True:
@@ -224,7 +238,8 @@ def run_job(job: Job, stylize: Stylize) -> None:
     try:
         if job.sketching is not None and _on_cpu(job.config.device):
             concurrent.futures.wait([job.sketching], timeout=SKETCH_WAIT)
-        made = stylize(job.content, list(job.styles), config=job.config, callback=on_progress)
+        content, styles = job.images()
+        made = stylize(content, styles, config=job.config, callback=on_progress)
         # A run that diverged ends with its best image so far, but it did not do what was asked.
         finished: State = "done" if made.result.stopped == "done" else "stopped"
         _finish(job, made.image, made.icc_profile, finished, made.result.message)

@@ -122,7 +122,8 @@ class Sketcher:
         from impasto import preview
 
         try:
-            return preview.make(job.content, list(job.styles), config=job.config)
+            content, styles = job.images()
+            return preview.make(content, styles, config=job.config)
         except (ConfigError, ImageError):  # this job's images or options
             raise
         except ImpastoError as error:  # no onnxruntime after all, or a file changed: no more tries

@@ -1,0 +1,232 @@
+"""The web app's pages and JSON API, as a Starlette application over :class:`~impasto.web.app.App`.
+
+    GET  /                          the page
+    GET  /static/NAME               its script, style sheet and icon
+    GET  /examples/NAME             a built-in example image
+    GET  /api/setup                 defaults, choices, limits and examples for the page
+    POST /api/uploads               an image as the raw request body → {"id", "width", "height"}
+    POST /api/jobs                  {"content", "styles": [{"image", "weight"}], options} → {"id"};
+                                    with "sketch_only": true, the quick sketch alone (no optimization)
+    GET  /api/jobs/ID               the job's state, progress, loss curve, queue position
+    GET  /api/jobs/ID/events        the same, pushed at each change (server-sent events) until it ends
+    GET  /api/jobs/ID/preview       the image as it is now (PNG): first the quick sketch, then the run's
+    GET  /api/jobs/ID/sketch        the quick sketch (PNG), shown before the run's first picture
+    GET  /api/jobs/ID/result        the finished image (PNG, as a download)
+    POST /api/jobs/ID/stop          stop it; a running job keeps its best image so far
+
+Uploads, jobs and results live in the browser's session (a cookie) and are invisible to every other
+one; their ids are random too. What a request must pass before it gets here is middleware.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+from collections.abc import AsyncIterator, Collection
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from impasto import examples
+from impasto.web.app import App, HttpError, Session, size_text
+from impasto.web.jobs import Job
+from impasto.web.middleware import AccessToken, HostCheck, SameOrigin, SecurityHeaders
+
+STATIC = Path(__file__).resolve().parent / "static"
+COOKIE = "impasto_session"
+DRAIN_LIMIT = 256 * 2**20  # bytes of a too-large upload read (and dropped) so the client hears why
+JSON_LIMIT = 2**16  # bytes of a job request
+EVENT_INTERVAL = (0.1, 0.25)  # seconds between looks at a job: before its first picture, after
+
+
+def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) -> Starlette:
+    """The Starlette application of ``app``, for a server at ``url`` (loopback: bound to this computer
+    only; ``names``: host names it answers to besides its addresses and localhost)."""
+
+    def session_cookie(response: Response, value: str | None) -> None:
+        if value is not None:
+            response.headers.append("Set-Cookie", f"{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict")
+
+    def session_of(request: Request) -> Session | None:
+        return app.find(request.cookies.get(COOKIE))
+
+    def job_of(request: Request) -> Job:
+        return app.job(session_of(request), request.path_params["job"])
+
+    async def page(request: Request) -> Response:
+        app.sketcher.warm()  # whoever loads the page will soon want a sketch
+        response = Response((STATIC / "index.html").read_bytes(), media_type="text/html; charset=utf-8")
+        response.headers["Cache-Control"] = "no-store"
+        session_cookie(response, app.new_cookie(request.cookies.get(COOKIE)))
+        return response
+
+    async def example(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in examples.ROLES or not (app.examples / name).is_file():
+            raise HttpError(HTTPStatus.NOT_FOUND, "no such example")
+        return Response((app.examples / name).read_bytes(), media_type="image/png")
+
+    async def setup(request: Request) -> Response:
+        return _json(app.setup())
+
+    async def upload(request: Request) -> Response:
+        session, new = app.session(request.cookies.get(COOKIE))
+        body = await _body(request, app.limits.max_upload_bytes)
+        name = urllib.parse.unquote(request.headers.get("x-filename", "image"))
+        reference, kept = await run_in_threadpool(app.upload, session, name, body)
+        response = _json({"id": reference, "name": kept.name, "width": kept.width, "height": kept.height})
+        session_cookie(response, new)
+        return response
+
+    async def start(request: Request) -> Response:
+        session, new = app.session(request.cookies.get(COOKIE))
+        body = await _body(request, JSON_LIMIT)
+        try:
+            asked = json.loads(body or b"{}")
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep, a huge integer
+            raise HttpError(HTTPStatus.BAD_REQUEST, "the request is not JSON impasto can read") from None
+        if not isinstance(asked, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "the request must be a JSON object")
+        job = await run_in_threadpool(app.start, session, asked)
+        response = _json({"id": job.id}, HTTPStatus.ACCEPTED)
+        session_cookie(response, new)
+        return response
+
+    async def status(request: Request) -> Response:
+        return _json(app.status(job_of(request)))
+
+    async def events(request: Request) -> Response:
+        session = session_of(request)
+        job = app.job(session, request.path_params["job"])
+        assert session is not None  # app.job found the job in it
+        with app.lock:
+            if session.streams >= app.limits.streams_per_session:
+                raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, "this page has too many progress streams open")
+            session.streams += 1
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                last = ""
+                while not app.closing.is_set():
+                    status = app.status(job)
+                    shown = json.dumps(status)
+                    if shown != last:
+                        yield f"data: {shown}\n\n"
+                        last = shown
+                    if status["state"] not in ("queued", "running"):
+                        return
+                    await asyncio.sleep(EVENT_INTERVAL[bool(status["preview_version"])])
+            finally:
+                with app.lock:
+                    session.streams -= 1
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    async def picture(request: Request) -> Response:
+        job = job_of(request)
+        which = request.path_params["which"]
+        if which not in ("preview", "sketch", "result"):
+            raise HttpError(HTTPStatus.NOT_FOUND, "no such page")
+        with job.lock:
+            image = {"preview": job.preview, "sketch": job.sketch, "result": job.result}[which]
+        if image is None:
+            missing = {
+                "preview": "no preview yet",
+                "sketch": "no sketch for this job",
+                "result": "no result yet",
+            }
+            raise HttpError(HTTPStatus.NOT_FOUND, missing[which])
+        headers = {"Cache-Control": "no-store"}
+        if which == "result":
+            headers["Content-Disposition"] = f'attachment; filename="impasto-{job.id[:8]}.png"'
+        return Response(image, media_type="image/png", headers=headers)
+
+    async def stop(request: Request) -> Response:
+        job = job_of(request)
+        if "content-length" in request.headers:  # read (and ignore) what came with it
+            await _body(request, 2**10)
+        app.queue.stop(job)
+        return _json({"state": job.state})
+
+    routes = [
+        Route("/", page, methods=["GET"]),
+        Route("/index.html", page, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/examples/{name}", example, methods=["GET"]),
+        Route("/api/setup", setup, methods=["GET"]),
+        Route("/api/uploads", upload, methods=["POST"]),
+        Route("/api/jobs", start, methods=["POST"]),
+        Route("/api/jobs/{job}", status, methods=["GET"]),
+        Route("/api/jobs/{job}/events", events, methods=["GET"]),
+        Route("/api/jobs/{job}/{which:str}", picture, methods=["GET"]),
+        Route("/api/jobs/{job}/stop", stop, methods=["POST"]),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(HostCheck, loopback=loopback, names=names, url=url),
+        Middleware(AccessToken, token=app.access_token),
+        Middleware(SameOrigin, token=app.token),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
+    )
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request's body, at most ``limit`` bytes (a longer one is a 413, after it is read: a client
+    still sending when the answer comes would see a broken connection instead of the message). How
+    long it may take is connections.py's business."""
+    length = request.headers.get("content-length")
+    if length is None:
+        raise HttpError(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
+    if not (length.isascii() and length.isdigit()):
+        raise HttpError(HTTPStatus.BAD_REQUEST, "the request's Content-Length is not a number")
+    try:
+        if int(length) > limit:
+            read = 0
+            async for chunk in request.stream():
+                read += len(chunk)
+                if read > DRAIN_LIMIT:
+                    break
+            raise HttpError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the request is {size_text(int(length))}; this server takes at most {size_text(limit)}",
+                {"Connection": "close"},
+            )
+        return await request.body()
+    except ClientDisconnect:
+        raise  # middleware.Contained: nobody to answer
+
+
+def _json(value: Any, status: int = HTTPStatus.OK) -> Response:
+    return JSONResponse(value, status, headers={"Cache-Control": "no-store"})
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HttpError)
+    return JSONResponse(
+        {"error": str(error)}, error.status, headers={"Cache-Control": "no-store", **error.headers}
+    )
+
+
+async def _starlette_error(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such route or file, a method a route does not take), in JSON."""
+    assert isinstance(error, HTTPException)
+    message = {404: "no such page", 405: "that method is not allowed here"}.get(
+        error.status_code, error.detail
+    )
+    return JSONResponse({"error": message}, error.status_code, headers=dict(error.headers or {}))
