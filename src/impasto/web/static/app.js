@@ -1,10 +1,11 @@
-// impasto's page: choose images, set options, start a job, and poll it for progress and a live preview.
+// impasto's page: choose images, set options, start a job, and follow its progress and live preview
+// (server-sent events from /api/jobs/ID/events: the server pushes the job's state at each change).
 // A job's first picture is its quick sketch (a feed-forward network's, in about a second), labelled as
 // such until the optimization's own picture replaces it; "Sketch only" makes the sketch alone.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { content: null, styles: [], job: null, previewVersion: 0, setup: null, timer: null };
+const state = { content: null, styles: [], job: null, previewVersion: 0, setup: null, events: null };
 
 // An error shows next to what caused it: "content-error", "style-error", or the result's "error".
 function showError(message, where = "error") {
@@ -158,20 +159,32 @@ function describe(status) {
   return "The run failed.";
 }
 
-async function poll() {
-  const id = state.job;
-  let status;
-  try {
-    status = await api(`/api/jobs/${id}`);
-  } catch (error) {
-    showError(error.message);
-    finish();
-    return;
-  }
-  if (id !== state.job) return;
+// Follow job `id`: its state is pushed at each change until it ends (the browser reconnects a
+// dropped stream by itself; a stream that cannot be had at all ends the wait with an error).
+function follow(id) {
+  if (state.events) state.events.close();
+  const events = (state.events = new EventSource(`/api/jobs/${id}/events`));
+  events.onmessage = (message) => {
+    if (id !== state.job) return events.close();
+    if (show(id, JSON.parse(message.data))) events.close();
+  };
+  events.onerror = async () => {
+    if (events.readyState !== EventSource.CLOSED || id !== state.job) return;
+    try {
+      if (show(id, await api(`/api/jobs/${id}`))) return;  // it ended meanwhile
+      setTimeout(() => follow(id), 1000);
+    } catch (error) {
+      showError(error.message);
+      finish();
+    }
+  };
+}
+
+// Show a job's state → whether it has ended.
+function show(id, status) {
   $("status").textContent = describe(status);
   $("progress").value = status.progress;
-  drawCurve(status.losses);
+  drawCurve(status.losses.filter((loss) => loss !== null));  // null: a step that diverged
   if (status.preview_version > state.previewVersion) {
     state.previewVersion = status.preview_version;
     // The sketch from its own address: what shows under the sketch's label is the sketch, even if the
@@ -186,19 +199,16 @@ async function poll() {
   $("sketch-label").textContent = SKETCH_LABELS[status.sketch_only ? "only" : "job"];
   $("sketch-label").hidden = !status.sketch;
   if (status.state === "failed") showError(status.message);
-  if (["done", "stopped", "failed"].includes(status.state)) {
-    if (status.result_size) {
-      showComparison(`/api/jobs/${id}/result`);
-      $("download").href = `/api/jobs/${id}/result`;
-      $("download").setAttribute("download", `impasto-${status.result_size[0]}x${status.result_size[1]}.png`);
-      $("command").textContent = status.command;
-      $("finished").hidden = false;
-    }
-    finish();
-    return;
+  if (!["done", "stopped", "failed"].includes(status.state)) return false;
+  if (status.result_size) {
+    showComparison(`/api/jobs/${id}/result`);
+    $("download").href = `/api/jobs/${id}/result`;
+    $("download").setAttribute("download", `impasto-${status.result_size[0]}x${status.result_size[1]}.png`);
+    $("command").textContent = status.command;
+    $("finished").hidden = false;
   }
-  // Quickly until the first picture (the sketch comes within a second), then at an easier pace.
-  state.timer = setTimeout(poll, status.preview_version ? 400 : 150);
+  finish();
+  return true;
 }
 
 // Before and after: the result over the photo, uncovered up to the slider.
@@ -241,7 +251,7 @@ async function start(sketchOnly = false) {
     state.previewVersion = 0;
     $("stop").disabled = sketchOnly;
     $("status").textContent = sketchOnly ? "Sketching…" : "Starting…";
-    poll();
+    follow(job.id);
   } catch (error) {
     showError(error.message);
     finish();

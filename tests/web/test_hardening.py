@@ -1,0 +1,504 @@
+"""The web app's second hardening pass (issue 1.3): each hole found by probing 1.0, against a real
+server on 127.0.0.1 (or another loopback address), raw HTTP where a browser would not go."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from impasto.web import BindError, Limits, Server, make_server
+from impasto.web.server import is_loopback
+
+
+def send(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    host: str | None = None,
+) -> tuple[int, dict[str, Any], http.client.HTTPResponse]:
+    address, port = server.server_address
+    connection = http.client.HTTPConnection(address, port, timeout=30)
+    try:
+        connection.request(
+            method, path, body=body, headers={"Host": host or f"127.0.0.1:{port}", **(headers or {})}
+        )
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    kind = response.getheader("Content-Type") or ""
+    return response.status, json.loads(data) if kind == "application/json" else {}, response
+
+
+def token(server: Server) -> str:
+    return str(send(server, "GET", "/api/setup")[1]["token"])
+
+
+def png(size: tuple[int, int] = (64, 48), noisy: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    image = Image.effect_noise(size, 60).convert("RGB") if noisy else Image.new("RGB", size, (90, 30, 200))
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(server: Server, data: bytes, name: str = "p.png", cookie: str = "") -> tuple[int, dict[str, Any]]:
+    headers = {"X-Impasto-Token": token(server), "X-Filename": name}
+    if cookie:
+        headers["Cookie"] = cookie
+    status, answer, _ = send(server, "POST", "/api/uploads", data, headers)
+    return status, answer
+
+
+def session_cookie(response: http.client.HTTPResponse) -> str:
+    for value in response.headers.get_all("Set-Cookie") or []:
+        if value.startswith("impasto_session="):
+            return value.split(";", 1)[0]
+    raise AssertionError("no session cookie")
+
+
+# -- connections -----------------------------------------------------------------------------------
+
+
+def trickle(server: Server, payload: bytes, every: float, stop: threading.Event) -> float | None:
+    """Send ``payload`` a byte at a time, one every ``every`` s → seconds until the server hung up
+    (None if it never did before ``stop``)."""
+    address, port = server.server_address
+    start = time.monotonic()
+    with socket.create_connection((address, port), timeout=30) as raw:
+        for byte in payload:
+            if stop.wait(every):
+                return None
+            try:
+                raw.sendall(bytes([byte]))
+            except OSError:
+                return time.monotonic() - start
+            raw.setblocking(False)
+            try:
+                if raw.recv(4096) == b"":
+                    return time.monotonic() - start
+            except BlockingIOError:
+                pass
+            except OSError:
+                return time.monotonic() - start
+            raw.setblocking(True)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("access_token", [None, "s3cret-token"])
+def test_clients_trickling_headers_or_bodies_are_cut_off_and_others_are_served(
+    serve: Callable[..., Server], access_token: str | None
+) -> None:
+    """16 connections sending a byte every 0.2 s (a per-recv timeout never fires) lose their
+    connection at the request's deadline (here 1 s), before authentication too; meanwhile every
+    ordinary request is answered at once."""
+    server = serve(Limits(request_timeout=1.0), access_token=access_token)
+    port = server.server_address[1]
+    head = f"GET /api/setup HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Padding: {'x' * 200}\r\n\r\n".encode()
+    body = (
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 300\r\n\r\n".encode()
+        + b"y" * 300
+    )
+    stop = threading.Event()
+    cut: list[float | None] = []
+
+    def one(payload: bytes) -> None:
+        if payload is body:  # the headers at once, then the body a byte at a time
+            address, port = server.server_address
+            with socket.create_connection((address, port), timeout=30) as raw:
+                raw.sendall(payload[: payload.index(b"\r\n\r\n") + 4])
+                start = time.monotonic()
+                raw.settimeout(0.2)
+                for byte in payload[payload.index(b"\r\n\r\n") + 4 :]:
+                    try:
+                        raw.sendall(bytes([byte]))
+                        if raw.recv(4096) == b"":
+                            break
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if stop.is_set():
+                        cut.append(None)
+                        return
+                cut.append(time.monotonic() - start)
+                return
+        cut.append(trickle(server, payload, 0.2, stop))
+
+    threads = [threading.Thread(target=one, args=(head if i % 2 else body,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        headers = {"X-Impasto-Access": access_token} if access_token else {}
+        for _ in range(5):
+            start = time.monotonic()
+            assert send(server, "GET", "/api/setup", headers=headers)[0] == 200
+            assert time.monotonic() - start < 2
+        for thread in threads:
+            thread.join(30)
+    finally:
+        stop.set()
+    assert len(cut) == 16 and all(seconds is not None and seconds < 10 for seconds in cut), cut
+
+
+@pytest.mark.slow
+def test_one_client_holding_many_connections_does_not_lock_the_others_out(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """A client at its bound of connections (kept alive after a request, or trickling one) has its
+    oldest replaced by its newest: a fresh request is served, never a 503 forever."""
+    server = serve(Limits(per_client=8, idle_timeout=60, request_timeout=60))
+    address, port = server.server_address
+    held = []
+    for _ in range(4):  # kept alive after a request
+        connection = http.client.HTTPConnection(address, port, timeout=30)
+        connection.request("GET", "/api/setup", headers={"Host": f"127.0.0.1:{port}"})
+        connection.getresponse().read()
+        held.append(connection)
+    raws = []
+    for _ in range(4):  # half a request's headers, then nothing
+        raw = socket.create_connection((address, port), timeout=30)
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: ")
+        raws.append(raw)
+    newcomers = []
+    try:
+        for _ in range(10):  # each kept open too: the client stays at its bound
+            connection = http.client.HTTPConnection(address, port, timeout=30)
+            connection.request("GET", "/api/setup", headers={"Host": f"127.0.0.1:{port}"})
+            assert connection.getresponse().status == 200
+            newcomers.append(connection)
+        for raw in raws:  # every one of the old connections gave way, oldest first
+            assert raw.recv(4096) == b""
+        for connection in held:
+            assert connection.sock is not None and connection.sock.recv(4096) == b""
+    finally:
+        for connection in held + newcomers:
+            connection.close()
+        for raw in raws:
+            raw.close()
+
+
+def test_a_session_is_made_only_by_the_pages_requests_and_work_is_never_evicted(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """Hundreds of cookieless GETs (what <img> tags on any page can send) make no session; when the
+    server is full, a session with uploads is kept and the newcomer hears 503."""
+    server = serve(Limits(max_sessions=2))
+    status, _, response = send(server, "GET", "/")
+    alice = session_cookie(response)
+    assert status == 200 and not server.app.sessions  # a cookie, but no session yet
+    status, kept = upload(server, png(), cookie=alice)
+    assert status == 200
+    for _ in range(260):
+        assert send(server, "GET", "/")[0] == 200
+    assert send(server, "GET", "/api/setup")[0] == 200
+    assert len(server.app.sessions) == 1
+    assert upload(server, png())[0] == 200  # a second session (a script without a cookie)
+    status, answer = upload(server, png())  # a third: both have uploads
+    assert status == 503 and "as many visitors" in answer["error"]
+    headers = {"X-Impasto-Token": token(server), "Cookie": alice, "Content-Type": "application/json"}
+    job = {"content": kept["id"], "styles": [{"image": "example:swirls.png"}], "sketch_only": True}
+    status, answer, _ = send(server, "POST", "/api/jobs", json.dumps(job).encode(), headers)
+    assert status == 202, answer  # alice's upload is still hers
+    forged = alice.split(".")[0] + ".0123456789abcdef0123456789abcdef"
+    assert upload(server, png(), cookie=forged)[0] == 503  # not her session: a new one, and no room
+
+
+@pytest.mark.slow
+def test_sessions_uploading_at_once_get_no_internal_errors_and_stay_within_the_room(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """Several sessions uploading together: every answer is a 200 or a 507, and the uploads kept
+    never pass the shared room (bytes are reserved before they are written)."""
+    room = 600_000
+    server = serve(Limits(max_disk_bytes=room, uploads_per_session=2, max_upload_pixels=10**6))
+    data = png((200, 200), noisy=True)  # ~120 KB that does not compress
+    statuses: list[int] = []
+    peaks: list[int] = []
+
+    def user() -> None:
+        cookie = ""
+        for _ in range(12):
+            status, _, response = send(
+                server,
+                "POST",
+                "/api/uploads",
+                data,
+                {
+                    "X-Impasto-Token": server.app.token,
+                    "X-Filename": "n.png",
+                    **({"Cookie": cookie} if cookie else {}),
+                },
+            )
+            statuses.append(status)
+            cookie = cookie or next(
+                (c.split(";")[0] for c in response.headers.get_all("Set-Cookie") or [] if "session" in c), ""
+            )
+            peaks.append(sum(f.stat().st_size for f in server.app.folder.glob("*/*") if f.is_file()))
+
+    users = [threading.Thread(target=user) for _ in range(6)]
+    for thread in users:
+        thread.start()
+    for thread in users:
+        thread.join(120)
+    assert set(statuses) <= {200, 507} and 200 in statuses and 507 in statuses, sorted(set(statuses))
+    assert max(peaks) <= room and server.app.disk_used() <= room
+
+
+# -- addresses -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served() -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(host: str, **options: Any) -> Server:
+        server = make_server(host, 0, Limits(), "cpu", **options)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "0.0.0.0"])
+def test_the_host_is_checked_whatever_the_address(served: Callable[..., Server], host: str) -> None:
+    """Bound to another loopback address, or to every address: a request naming a foreign host (a
+    DNS-rebinding page) is refused; the server's addresses, localhost and --allow-host names are not."""
+    server = served(host, names=["studio.lan"])
+    port = server.server_address[1]
+    for name, wanted in [
+        ("evil.example", 403),
+        ("127.0.0.2", 200),
+        ("localhost", 200),
+        ("studio.lan", 200),
+        ("[::1]", 200),
+        ("10.1.2.3", 403 if host.startswith("127.") else 200),
+    ]:
+        status, answer, _ = send(server, "GET", "/api/setup", host=f"{name}:{port}")
+        assert status == wanted, (name, answer)
+    assert send(server, "GET", "/api/setup", host=f"127.0.0.1:{port}x")[0] == 403  # not a port
+
+
+def test_ipv6_loopback_is_served(served: Callable[..., Server]) -> None:
+    server = served("::1")
+    assert server.url.startswith("http://[::1]:")
+    connection = http.client.HTTPConnection("::1", server.server_address[1], timeout=30)
+    connection.request("GET", "/api/setup")  # Host: [::1]:port, as a browser sends it
+    assert connection.getresponse().status == 200
+    connection.close()
+    assert is_loopback("::1") and is_loopback("127.9.9.9") and not is_loopback("0.0.0.0")
+
+
+def test_an_address_that_cannot_be_listened_on_is_one_message(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(BindError, match="the port is in use"):
+            make_server("127.0.0.1", port)
+    with pytest.raises(BindError, match="no such address"):
+        make_server("no-such-host.invalid", 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--host", "no-such-host.invalid"],
+            "impasto: error: cannot listen on no-such-host.invalid: no such address",
+        ),
+        (["--max-waiting", "0"], "impasto: error: --max-waiting must be at least 1"),
+        (["--max-upload-mb", "nan"], "impasto: error: --max-upload-mb must be a number of megabytes above 0"),
+        (["--max-upload-mb", "inf"], "impasto: error: --max-upload-mb must be a number of megabytes above 0"),
+        (["--allow-host", "a b"], "impasto: error: --allow-host takes a host name"),
+    ],
+)
+def test_impasto_serve_refuses_what_cannot_work_in_one_line(
+    arguments: list[str], message: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode != 0 and done.stderr.startswith(message), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_during_a_job_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[4]
+        host, port = url.removeprefix("http://").strip("/").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        connection.request("GET", "/api/setup")
+        setup = json.loads(connection.getresponse().read())
+        connection.request(
+            "POST", "/api/uploads", png(), {"X-Impasto-Token": setup["token"], "X-Filename": "mine.png"}
+        )
+        response = connection.getresponse()
+        uploaded, cookie = json.loads(response.read()), session_cookie(response)
+        job = {
+            "content": uploaded["id"],
+            "styles": [{"image": "example:swirls.png"}],
+            "options": {"size": 256, "iterations": 2000},
+        }
+        headers = {"X-Impasto-Token": setup["token"], "Cookie": cookie, "Content-Type": "application/json"}
+        connection.request("POST", "/api/jobs", json.dumps(job), headers)
+        job_id = json.loads(connection.getresponse().read())["id"]
+        for _ in range(600):  # until it iterates
+            connection.request("GET", f"/api/jobs/{job_id}", headers={"Cookie": cookie})
+            if json.loads(connection.getresponse().read())["iteration"] >= 1:
+                break
+            time.sleep(0.1)
+        connection.close()
+        assert len(list(tmp_path.glob("*/*/*"))) == 1  # the upload, while it runs
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) in (0, 130)
+    finally:
+        process.kill()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in stderr and "Abort" not in stderr, stderr
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("impasto-")] == []  # torch's caches stay
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+
+def test_odd_headers_and_names_are_refused_not_crashed_on(serve: Callable[[Limits], Server]) -> None:
+    server = serve(Limits())
+    for headers in ({"X-Impasto-Token": "jeton-\u00e9t\u00e9"}, {"X-Impasto-Token": "\u00ff" * 40}):
+        encoded = {k: v.encode("latin-1").decode("latin-1") for k, v in headers.items()}
+        status, answer, _ = send(server, "POST", "/api/jobs", b"{}", encoded)
+        assert status == 403 and "impasto's page" in answer["error"]
+    status, answer, _ = send(server, "GET", "/static/" + "a" * 300 + ".js")
+    assert status == 404 and answer["error"] == "no such page"
+    status, answer, _ = send(server, "GET", "/api/jobs/x/" + "b" * 300)
+    assert status == 404
+
+
+def test_every_answer_forbids_framing_and_sniffing(serve: Callable[[Limits], Server]) -> None:
+    server = serve(Limits())
+    for method, path, headers in [
+        ("GET", "/", {}),
+        ("GET", "/static/app.js", {}),
+        ("GET", "/api/setup", {}),
+        ("GET", "/nothing-here", {}),
+        ("POST", "/api/jobs", {"Origin": "http://evil.example"}),
+    ]:
+        _, _, response = send(server, method, path, headers=headers)
+        policy = response.getheader("Content-Security-Policy") or ""
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy, path
+        assert response.getheader("X-Frame-Options") == "DENY", path
+        assert response.getheader("X-Content-Type-Options") == "nosniff", path
+
+
+@pytest.mark.parametrize(
+    ("data", "accepted"),
+    [
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", False),
+        ("ppm", False),
+        ("ico", False),
+        ("png", True),
+        ("jpeg", True),
+        ("webp", True),
+        ("tiff", True),
+        ("bmp", True),
+        ("gif", True),
+    ],
+)
+def test_uploads_are_limited_to_common_formats_told_from_their_header(
+    serve: Callable[[Limits], Server], data: bytes | str, accepted: bool
+) -> None:
+    server = serve(Limits())
+    if isinstance(data, str):
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 32), (10, 200, 90)).save(buffer, format=data.upper())
+        data = buffer.getvalue()
+    status, answer = upload(server, data, "picture.png")  # the name says PNG whatever it is
+    if accepted:
+        assert status == 200, answer
+    else:
+        assert status == 400 and "not an image impasto takes" in answer["error"], answer
+
+
+def test_a_job_reads_its_images_within_the_decoding_limit(serve: Callable[[Limits], Server]) -> None:
+    """The run decodes its images again: under the same limit as the upload (here the file changed
+    on disk between the two, as nothing else could make it grow)."""
+    server = serve(Limits(max_decode_bytes=2**27, max_upload_pixels=10**8))
+    cookie = session_cookie(send(server, "GET", "/")[2])
+    status, kept = upload(server, png(), cookie=cookie)
+    assert status == 200
+    big = io.BytesIO()
+    Image.new("RGBA", (6000, 6000)).save(big, format="PNG")
+    (path,) = server.app.folder.glob("*/*")
+    path.write_bytes(big.getvalue())
+    headers = {"X-Impasto-Token": token(server), "Cookie": cookie, "Content-Type": "application/json"}
+    job = {"content": kept["id"], "styles": [{"image": "example:swirls.png"}], "options": {"size": 48}}
+    status, answer, _ = send(server, "POST", "/api/jobs", json.dumps(job).encode(), headers)
+    assert status == 202, answer
+    for _ in range(300):
+        state = send(server, "GET", f"/api/jobs/{answer['id']}", headers={"Cookie": cookie})[1]
+        if state["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert state["state"] == "failed" and "over the 128 MiB allowed" in state["message"], state
+
+
+def test_progress_is_pushed_as_server_sent_events(serve: Callable[[Limits], Server]) -> None:
+    server = serve(Limits())
+    cookie = session_cookie(send(server, "GET", "/")[2])
+    headers = {"X-Impasto-Token": token(server), "Cookie": cookie, "Content-Type": "application/json"}
+    job = {
+        "content": "example:chelsea.png",
+        "styles": [{"image": "example:swirls.png"}],
+        "options": {"size": 48, "iterations": 4, "precision": "fp32"},
+    }
+    status, answer, _ = send(server, "POST", "/api/jobs", json.dumps(job).encode(), headers)
+    assert status == 202
+    address, port = server.server_address
+    connection = http.client.HTTPConnection(address, port, timeout=60)
+    connection.request("GET", f"/api/jobs/{answer['id']}/events", headers={"Cookie": cookie})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type", "").startswith("text/event-stream")
+    states = [
+        json.loads(line[6:]) for line in response.read().decode().splitlines() if line.startswith("data: ")
+    ]
+    connection.close()
+    assert states[-1]["state"] == "done" and states[-1]["iteration"] == 4
+    assert len({json.dumps(s) for s in states}) == len(states)  # sent at each change only
+    other = send(server, "GET", f"/api/jobs/{answer['id']}/events")  # another session's
+    assert other[0] == 404
