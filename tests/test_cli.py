@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -435,7 +436,7 @@ def test_inputs_that_cannot_work_are_refused_in_one_line(
             "--weights",
             str(tmp_path),
         ],
-        "is one of the input images": [str(content_path), str(style_path), "-o", str(content_path)],
+        "is one of the inputs": [str(content_path), str(style_path), "-o", str(content_path)],
     }
     before = content_path.read_bytes()
     for message, argv in cases.items():
@@ -498,3 +499,92 @@ def test_one_rule_maps_every_error_to_its_line_and_exit_code(
 
     assert failed(error, "interrupted; nothing written") == code
     assert capsys.readouterr().err == line + "\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX links")
+def test_no_file_a_run_writes_may_be_an_input(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o, --log-json, --save-config and --save-every's frames: never an input, also not through a
+    link, nor two of them one file; refused in one line before anything is written."""
+    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+    photo.write_bytes(content_path.read_bytes())
+    painting.write_bytes(style_path.read_bytes())
+    options = tmp_path / "run.toml"
+    options.write_text("seed = 3\n")
+    (tmp_path / "log.jsonl").symlink_to(painting)
+    os.link(photo, tmp_path / "photo copy.png")
+    frame = tmp_path / "out_0001.png"
+    frame.symlink_to(photo)
+    out = str(tmp_path / "out.png")
+    base = [str(photo), str(painting), "--dry-run", "-q"]
+    cases = {
+        "--log-json naming the photo": (["-o", out, "--log-json", str(photo)], "--log-json"),
+        "--save-config naming the photo": (["-o", out, "--save-config", str(photo)], "--save-config"),
+        "--log-json through a link": (["-o", out, "--log-json", str(tmp_path / "log.jsonl")], "--log-json"),
+        "-o a hard link of the photo": (["-o", str(tmp_path / "photo copy.png")], "-o"),
+        "--save-config over --config": (
+            ["-o", out, "--config", str(options), "--save-config", str(options)],
+            "--save-config",
+        ),
+        "--save-every over the photo": (["-o", out, "--save-every", "1"], "--save-every"),
+    }
+    before = {path: path.read_bytes() for path in (photo, painting, options)}
+    listing = sorted(tmp_path.iterdir())
+    for case, (argv, option) in cases.items():
+        assert main([*base, *argv]) == 2, case
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and error.startswith(f"impasto: error: {option} "), (case, error)
+        assert "is one of the inputs" in error, (case, error)
+    assert main([*base, "-o", out, "--log-json", out]) == 2
+    assert "--log-json" in (error := capsys.readouterr().err) and "is also the output of -o" in error
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(tmp_path.iterdir()) == listing  # nothing written, no temporary file
+    assert frame.is_symlink()
+
+
+def test_the_json_log_appears_whole_when_the_run_ends(
+    content_path: Path, style_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written atomically: while the run goes on, the file at --log-json keeps what it held."""
+    from impasto.cli import progress
+
+    log = tmp_path / "run.jsonl"
+    log.write_text("the last run's log\n")
+    seen: list[str] = []
+    update = progress.Feedback.update
+
+    def watched(self: progress.Feedback, report: object) -> None:
+        update(self, report)  # type: ignore[arg-type]
+        seen.append(log.read_text())
+
+    monkeypatch.setattr(progress.Feedback, "update", watched)
+    out = tmp_path / "out.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), *FAST, "--log-json", str(log)]) == 0
+    assert seen == ["the last run's log\n"] * 3
+    assert [json.loads(line)["iteration"] for line in log.read_text().splitlines()] == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "run.jsonl"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a disk that is always full)")
+@pytest.mark.parametrize("option", ["--log-json", "--save-config"])
+def test_a_log_that_cannot_be_written_costs_only_a_warning(
+    option: str, content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The picture is what the run is for: a JSON log or an options file that fails to be written
+    (here: the disk is full) is one warning line, and the picture is written all the same (exit 0)."""
+    from impasto.io import files
+
+    # Written where it is: a device is never replaced (as root, a rename over /dev/full would succeed).
+    assert files.written_in_place(Path("/dev/full"))
+    out = tmp_path / "out.png"
+    argv = [str(content_path), str(style_path), "-o", str(out), "--size", "32", "--iterations", "1", "-q"]
+    assert main([*argv, "--device", "cpu", option, "/dev/full"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out)
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("impasto: warning: cannot write the "), lines
+    assert "/dev/full (No space left on device)" in lines[0]
+    with Image.open(out) as image:
+        assert image.size == (32, 21)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)

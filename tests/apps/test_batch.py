@@ -283,3 +283,33 @@ def test_cli_batch_reports_the_summary_after_ctrl_c(
     assert (
         captured.err.strip() == "impasto: error: interrupted; finished images are kept, a rerun does the rest"
     )
+
+
+def test_an_output_folder_that_cannot_be_one_is_refused_in_one_line(
+    photos: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o an existing file, or a folder that cannot be made: one line, nothing written."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    args = [str(photos), str(style_path), "--size", "32", "--iterations", "1", "-q"]
+    assert main(["batch", *args, "-o", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"impasto: error: {a_file} is not a folder; the output of a batch is a folder\n"
+    assert a_file.read_text() == "mine"
+    if Path("/proc/self").is_dir():  # a folder no one can make a folder in
+        assert main(["batch", *args, "-o", "/proc/impasto-out"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("impasto: error: /proc/impasto-out: cannot make the output folder (")
+        assert err.count("\n") == 1
+
+
+def test_no_output_of_a_batch_is_one_of_its_inputs(photos: Path, tmp_path: Path, style_path: Path) -> None:
+    """A style image kept in the output folder under a photo's name would be painted over."""
+    out = tmp_path / "out"
+    out.mkdir()
+    style = out / "a.png"
+    style.write_bytes(style_path.read_bytes())
+    with pytest.raises(ConfigError, match=r"the output of a\.png, .*a\.png is one of the inputs"):
+        batch.run_batch(photos, [style], out, FAST)
+    assert style.read_bytes() == style_path.read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]

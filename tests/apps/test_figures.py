@@ -74,3 +74,14 @@ def test_figure_bad_input(
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and message in err[0], err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_figure_is_never_written_over_its_image(
+    content_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "photo.png"
+    image.write_bytes(content_path.read_bytes())
+    assert main(["explain", str(image), "-o", str(image), "-q"]) == 2
+    error = capsys.readouterr().err
+    assert error == f"impasto: error: -o {image} is one of the inputs; choose another path\n"
+    assert image.read_bytes() == content_path.read_bytes()

@@ -249,3 +249,20 @@ def test_a_run_stopped_before_any_frame_is_stylized_leaves_no_work_folder(
             clip, [style_path], out, StyleConfig(size=48, iterations=2, device="cpu"), callback=stop
         )
     assert not out.with_name("o.mp4.work").exists() and not out.exists()
+
+
+def test_the_output_is_never_the_input_video(
+    clip: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o naming the input video (or a link to it), refused before a frame is read; the video is kept."""
+    before = clip.read_bytes()
+    link = tmp_path / "link.mp4"
+    link.symlink_to(clip)
+    for output in (clip, link):
+        assert main(["video", str(clip), str(style_path), "-o", str(output), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"impasto: error: -o {output} is one of the inputs") and err.count("\n") == 1
+    with pytest.raises(ConfigError, match="is one of the inputs"):
+        video.stylize_video(clip, [style_path], clip, StyleConfig(size=48, iterations=1, device="cpu"))
+    assert clip.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.mp4", "pan.mp4"]

@@ -97,7 +97,7 @@ def _bad_inputs(tmp_path: Path, content: Path, style: Path) -> dict[str, tuple[l
         "bad colors": ([c, s, "-o", out, "--preserve-colors", "sepia"], "invalid choice"),
         "unknown format": ([c, s, "-o", str(tmp_path / "out.bmpx")], "unknown output format"),
         "missing folder": ([c, s, "-o", str(tmp_path / "no" / "out.png")], "does not exist"),
-        "output is an input": ([c, s, "-o", s], "is one of the input images"),
+        "output is an input": ([c, s, "-o", s], "is one of the inputs"),
         "no output": ([c, s], "required: -o/--output"),
         "optimization option": ([c, s, "-o", out, "--iterations", "3"], "unrecognized arguments"),
     }

@@ -128,6 +128,16 @@ def find_items(
     return items
 
 
+def _make_folder(folder: Path) -> None:
+    """``folder`` made if missing (with its parents), or one line why it cannot be."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; the output of a batch is a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ImageError(f"{folder}: cannot make the output folder ({error.strerror or error})") from None
+
+
 def _inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())
@@ -222,7 +232,13 @@ def run_batch(
     if missing:
         raise ImageError(f"{missing[0]}: no such file")
     items = find_items(input_dir, output_dir, recursive, suffix)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # No output is one of the run's inputs: a style image in the output folder named like a photo,
+    # or the input folder reached through a link.
+    files.check_outputs(
+        [(f"the output of {item.relative},", item.output) for item in items],
+        [*style_paths, *(item.source for item in items)],
+    )
+    _make_folder(output_dir)
     summary = Summary(swept=files.sweep_temporaries(output_dir))
     summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
     style_digests = [files.sha256(s) for s in style_paths]
@@ -304,7 +320,7 @@ def _make(
         tell("progress", index, item, progress=progress)
 
     try:
-        item.output.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(item.output.parent)
         made = run(item.source, style_paths, config=config, callback=on_progress)
         if made.result.stopped != "done":
             raise ImpastoError(made.result.message or "the optimization did not finish")
@@ -341,8 +357,8 @@ def _run_on_ray(
             fail(index, item, result.message)
             return
         try:
-            loaded = images.load(result.png, config.max_pixels)
-            item.output.parent.mkdir(parents=True, exist_ok=True)
+            loaded = images.load(result.png, config.max_pixels, config.max_memory)
+            _make_folder(item.output.parent)
             images.save(loaded.image, item.output, loaded.icc_profile)
         except ImpastoError as error:
             fail(index, item, str(error))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from impasto.cli.common import EXIT_FAILED, failed
+from impasto.cli.common import EXIT_FAILED, check_written, failed, input_files
 from impasto.cli.progress import BatchBars
-from impasto.cli.stylize import build_parser, config_from_args
+from impasto.cli.stylize import build_parser, config_from_args, save_config
 from impasto.errors import ImpastoError
 
 
@@ -16,6 +16,10 @@ def batch_main(argv: Sequence[str]) -> int:
     args = build_parser(batch=True).parse_args(argv)
     try:
         config = config_from_args(args)
+        # The output folder's own checks (a folder, none of its images an input) are run_batch's.
+        inputs = input_files([args.input_dir, *args.style], config, args.config)
+        check_written({"-o": args.output, "--save-config": args.save_config}, inputs, checked=("-o",))
+        save_config(args, config)
         from impasto.apps.batch import BatchInterrupted, Event, run_batch
 
         bars = BatchBars(disabled=args.quiet)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from impasto import __version__, options
+from impasto.choices import INIT_CHOICES
 from impasto.config import StyleConfig
-from impasto.errors import ConfigError
+from impasto.errors import ConfigError, ImpastoError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 CLEAR_LINE = "\r\x1b[K"  # back to the start of the terminal's line, and erase it
@@ -44,15 +46,63 @@ def default_of(name: str) -> str:
     return options.default_text(options.BY_NAME[name])
 
 
-def checked_output(output: Path, inputs: Sequence[Path]) -> Path:
+def input_files(
+    images_given: Sequence[Path], config: StyleConfig, config_file: Path | None = None
+) -> list[Path]:
+    """Every file a run reads, which nothing it writes may be: the images given (a folder: the images
+    in it), the masks, a start image, a weights file and the --config file."""
+    from impasto.io import images
+
+    found: list[Path] = []
+    for path in images_given:
+        try:
+            found += [Path(p) for p in images.expand(path) if isinstance(p, str | os.PathLike)]
+        except ImpastoError:  # a folder without images: the run itself says so
+            continue
+    found += [Path(p) for p in (*config.content_masks, *config.style_masks) if isinstance(p, Path)]
+    if config.init not in INIT_CHOICES:
+        found.append(Path(config.init))
+    found += [p for p in (config.weights, config_file) if p is not None]
+    return found
+
+
+def check_written(
+    written: Mapping[str, Path | None], inputs: Sequence[Path], checked: Collection[str] = ()
+) -> None:
+    """The files a command writes, by the option that names them (None: not asked for): each one
+    writable (but for those in ``checked``, which their command checks its own way), none of them one
+    of ``inputs``, no two of them the same file. Before the run, so that it fails at once."""
+    from impasto.io import files
+
+    named = []
+    for option, path in written.items():
+        if path is None:
+            continue
+        if option not in checked:
+            reason = files.unwritable(path)
+            if reason is not None:
+                raise ConfigError(f"{option} {path}: {reason}")
+        named.append((option, path))
+    files.check_outputs(named, inputs)
+
+
+def checked_output(
+    output: Path, inputs: Sequence[Path], others: Mapping[str, Path | None] | None = None
+) -> Path:
     """``output``, once it is known to be writable in a format impasto writes and not one of ``inputs``
-    (checked before a run, not after it)."""
+    (checked before a run, not after it). ``others``: the files the run writes besides it, by the option
+    that names them (--log-json, --save-config), checked as :func:`check_written` does."""
     from impasto.io import images
 
     output, _ = images.check_output(output)
-    if any(path.exists() and path.resolve() == output.resolve() for path in inputs):
-        raise ConfigError(f"{output} is one of the input images; choose another -o")
+    check_written({"-o": output, **(others or {})}, inputs, checked=("-o",))
     return output
+
+
+def warn(message: str) -> None:
+    """One line on stderr about something that went wrong without costing the result."""
+    one_line = " ".join(message.splitlines())
+    print(f"impasto: warning: {one_line}", file=sys.stderr)
 
 
 def fail(message: str, code: int) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from impasto import options
 from impasto.choices import MODELS
-from impasto.cli.common import Parser, default_of, failed
+from impasto.cli.common import Parser, checked_output, default_of, failed, input_files
 from impasto.cli.progress import CellBar
 from impasto.config import DEFAULT_ITERATIONS, StyleConfig
 from impasto.errors import ImpastoError
@@ -75,8 +75,9 @@ def figure_main(kind: str, argv: Sequence[str]) -> int:
     try:
         from impasto.io import images
 
-        output, _ = images.check_output(args.output)
-        StyleConfig(**options)  # every option checked before the first cell's long run
+        config = StyleConfig(**options)  # every option checked before the first cell's long run
+        read = [args.image] if kind == "explain" else [args.content, *args.style]
+        output = checked_output(args.output, input_files(read, config))
         from impasto.apps import figures
 
         if kind == "explain":

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from impasto import options
-from impasto.cli.common import Parser, checked_output, default_of, failed
+from impasto.cli.common import Parser, checked_output, default_of, failed, input_files
 from impasto.errors import ImpastoError
 
 
@@ -75,7 +75,7 @@ def preview_main(argv: Sequence[str]) -> int:
         from impasto.config import StyleConfig
 
         config = StyleConfig(**chosen)  # checked as stylize checks them: one rule, one message
-        output = checked_output(args.output, [args.content, *args.style])
+        output = checked_output(args.output, input_files([args.content, *args.style], config))
         from impasto import preview
         from impasto.io import images
 

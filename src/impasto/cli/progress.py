@@ -20,15 +20,22 @@ class Feedback:
     (loading weights, computing targets) on one line that the progress bar then replaces; when stderr
     is a log file: one plain line every ``log_every`` iterations (no status lines, so a run that fails
     early still leaves one line: its error). With ``log_json``: a JSON line per iteration in that file
-    (iteration, loss and its terms, seconds). ``quiet`` silences stderr, not the JSON log."""
+    (iteration, loss and its terms, seconds). ``quiet`` silences stderr, not the JSON log.
+
+    The JSON log is written atomically: it appears at its path, whole, when the run ends (however it
+    ends). A log that cannot be written while the run goes on (a full disk) costs nothing else: one
+    warning line, and the run goes on without it."""
 
     def __init__(self, quiet: bool, log_every: int | None, log_json: Path | None) -> None:
+        from impasto.io import files
+
         self.quiet = quiet
         self.terminal = sys.stderr.isatty()
         self.bar = ProgressBar(disabled=quiet or not self.terminal)
         self.log_every = log_every or 25
+        self.json_path = log_json
         try:
-            self.json = log_json.open("w", encoding="utf-8") if log_json else None
+            self.json = files.Replacement(log_json) if log_json else None
         except OSError as error:
             raise ImpastoError(f"cannot write the JSON log {log_json}: {error.strerror or error}") from None
         self.status_shown = False
@@ -71,13 +78,30 @@ class Feedback:
                 **progress.terms,
                 "seconds": round(progress.elapsed, 3),
             }
-            self.json.write(json.dumps(record) + "\n")
+            try:
+                self.json.file.write((json.dumps(record) + "\n").encode())
+            except OSError as error:
+                self._json_failed(error)
+
+    def _json_failed(self, error: OSError) -> None:
+        """The JSON log is dropped (nothing of it is left), with one warning line."""
+        assert self.json is not None
+        self.json.discard()
+        self.json = None
+        self._clear_status()
+        self.bar.write(
+            f"impasto: warning: cannot write the JSON log {self.json_path} ({error.strerror or error}); "
+            "the run goes on without it"
+        )
 
     def close(self) -> None:
         self._clear_status()
         self.bar.close()
         if self.json is not None:
-            self.json.close()
+            try:
+                self.json.commit()
+            except OSError as error:
+                self._json_failed(error)
 
 
 class ProgressBar:
@@ -109,6 +133,13 @@ class ProgressBar:
         terms = {name: f"{value:.3g}" for name, value in progress.terms.items()}
         self.bar.set_postfix({"it": f"{progress.iteration}/{progress.total}", **terms}, refresh=False)
         self.bar.update(progress.work_done - self.bar.n)
+
+    def write(self, line: str) -> None:
+        """``line`` on stderr, above the bar if there is one."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -13,11 +14,21 @@ from typing import TYPE_CHECKING, Any
 from impasto import options
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError, Interrupted
+from impasto.io import files
 
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
     from impasto.core.optimize import Progress
 
-from impasto.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, Parser, checked_output, fail, failed
+from impasto.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    Parser,
+    checked_output,
+    fail,
+    failed,
+    input_files,
+    warn,
+)
 from impasto.cli.progress import Feedback
 
 
@@ -185,22 +196,54 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
     """The StyleConfig the arguments ask for: given options override those of ``--config FILE``,
-    which override the defaults. ``--save-config FILE`` writes the result."""
-    from impasto.config import from_toml, to_toml
+    which override the defaults. (:func:`save_config` writes it to ``--save-config FILE``.)"""
+    from impasto.config import from_toml
 
     base = from_toml(args.config) if getattr(args, "config", None) else StyleConfig()
     options: dict[str, Any] = {
         f.name: getattr(args, f.name) for f in fields(StyleConfig) if getattr(args, f.name, None) is not None
     }
-    config = base.with_options(**options)
-    if getattr(args, "save_config", None):
-        from impasto.io import files
+    return base.with_options(**options)
 
-        try:
-            files.write_atomically(args.save_config, to_toml(config).encode())
-        except OSError as error:
-            raise ConfigError(f"cannot write {args.save_config}: {error.strerror or error}") from None
-    return config
+
+def save_config(args: argparse.Namespace, config: StyleConfig) -> None:
+    """``--save-config FILE``: ``config`` written to FILE, atomically. A failure to write it is one
+    warning line, not an error: the run it describes goes on."""
+    if not getattr(args, "save_config", None):
+        return
+    from impasto.config import to_toml
+
+    try:
+        files.write_atomically(args.save_config, to_toml(config).encode())
+    except OSError as error:
+        warn(f"cannot write the options to {args.save_config} ({error.strerror or error}); the run goes on")
+    except ConfigError as error:  # an option TOML cannot hold
+        warn(f"cannot write the options to {args.save_config} ({error}); the run goes on")
+
+
+def checked_outputs(args: argparse.Namespace, config: StyleConfig, images_given: Sequence[Path]) -> Path:
+    """Every path the command writes, checked before anything is: -o (a writable image path), and
+    --log-json and --save-config where given; none of them an input or one another. Returns -o."""
+    inputs = input_files(images_given, config, getattr(args, "config", None))
+    others = {"--log-json": getattr(args, "log_json", None), "--save-config": args.save_config}
+    output = checked_output(args.output, inputs, others)
+    if getattr(args, "save_every", 0):
+        _check_save_every(output, inputs)
+    return output
+
+
+def _save_every_path(output: Path, progress: Progress) -> Path:
+    """Where --save-every writes ``progress``'s image: NAME_0100.EXT (NAME_s2_0100.EXT at scale 2)."""
+    scale = f"_s{progress.scale}" if progress.scales > 1 else ""
+    return output.with_name(f"{output.stem}{scale}_{progress.iteration:04d}{output.suffix}")
+
+
+def _check_save_every(output: Path, inputs: Sequence[Path]) -> None:
+    """The files beside ``output`` that --save-every could write over (any scale, any iteration), none
+    of them an input."""
+    pattern = re.compile(rf"{re.escape(output.stem)}(_s\d+)?_\d{{4,}}{re.escape(output.suffix)}")
+    frames = [("--save-every", p) for p in output.parent.iterdir() if pattern.fullmatch(p.name)]
+    files.check_outputs(frames, inputs)
 
 
 def stylize_main(arguments: Sequence[str]) -> int:
@@ -214,7 +257,8 @@ def stylize_main(arguments: Sequence[str]) -> int:
         if args.time_budget is not None and not args.time_budget > 0:
             raise ConfigError(f"time-budget must be > 0 seconds, got {args.time_budget}")
         config = config_from_args(args)
-        output = checked_output(args.output, [args.content, *args.style])
+        output = checked_outputs(args, config, [args.content, *args.style])
+        save_config(args, config)
         if args.dry_run:
             from impasto.pipeline import prepare
 
@@ -244,9 +288,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         if budget is not None and time.monotonic() - started >= budget:
             raise _BudgetSpent
         if save_every and progress.iteration % save_every == 0:
-            scale = f"_s{progress.scale}" if progress.scales > 1 else ""
-            name = f"{output.stem}{scale}_{progress.iteration:04d}{output.suffix}"
-            images.save(images.to_pil(progress.image), output.with_name(name))
+            images.save(images.to_pil(progress.image), _save_every_path(output, progress))
 
     try:
         try:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import Parser, failed
-from impasto.cli.stylize import build_parser, config_from_args
+from impasto.cli.common import Parser, check_written, failed, input_files
+from impasto.cli.stylize import build_parser, config_from_args, save_config
 from impasto.errors import ConfigError, ImpastoError
 
 
@@ -19,6 +19,10 @@ def video_main(argv: Sequence[str]) -> int:
         if args.frame_iterations is not None and args.frame_iterations < 1:
             raise ConfigError(f"frame-iterations must be ≥ 1, got {args.frame_iterations}")
         config = config_from_args(args)
+        # The video's own checks (a container impasto writes, a writable folder) are stylize_video's.
+        inputs = input_files([args.input_video, *args.style], config, args.config)
+        check_written({"-o": args.output, "--save-config": args.save_config}, inputs, checked=("-o",))
+        save_config(args, config)
         from impasto.apps.video import VideoEvent, stylize_video
 
         bar: Any = None

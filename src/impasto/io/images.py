@@ -312,20 +312,15 @@ def check_output(path: str | os.PathLike[str]) -> tuple[Path, str]:
 
 
 def check_writable(path: Path) -> None:
-    """Fail early if a file cannot be written at ``path``: its folder is missing or read-only, or
-    ``path`` is a folder."""
-    folder = path.parent
-    if not folder.is_dir():
-        reason = "is not a folder" if folder.exists() else "does not exist"
-        raise ImageError(f"{path}: the folder {folder} {reason}")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageError(f"{path}: the folder {folder} is not writable")
+    """Fail early if a file cannot be written at ``path`` (:func:`files.unwritable`)."""
+    reason = files.unwritable(path)
+    if reason is not None:
+        raise ImageError(f"{path}: {reason}")
 
 
 def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | None = None) -> Path:
-    """Write ``image`` atomically in the format its extension names, keeping ``icc_profile``.
+    """Write ``image`` atomically (:class:`files.Replacement`) in the format its extension names,
+    keeping ``icc_profile``.
 
     A profile for another colour space than RGB (CMYK, grey) would misdescribe the pixels; it is left out.
     On failure nothing is left behind and an existing file at ``path`` is untouched.
@@ -334,21 +329,11 @@ def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | 
     options = dict(FORMATS[path.suffix.lower()][1])
     if icc_profile and _colour_space(icc_profile) == b"RGB ":
         options["icc_profile"] = icc_profile
-    temp: Path | None = None
     try:
-        fd, temp = files.create_temp(path)
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException as error:
-        if temp is not None:
-            with contextlib.suppress(OSError):  # the error that brought us here is the one to report
-                temp.unlink()
-        if isinstance(error, OSError | ValueError):
-            raise ImageError(f"{path}: cannot write the image ({_one_line(error)})") from None
-        raise
+        with files.replacing(path) as file:
+            image.save(file, format=fmt, **options)
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{path}: cannot write the image ({_one_line(error)})") from None
     return path
 
 

@@ -14,6 +14,7 @@ folder; anything else starts it afresh.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,6 +87,12 @@ def stylize_video(
         raise ConfigError(f"chunk frames must be ≥ 1, got {chunk_frames}")
     input_path, output_path = Path(input_path), Path(output_path)
     video_io.check_output(output_path)  # a container impasto writes, in a writable folder
+    work_folder = output_path.with_name(output_path.name + ".work")
+    inputs = [input_path, *(Path(s) for s in styles)]
+    files.check_outputs([("-o", output_path), ("the work folder", work_folder)], inputs)
+    for path in inputs:  # the work folder is removed when a run starts afresh, with what is in it
+        if Path(os.path.realpath(path)).is_relative_to(os.path.realpath(work_folder)):
+            raise ConfigError(f"{path} is inside the work folder {work_folder}; move it out first")
     info = video_io.probe(input_path)
     if info.frames == 0:
         raise ImageError(f"{input_path}: not one frame of the video can be decoded")
@@ -107,7 +114,7 @@ def stylize_video(
         "passes": passes,
         "chunk_frames": chunk_frames,
     }
-    work = Workdir.for_job(output_path.with_name(output_path.name + ".work"), job)
+    work = Workdir.for_job(work_folder, job)
     with work.removed_unless_resumable():
 
         def on_frame(index: int) -> None:
