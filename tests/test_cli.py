@@ -588,3 +588,26 @@ def test_a_log_that_cannot_be_written_costs_only_a_warning(
     with Image.open(out) as image:
         assert image.size == (32, 21)
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_config_file_is_checked_as_the_flags_are(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value of the wrong type in --config: one line naming the file and the key, exit 2 (usage),
+    nothing written; --save-config then --config gives back the same options, and the same file."""
+    options, again = tmp_path / "run.toml", tmp_path / "again.toml"
+    argv = [str(content_path), str(style_path), "-o", str(tmp_path / "out.png"), "--dry-run"]
+    for text, message in [
+        ("style_blend = 5", "style_blend must be an array of numbers, got 5"),
+        ('multiscale = "false"', 'multiscale must be true or false, got "false"'),
+        ("init = 5", "init must be a string, got 5"),
+    ]:
+        options.write_text(text + "\n")
+        assert main([*argv, "--config", str(options), "--save-config", str(again)]) == 2
+        assert capsys.readouterr().err == f"impasto: error: {options}: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]
+    flags = ["--no-multiscale", "--style-layers", "relu1_1,relu2_1:0.123456789", "--learning-rate", "0.3"]
+    assert main([*argv, *flags, "--seed", "5", "--save-config", str(options)]) == 0
+    assert main([*argv, "--config", str(options), "--save-config", str(again)]) == 0
+    assert again.read_text() == options.read_text()
+    assert "multiscale = false" in options.read_text() and "relu2_1:0.123456789" in options.read_text()

@@ -128,3 +128,140 @@ def test_preprocessing_says_what_input_a_weights_file_expects() -> None:
     assert extractor_scale("torchvision") == pytest.approx(IMAGENET.scale / IMAGENET.std[0])
     with pytest.raises(ConfigError, match="unknown preprocessing 'bgr'"):
         StyleConfig(preprocessing="bgr")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("style_blend = 5", "style_blend must be an array of numbers, got 5"),
+        ('style_blend = [1, "2"]', "style_blend must be an array of numbers"),
+        ('learning_rate = "1"', 'learning_rate must be a number, got "1"'),
+        ("content_layers = 5", "content_layers must be a string like"),
+        ('style_layers = [["relu1_1", "x"]]', "style_layers must be a string like"),
+        ("init = 5", "init must be a string, got 5"),
+        ("model = {name = 'vgg16'}", 'model must be one of "vgg16", "vgg19", "vgg19-torchvision"'),
+        ('multiscale = "false"', 'multiscale must be true or false, got "false"'),
+        ("multiscale = 0", "multiscale must be true or false, got 0"),
+        ("size = 512.0", "size must be a whole number, got 512.0"),
+        ("size = 1e400", "size must be a whole number, got inf"),
+        ("iterations = true", "iterations must be a whole number, got true"),
+        ("style_weight = true", "style_weight must be a number, got true"),
+        ("style_weight = nan", "style_weight must be a finite number"),
+        ("content_weight = -inf", "content_weight must be a finite number"),
+        ("seed = 1979-05-27", "seed must be a whole number, got datetime.date(1979, 5, 27)"),
+        ('content_masks = "mask.png"', "content_masks must be an array of strings"),
+        ("weights = ['a.pth']", "weights must be a string"),
+        ("max_memory = true", "max_memory must be a whole number or a string, got true"),
+        ("style_weight = 3\nstyle-weight = 4", "style_weight is given twice"),
+    ],
+)
+def test_a_config_file_gives_each_option_in_its_own_type(tmp_path: Path, text: str, message: str) -> None:
+    """As strict as the flags: a value of another TOML type is refused in one line naming the key
+    (before, most of these raised a TypeError deep in the checks, and "false" read as true)."""
+    from impasto.config import from_toml
+
+    path = tmp_path / "run.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as error:
+        from_toml(path)
+    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_config_file_may_give_the_command_lines_forms(tmp_path: Path) -> None:
+    from impasto.config import from_toml
+
+    path = tmp_path / "run.toml"
+    path.write_text(
+        'max-memory = "2GB"\nstyle_layers = ["relu1_1", ["relu2_1", 2]]\ncontent_layers = {relu4_2 = 1}\n'
+        "style_weight = 5\n"
+    )
+    config = from_toml(path)
+    assert config.max_memory == 2 * 2**30 and config.style_weight == 5.0
+    assert config.style_layers == (("relu1_1", 1.0), ("relu2_1", 2.0))
+    assert config.content_layers == (("relu4_2", 1.0),)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"size = 64 # \xff\n", r"not UTF-8 text \(byte 0xff at offset 12\)"),
+        (b"size = " + b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b"a = " + b"{b = " * 100_000 + b"1" + b"}" * 100_000, "nested too deeply"),
+        (b"seed = " + b"9" * 5000, "is not valid TOML: Exceeds the limit"),
+        (b"# " + b"x" * 2**21, "is not an options file: over 1 MiB"),
+    ],
+)
+def test_a_file_that_is_no_options_file_is_one_line(tmp_path: Path, data: bytes, message: str) -> None:
+    from impasto.config import from_toml
+
+    path = tmp_path / "run.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=message) as error:
+        from_toml(path)
+    assert "\n" not in str(error.value)
+
+
+def test_every_option_survives_a_round_trip_through_toml(tmp_path: Path) -> None:
+    """Each field at a value other than its default, with the strings and numbers TOML makes hard
+    (quotes, backslashes, a newline in a file name, weights with many digits): written and read back,
+    the same config."""
+    from dataclasses import fields
+
+    from impasto.config import from_toml, to_toml
+
+    start = tmp_path / 'start "1".png'
+    start.write_bytes(b"")
+    config = StyleConfig(
+        size=512,
+        iterations=7,
+        multiscale=False,
+        base_size=128,
+        scale_step=1.5,
+        iteration_decay=0.25,
+        content_weight=2.5,
+        style_weight=0.1234567891234,
+        tv_weight=1e-05,
+        style_loss="gram",
+        content_layers=(("relu3_2", 0.333333333333),),
+        style_layers=(("relu1_1", 1.0), ("relu2_1", 0.1234567891), ("relu3_1", 2.0)),
+        style_scale=1.25,
+        style_blend=(1.0, 3.141592653589793),
+        preserve_colors="histogram",
+        color_match="pca",
+        content_masks=(tmp_path / "a mask.png", tmp_path / "new\nline.png"),
+        style_masks=(tmp_path / "back\\slash.png", tmp_path / "b.png"),
+        init=str(start),
+        optimizer="adam",
+        learning_rate=0.05,
+        model="vgg16",
+        weights=tmp_path / "odd\ttab\u00e9.pth",
+        preprocessing="caffe",
+        pooling="avg",
+        device="cuda:1",
+        precision="bf16",
+        compile="off",
+        seed=2**63 - 1,
+        max_memory=3 * 2**30,
+        max_pixels=10**6,
+        max_upscale=2.5,
+    )
+    defaults = StyleConfig()
+    assert [f.name for f in fields(config) if getattr(config, f.name) == getattr(defaults, f.name)] == []
+    path = tmp_path / "run.toml"
+    path.write_text(to_toml(config), encoding="utf-8")
+    assert from_toml(path) == config
+    assert to_toml(from_toml(path)) == to_toml(config)
+
+
+def test_the_api_refuses_values_of_another_type_in_one_line() -> None:
+    for options, message in [
+        ({"multiscale": "false"}, "multiscale must be true or false"),
+        ({"learning_rate": "1"}, "learning_rate must be a finite number > 0"),
+        ({"init": 5}, "init must be a string"),
+        ({"model": ["vgg16"]}, "model must be a string"),
+        ({"style_layers": 5}, "style-layers: expected names like relu1_1"),
+        ({"content_layers": {"relu4_2": "x"}}, "content-layers: expected names like relu1_1"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            StyleConfig(**options)  # type: ignore[arg-type]

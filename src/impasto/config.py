@@ -4,10 +4,13 @@ defaults for the Python API and the command line."""
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -60,10 +63,16 @@ def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
                 items.append((name.strip(), float(weight_text) if weight_text else 1.0))
             except ValueError:
                 raise ConfigError(f"{what}: {weight_text!r} is not a number (in {part!r})") from None
-    elif isinstance(spec, Mapping):
-        items = [(str(k), float(v)) for k, v in spec.items()]
     else:
-        items = [(s, 1.0) if isinstance(s, str) else (str(s[0]), float(s[1])) for s in spec]
+        try:
+            pairs: Iterable[tuple[Any, Any]] = (
+                spec.items() if isinstance(spec, Mapping) else (_layer_pair(s) for s in spec)
+            )
+            items = [(str(name), float(weight)) for name, weight in pairs]
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(
+                f"{what}: expected names like relu1_1, each with a weight or none, got {_shown(spec)}"
+            ) from None
     if not items:
         raise ConfigError(f"{what}: no layers given")
     names = [name for name, _ in items]
@@ -77,6 +86,15 @@ def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
     return tuple(items)
 
 
+def _layer_pair(item: object) -> tuple[str, object]:
+    """A layer given on its own ("relu1_1": weight 1) or as (name, weight)."""
+    if isinstance(item, str):
+        return item, 1.0
+    if isinstance(item, Sequence) and len(item) == 2 and isinstance(item[0], str) and _is_number(item[1]):
+        return item[0], item[1]
+    raise TypeError(item)
+
+
 def check_layer_names(layers: LayerSpec, model: str, what: str) -> None:
     known = layer_names(model)
     for name, _ in layers:
@@ -84,6 +102,22 @@ def check_layer_names(layers: LayerSpec, model: str, what: str) -> None:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {close[0]}?" if close else f"; {model} has {known[0]} … {known[-1]}"
             raise ConfigError(f"{what}: unknown layer {name!r}{hint}")
+
+
+# Fields that take a string (a choice or a path), checked to be one before they are looked up.
+_TEXT_FIELDS = (
+    "style_loss",
+    "preserve_colors",
+    "color_match",
+    "init",
+    "optimizer",
+    "model",
+    "preprocessing",
+    "pooling",
+    "device",
+    "precision",
+    "compile",
+)
 
 
 @dataclass(frozen=True)
@@ -193,6 +227,11 @@ class StyleConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalize through the back door, once
+        for name in _TEXT_FIELDS:  # before they are looked up in the tables of choices
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string, got {_shown(getattr(self, name))}")
+        if not isinstance(self.multiscale, bool):  # "false" would be true
+            raise ConfigError(f"multiscale must be true or false, got {_shown(self.multiscale)}")
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
         architecture = MODELS[self.model]
@@ -210,8 +249,10 @@ class StyleConfig:
                 raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}")
         if self.content_weight == 0 and self.style_weight == 0:
             raise ConfigError("content_weight and style_weight are both 0: nothing to optimize")
-        if self.learning_rate is not None and not (0 < self.learning_rate < math.inf):
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.learning_rate is not None and not (
+            _is_number(self.learning_rate) and 0 < self.learning_rate < math.inf
+        ):
+            raise ConfigError(f"learning_rate must be a finite number > 0, got {_shown(self.learning_rate)}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.pooling not in POOLINGS:
@@ -327,41 +368,187 @@ def _toml_value(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return repr(value)
+        return repr(value)  # the shortest text that reads back as the same number
     if isinstance(value, str | Path):
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _toml_string(name, str(value))
     if name.endswith("_layers"):  # ((layer, weight), …) → "relu1_1,relu2_1:0.5", as --style-layers
-        text = ",".join(layer if weight == 1 else f"{layer}:{weight:g}" for layer, weight in value)
-        return _toml_value("", text)
+        text = ",".join(layer if weight == 1 else f"{layer}:{weight!r}" for layer, weight in value)
+        return _toml_string(name, text)
     if isinstance(value, tuple):
         if any(isinstance(item, Image.Image) for item in value):
             raise ConfigError(f"{name}: images given in memory cannot be saved to a file; give paths")
-        return "[" + ", ".join(_toml_value("", item) for item in value) + "]"
+        return "[" + ", ".join(_toml_value(name, item) for item in value) + "]"
     raise ConfigError(f"{name}: cannot write {value!r} to TOML")
+
+
+def _toml_string(name: str, text: str) -> str:
+    """``text`` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):  # a file name that is not Unicode
+        raise ConfigError(f"{name}: {text!r} cannot be written to TOML (not Unicode text)")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in escaped)
+    return f'"{escaped}"'
+
+
+# A file larger than this is no options file (one is a few hundred bytes): it is not read into memory.
+MAX_CONFIG_BYTES = 2**20
 
 
 def from_toml(path: str | Path, base: StyleConfig | None = None) -> StyleConfig:
     """``base`` (default: the defaults) with the options of the TOML file at ``path``; keys are
-    StyleConfig's field names (``style_weight`` or ``style-weight``). Every problem is a ConfigError."""
-    import tomllib
+    StyleConfig's field names (``style_weight`` or ``style-weight``).
 
+    Each value must have the TOML type its field takes (true or false, a whole number, a number,
+    a string, an array of them: never the text "false" for false, nor "1" for 1), then passes the
+    checks every option passes, from the command line or the API. Every problem is a ConfigError of
+    one line that names the file, and the key where there is one."""
+    table = _read_toml(Path(path))
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name in options:
+            raise ConfigError(f"{path}: {name} is given twice")
+        options[name] = value
     try:
-        with open(path, "rb") as file:
-            table = tomllib.load(file)
-    except OSError as error:
-        raise ConfigError(f"cannot read the config file {path}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
-    options = {key.replace("-", "_"): value for key, value in table.items()}
-    for key, value in options.items():
-        if isinstance(value, list):
-            options[key] = tuple(value)
-    try:
+        types = _toml_types()
+        for name, value in options.items():
+            if name in types:  # an unknown name is with_options' to refuse, with a suggestion
+                options[name] = _from_toml_value(name, value, types[name])
         return (base or StyleConfig()).with_options(**options)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)  # a bound: --config /dev/zero must not fill memory
+    except OSError as error:
+        raise ConfigError(f"cannot read the config file {path}: {error.strerror or error}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is not an options file: over {MAX_CONFIG_BYTES // 2**20} MiB")
+    try:
+        text = data.decode("utf-8-sig")  # an editor's byte-order mark is no error
+    except UnicodeDecodeError as error:
+        where = f"byte 0x{data[error.start]:02x} at offset {error.start}"
+        raise ConfigError(f"{path} is not valid TOML: not UTF-8 text ({where})") from None
+    try:
+        return tomllib.loads(text)
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
+    except ValueError as error:  # TOMLDecodeError, or an integer of thousands of digits
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+
+
+@functools.cache
+def _toml_types() -> dict[str, Any]:
+    """The type each field takes in a file: its annotation, but for max_memory, which may be given as
+    text ("2GB") as on the command line."""
+    hints = typing.get_type_hints(StyleConfig)
+    hints["max_memory"] = int | str
+    return hints
+
+
+def _from_toml_value(name: str, value: object, hint: Any) -> object:
+    """``value`` as a config file gives it for field ``name`` of type ``hint``: arrays as tuples, whole
+    numbers as floats where a number goes; ConfigError, naming the key, for a value of another type."""
+    if name in ("content_layers", "style_layers"):
+        return _layers_from_toml(name, value)
+    converted = _converted(value, hint)
+    if converted is _WRONG:
+        raise ConfigError(f"{name} must be {_described(hint)}, got {_shown(value)}")
+    return converted
+
+
+_WRONG = object()  # what _converted returns for a value of another type
+
+
+def _converted(value: object, hint: Any) -> object:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return value if isinstance(value, bool) else _WRONG
+    if isinstance(value, bool):  # true is no number and no text
+        return _WRONG
+    if origin in (types.UnionType, typing.Union):
+        for arg in args:
+            if arg is not type(None) and (converted := _converted(value, arg)) is not _WRONG:
+                return converted
+        return _WRONG
+    if hint is int:
+        return value if isinstance(value, int) else _WRONG
+    if hint is float:
+        return _float(value) if isinstance(value, int | float) else _WRONG
+    if hint in (str, Path) or origin is Literal:
+        return value if isinstance(value, str) else _WRONG
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list):
+            return _WRONG
+        items = [_converted(item, args[0]) for item in value]
+        return _WRONG if any(item is _WRONG for item in items) else tuple(items)
+    return _WRONG  # a picture in memory: nothing a file can hold
+
+
+def _described(hint: Any, plural: bool = False) -> str:
+    """What a value of ``hint`` is, in the words of TOML: "a whole number", "an array of strings"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return "true or false"
+    if origin in (types.UnionType, typing.Union):
+        kinds = [_described(arg, plural) for arg in args if arg is not type(None)]
+        return " or ".join(dict.fromkeys(kind for kind in kinds if kind))
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(choice) for choice in args)
+    if origin is tuple:
+        return "an array of " + _described(args[0], plural=True)
+    words = {int: ("a whole number", "whole numbers"), float: ("a number", "numbers")}
+    words.update({str: ("a string", "strings"), Path: ("a string", "strings")})
+    return words[hint][plural] if hint in words else ""
+
+
+def _layers_from_toml(name: str, value: object) -> object:
+    """Layers as on the command line ("relu1_1,relu2_1:0.5"), an array of names and [name, weight]
+    pairs, or a table of name = weight."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and all(_is_number(w) for w in value.values()):
+        return {layer: _float(w) for layer, w in value.items()}
+    if isinstance(value, list):
+        try:
+            return tuple((layer, _float(w)) for layer, w in (_layer_pair(item) for item in value))
+        except TypeError:
+            pass
+    raise ConfigError(
+        f'{name} must be a string like "relu1_1,relu2_1:0.5", an array of names and [name, weight] '
+        f"pairs, or a table of name = weight; got {_shown(value)}"
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _float(value: Any) -> float:
+    """A number as a float; an integer too large for one is infinite (and refused as such)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message: strings quoted as TOML quotes them, anything long cut short."""
+    try:
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = json.dumps(value) if isinstance(value, str) else repr(value)
+    except ValueError:  # an integer too long to print
+        text = "a number too long to print"
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {_shown(value)}")
