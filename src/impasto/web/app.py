@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from impasto import examples, options
 from impasto.choices import INIT_CHOICES
-from impasto.config import StyleConfig
+from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
@@ -123,7 +123,8 @@ class App:
         access_token: str | None = None,
     ) -> None:
         self.limits = limits or Limits()
-        self.device = device
+        self.device_name = device
+        self._device_kind: str | None = None
         self.access_token = access_token  # required of every request when set (middleware.AccessToken)
         self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
         self.queue = JobQueue(stylize, self.limits.max_waiting)
@@ -339,6 +340,15 @@ class App:
             config=config,
             time_budget=budget,
             command=command_line(content_word, style_names, config, budget, sketch=sketch_only),
+            names=(content_name, [Path(word).name for word in style_names]),
+            request={
+                "content": request.get("content"),
+                "styles": [
+                    {"image": i.get("image"), "weight": w} for i, w in zip(styles_in, blend, strict=True)
+                ],
+                "options": request.get("options") or {},
+                "sketch_only": sketch_only,
+            },
             sketch_only=sketch_only,
             read=self.read,
         )
@@ -359,6 +369,12 @@ class App:
             for old in finished[: max(0, len(session.jobs) - self.limits.jobs_per_session)]:
                 del session.jobs[old.id]
         return job
+
+    def history(self, session: Session | None) -> list[dict[str, Any]]:
+        """The session's jobs, newest first: each its status and the request that made it."""
+        with self.lock:
+            jobs = list(session.jobs.values()) if session is not None else []
+        return [{**self.status(job), "request": job.request, "names": job.names} for job in reversed(jobs)]
 
     def job(self, session: Session | None, job_id: str) -> Job:
         """The job ``job_id`` of ``session``; unknown, expired and another session's all look the same."""
@@ -402,7 +418,7 @@ class App:
         if budget is not None and budget <= 0:
             raise HttpError(HTTPStatus.BAD_REQUEST, "the time budget must be a positive number of seconds")
         try:
-            config = StyleConfig(device=self.device, style_blend=tuple(blend), **values)
+            config = StyleConfig(device=self.device_name, style_blend=tuple(blend), **values)
         except ConfigError as error:
             raise HttpError(HTTPStatus.BAD_REQUEST, str(error)) from None
         if config.size is not None and config.size > self.limits.max_size:
@@ -435,15 +451,39 @@ class App:
             "sketch_only": job.sketch_only,
             "result_size": job.result_size,
             "command": job.command,
+            "download": download_name(*job.names, job.result_size, job.sketch_only),
         }
 
+    def device(self) -> str:
+        """The kind of device the jobs run on: "cpu", "cuda" or "mps" (found once; imports torch)."""
+        if self._device_kind is None:
+            from impasto.core.devices import resolve_device
+            from impasto.errors import DeviceError
+
+            try:
+                self._device_kind = resolve_device(self.device_name).type
+            except DeviceError:  # the runs will say why; the page offers what a CPU can do
+                self._device_kind = "cpu"
+        return self._device_kind
+
     def setup(self) -> dict[str, Any]:
+        """What the page needs: its token, and the defaults and choices of this server's device (a GPU's
+        sizes and iterations on a GPU; the precisions the device has; the networks installed here)."""
         defaults = StyleConfig()
+        kind = self.device()
+        group = "cpu" if kind == "cpu" else "gpu"
+        shown = {name: getattr(defaults, name) for name in OPTIONS}
+        shown["size"] = min(DEFAULT_SIZE[group], self.limits.max_size)
+        shown["iterations"] = DEFAULT_ITERATIONS[group]
+        choices = options.web_choices()
+        choices["precision"] = [p for p in choices["precision"] if p in _precisions(kind)]
+        choices["model"] = [m for m in choices["model"] if _installed(m)] or choices["model"][:1]
         return {
             "token": self.token,  # for the X-Impasto-Token header of every POST
             "sketch": self.sketcher.unavailable is None,  # whether quick sketches are made here
-            "defaults": {name: getattr(defaults, name) for name in OPTIONS},
-            "choices": options.web_choices(),
+            "device": kind,
+            "defaults": shown,
+            "choices": choices,
             "limits": {
                 "max_upload_bytes": self.limits.max_upload_bytes,
                 "max_size": self.limits.max_size,
@@ -456,6 +496,40 @@ class App:
                 if (self.examples / name).is_file()
             ],
         }
+
+
+def _precisions(kind: str) -> tuple[str, ...]:
+    """The precisions worth offering on a device of ``kind``: bf16 on a CPU only where it has bf16
+    arithmetic (emulated, it is ~50× slower), tf32 and fp16 on CUDA only."""
+    if kind == "cuda":
+        return ("auto", "fp32", "tf32", "bf16", "fp16")
+    if kind == "mps":
+        return ("auto", "fp32", "fp16")
+    from impasto.core.runtime import cpu_has_fast_bf16
+
+    return ("auto", "fp32", "bf16") if cpu_has_fast_bf16() else ("auto", "fp32")
+
+
+def _installed(model: str) -> bool:
+    """Whether ``model``'s weights are on this computer (nothing is downloaded for a page's menu)."""
+    from impasto.core.registry import REGISTRY, cache_dir, installed_path
+
+    entry = REGISTRY.get(model)
+    if entry is None:
+        return False
+    path = installed_path(entry) if entry.package is not None else cache_dir() / entry.file_name
+    return path is not None and path.is_file()
+
+
+def download_name(content: str, styles: list[str], size: tuple[int, int] | None, sketch: bool) -> str:
+    """A result's file name that says what it is: ``photo-in-starry-night-768px.png``."""
+
+    def stem(name: str) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "-", Path(name).stem).strip("-").lower()[:40] or "image"
+
+    style = "-and-".join(stem(name) for name in styles[:2]) + ("-and-more" if len(styles) > 2 else "")
+    pixels = f"-{max(size)}px" if size else ""
+    return f"{stem(content)}-in-{style}{'-sketch' if sketch else ''}{pixels}.png"
 
 
 def _probe(path: Path, max_pixels: int, max_bytes: int) -> tuple[int, int]:

@@ -50,6 +50,8 @@ class Job:
     config: StyleConfig
     time_budget: float | None = None  # seconds; the run stops with its best image when they are up
     command: str = ""  # the equivalent command line
+    names: tuple[str, list[str]] = ("image", ["style"])  # the images' names, as the user knows them
+    request: dict[str, Any] = field(default_factory=dict)  # what the page asked for (to make it again)
     state: State = "queued"
     message: str = ""
     iteration: int = 0

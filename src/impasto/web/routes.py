@@ -7,6 +7,7 @@
     POST /api/uploads               an image as the raw request body → {"id", "width", "height"}
     POST /api/jobs                  {"content", "styles": [{"image", "weight"}], options} → {"id"};
                                     with "sketch_only": true, the quick sketch alone (no optimization)
+    GET  /api/jobs                  this session's jobs, newest first, each with the request that made it
     GET  /api/jobs/ID               the job's state, progress, loss curve, queue position
     GET  /api/jobs/ID/events        the same, pushed at each change (server-sent events) until it ends
     GET  /api/jobs/ID/preview       the image as it is now (PNG): first the quick sketch, then the run's
@@ -38,7 +39,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from impasto import examples
-from impasto.web.app import App, HttpError, Session, size_text
+from impasto.web.app import App, HttpError, Session, download_name, size_text
 from impasto.web.jobs import Job
 from impasto.web.middleware import AccessToken, HostCheck, SameOrigin, SecurityHeaders
 
@@ -69,6 +70,9 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         response.headers["Cache-Control"] = "no-store"
         session_cookie(response, app.new_cookie(request.cookies.get(COOKIE)))
         return response
+
+    async def favicon(request: Request) -> Response:  # browsers ask for it whatever the page says
+        return Response((STATIC / "favicon.svg").read_bytes(), media_type="image/svg+xml")
 
     async def example(request: Request) -> Response:
         name = request.path_params["name"]
@@ -101,6 +105,9 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         response = _json({"id": job.id}, HTTPStatus.ACCEPTED)
         session_cookie(response, new)
         return response
+
+    async def history(request: Request) -> Response:
+        return _json(app.history(session_of(request)))
 
     async def status(request: Request) -> Response:
         return _json(app.status(job_of(request)))
@@ -150,7 +157,8 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
             raise HttpError(HTTPStatus.NOT_FOUND, missing[which])
         headers = {"Cache-Control": "no-store"}
         if which == "result":
-            headers["Content-Disposition"] = f'attachment; filename="impasto-{job.id[:8]}.png"'
+            name = download_name(*job.names, job.result_size, job.sketch_only)
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return Response(image, media_type="image/png", headers=headers)
 
     async def stop(request: Request) -> Response:
@@ -163,11 +171,13 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
     routes = [
         Route("/", page, methods=["GET"]),
         Route("/index.html", page, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/examples/{name}", example, methods=["GET"]),
         Route("/api/setup", setup, methods=["GET"]),
         Route("/api/uploads", upload, methods=["POST"]),
         Route("/api/jobs", start, methods=["POST"]),
+        Route("/api/jobs", history, methods=["GET"]),
         Route("/api/jobs/{job}", status, methods=["GET"]),
         Route("/api/jobs/{job}/events", events, methods=["GET"]),
         Route("/api/jobs/{job}/{which:str}", picture, methods=["GET"]),

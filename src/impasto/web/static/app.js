@@ -57,7 +57,7 @@ function addStyle(reference, name, src) {
     return;
   }
   $("style-hint").hidden = true;
-  const item = { reference, weight: 1 };
+  const item = { reference, weight: 1, src };
   state.styles.push(item);
   const li = document.createElement("li");
   li.className = "style";
@@ -203,11 +203,12 @@ function show(id, status) {
   if (status.result_size) {
     showComparison(`/api/jobs/${id}/result`);
     $("download").href = `/api/jobs/${id}/result`;
-    $("download").setAttribute("download", `impasto-${status.result_size[0]}x${status.result_size[1]}.png`);
+    $("download").setAttribute("download", status.download);
     $("command").textContent = status.command;
     $("finished").hidden = false;
   }
   finish();
+  loadHistory();
   return true;
 }
 
@@ -236,6 +237,8 @@ async function start(sketchOnly = false) {
   $("compare").hidden = true;
   $("sketch-label").hidden = true;
   $("start").disabled = $("sketch-only").disabled = true;
+  $("status").textContent = "Sending…";
+  $("progress").value = 0;
   try {
     const job = await api("/api/jobs", {
       method: "POST",
@@ -253,6 +256,7 @@ async function start(sketchOnly = false) {
     $("status").textContent = sketchOnly ? "Sketching…" : "Starting…";
     follow(job.id);
   } catch (error) {
+    $("status").textContent = "Nothing is running.";
     showError(error.message);
     finish();
   }
@@ -311,6 +315,99 @@ function onPaste(event) {
   useFile(item.getAsFile(), state.content ? "style" : "content");
 }
 
+// The settings are kept in this browser (local storage) and come back on reload; Reset forgets them.
+const SETTINGS = ["size", "strength", "iterations", "time-budget", "preserve_colors", "style_scale", "model",
+  "precision", "init", "seed", "optimizer", "tv_weight", "pooling", "style_loss", "multiscale"];
+const STORE = "impasto.settings";
+
+function saveSettings() {
+  const kept = {};
+  for (const id of SETTINGS) kept[id] = $(id).type === "checkbox" ? $(id).checked : $(id).value;
+  try { localStorage.setItem(STORE, JSON.stringify(kept)); } catch { /* private mode: not kept */ }
+}
+
+function setControl(id, value) {
+  const control = $(id);
+  if (control.type === "checkbox") control.checked = Boolean(value);
+  else if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === String(value))) return;
+  else control.value = value;
+  control.dispatchEvent(new Event("input"));
+}
+
+function restoreSettings() {
+  let kept = {};
+  try { kept = JSON.parse(localStorage.getItem(STORE) || "{}"); } catch { kept = {}; }
+  for (const id of SETTINGS) if (id in kept && kept[id] !== null) setControl(id, kept[id]);
+}
+
+// A job's options put back in the form (the history's "Use these settings").
+function applyOptions(chosen) {
+  const { defaults } = state.setup;
+  for (const id of SETTINGS) {
+    const name = id === "time-budget" ? "time_budget" : id;
+    if (id === "strength") setControl(id, Math.log10(chosen.style_weight ?? defaults.style_weight));
+    else setControl(id, chosen[name] ?? defaults[name] ?? "");
+  }
+  saveSettings();
+}
+
+async function loadHistory() {
+  let jobs;
+  try { jobs = await api("/api/jobs"); } catch { return; }
+  const list = $("history");
+  list.replaceChildren();
+  for (const job of jobs.filter((j) => j.result_size)) {
+    const li = document.createElement("li");
+    li.dataset.job = job.id;
+    const img = document.createElement("img");
+    img.src = `/api/jobs/${job.id}/result`;
+    img.alt = job.download;
+    const about = document.createElement("div");
+    about.className = "summary";
+    const options = job.request.options || {};
+    about.textContent = `${job.download} · ${job.state} in ${job.elapsed} s` +
+      (options.size ? ` · ${options.size} px` : "") + (options.style_weight ? ` · style weight ${options.style_weight}` : "");
+    const again = document.createElement("button");
+    again.type = "button"; again.className = "again"; again.textContent = "Use these settings";
+    again.addEventListener("click", () => {
+      applyOptions(options);
+      restoreImages(job);
+      $("status").textContent = "Settings of that result restored: Start makes it again.";
+    });
+    const download = document.createElement("a");
+    download.className = "button"; download.textContent = "Download";
+    download.href = img.src; download.setAttribute("download", job.download);
+    about.append(document.createElement("br"), again, download);
+    li.append(img, about);
+    list.appendChild(li);
+  }
+  $("history-card").hidden = !list.children.length;
+}
+
+// A past job's images back in the cards: examples by name, uploads as long as the server keeps them.
+function restoreImages(job) {
+  const known = new Map(state.styles.map((s) => [s.reference, s.src]));
+  const picture = (reference) => reference.startsWith("example:") ? `/examples/${reference.slice(8)}`
+    : reference === state.content ? $("content-thumb").src : known.get(reference) || "/static/favicon.svg";
+  const [contentName, styleNames] = [job.names[0], job.names[1]];
+  setContent(job.request.content, contentName, picture(job.request.content));
+  state.styles = [];
+  $("styles").replaceChildren();
+  job.request.styles.forEach((style, i) => {
+    addStyle(style.image, styleNames[i] || style.image, picture(style.image));
+    state.styles[i].weight = style.weight;
+    $("styles").children[i].querySelector("input").value = style.weight;
+  });
+}
+
+function describeStrength() {
+  const offset = Number($("strength").value) - Math.log10(state.setup.defaults.style_weight);
+  const words = offset < -0.75 ? "much more photo" : offset < -0.25 ? "more photo"
+    : offset <= 0.25 ? "balanced" : offset <= 0.75 ? "more painting" : "much more painting";
+  $("strength-value").textContent = `(${words})`;
+  $("strength-ratio").textContent = `Style weight β/α = ${(10 ** Number($("strength").value)).toPrecision(2)}`;
+}
+
 async function init() {
   state.setup = await api("/api/setup");
   const { defaults, choices, limits } = state.setup;
@@ -319,9 +416,8 @@ async function init() {
   $("size-value").textContent = $("size").value;
   $("size").addEventListener("input", () => { $("size-value").textContent = $("size").value; });
   $("strength").value = Math.log10(defaults.style_weight);
-  const showStrength = () => { $("strength-value").textContent = `β/α = ${(10 ** Number($("strength").value)).toPrecision(2)}`; };
-  $("strength").addEventListener("input", showStrength);
-  showStrength();
+  $("strength").addEventListener("input", describeStrength);
+  describeStrength();
   $("iterations").max = limits.max_iterations;
   $("iterations").value = defaults.iterations || 200;
   $("style_scale").value = defaults.style_scale;
@@ -331,6 +427,21 @@ async function init() {
   $("tv_weight").value = defaults.tv_weight;
   $("multiscale").checked = defaults.multiscale;
   for (const [id, list] of Object.entries(choices)) fillSelect(id, list, defaults[id]);
+  // The seed draws the noise a noise (or blend) start begins from; from the photo it does nothing.
+  const showSeed = () => { $("seed-label").hidden = !["noise", "blend"].includes($("init").value); };
+  $("init").addEventListener("change", showSeed);
+  $("init").addEventListener("input", showSeed);
+  showSeed();
+  restoreSettings();
+  for (const id of SETTINGS) {
+    $(id).addEventListener("change", saveSettings);
+    $(id).addEventListener("input", saveSettings);
+  }
+  $("reset-settings").addEventListener("click", () => {
+    try { localStorage.removeItem(STORE); } catch { /* nothing kept */ }
+    applyOptions({});
+  });
+  loadHistory();
   for (const example of state.setup.examples) {
     if (example.role === "content") $("content-examples").appendChild(exampleButton(example, setContent));
     else $("style-examples").appendChild(exampleButton(example, addStyle));
