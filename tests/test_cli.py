@@ -611,3 +611,15 @@ def test_a_config_file_is_checked_as_the_flags_are(
     assert main([*argv, "--config", str(options), "--save-config", str(again)]) == 0
     assert again.read_text() == options.read_text()
     assert "multiscale = false" in options.read_text() and "relu2_1:0.123456789" in options.read_text()
+
+
+def test_style_weights_that_overflow_are_refused_in_one_line(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--style-blend 1e308,1e308 overflowed to no style at all, and the run said "done"."""
+    out = tmp_path / "out.png"
+    argv = [str(content_path), str(style_path), str(style_path), "-o", str(out), *FAST]
+    assert main([*argv, "--style-blend", "1e308,1e308"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("impasto: error: style_blend: the weights (1e+308, 1e+308) sum to more than")
+    assert error.count("\n") == 1 and not out.exists()

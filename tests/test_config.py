@@ -265,3 +265,29 @@ def test_the_api_refuses_values_of_another_type_in_one_line() -> None:
     ]:
         with pytest.raises(ConfigError, match=message):
             StyleConfig(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("blend", "message"),
+    [
+        ((1e308, 1e308), r"style_blend: the weights \(1e\+308, 1e\+308\) sum to more than a float holds"),
+        ((1.0, float("inf")), "style_blend: every weight must be a finite number ≥ 0"),
+        ((1.0, float("nan")), "style_blend: every weight must be a finite number ≥ 0"),
+        ((1.0, -1.0), "style_blend: every weight must be a finite number ≥ 0"),
+        ((0.0, 0.0), "style_blend: at least one weight must be above 0"),
+        ((), "style_blend must be one or more numbers"),
+        ((1.0, True), "style_blend must be numbers"),
+        (5, "style_blend must be one or more numbers, got 5"),
+    ],
+)
+def test_style_weights_are_finite_and_so_is_their_sum(blend: object, message: str) -> None:
+    """Two weights of 1e308 each are finite, their sum is not: normalized by it, each style would weigh
+    0 and the run would paint no style at all, and say it was done."""
+    with pytest.raises(ConfigError, match=message):
+        StyleConfig(style_blend=blend)  # type: ignore[arg-type]
+    assert StyleConfig(style_blend=(1e307, 1e307)).style_blend == (1e307, 1e307)
+
+
+def test_layer_weights_sum_to_a_finite_number() -> None:
+    with pytest.raises(ConfigError, match="style-layers: the layer weights sum to more than a float holds"):
+        StyleConfig(style_layers="relu1_1:1e308,relu2_1:1e308")  # type: ignore[arg-type]

@@ -81,9 +81,30 @@ def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
     for name, weight in items:
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"{what}: weight of {name} must be a finite number ≥ 0, got {weight}")
-    if sum(w for _, w in items) <= 0:
+    total = sum(w for _, w in items)
+    if total <= 0:
         raise ConfigError(f"{what}: the layer weights sum to 0")
+    if not math.isfinite(total):  # normalized by their sum, every weight would become 0
+        raise ConfigError(f"{what}: the layer weights sum to more than a float holds; scale them down")
     return tuple(items)
+
+
+def _blend_weights(weights: object) -> tuple[float, ...]:
+    """The weights of several style images as floats: each finite and ≥ 0, at least one positive, and
+    their sum finite too (normalized by an infinite sum, every style would weigh 0: no style at all)."""
+    shown = _shown(weights)
+    if not isinstance(weights, Sequence) or isinstance(weights, str) or not weights:
+        raise ConfigError(f"style_blend must be one or more numbers, got {shown}")
+    if not all(_is_number(w) for w in weights):
+        raise ConfigError(f"style_blend must be numbers, got {shown}")
+    blend = tuple(_float(w) for w in weights)
+    if any(not math.isfinite(w) or w < 0 for w in blend):
+        raise ConfigError(f"style_blend: every weight must be a finite number ≥ 0, got {shown}")
+    if sum(blend) <= 0:
+        raise ConfigError(f"style_blend: at least one weight must be above 0, got {shown}")
+    if not math.isfinite(sum(blend)):
+        raise ConfigError(f"style_blend: the weights {shown} sum to more than a float holds; scale them down")
+    return blend
 
 
 def _layer_pair(item: object) -> tuple[str, object]:
@@ -279,12 +300,7 @@ class StyleConfig:
         if not isinstance(self.style_scale, int | float) or not 0.05 <= self.style_scale <= 8:
             raise ConfigError(f"style_scale must be from 0.05 to 8, got {self.style_scale!r}")
         if self.style_blend is not None:
-            blend = tuple(float(w) for w in self.style_blend)
-            if not blend or any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
-                raise ConfigError(
-                    f"style_blend must be numbers ≥ 0 with a positive sum, got {self.style_blend!r}"
-                )
-            set_(self, "style_blend", blend)
+            set_(self, "style_blend", _blend_weights(self.style_blend))
         if self.preserve_colors not in PRESERVE_COLORS:
             raise ConfigError(
                 f"unknown preserve_colors {self.preserve_colors!r}; choose none, luminance or histogram"
