@@ -285,3 +285,57 @@ def test_first_load_drop_paste_and_examples(
     phone = desktop.with_name(desktop.stem + "-phone" + desktop.suffix)
     page.screenshot(path=str(phone), full_page=True)
     assert Image.open(phone).size[0] == 390
+
+
+def test_the_page_remembers_settings_and_results_and_offers_what_the_device_has(
+    server: Server, page: Page, tmp_path: Path
+) -> None:
+    """Settings survive a reload; a finished result is listed with its settings (reused with one
+    click, downloaded under a name that says what it is); a GPU server offers a GPU's defaults."""
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.is_hidden("#history-card") and page.is_hidden("#seed-label")  # photo start: no seed
+    assert page.input_value("#size") == "384"  # this server's device is the CPU
+    assert "bf16" not in page.eval_on_selector("#precision", "e => [...e.options].map((o) => o.value)")
+    page.click("#content-examples button")
+    page.click("#style-examples button")
+    set_range(page, "#size", "64")
+    page.fill("#iterations", "3")
+    page.dispatch_event("#iterations", "change")
+    set_range(page, "#strength", "2")
+    assert "more painting" in page.inner_text("#strength-value")
+    page.click("#start")
+    page.wait_for_selector("#finished", state="visible", timeout=120_000)
+    page.wait_for_selector("#history li")
+    assert page.get_attribute("#download", "download") == "chelsea-in-swirls-64px.png"
+
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.input_value("#size") == "64" and page.input_value("#iterations") == "3"
+    assert page.input_value("#strength") == "2"
+    page.wait_for_selector("#history li")  # the session's results are still there
+    assert "chelsea-in-swirls-64px.png" in page.inner_text("#history")
+    page.click("#advanced summary")
+    page.click("#reset-settings")
+    assert page.input_value("#iterations") == "40" and page.input_value("#size") == "384"
+    page.click("#history li .again")
+    assert page.input_value("#iterations") == "3" and page.input_value("#size") == "64"
+    assert "chelsea.png" in page.inner_text("#content-name")
+    assert page.locator("#styles li.style").count() == 1
+    with page.expect_download() as download_info:
+        page.click("#history li a")
+    assert download_info.value.suggested_filename == "chelsea-in-swirls-64px.png"
+
+    # The same page on a GPU server (the device faked in the setup it sends).
+    server.app._device_kind = "cuda"
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.input_value("#size") == "768" and page.input_value("#iterations") == "500"
+    assert {"tf32", "bf16", "fp16"} <= set(
+        page.eval_on_selector("#precision", "e => [...e.options].map((o) => o.value)")
+    )
+    page.click("#advanced summary")
+    assert page.is_hidden("#seed-label")
+    page.select_option("#init", "noise")
+    assert page.is_visible("#seed-label")
