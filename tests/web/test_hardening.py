@@ -502,3 +502,16 @@ def test_progress_is_pushed_as_server_sent_events(serve: Callable[[Limits], Serv
     assert len({json.dumps(s) for s in states}) == len(states)  # sent at each change only
     other = send(server, "GET", f"/api/jobs/{answer['id']}/events")  # another session's
     assert other[0] == 404
+
+
+def test_style_weights_that_overflow_together_are_refused(serve: Callable[[Limits], Server]) -> None:
+    """Two weights of 1e308 are each finite, but their sum is not: the blend would be no style."""
+    server = serve(Limits())
+    styles = [
+        {"image": "example:swirls.png", "weight": 1e308},
+        {"image": "example:chelsea.png", "weight": 1e308},
+    ]
+    job = {"content": "example:chelsea.png", "styles": styles, "options": {"size": 48}}
+    headers = {"X-Impasto-Token": token(server), "Content-Type": "application/json"}
+    status, answer, _ = send(server, "POST", "/api/jobs", json.dumps(job).encode(), headers)
+    assert status == 400 and "style_blend" in answer["error"], answer
