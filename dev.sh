@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv and run the demo or the checks.
-#   ./dev.sh demo    set up, stylize the example photo (impasto demo), print the output's path
+#   ./dev.sh demo    install the package alone, stylize the example photo (impasto demo)
 #   ./dev.sh test    set up, then lint (ruff), type-check (mypy) and test (pytest)
 #   ./dev.sh test --fast   the same with the fast tier of tests only (under a minute on 2 cores)
 #   ./dev.sh setup   set up only
@@ -9,6 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 python=${PYTHON:-python3}
 
+# What the demo needs: the package and its own dependencies (the CPU build of torch), nothing more.
+setup_demo() {
+    [ -x .venv/bin/python ] || "$python" -m venv .venv
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+}
+
+# What the checks need besides: the dev extra (video, Ray, the look benchmark's packages, pytest, ruff,
+# mypy, Playwright), the VGG-16 weights and a browser.
 setup() {
     [ -x .venv/bin/python ] || "$python" -m venv .venv
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
@@ -34,7 +42,7 @@ case "${1:-}" in
         setup
         ;;
     demo)
-        setup
+        setup_demo
         mkdir -p out
         .venv/bin/impasto demo -o out/demo.png
         ;;
