@@ -5,8 +5,10 @@ Every image is made here, in tmp_path; nothing is read from the repository.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+import subprocess
 import sys
 import warnings
 import zlib
@@ -488,6 +490,101 @@ def test_decoded_memory_is_limited_from_the_header(tmp_path: Path, monkeypatch: 
     assert_one_line_about(error, path, "6000×6000", "RGBA", "412 MiB", "256 MiB", "--max-memory")
     assert images.decode_cost((6000, 6000), "RGBA") == 6000 * 6000 * 12
     assert images.decode_cost((6000, 6000), "L") < images.decode_cost((6000, 6000), "RGB")
+
+
+def test_every_decode_honours_its_cap_per_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16-bit grey costs more than its two bytes a pixel (numpy's float32 copies on the way to 8 bits):
+    a 6000×6000 I;16 PNG was estimated at 343 MiB and took about 550. Refused from the header by
+    load and by probe alike, before a byte is decoded."""
+    path = tmp_path / "deep.png"
+    Image.new("I;16", (6000, 6000)).save(path)
+    with Image.open(path) as header:
+        assert header.mode == "I;16"
+
+    def must_not_decode(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("decoded before its cost was checked")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", must_not_decode)
+    for read in (images.load, images.probe):
+        with pytest.raises(ImageError) as error:
+            read(path, 10**9, 500 * 2**20)
+        assert_one_line_about(error, path, "6000×6000 px (I;16)", "618 MiB", "over the 500 MiB allowed")
+    transparent = tmp_path / "keyed.png"  # a transparent grey value: composited on white, as alpha is
+    Image.new("L", (6000, 6000)).save(transparent, transparency=0)
+    with pytest.raises(ImageError, match="446 MiB"):
+        images.load(transparent, 10**9, 300 * 2**20)
+    assert images.decode_cost((6000, 6000), "L") == 6000 * 6000 * 8
+
+
+# Modes and formats whose cost differs, each made at 2000×2000 px: (what, file name, mode, how to make it).
+_MEASURED: list[tuple[str, str, Callable[[npt.NDArray[np.uint8]], Image.Image], dict[str, Any]]] = [
+    ("L", "l.png", lambda g: Image.fromarray(g, "L"), {}),
+    ("RGB", "rgb.png", lambda g: Image.fromarray(np.dstack([g, g.T, g[::-1]]), "RGB"), {}),
+    ("RGBA", "rgba.png", lambda g: Image.fromarray(np.dstack([g, g.T, g[::-1], g]), "RGBA"), {}),
+    ("LA", "la.png", lambda g: Image.fromarray(np.dstack([g, g.T]), "LA"), {}),
+    ("P", "p.png", lambda g: Image.fromarray(g, "L").convert("P"), {}),
+    ("P", "p-keyed.png", lambda g: Image.fromarray(g, "L").convert("P"), {"transparency": 3}),
+    ("I;16", "i16.png", lambda g: Image.fromarray(g.astype(np.uint16) * 257), {}),
+    ("I", "i.tif", lambda g: Image.fromarray(g.astype(np.int32) * 65793), {}),
+    ("F", "f.tif", lambda g: Image.fromarray(g.astype(np.float32) / 255), {}),
+    ("CMYK", "cmyk.jpg", lambda g: Image.fromarray(np.dstack([g, g.T, g[::-1]]), "RGB").convert("CMYK"), {}),
+    (
+        "RGB",
+        "progressive.jpg",
+        lambda g: Image.fromarray(np.dstack([g, g.T, g]), "RGB"),
+        {"progressive": True, "subsampling": 0},
+    ),
+    (
+        "RGBA",
+        "rgba.webp",
+        lambda g: Image.fromarray(np.dstack([g, g.T, g[::-1], g]), "RGBA"),
+        {"quality": 50, "method": 0},
+    ),
+]
+
+_MEASURE = """
+import json, sys
+from PIL import Image
+from impasto.io import images
+
+def peak():  # this process's peak resident memory (ru_maxrss would count its parent's, from the fork)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+path = sys.argv[1]
+with Image.open(path) as header:  # Pillow's plugin for the format is imported before the first mark
+    size, mode, fmt, info = header.size, header.mode, header.format, dict(header.info)
+before = peak()
+images.load(path, max_pixels=10**9)
+measured = peak() - before
+print(json.dumps({"measured": measured, "estimated": images.decode_cost(size, mode, fmt, info)}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak from /proc (Linux)")
+def test_decode_cost_covers_the_measured_peak(tmp_path: Path) -> None:
+    """The estimate from the header is at least the memory load() takes at its peak, measured for each
+    mode (and the formats whose decoders hold more) as the growth of the peak resident memory of a
+    process of its own, around one load of a 2000×2000 image."""
+    grey = np.add.outer(np.arange(2000), np.arange(2000)).astype(np.uint8)  # (H, W): cheap to encode
+    grey[::7] ^= 0x55  # and not too cheap to decode
+    per_pixel = {}
+    for mode, name, make, options in _MEASURED:
+        path = saved(make(grey), tmp_path / name, **options)
+        assert stored(path).mode == mode, name
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURE, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        found = json.loads(done.stdout)
+        per_pixel[name] = (round(found["measured"] / 4e6, 1), found["estimated"] / 4e6)
+    under = {name: costs for name, costs in per_pixel.items() if costs[0] > costs[1]}
+    assert not under, f"estimated below the measured peak (bytes per pixel, measured and estimated): {under}"
+    assert per_pixel["rgba.png"][0] > 6  # the measure sees the conversion at all
 
 
 def test_damaged_metadata_is_ignored_without_a_word(tmp_path: Path) -> None:

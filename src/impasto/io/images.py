@@ -22,10 +22,10 @@ import sys
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,15 +70,45 @@ class LoadedImage:
 
 # Bytes per pixel of Pillow's decoded modes (it keeps RGB, LA, CMYK, … four bytes to a pixel).
 _MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
-# Converting a decoded image to RGB holds about two RGB-sized copies more (a transposed or alpha-free
-# copy and the RGB result): 4 + 4 bytes per pixel.
-_CONVERT_BYTES = 8
+# Modes _to_rgb brings down to 8-bit grey through numpy first (_grey_to_l).
+_DEEP_GREY = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+# Formats whose decoder keeps buffers the size of the image while it is open: libwebp's RGBA canvas,
+# the frame it hands to Pillow as bytes and, for a lossless file, its ARGB plane.
+_DECODER_BYTES = {"WEBP": 12}
 
 
-def decode_cost(size: tuple[int, int], mode: str) -> int:
+def decode_cost(
+    size: tuple[int, int], mode: str, format: str | None = None, info: Mapping[Any, object] | None = None
+) -> int:
     """Bytes of memory that loading an image of ``size`` (W, H) in Pillow ``mode`` takes at its peak,
-    estimated from the header: the decoded pixels and the copies the conversion to RGB makes."""
-    return size[0] * size[1] * (_MODE_BYTES.get(mode, 4) + _CONVERT_BYTES)
+    estimated from the header: the decoded pixels; the copies :func:`load` makes on the way to RGB (or,
+    where more, what a progressive JPEG holds while it decodes); the buffers of the ``format``'s decoder.
+    ``info`` is the header's (Pillow's ``image.info``): a transparent colour (a palette's, or a grey or
+    RGB value) is composited on white as alpha is.
+
+    test_decode_cost_covers_the_measured_peak (tests/io/test_images.py) measures it for each mode at
+    2000² px, in a process of its own: for example L 5.0 bytes per pixel, RGB 8.2, RGBA 9.1, I;16 15.1,
+    F 16.1, progressive JPEG 10.2, WebP 17.2; here 8, 11, 12, 18, 20, 13 and 24.
+    """
+    info = info or {}
+    decoded = _MODE_BYTES.get(mode, 4)
+    if mode in _DEEP_GREY:
+        converting = 13  # numpy's copy of the pixels, float32 arrays and a mask (_grey_to_l), measured
+    elif mode == "RGBA":
+        converting = 4 + 1  # the RGB result and the alpha band it is pasted through
+    elif mode in ("LA", "PA", "RGBa") or "transparency" in info:
+        converting = 4 + 4 + 1  # an RGBA copy, the RGB result and the alpha band
+    elif mode == "La":
+        converting = 4 + 4 + 4 + 1  # an LA copy first: Pillow converts premultiplied grey to nothing else
+    else:
+        converting = 4  # the RGB result
+    if format == "JPEG" and info.get("progressive"):
+        # libjpeg keeps every DCT coefficient of a progressive file until the last scan: 2 bytes per
+        # pixel and component (fewer for subsampled colour), freed before the conversion.
+        converting = max(converting, 2 * Image.getmodebands(mode))
+    # + 3: the decoders' row buffers and the allocator's slack (under 0.3 bytes per pixel, measured),
+    # and a margin for other versions of Pillow and its libraries.
+    return size[0] * size[1] * (decoded + converting + _DECODER_BYTES.get(format or "", 0) + 3)
 
 
 def load(
@@ -91,7 +121,7 @@ def load(
     (:func:`decode_cost`), is refused from its header, before it is decoded.
     """
     with _opened(source, max_pixels, max_bytes, decode=True) as image:
-        return _to_rgb(image)
+        return _to_rgb(image, own=True)
 
 
 def probe(
@@ -183,7 +213,7 @@ def _check_limits(name: str, image: Image.Image, max_pixels: int, max_bytes: int
             f"{name}: {width}×{height} = {width * height:,} pixels is over the limit of {max_pixels:,} "
             "(a guard against decompression bombs; raise it with --max-pixels)"
         )
-    cost = decode_cost(image.size, image.mode)
+    cost = decode_cost(image.size, image.mode, image.format, image.info)
     if max_bytes is not None and cost > max_bytes:
         raise ImageError(
             f"{name}: decoding {width}×{height} px ({image.mode}) takes about {cost / 2**20:,.0f} MiB, "
@@ -218,8 +248,13 @@ def from_pil(image: Image.Image) -> LoadedImage:
     return _to_rgb(image)
 
 
-def _to_rgb(image: Image.Image) -> LoadedImage:
-    image = ImageOps.exif_transpose(image) or image
+def _to_rgb(image: Image.Image, own: bool = False) -> LoadedImage:
+    """``image`` as RGB. ``own``: it is load()'s, and may be turned in place: no copy of the decoded
+    pixels is held beside the conversion's (a picture given by the caller is copied, never changed)."""
+    if own:
+        ImageOps.exif_transpose(image, in_place=True)
+    else:
+        image = ImageOps.exif_transpose(image) or image
     icc: bytes | None = image.info.get("icc_profile") or None
     keep_icc = icc is not None and image.mode in _RGB_MODES and _colour_space(icc) == b"RGB "
     if image.mode == "CMYK" and icc is not None and _colour_space(icc) == b"CMYK":

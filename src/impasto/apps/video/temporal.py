@@ -204,7 +204,7 @@ def run_on_ray(
 
     def on_result(shot: tuple[int, int], made: dict[int, bytes]) -> None:
         for t, data in sorted(made.items()):
-            work.save(t, images.load(data, plan.config.max_pixels).image)
+            work.save(t, images.load(data, plan.config.max_pixels, plan.config.max_memory).image)
             if report is not None:
                 report(VideoEvent("frame", t, count))
 
