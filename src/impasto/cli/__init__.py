@@ -12,6 +12,9 @@
 
 Every problem a user can fix ends in one line on stderr and a non-zero exit code:
 1 for a failed run, 2 for bad arguments, 130 for Ctrl-C (after saving the best image so far).
+Nothing a command writes may be one of its inputs (common.check_written). A file that only records
+the run (--log-json, --save-config) and fails to be written costs one warning line, not the picture:
+the exit code stays 0.
 Importing it loads no torch: --help and --version answer at once.
 """
 
