@@ -78,11 +78,26 @@ def test_a_pipe_is_written_in_place_not_replaced(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["log.fifo"]
 
 
-def test_system_paths_are_never_replaced() -> None:
-    """/dev/stdout leads to whatever stdout is, a regular file too: it is written to, never replaced."""
-    assert files.written_in_place(Path("/dev/stdout"))
-    assert files.written_in_place(Path("/dev/null"))
-    assert not files.written_in_place(Path("/tmp/impasto-no-such-file.json"))
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_processes_open_files_are_never_replaced(tmp_path: Path) -> None:
+    """/dev/stdout leads to whatever stdout is, a regular file too: it is written to, never replaced
+    (a rename would leave the process writing to a file no one sees). Devices neither; but a regular
+    file in /dev/shm is replaced like any other."""
+    with open(tmp_path / "stdout.txt", "wb") as opened:
+        descriptor = f"/proc/self/fd/{opened.fileno()}"
+        assert files.written_in_place(Path(descriptor))
+        assert files.written_in_place(Path(f"/dev/fd/{opened.fileno()}"))
+    assert files.written_in_place(Path("/dev/stdout")) and files.written_in_place(Path("/dev/null"))
+    assert not files.written_in_place(tmp_path / "new.json")
+    if os.access("/dev/shm", os.W_OK):
+        scratch = Path("/dev/shm") / f"impasto-test-{os.getpid()}.json"
+        try:
+            scratch.write_bytes(b"the old content, longer than the new")
+            assert not files.written_in_place(scratch)
+            files.write_atomically(scratch, b"new")
+            assert scratch.read_bytes() == b"new"
+        finally:
+            scratch.unlink(missing_ok=True)
 
 
 def test_a_replacement_appears_whole_or_not_at_all(tmp_path: Path) -> None:

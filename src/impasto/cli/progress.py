@@ -80,6 +80,8 @@ class Feedback:
             }
             try:
                 self.json.file.write((json.dumps(record) + "\n").encode())
+                if self.json.in_place:  # a pipe or a terminal: each line as it comes
+                    self.json.file.flush()
             except OSError as error:
                 self._json_failed(error)
 

@@ -170,7 +170,8 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             "--log-json",
             type=Path,
             metavar="FILE",
-            help="write a JSON line per iteration to FILE: scale, iteration, loss and its terms, seconds",
+            help="write a JSON line per iteration to FILE: scale, iteration, loss and its terms, seconds "
+            "(the file appears, whole, when the run ends; /dev/stdout or a pipe gets each line at once)",
         )
         g.add_argument(
             "--save-every",

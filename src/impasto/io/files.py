@@ -103,15 +103,18 @@ def unwritable(path: Path) -> str | None:
 
 def written_in_place(path: Path) -> bool:
     """Whether ``path`` is written where it is rather than replaced: it exists and is not a regular file
-    (a terminal, a pipe), or it is the system's (under /dev or /proc, such as /dev/stdout, or a link
-    to one), whatever it leads to. Such a path cannot be replaced, and must not be."""
-    hop = Path(os.path.abspath(path))
-    for _ in range(40):  # the system's own limit of links in a row
-        if hop.parts[1:2] in (("dev",), ("proc",)):
-            return True
-        if not hop.is_symlink():
+    (a terminal, a pipe, /dev/full), or it is reached through /proc (/dev/stdout, /dev/fd/1,
+    /proc/self/fd/1: a file a process has open, even a regular one, must stay the file it has open)."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    hops = [folder]
+    hop = os.path.abspath(path)
+    for _ in range(40):  # the links from ``path`` on, as many as the system follows
+        hops.append(hop)
+        if not os.path.islink(hop):
             break
-        hop = Path(os.path.abspath(hop.parent / os.readlink(hop)))
+        hop = os.path.abspath(os.path.join(os.path.dirname(hop), os.readlink(hop)))
+    if any(Path(hop).parts[1:2] == ("proc",) for hop in hops):
+        return True
     try:
         return not stat.S_ISREG(os.stat(path).st_mode)
     except (OSError, ValueError):  # nothing there yet: a new file
@@ -156,7 +159,8 @@ class Replacement:
         self.path = Path(path)
         self.target = self.path  # where the temporary file is renamed to
         self.temp: Path | None = None
-        if written_in_place(self.path):
+        self.in_place = written_in_place(self.path)  # ``file`` is ``path`` itself, not a temporary file
+        if self.in_place:
             self.file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 (closed by commit or discard)
             return
         if self.path.is_symlink():
