@@ -339,3 +339,42 @@ def test_the_page_remembers_settings_and_results_and_offers_what_the_device_has(
     assert page.is_hidden("#seed-label")
     page.select_option("#init", "noise")
     assert page.is_visible("#seed-label")
+
+
+def test_a_mask_drawn_in_the_page_puts_a_style_where_it_was_painted(
+    server: Server, page: Page, tmp_path: Path, content_path: Path, style_path: Path
+) -> None:
+    """Two styles; the first one's mask painted over the left half of the photo: the run takes it
+    (its command names the mask), and a mask file can be given instead."""
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#content-examples button")
+    page.click("#style-examples button")
+    blue = tmp_path / "blue.png"
+    Image.new("RGB", (64, 64), (20, 40, 220)).save(blue)
+    page.set_input_files("#style-file", str(blue))
+    wait_for(page, "document.querySelectorAll('#styles li.style').length === 2")
+    page.click("#styles li.style >> nth=0 >> .draw-mask")
+    page.wait_for_selector("#mask-editor", state="visible")
+    wait_for(page, "document.getElementById('mask-canvas').width === 512")
+    box = page.locator("#mask-canvas").bounding_box()
+    assert box is not None
+    set_range(page, "#mask-brush", "120")
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.mouse.down()
+    for step in range(0, 21):
+        page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * step / 20)
+    page.mouse.up()
+    page.click("#mask-done")
+    page.wait_for_selector("#styles li.style >> nth=0 >> .mask img", state="visible")
+    assert page.is_hidden("#mask-editor")
+    set_range(page, "#size", "64")
+    page.fill("#iterations", "2")
+    page.click("#start")
+    page.wait_for_selector("#finished", state="visible", timeout=120_000)
+    assert "Done" in page.inner_text("#status"), page.inner_text("#status")
+    assert "--content-mask mask-swirls.png" in page.inner_text("#command")
+    masks = [p for p in server.app.folder.glob("*/*") if Image.open(p).size == (512, 341)]
+    assert masks, "the drawn mask was uploaded at the canvas's size"
+    grey = Image.open(masks[0]).convert("L")
+    assert grey.getpixel((128, 170)) > 200 and grey.getpixel((450, 170)) < 50  # painted left, not right

@@ -441,3 +441,27 @@ def test_listening_beyond_this_computer_says_so() -> None:
         assert process.wait(timeout=120) == 0
     finally:
         process.kill()
+
+
+def test_masks_put_each_style_in_its_region(server: Server) -> None:
+    """A mask per style (or one for two styles) reaches the run and its command; masks for some
+    styles only are refused."""
+    browser = Browser(server.url)
+    left = Image.new("L", (64, 48), 0)
+    left.paste(255, (0, 0, 32, 48))
+    _, mask = browser.upload(left.convert("RGB"), "left.png")
+    styles = [
+        {"image": "example:swirls.png", "weight": 1, "mask": mask["id"]},
+        {"image": "example:chelsea.png", "weight": 1},
+    ]
+    request = {"content": "example:chelsea.png", "styles": styles, "options": FAST}
+    status, job = browser.json("POST", "/api/jobs", request)
+    assert status == 202, job
+    final = browser.wait(job["id"])
+    assert final["state"] == "done", final
+    assert "--content-mask left.png" in final["command"]
+    three = {**request, "styles": [*styles, {"image": "example:swirls.png", "mask": mask["id"]}]}
+    status, answer = browser.json("POST", "/api/jobs", three)
+    assert status == 400 and "give every style a mask" in answer["error"]
+    gone = {**request, "styles": [{"image": "example:swirls.png", "mask": "upload:nope"}]}
+    assert browser.json("POST", "/api/jobs", gone)[0] == 400

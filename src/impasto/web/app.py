@@ -323,15 +323,24 @@ class App:
             raise HttpError(HTTPStatus.BAD_REQUEST, "choose at least one style image")
         if len(styles_in) > self.limits.max_styles:
             raise HttpError(HTTPStatus.BAD_REQUEST, f"at most {self.limits.max_styles} style images")
-        styles, style_names, blend = [], [], []
+        styles, style_names, blend, masks, mask_names = [], [], [], [], []
         for item in styles_in:
             if not isinstance(item, dict):
-                raise HttpError(HTTPStatus.BAD_REQUEST, "each style is {image, weight}")
+                raise HttpError(HTTPStatus.BAD_REQUEST, "each style is {image, weight, mask}")
             path, name = self.image(session, item.get("image"))
             styles.append(path)
             style_names.append(_command_word(item.get("image"), path, name))
             blend.append(_number(item.get("weight", 1.0), "style weight"))
-        config, budget = self._config(request.get("options") or {}, blend)
+            if item.get("mask") is not None:  # white where this style goes
+                mask, mask_name = self.image(session, item["mask"])
+                masks.append(mask)
+                mask_names.append(_command_word(item["mask"], mask, mask_name))
+        if masks and not (len(masks) == len(styles) or (len(styles) == 2 and styles_in[0].get("mask"))):
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST,
+                "give every style a mask, or none (with two styles, the first one's mask is enough)",
+            )
+        config, budget = self._config(request.get("options") or {}, blend, tuple(masks))
         job = Job(
             id=secrets.token_urlsafe(12),
             session=session.id,
@@ -339,7 +348,9 @@ class App:
             styles=styles,
             config=config,
             time_budget=budget,
-            command=command_line(content_word, style_names, config, budget, sketch=sketch_only),
+            command=command_line(
+                content_word, style_names, config, budget, sketch=sketch_only, masks=mask_names
+            ),
             names=(content_name, [Path(word).name for word in style_names]),
             request={
                 "content": request.get("content"),
@@ -384,7 +395,9 @@ class App:
             raise HttpError(HTTPStatus.NOT_FOUND, "no such job")
         return job
 
-    def _config(self, requested: dict[str, Any], blend: list[float]) -> tuple[StyleConfig, float | None]:
+    def _config(
+        self, requested: dict[str, Any], blend: list[float], masks: tuple[Path, ...] = ()
+    ) -> tuple[StyleConfig, float | None]:
         if not isinstance(requested, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "options must be an object")
         values: dict[str, Any] = {}
@@ -418,7 +431,9 @@ class App:
         if budget is not None and budget <= 0:
             raise HttpError(HTTPStatus.BAD_REQUEST, "the time budget must be a positive number of seconds")
         try:
-            config = StyleConfig(device=self.device_name, style_blend=tuple(blend), **values)
+            config = StyleConfig(
+                device=self.device_name, style_blend=tuple(blend), content_masks=masks, **values
+            )
         except ConfigError as error:
             raise HttpError(HTTPStatus.BAD_REQUEST, str(error)) from None
         if config.size is not None and config.size > self.limits.max_size:
@@ -553,12 +568,18 @@ def _command_word(reference: object, path: Path, name: str) -> str:
 
 # The options ``impasto preview`` takes: those a feed-forward sketch honours (preview.make).
 SKETCH_OPTIONS = frozenset(
-    {"size", "style_blend", "preserve_colors", "color_match", "max_pixels", "max_upscale"}
+    {"size", "style_blend", "preserve_colors", "color_match", "max_pixels", "max_upscale", "content_masks"}
 )
 
 
 def command_line(
-    content: str, styles: list[str], config: StyleConfig, budget: float | None, *, sketch: bool = False
+    content: str,
+    styles: list[str],
+    config: StyleConfig,
+    budget: float | None,
+    *,
+    sketch: bool = False,
+    masks: list[str] = [],  # noqa: B006 (never changed)
 ) -> str:
     """The ``impasto`` command that makes the same image (options that differ from the defaults, the
     server's device included); with ``sketch``, the ``impasto preview`` command of its quick sketch."""
@@ -568,6 +589,10 @@ def command_line(
     for f in fields(StyleConfig):
         value = getattr(config, f.name)
         if value == getattr(defaults, f.name) or (sketch and f.name not in SKETCH_OPTIONS):
+            continue
+        if f.name == "content_masks":  # by the names the user knows them by
+            for mask in masks:
+                words += ["--content-mask", mask]
             continue
         option = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):

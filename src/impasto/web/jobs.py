@@ -12,6 +12,7 @@ Nothing here knows about HTTP; the server turns requests into :class:`Job` objec
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import threading
 import time
 import traceback
@@ -79,11 +80,13 @@ class Job:
     # the paths are given to the library as they are.
     read: Callable[[Path], Image.Image] | None = None
 
-    def images(self) -> tuple[Path | Image.Image, list[Path | Image.Image]]:
-        """The content and the styles, read as ``read`` says."""
+    def inputs(self) -> tuple[Path | Image.Image, list[Path | Image.Image], StyleConfig]:
+        """The content, the styles and the options with their masks, the images read as ``read`` says."""
         if self.read is None:
-            return self.content, list(self.styles)
-        return self.read(self.content), [self.read(path) for path in self.styles]
+            return self.content, list(self.styles), self.config
+        masks = tuple(self.read(m) if isinstance(m, Path) else m for m in self.config.content_masks)
+        config = dataclasses.replace(self.config, content_masks=masks) if masks else self.config
+        return self.read(self.content), [self.read(path) for path in self.styles], config
 
     @property
     def elapsed(self) -> float:
@@ -240,8 +243,8 @@ def run_job(job: Job, stylize: Stylize) -> None:
     try:
         if job.sketching is not None and _on_cpu(job.config.device):
             concurrent.futures.wait([job.sketching], timeout=SKETCH_WAIT)
-        content, styles = job.images()
-        made = stylize(content, styles, config=job.config, callback=on_progress)
+        content, styles, config = job.inputs()
+        made = stylize(content, styles, config=config, callback=on_progress)
         # A run that diverged ends with its best image so far, but it did not do what was asked.
         finished: State = "done" if made.result.stopped == "done" else "stopped"
         _finish(job, made.image, made.icc_profile, finished, made.result.message)

@@ -122,8 +122,8 @@ class Sketcher:
         from impasto import preview
 
         try:
-            content, styles = job.images()
-            return preview.make(content, styles, config=job.config)
+            content, styles, config = job.inputs()
+            return preview.make(content, styles, config=config)
         except (ConfigError, ImageError):  # this job's images or options
             raise
         except ImpastoError as error:  # no onnxruntime after all, or a file changed: no more tries

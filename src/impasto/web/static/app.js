@@ -57,7 +57,7 @@ function addStyle(reference, name, src) {
     return;
   }
   $("style-hint").hidden = true;
-  const item = { reference, weight: 1, src };
+  const item = { reference, weight: 1, src, name, mask: null };
   state.styles.push(item);
   const li = document.createElement("li");
   li.className = "style";
@@ -78,8 +78,106 @@ function addStyle(reference, name, src) {
     li.remove();
     $("style-hint").hidden = state.styles.length > 0;
   });
-  li.append(img, label, remove);
+  const mask = document.createElement("div");
+  mask.className = "mask";
+  const maskThumb = document.createElement("img");
+  maskThumb.alt = "mask";
+  maskThumb.hidden = true;
+  const maskName = document.createElement("span");
+  maskName.className = "muted";
+  maskName.textContent = "everywhere";
+  const draw = document.createElement("button");
+  draw.type = "button"; draw.className = "draw-mask"; draw.textContent = "Draw where…";
+  draw.addEventListener("click", () => openMaskEditor(item));
+  const pick = document.createElement("label");
+  pick.className = "button"; pick.textContent = "Mask file…";
+  const file = document.createElement("input");
+  file.type = "file"; file.accept = "image/*"; file.hidden = true; file.className = "mask-file";
+  file.addEventListener("change", async () => {
+    if (file.files[0]) await useMask(item, file.files[0]);
+    file.value = "";
+  });
+  pick.appendChild(file);
+  const clear = document.createElement("button");
+  clear.type = "button"; clear.textContent = "✕"; clear.title = "this style everywhere"; clear.hidden = true;
+  clear.addEventListener("click", () => setMask(item, null));
+  mask.append("Where: ", maskThumb, maskName, draw, pick, clear);
+  item.showMask = (src, name) => {
+    maskThumb.src = src || ""; maskThumb.hidden = !src;
+    maskName.textContent = name || "everywhere";
+    clear.hidden = !src;
+  };
+  li.append(img, label, remove, mask);
   $("styles").appendChild(li);
+}
+
+// A style's mask (white where it goes): uploaded like any image, shown beside the style.
+async function useMask(item, file) {
+  showError("");
+  try {
+    const uploaded = await upload(file);
+    setMask(item, { reference: uploaded.id, src: URL.createObjectURL(file), name: uploaded.name });
+  } catch (error) {
+    showError(error.message, "style-error");
+  }
+}
+
+function setMask(item, mask) {
+  item.mask = mask;
+  item.showMask(mask && mask.src, mask && mask.name);
+}
+
+// The mask editor: paint on a canvas over the photo; "Use this mask" uploads it (white on black).
+function openMaskEditor(item) {
+  if (!state.content) return showError("choose a content image first", "content-error");
+  const photo = $("mask-photo");
+  photo.src = $("content-thumb").src;
+  $("mask-style").textContent = item.name;
+  $("mask-editor").hidden = false;
+  const canvas = $("mask-canvas");
+  const ready = () => {
+    const scale = 512 / Math.max(photo.naturalWidth, photo.naturalHeight, 1);
+    canvas.width = Math.max(1, Math.round(photo.naturalWidth * scale));
+    canvas.height = Math.max(1, Math.round(photo.naturalHeight * scale));
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+  };
+  if (photo.complete && photo.naturalWidth) ready(); else photo.onload = ready;
+  state.maskItem = item;
+  $("mask-editor").scrollIntoView({ block: "nearest" });
+}
+
+function paintOnMask() {
+  const canvas = $("mask-canvas");
+  let down = false;
+  const paint = (event) => {
+    if (!down) return;
+    const box = canvas.getBoundingClientRect();
+    const x = ((event.clientX - box.left) / box.width) * canvas.width;
+    const y = ((event.clientY - box.top) / box.height) * canvas.height;
+    const context = canvas.getContext("2d");
+    context.fillStyle = $("mask-erase").checked ? "#000" : "#fff";
+    context.beginPath();
+    context.arc(x, y, Number($("mask-brush").value) / 2, 0, 2 * Math.PI);
+    context.fill();
+  };
+  canvas.addEventListener("pointerdown", (event) => { down = true; canvas.setPointerCapture(event.pointerId); paint(event); });
+  canvas.addEventListener("pointermove", paint);
+  canvas.addEventListener("pointerup", () => { down = false; });
+  $("mask-clear").addEventListener("click", () => {
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+  });
+  $("mask-cancel").addEventListener("click", () => { $("mask-editor").hidden = true; });
+  $("mask-done").addEventListener("click", () => {
+    const item = state.maskItem;
+    canvas.toBlob(async (blob) => {
+      $("mask-editor").hidden = true;
+      await useMask(item, new File([blob], `mask-${item.name.replace(/\.[^.]*$/, "")}.png`, { type: "image/png" }));
+    }, "image/png");
+  });
 }
 
 function fillSelect(id, choices, value) {
@@ -245,7 +343,7 @@ async function start(sketchOnly = false) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({
         content: state.content,
-        styles: state.styles.map((s) => ({ image: s.reference, weight: s.weight })),
+        styles: state.styles.map((s) => ({ image: s.reference, weight: s.weight, mask: s.mask ? s.mask.reference : null })),
         options: options(),
         sketch_only: sketchOnly,
       }),
@@ -397,6 +495,7 @@ function restoreImages(job) {
     addStyle(style.image, styleNames[i] || style.image, picture(style.image));
     state.styles[i].weight = style.weight;
     $("styles").children[i].querySelector("input").value = style.weight;
+    if (style.mask) setMask(state.styles[i], { reference: style.mask, src: "/static/favicon.svg", name: "the mask used then" });
   });
 }
 
@@ -451,6 +550,7 @@ async function init() {
   onDrop($("content-card"));
   onDrop($("style-card"));
   document.addEventListener("paste", onPaste);
+  paintOnMask();
   $("start").addEventListener("click", () => start(false));
   $("sketch-only").addEventListener("click", () => start(true));
   $("stop").addEventListener("click", stop);
