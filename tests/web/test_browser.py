@@ -377,4 +377,6 @@ def test_a_mask_drawn_in_the_page_puts_a_style_where_it_was_painted(
     masks = [p for p in server.app.folder.glob("*/*") if Image.open(p).size == (512, 341)]
     assert masks, "the drawn mask was uploaded at the canvas's size"
     grey = Image.open(masks[0]).convert("L")
-    assert grey.getpixel((128, 170)) > 200 and grey.getpixel((450, 170)) < 50  # painted left, not right
+    painted, untouched = grey.getpixel((128, 170)), grey.getpixel((450, 170))
+    assert isinstance(painted, int) and isinstance(untouched, int)
+    assert painted > 200 and untouched < 50  # painted on the left, not on the right
