@@ -42,9 +42,9 @@ class Limits:
 
     max_upload_bytes: int = 25 * 2**20
     max_upload_pixels: int = 40_000_000
-    # Memory one image's decoding may take (images.decode_cost: a 32 Mpx photo), for an upload and again
-    # when a job reads it. Uploads are decoded one at a time; one that waits longer than request_timeout
-    # for its turn hears 503 (try again).
+    # Memory one image's decoding may take (images.decode_cost: a 32 Mpx baseline JPEG or PNG, about
+    # 26 Mpx of progressive JPEG, 16 Mpx of WebP), for an upload and again when a job reads it. Uploads
+    # are decoded one at a time; one that waits longer than request_timeout for its turn hears 503.
     max_decode_bytes: int = 384 * 2**20
     max_size: int = 1024  # long side of an output
     max_iterations: int = 2000
