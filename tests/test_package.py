@@ -1,4 +1,4 @@
-"""The package's face: modules that moved answer to their old names, with a warning that says where."""
+"""The package's face: what ``import impasto`` gives, and what it does not load."""
 
 from __future__ import annotations
 
@@ -13,32 +13,26 @@ import impasto
 
 
 @pytest.mark.slow
-def test_every_moved_module_is_the_same_module_under_its_old_name() -> None:
-    # In a fresh process, where none of them is imported yet.
+def test_importing_impasto_loads_no_torch_until_a_stylization_is_asked_for() -> None:
     code = (
-        "import importlib, json, warnings, impasto\n"
-        "said = {}\n"
-        "for old, new in impasto.MOVED.items():\n"
-        "    with warnings.catch_warnings(record=True) as caught:\n"
-        "        warnings.simplefilter('always')\n"
-        "        module = importlib.import_module(old)\n"
-        "    assert module is importlib.import_module(new), old\n"
-        "    said[old] = [f'{w.category.__name__}: {w.message}' for w in caught]\n"
-        "print(json.dumps(said))\n"
+        "import json, sys, impasto\n"
+        "before = 'torch' in sys.modules\n"
+        "impasto.stylize\n"
+        "print(json.dumps([before, 'torch' in sys.modules]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    said = json.loads(done.stdout)
-    assert said == {
-        old: [f"DeprecationWarning: {old} is now {new}; the old name goes in 2.0"]
-        for old, new in impasto.MOVED.items()
-    }
+    assert json.loads(done.stdout) == [False, True]
 
 
-def test_from_impasto_import_an_old_name_warns_and_works() -> None:
-    sys.modules.pop("impasto.batch", None)
-    if "batch" in vars(impasto):
-        delattr(impasto, "batch")
-    with pytest.warns(DeprecationWarning, match=r"impasto\.batch is now impasto\.apps\.batch"):
-        from impasto import batch
-    assert batch.run_batch is importlib.import_module("impasto.apps.batch").run_batch
+@pytest.mark.parametrize("old", ["impasto.losses", "impasto.images", "impasto.batch", "impasto.tiles"])
+def test_the_names_modules_had_before_1_0_are_gone(old: str) -> None:
+    """1.0 moved them (impasto.core.losses, impasto.io.images, …); 1.5 dropped the old names, kept
+    alive until then by an import hook: the project has no outside users to keep them for."""
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(old)
+
+
+def test_the_public_names_answer() -> None:
+    for name in impasto.__all__:
+        assert getattr(impasto, name) is not None, name

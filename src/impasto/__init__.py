@@ -12,11 +12,6 @@ imports on first use, so the command line's --help and --version answer without 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.machinery
-import sys
-import warnings
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from impasto.config import StyleConfig
@@ -51,52 +46,6 @@ _LAZY = {
     "stylize_detailed": "impasto.pipeline",
     "sketch": "impasto.preview:make",
 }
-
-
-# Modules that moved in 1.0 (old name → new), still importable by the old name with a warning.
-MOVED = {
-    "impasto.backbone": "impasto.core.backbone",
-    "impasto.weights": "impasto.core.weights",
-    "impasto.losses": "impasto.core.losses",
-    "impasto.optimize": "impasto.core.optimize",
-    "impasto.lbfgs": "impasto.core.lbfgs",
-    "impasto.runtime": "impasto.core.runtime",
-    "impasto.color": "impasto.core.color",
-    "impasto.pyramid": "impasto.core.pyramid",
-    "impasto.devices": "impasto.core.devices",
-    "impasto.images": "impasto.io.images",
-    "impasto.video_io": "impasto.io.video_io",
-    "impasto.tiles": "impasto.tiling",
-    "impasto.batch": "impasto.apps.batch",
-    "impasto.figures": "impasto.apps.figures",
-    "impasto.video": "impasto.apps.video",
-    "impasto.flow": "impasto.apps.video.flow",
-}
-
-
-class _Moved(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports a moved module by its old name: the module itself (one object under both names), after
-    a DeprecationWarning that gives the new name."""
-
-    def find_spec(
-        self, name: str, path: Any = None, target: Any = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        return importlib.machinery.ModuleSpec(name, self) if name in MOVED else None
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        warnings.warn(
-            f"{spec.name} is now {MOVED[spec.name]}; the old name goes in 2.0",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return importlib.import_module(MOVED[spec.name])
-
-    def exec_module(self, module: ModuleType) -> None:
-        pass  # already executed under its new name
-
-
-if not any(isinstance(finder, _Moved) for finder in sys.meta_path):
-    sys.meta_path.append(_Moved())
 
 
 def __getattr__(name: str) -> Any:
