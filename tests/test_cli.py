@@ -623,3 +623,82 @@ def test_style_weights_that_overflow_are_refused_in_one_line(
     error = capsys.readouterr().err
     assert error.startswith("impasto: error: style_blend: the weights (1e+308, 1e+308) sum to more than")
     assert error.count("\n") == 1 and not out.exists()
+
+
+def test_a_png_output_carries_its_options_and_config_makes_it_again(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """impasto … -o out.png writes the run's options into the PNG; impasto --config out.png reads the
+    same StyleConfig back, and flags given beside it still win."""
+    from impasto.cli import build_parser, config_from_args
+
+    out = tmp_path / "out.png"
+    flags = ["--size", "48", "--iterations", "1", "--style-weight", "7", "--preserve-colors", "luminance"]
+    first = [str(content_path), str(style_path), "-o", str(out), *flags, "--device", "cpu", "-q"]
+    assert main(first) == 0
+    made = config_from_args(build_parser().parse_args(first))
+    again = [str(content_path), str(style_path), "-o", str(tmp_path / "again.png"), "--config", str(out)]
+    assert config_from_args(build_parser().parse_args(again)) == made
+    assert config_from_args(build_parser().parse_args([*again, "--seed", "3"])) == made.with_options(seed=3)
+    capsys.readouterr()
+    assert main([*again, "--dry-run"]) == 0
+    assert "48×32 px, 1 iterations" in capsys.readouterr().out
+    with Image.open(out) as image:
+        assert f'from "{content_path.name}" in the style of "{style_path.name}"' in image.info["impasto"]
+
+
+def test_config_from_a_png_without_options_or_a_damaged_one_is_one_line(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain, damaged = tmp_path / "plain.png", tmp_path / "damaged.png"
+    Image.new("RGB", (8, 6)).save(plain)
+    from impasto.io import images
+
+    data = bytearray(images.png_bytes(Image.new("RGB", (8, 6)), options="size = 48\n"))
+    data[data.index(b"size = 48")] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    argv = [str(content_path), str(style_path), "-o", str(tmp_path / "out.png"), "--dry-run"]
+    assert main([*argv, "--config", str(plain)]) == 2
+    assert capsys.readouterr().err == (
+        f"impasto: error: {plain} holds no impasto options (it was not made by impasto ≥ 1.4, or its "
+        "metadata was stripped)\n"
+    )
+    assert main([*argv, "--config", str(damaged)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"impasto: error: {damaged}: cannot read the PNG, it is truncated or corrupt\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.png", "plain.png"]
+
+
+def test_a_batch_writes_the_options_into_each_png(style_path: Path, tmp_path: Path) -> None:
+    from impasto.config import from_png
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    Image.new("RGB", (48, 32), (40, 90, 160)).save(photos / "a.png")
+    assert main(["batch", str(photos), "example:swirls", "-o", str(out), *FAST, "--seed", "5"]) == 0
+    config = from_png(out / "a.png")
+    assert (config.size, config.iterations, config.seed, config.device) == (48, 3, 5, "cpu")
+    with Image.open(out / "a.png") as image:
+        assert 'from "a.png" in the style of "swirls.png"' in image.info["impasto"]
+
+
+def test_examples_are_taken_by_name_wherever_an_image_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.png"
+    assert main(["example:chelsea.png", "example:swirls.png", "-o", str(out), *FAST]) == 0
+    with Image.open(out) as image:
+        assert image.size == (48, 32)
+    capsys.readouterr()
+    argv = ["example:chelsea", "example:swirls", "-o", str(tmp_path / "b.png"), "--dry-run"]
+    assert main([*argv, "--init", "example:swirls.png", "--content-mask", "example:chelsea.png"]) == 0
+    assert "starting from example:swirls.png" in capsys.readouterr().out
+    for wrong in (
+        ["example:cat.jpg", "example:swirls"],
+        ["example:chelsea", "example:swirls", "--init=example:x"],
+    ):
+        assert main([*wrong, "-o", str(tmp_path / "c.png"), "--dry-run"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("impasto: error: unknown example ") and err.count("\n") == 1
+        assert "the examples are chelsea.png, swirls.png (impasto examples lists them)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]

@@ -291,3 +291,105 @@ def test_style_weights_are_finite_and_so_is_their_sum(blend: object, message: st
 def test_layer_weights_sum_to_a_finite_number() -> None:
     with pytest.raises(ConfigError, match="style-layers: the layer weights sum to more than a float holds"):
         StyleConfig(style_layers="relu1_1:1e308,relu2_1:1e308")  # type: ignore[arg-type]
+
+
+# --- the options a PNG carries ---------------------------------------------------------------------------
+
+
+def _png(path: Path, options: str | None) -> Path:
+    from PIL import Image
+
+    from impasto.io import images
+
+    return images.save(Image.new("RGB", (8, 6), (90, 60, 30)), path, options=options)
+
+
+def test_a_png_gives_back_the_options_that_made_it(tmp_path: Path) -> None:
+    """to_png_text is what --save-config writes and one comment more (the version and the images'
+    names, never their folders); from_png, and from_toml (told a PNG by its bytes), read it back."""
+    from impasto import __version__
+    from impasto.config import from_png, from_toml, to_png_text, to_toml
+
+    config = StyleConfig(
+        size=48,
+        iterations=1,
+        style_weight=7.0,
+        preserve_colors="luminance",
+        device="cpu",
+        style_layers=(("relu1_1", 1.0), ("relu2_1", 0.5)),
+        content_masks=(tmp_path / "mask ü.png",),
+        init="example:chelsea",
+    )
+    text = to_png_text(config, tmp_path / "photo.jpg", ["example:swirls.png", "/far/away/b\nad.png"])
+    assert text is not None
+    lines, saved = text.splitlines(), to_toml(config).splitlines()
+    assert lines[0] == saved[0] and lines[2:] == saved[1:]
+    assert lines[1] == (
+        f'# made by impasto {__version__} from "photo.jpg" in the style of "example:swirls.png", '
+        '"b\\u000aad.png"'
+    )
+    png = _png(tmp_path / "out.png", text)
+    assert from_png(png) == config and from_toml(png) == config
+    named_otherwise = png.rename(tmp_path / "out.toml")  # a PNG is told by its bytes, not its name
+    assert from_toml(named_otherwise) == config
+    assert from_png(named_otherwise, base=StyleConfig(seed=9)) == config.with_options(seed=9)
+    assert to_png_text(StyleConfig()) == to_toml(StyleConfig()).replace(
+        "default\n", f"default\n# made by impasto {__version__}\n"
+    )
+
+
+def test_options_a_png_cannot_hold_leave_it_without_them() -> None:
+    from PIL import Image
+
+    from impasto.config import to_png_text
+
+    assert to_png_text(StyleConfig(content_masks=(Image.new("L", (4, 4)),))) is None
+
+
+def test_a_png_without_options_or_a_damaged_one_is_one_line(tmp_path: Path) -> None:
+    from impasto.config import MAX_CONFIG_BYTES, from_png, from_toml
+
+    plain = _png(tmp_path / "plain.png", None)
+    for read in (from_png, from_toml):
+        with pytest.raises(ConfigError) as error:
+            read(plain)
+        assert str(error.value) == (
+            f"{plain} holds no impasto options (it was not made by impasto ≥ 1.4, or its metadata was "
+            "stripped)"
+        )
+    good = _png(tmp_path / "good.png", "size = 48\n").read_bytes()
+    flipped = bytearray(good)
+    flipped[good.index(b"size = 48")] ^= 0x01  # the chunk's checksum no longer matches
+    cases = {
+        "flipped.png": (bytes(flipped), "cannot read the PNG, it is truncated or corrupt"),
+        "cut.png": (good[: good.index(b"size = 48")], "cannot read the PNG"),
+        "not-toml.png": (_png(tmp_path / "x.png", "size = [\n").read_bytes(), "are not valid TOML"),
+        "huge.png": (_png(tmp_path / "y.png", "#" * (MAX_CONFIG_BYTES + 1)).read_bytes(), "over 1 MiB"),
+        "bad-value.png": (_png(tmp_path / "z.png", "size = true\n").read_bytes(), "size must be"),
+    }
+    for name, (data, words) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ConfigError) as error:
+            from_toml(path)
+        message = str(error.value)
+        assert "\n" not in message and message.startswith(str(path)) and words in message, (name, message)
+    (tmp_path / "options.toml").write_text("size = 48\n")
+    with pytest.raises(ConfigError, match=r"options\.toml is not a PNG$"):
+        from_png(tmp_path / "options.toml")
+
+
+@pytest.mark.parametrize(("suffix", "kind"), [(".jpg", "a JPEG"), (".webp", "a WebP"), (".tif", "a TIFF")])
+def test_an_image_of_another_format_says_it_holds_no_options(tmp_path: Path, suffix: str, kind: str) -> None:
+    from impasto.config import from_toml
+
+    path = _png(tmp_path / f"out{suffix}", "size = 48\n")
+    with pytest.raises(ConfigError) as error:
+        from_toml(path)
+    assert str(error.value) == f"{path} is {kind} image: impasto writes its options into PNG outputs only"
+
+
+def test_init_may_name_an_example() -> None:
+    assert StyleConfig(init="example:swirls.png").init == "example:swirls.png"
+    with pytest.raises(ConfigError, match=r"^unknown example 'nope'; the examples are chelsea\.png, swirls"):
+        StyleConfig(init="example:nope")

@@ -7,6 +7,7 @@ import difflib
 import functools
 import json
 import math
+import os
 import re
 import types
 import typing
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from impasto import examples
 from impasto.choices import (
     COLOR_MATCHES,
     COMPILE_MODES,
@@ -34,7 +36,7 @@ from impasto.choices import (
     StyleLossKind,
     layer_names,
 )
-from impasto.errors import ConfigError
+from impasto.errors import ConfigError, ImpastoError
 
 LayerSpec = tuple[tuple[str, float], ...]  # ((layer name, weight), …)
 MaskLike = str | Path | Image.Image  # a mask image: white = inside the region
@@ -284,7 +286,7 @@ class StyleConfig:
             raise ConfigError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         if self.compile not in COMPILE_MODES:
             raise ConfigError(f"unknown compile {self.compile!r}; choose from {', '.join(COMPILE_MODES)}")
-        if self.init not in INIT_CHOICES and not Path(self.init).is_file():
+        if self.init not in INIT_CHOICES and not Path(examples.resolve(self.init)).is_file():
             raise ConfigError(
                 f"init must be one of {', '.join(INIT_CHOICES)} or an image file; {self.init!r} is neither"
             )
@@ -380,6 +382,37 @@ def to_toml(config: StyleConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_png_text(
+    config: StyleConfig,
+    content: str | os.PathLike[str] | None = None,
+    styles: Sequence[str | os.PathLike[str]] = (),
+) -> str | None:
+    """What a PNG impasto writes carries of the run that made it (``images.save(…, options=…)``):
+    :func:`to_toml`'s text, with a comment that names the impasto version and the images (their names
+    only: a picture that is shared tells no folder). None where the options cannot be written as TOML
+    (a mask given in memory, a path that is not Unicode): the picture is then saved without them."""
+    from impasto import __version__
+
+    try:
+        text = to_toml(config)
+    except ConfigError:
+        return None
+    made = f"# made by impasto {__version__}"
+    if content is not None:
+        made += f" from {_comment_name(content)}"
+    if styles:
+        made += " in the style of " + ", ".join(_comment_name(style) for style in styles)
+    first, rest = text.split("\n", 1)
+    return f"{first}\n{made}\n{rest}"
+
+
+def _comment_name(path: str | os.PathLike[str]) -> str:
+    """The name of ``path`` quoted for a TOML comment (no control characters; what is not Unicode
+    becomes "?")."""
+    name = Path(path).name or str(path)
+    return _toml_string("name", name.encode("utf-8", "replace").decode())
+
+
 def _toml_value(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -411,14 +444,30 @@ MAX_CONFIG_BYTES = 2**20
 
 
 def from_toml(path: str | Path, base: StyleConfig | None = None) -> StyleConfig:
-    """``base`` (default: the defaults) with the options of the TOML file at ``path``; keys are
+    """``base`` (default: the defaults) with the options of the TOML file at ``path``, or of the PNG
+    impasto made there (:func:`from_png`; told by its first bytes, whatever its name); keys are
     StyleConfig's field names (``style_weight`` or ``style-weight``).
 
     Each value must have the TOML type its field takes (true or false, a whole number, a number,
     a string, an array of them: never the text "false" for false, nor "1" for 1), then passes the
     checks every option passes, from the command line or the API. Every problem is a ConfigError of
     one line that names the file, and the key where there is one."""
-    table = _read_toml(Path(path))
+    return _from_table(path, _read_toml(Path(path)), base)
+
+
+def from_png(path: str | Path, base: StyleConfig | None = None) -> StyleConfig:
+    """``base`` (default: the defaults) with the options that made the PNG at ``path``: the TOML that
+    :func:`to_png_text` wrote into it (``impasto --config out.png``). A PNG without them, a damaged one
+    or a file that is no PNG is a ConfigError of one line that names the file."""
+    from impasto.io.images import PNG_SIGNATURE
+
+    path = Path(path)
+    if not _read_head(path, len(PNG_SIGNATURE)).startswith(PNG_SIGNATURE):
+        raise ConfigError(f"{path} is not a PNG")
+    return _from_table(path, _png_table(path), base)
+
+
+def _from_table(path: str | Path, table: dict[str, Any], base: StyleConfig | None) -> StyleConfig:
     options: dict[str, Any] = {}
     for key, value in table.items():
         name = key.replace("-", "_")
@@ -435,14 +484,19 @@ def from_toml(path: str | Path, base: StyleConfig | None = None) -> StyleConfig:
         raise ConfigError(f"{path}: {error}") from None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    import tomllib
+# The first bytes of the other formats impasto writes, which carry no options: named in the error.
+_OTHER_IMAGES = {b"\xff\xd8\xff": "a JPEG", b"II*\x00": "a TIFF", b"MM\x00*": "a TIFF", b"RIFF": "a WebP"}
 
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_CONFIG_BYTES + 1)  # a bound: --config /dev/zero must not fill memory
-    except OSError as error:
-        raise ConfigError(f"cannot read the config file {path}: {error.strerror or error}") from None
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    from impasto.io.images import PNG_SIGNATURE
+
+    data = _read_head(path, MAX_CONFIG_BYTES + 1)  # a bound: --config /dev/zero must not fill memory
+    if data.startswith(PNG_SIGNATURE):
+        return _png_table(path)
+    for signature, kind in _OTHER_IMAGES.items():
+        if data.startswith(signature) and (kind != "a WebP" or data[8:12] == b"WEBP"):
+            raise ConfigError(f"{path} is {kind} image: impasto writes its options into PNG outputs only")
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path} is not an options file: over {MAX_CONFIG_BYTES // 2**20} MiB")
     try:
@@ -450,12 +504,48 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as error:
         where = f"byte 0x{data[error.start]:02x} at offset {error.start}"
         raise ConfigError(f"{path} is not valid TOML: not UTF-8 text ({where})") from None
+    return _parse_toml(text, f"{path} is not valid TOML")
+
+
+def _read_head(path: Path, limit: int) -> bytes:
+    """The first ``limit`` bytes of the file at ``path`` (all of a shorter one)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(limit)
+    except OSError as error:
+        raise ConfigError(f"cannot read the config file {path}: {error.strerror or error}") from None
+
+
+def _png_table(path: Path) -> dict[str, Any]:
+    """The options in the PNG at ``path`` (io.images.read_options), parsed, within the bound of an
+    options file; a ConfigError of one line for a PNG without them or one that cannot be read."""
+    from impasto.io.images import read_options
+
+    try:
+        text = read_options(path)
+    except ImpastoError as error:
+        raise ConfigError(str(error)) from None
+    if text is None:
+        raise ConfigError(
+            f"{path} holds no impasto options "
+            "(it was not made by impasto ≥ 1.4, or its metadata was stripped)"
+        )
+    if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} holds impasto options over {MAX_CONFIG_BYTES // 2**20} MiB: not impasto's")
+    return _parse_toml(text, f"{path} holds impasto options that are not valid TOML")
+
+
+def _parse_toml(text: str, failure: str) -> dict[str, Any]:
+    """``text`` parsed as TOML; a ConfigError that begins with ``failure`` (naming the file) if it is
+    not."""
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except RecursionError:  # arrays or tables nested thousands deep
-        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
+        raise ConfigError(f"{failure}: nested too deeply") from None
     except ValueError as error:  # TOMLDecodeError, or an integer of thousands of digits
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+        raise ConfigError(f"{failure}: {error}") from None
 
 
 @functools.cache

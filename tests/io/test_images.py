@@ -5,6 +5,7 @@ Every image is made here, in tmp_path; nothing is read from the repository.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -20,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
 from impasto.errors import ImageError
 from impasto.io import images
@@ -924,3 +925,88 @@ def test_to_pil_accepts_a_tensor_that_needs_grad() -> None:
 def test_to_pil_checks_the_shape(shape: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         images.to_pil(torch.zeros(shape))
+
+
+# --- the options a PNG carries, and example:NAME -------------------------------------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_a_png_carries_the_options_it_is_saved_with(tmp_path: Path) -> None:
+    """save() and png_bytes() write the options into an iTXt chunk named "impasto"; read_options reads
+    them back; a PNG saved without them holds none."""
+    options = '# made by impasto\nstyle_weight = 7.0\ninit = "ünïcode.png"\n'
+    picture = Image.new("RGB", (8, 6), (10, 20, 30))
+    saved = images.save(picture, tmp_path / "out.png", options=options)
+    assert images.read_options(saved) == options
+    assert b"iTXt" + images.OPTIONS_KEY.encode() + b"\0" in saved.read_bytes()
+    in_memory = tmp_path / "memory.png"
+    in_memory.write_bytes(images.png_bytes(picture, options=options))
+    assert images.read_options(in_memory) == options
+    with Image.open(in_memory) as image:  # the pixels are untouched by it
+        assert pixels(image).tolist() == pixels(picture).tolist()
+    assert images.read_options(images.save(picture, tmp_path / "plain.png")) is None
+    (tmp_path / "plain-bytes.png").write_bytes(images.png_bytes(picture))
+    assert images.read_options(tmp_path / "plain-bytes.png") is None
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".tif"])
+def test_other_formats_are_written_without_the_options(tmp_path: Path, suffix: str) -> None:
+    path = images.save(Image.new("RGB", (8, 6)), tmp_path / f"out{suffix}", options="size = 48\n")
+    assert b"size = 48" not in path.read_bytes()
+    with pytest.raises(ImageError, match="cannot read the PNG"):
+        images.read_options(path)
+
+
+def test_options_are_read_without_decoding_the_pixels(tmp_path: Path) -> None:
+    """A header that claims 100 000² px (a decompression bomb if decoded) with broken image data: the
+    options before the image data are read all the same, at once."""
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    text = b"impasto\0\0\0\0\0size = 48\n"
+    data = images.PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"iTXt", text)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(data + _chunk(b"IDAT", b"not zlib") + _chunk(b"IEND", b""))
+    assert images.read_options(path) == "size = 48\n"
+
+
+def test_a_damaged_png_is_one_line_when_its_options_are_read(tmp_path: Path) -> None:
+    good = images.png_bytes(Image.new("RGB", (8, 6)), options="size = 48\n")
+    at = good.index(b"size = 48")
+    flipped = bytearray(good)
+    flipped[at] ^= 0x01  # the chunk's checksum no longer matches
+    huge = PngImagePlugin.PngInfo()
+    huge.add_itxt(images.OPTIONS_KEY, "#" * 2**21, zip=True)  # inflates past Pillow's MAX_TEXT_CHUNK
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6)).save(buffer, format="PNG", pnginfo=huge)
+    for name, data in [
+        ("flipped.png", bytes(flipped)),
+        ("cut.png", good[:at]),
+        ("cut-header.png", good[:20]),
+        ("zipped-bomb.png", buffer.getvalue()),
+        ("not-a-png.png", b"size = 48\n"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ImageError) as error:
+            images.read_options(path)
+        assert_one_line_about(error, path, "cannot read the PNG")
+    with pytest.raises(ImageError, match="no such file"):
+        images.read_options(tmp_path / "missing.png")
+
+
+def test_example_names_are_taken_wherever_an_image_is_read() -> None:
+    from impasto import examples
+    from impasto.errors import ConfigError
+
+    loaded = images.load("example:chelsea.png", max_pixels=10**7)
+    assert loaded.image.size == Image.open(examples.CONTENT).size
+    assert images.probe(Path("example:swirls"), max_pixels=10**7) == Image.open(examples.STYLE).size
+    assert images.expand(["example:swirls.png", "example:chelsea"]) == [examples.STYLE, examples.CONTENT]
+    with pytest.raises(ConfigError) as error:
+        images.load("example:mona-lisa.png", max_pixels=10**7)
+    assert str(error.value) == (
+        "unknown example 'mona-lisa.png'; the examples are chelsea.png, swirls.png (impasto examples "
+        "lists them)"
+    )

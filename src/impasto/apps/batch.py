@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from impasto.config import StyleConfig, look_options
+from impasto.config import StyleConfig, look_options, to_png_text
 from impasto.core.optimize import Progress
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files, images
@@ -324,7 +324,7 @@ def _make(
         made = run(item.source, style_paths, config=config, callback=on_progress)
         if made.result.stopped != "done":
             raise ImpastoError(made.result.message or "the optimization did not finish")
-        images.save(made.image, item.output, made.icc_profile)
+        images.save(made.image, item.output, made.icc_profile, to_png_text(config, item.source, style_paths))
     except ImpastoError as error:
         fail(index, item, str(error))
         return
@@ -359,7 +359,8 @@ def _run_on_ray(
         try:
             loaded = images.load(result.png, config.max_pixels, config.max_memory)
             _make_folder(item.output.parent)
-            images.save(loaded.image, item.output, loaded.icc_profile)
+            options = to_png_text(config, item.source, styles)
+            images.save(loaded.image, item.output, loaded.icc_profile, options)
         except ImpastoError as error:
             fail(index, item, str(error))
             return

@@ -6,6 +6,7 @@
     batch.py      impasto batch
     video.py      impasto video, impasto metrics
     serve.py      impasto serve
+    examples.py   impasto examples: the bundled images, which example:NAME names wherever one is taken
     weights.py    impasto weights
     progress.py   the one progress display: status line, bars, log lines, JSON lines
     common.py     the parser, the exit codes and the one-line error every command uses
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from impasto.cli.batch import batch_main
 from impasto.cli.common import CLEAR_LINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from impasto.cli.examples import examples_main
 from impasto.cli.figures import FIGURES, figure_main
 from impasto.cli.preview import preview_main
 from impasto.cli.progress import Feedback
@@ -52,6 +54,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "metrics": metrics_main,
     "serve": serve_main,
     "demo": demo_main,
+    "examples": examples_main,
     "preview": preview_main,
     "weights": weights_main,
 }

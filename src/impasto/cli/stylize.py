@@ -136,9 +136,9 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     g.add_argument(
         "--config",
         type=Path,
-        metavar="FILE.toml",
-        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20); flags given "
-        "here override it",
+        metavar="FILE",
+        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20), or from a PNG "
+        "impasto made (it carries the options that made it); flags given here override them",
     )
     g.add_argument(
         "--save-config",
@@ -196,8 +196,9 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
-    """The StyleConfig the arguments ask for: given options override those of ``--config FILE``,
-    which override the defaults. (:func:`save_config` writes it to ``--save-config FILE``.)"""
+    """The StyleConfig the arguments ask for: given options override those of ``--config FILE`` (a
+    TOML file, or a PNG impasto made), which override the defaults. (:func:`save_config` writes it to
+    ``--save-config FILE``; a PNG output carries it too.)"""
     from impasto.config import from_toml
 
     base = from_toml(args.config) if getattr(args, "config", None) else StyleConfig()
@@ -274,10 +275,12 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     # Imported here so that --help, --version and argument errors answer without loading torch.
     import torch
 
+    from impasto.config import to_png_text
     from impasto.io import images
     from impasto.pipeline import stylize_detailed
 
     started = time.monotonic()
+    png_options = to_png_text(config, args.content, args.style)  # what a PNG output carries
     bar = Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
     sketched = False  # --preview-first wrote its sketch to output: a run cut short leaves it there
     kept = f"the sketch stays at {output}"
@@ -305,7 +308,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         if sketched and not spent:  # the sketch is whole; a painting cut short may not be
             return fail(f"interrupted after {stop.result.iterations} iterations; {kept}", EXIT_INTERRUPTED)
         assert stop.image is not None
-        images.save(stop.image, output, stop.icc_profile)
+        images.save(stop.image, output, stop.icc_profile, png_options)
         if spent:
             print(
                 f"impasto: time budget of {budget:g} s spent after {stop.result.iterations} iterations; "
@@ -325,7 +328,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         if not sketched:
             raise  # stylize_main's one line: nothing was written
         return failed(error, f"interrupted before the optimization began; {kept}", kept)
-    images.save(made.image, output, made.icc_profile)
+    images.save(made.image, output, made.icc_profile, png_options)
     if made.result.stopped != "done":
         return fail(f"{made.result.message}; saved it to {output}", EXIT_FAILED)
     print(output)

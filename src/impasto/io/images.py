@@ -7,6 +7,13 @@ would take, read from the header) and damaged files with one clear line, and nev
 warnings through. Writing is atomic: a temporary file beside the target, renamed over it only when
 complete.
 
+A PNG that impasto writes carries the options that made it, as TOML in an iTXt chunk named
+:data:`OPTIONS_KEY` ("impasto"): :func:`save` and :func:`png_bytes` write it, :func:`read_options`
+reads it back (``impasto --config out.png``). Other formats carry none.
+
+``example:NAME`` wherever a file is taken names one of the images bundled with impasto
+(:mod:`impasto.examples`).
+
 Only the tensor conversions (:func:`to_tensor`, :func:`to_pil`) need torch, and :func:`to_tensor`
 imports it when called: loading, resizing and saving pictures (all the feed-forward sketch does) never
 load it.
@@ -29,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from impasto import examples
 from impasto.errors import ImageError
 from impasto.io import files
 
@@ -48,6 +56,10 @@ FORMATS: dict[str, tuple[str, dict[str, object]]] = {
     ".tif": ("TIFF", {"compression": "tiff_deflate"}),
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
 }
+
+# The keyword of the PNG text chunk (iTXt) that holds the options of the run that made the picture.
+OPTIONS_KEY = "impasto"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first 8 bytes of every PNG file
 
 # What Pillow raises while identifying or decoding a damaged file.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
@@ -114,8 +126,9 @@ def decode_cost(
 def load(
     source: str | os.PathLike[str] | bytes, max_pixels: int, max_bytes: int | None = None
 ) -> LoadedImage:
-    """Read ``source`` (a file, or an encoded image's bytes) as RGB: the one way an input image enters
-    impasto. Raises ImageError with a one-line reason for anything unreadable.
+    """Read ``source`` (a file, ``example:NAME``, or an encoded image's bytes) as RGB: the one way an
+    input image enters impasto. Raises ImageError with a one-line reason for anything unreadable (and
+    ConfigError for an unknown example's name).
 
     An image over ``max_pixels`` pixels, or whose decoding would take more than ``max_bytes`` of memory
     (:func:`decode_cost`), is refused from its header, before it is decoded.
@@ -147,7 +160,7 @@ def _opened(
     if isinstance(source, bytes):
         name, file = "image", io.BytesIO(source)
     else:
-        path = Path(source)
+        path = Path(examples.resolve(source))
         name = str(path)
         if not path.exists():
             raise ImageError(f"{path}: no such file")
@@ -223,14 +236,15 @@ def _check_limits(name: str, image: Image.Image, max_pixels: int, max_bytes: int
 
 def expand(sources: ImageSource | Sequence[ImageSource], what: str = "image") -> list[ImageSource]:
     """One image, a sequence of them, or folders among them → a list of single images: a folder
-    gives every image in it (told by its suffix, :data:`files.IMAGE_SUFFIXES`), sorted by name.
+    gives every image in it (told by its suffix, :data:`files.IMAGE_SUFFIXES`), sorted by name, and
+    ``example:NAME`` the bundled image's path.
 
     Raises ImageError for a folder that holds no image, and when none is left at all ("no ``what``
     given").
     """
     listed = [sources] if isinstance(sources, str | os.PathLike | Image.Image) else list(sources)
     expanded: list[ImageSource] = []
-    for item in listed:
+    for item in map(examples.resolve, listed):
         if isinstance(item, str | os.PathLike) and Path(item).is_dir():
             found = sorted(p for p in Path(item).iterdir() if p.suffix.lower() in files.IMAGE_SUFFIXES)
             if not found:
@@ -353,30 +367,82 @@ def check_writable(path: Path) -> None:
         raise ImageError(f"{path}: {reason}")
 
 
-def save(image: Image.Image, path: str | os.PathLike[str], icc_profile: bytes | None = None) -> Path:
+def save(
+    image: Image.Image,
+    path: str | os.PathLike[str],
+    icc_profile: bytes | None = None,
+    options: str | None = None,
+) -> Path:
     """Write ``image`` atomically (:class:`files.Replacement`) in the format its extension names,
-    keeping ``icc_profile``.
+    keeping ``icc_profile``; a PNG also carries ``options`` (the TOML of :func:`impasto.config.
+    to_png_text`) in its :data:`OPTIONS_KEY` chunk. JPEG, WebP and TIFF are written without them.
 
     A profile for another colour space than RGB (CMYK, grey) would misdescribe the pixels; it is left out.
     On failure nothing is left behind and an existing file at ``path`` is untouched.
     """
     path, fmt = check_output(path)
-    options = dict(FORMATS[path.suffix.lower()][1])
+    settings = dict(FORMATS[path.suffix.lower()][1])
     if icc_profile and _colour_space(icc_profile) == b"RGB ":
-        options["icc_profile"] = icc_profile
+        settings["icc_profile"] = icc_profile
+    if options is not None and fmt == "PNG":
+        settings["pnginfo"] = _options_chunk(options)
     try:
         with files.replacing(path) as file:
-            image.save(file, format=fmt, **options)
+            image.save(file, format=fmt, **settings)
     except (OSError, ValueError) as error:
         raise ImageError(f"{path}: cannot write the image ({_one_line(error)})") from None
     return path
 
 
-def png_bytes(image: Image.Image, icc_profile: bytes | None = None) -> bytes:
-    """``image`` encoded as PNG in memory, with ``icc_profile`` embedded (for answers over a network)."""
+def png_bytes(image: Image.Image, icc_profile: bytes | None = None, options: str | None = None) -> bytes:
+    """``image`` encoded as PNG in memory (for answers over a network), with ``icc_profile`` embedded
+    and ``options`` (the TOML of :func:`impasto.config.to_png_text`) in its :data:`OPTIONS_KEY` chunk."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", icc_profile=icc_profile)
+    pnginfo = None if options is None else _options_chunk(options)
+    image.save(buffer, format="PNG", icc_profile=icc_profile, pnginfo=pnginfo)
     return buffer.getvalue()
+
+
+def _options_chunk(options: str) -> PngImagePlugin.PngInfo:
+    # iTXt, not tEXt: UTF-8 (a path may be any Unicode), uncompressed (a few hundred bytes, and legible
+    # to any tool that lists a PNG's text). Pillow writes it before the image data, where read_options
+    # looks.
+    chunk = PngImagePlugin.PngInfo()
+    chunk.add_itxt(OPTIONS_KEY, options)
+    return chunk
+
+
+def read_options(path: str | os.PathLike[str]) -> str | None:
+    """The options :func:`save` wrote into the PNG at ``path`` (its :data:`OPTIONS_KEY` text chunk),
+    or None if it holds none. Raises ImageError, one line, for a file that is no PNG or a damaged one.
+
+    Only the chunks before the image data are read (impasto writes its own there, as most tools that
+    add text do), under Pillow's limits on text chunks (``PngImagePlugin.MAX_TEXT_CHUNK`` for each
+    compressed one, ``MAX_TEXT_MEMORY`` for all); the pixels are never decoded, so a picture of any
+    size is read at once.
+    """
+    path = Path(path)
+    try:
+        with _PILLOW_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            previous_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # nothing is decoded: the size of the pixels costs nothing
+            try:
+                with Image.open(path, formats=["PNG"]) as image:
+                    text = image.info.get(OPTIONS_KEY)
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous_limit
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except PermissionError as error:
+        raise ImageError(f"{path}: cannot open the file ({_one_line(error)})") from None
+    except UnidentifiedImageError:  # what Pillow makes of a bad checksum or a chunk's broken length
+        raise ImageError(f"{path}: cannot read the PNG, it is truncated or corrupt") from None
+    except _DECODE_ERRORS as error:  # a file cut short; a text chunk over Pillow's limits
+        raise ImageError(
+            f"{path}: cannot read the PNG, it may be truncated or corrupt ({_one_line(error)})"
+        ) from None
+    return str(text) if isinstance(text, str) else None  # str: not Pillow's iTXt subclass
 
 
 def _one_line(error: BaseException) -> str:
