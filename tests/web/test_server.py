@@ -465,3 +465,26 @@ def test_masks_put_each_style_in_its_region(server: Server) -> None:
     assert status == 400 and "give every style a mask" in answer["error"]
     gone = {**request, "styles": [{"image": "example:swirls.png", "mask": "upload:nope"}]}
     assert browser.json("POST", "/api/jobs", gone)[0] == 400
+
+
+def test_a_results_png_carries_the_options_that_make_it_again(server: Server, tmp_path: Path) -> None:
+    """The downloaded PNG holds the options (impasto --config result.png): the same as the job's, the
+    images named as the user knows them, no server path."""
+    from impasto.config import from_toml
+    from impasto.io.images import read_options
+
+    browser = Browser(server.url)
+    _, upload = browser.upload(solid((200, 40, 40)), "my photo.png")
+    _, job = browser.start(
+        upload["id"], ["example:swirls.png"], **FAST, style_weight=7, preserve_colors="luminance"
+    )
+    final = browser.wait(job["id"])
+    assert final["state"] == "done", final
+    saved = tmp_path / final["download"]
+    saved.write_bytes(browser.request("GET", f"/api/jobs/{job['id']}/result")[1])
+    text = read_options(saved)
+    assert text is not None and 'from "my photo.png" in the style of "swirls.png"' in text
+    assert str(server.app.folder) not in text
+    config = from_toml(saved)
+    assert (config.size, config.iterations, config.style_weight) == (48, 4, 7)
+    assert config.preserve_colors == "luminance" and config.device == "cpu"

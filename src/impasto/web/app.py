@@ -6,6 +6,7 @@ The HTTP side is server.py; the queue that runs the jobs, jobs.py; their quick s
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hmac
 import math
 import re
@@ -25,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from impasto import examples, options
 from impasto.choices import INIT_CHOICES
-from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig
+from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig, to_png_text
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
@@ -341,6 +342,10 @@ class App:
                 "give every style a mask, or none (with two styles, the first one's mask is enough)",
             )
         config, budget = self._config(request.get("options") or {}, blend, tuple(masks))
+        # What the result's PNG carries (impasto --config result.png makes it again): the images and
+        # masks by the names the user knows them by, never the server's paths.
+        shown = dataclasses.replace(config, content_masks=tuple(Path(name) for name in mask_names))
+        settings = to_png_text(shown, content_name, [Path(name).name for name in style_names])
         job = Job(
             id=secrets.token_urlsafe(12),
             session=session.id,
@@ -362,6 +367,7 @@ class App:
             },
             sketch_only=sketch_only,
             read=self.read,
+            settings=settings,
         )
         with self.lock:  # one job at a time per page: checked and added together
             if session.busy:

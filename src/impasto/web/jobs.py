@@ -53,6 +53,7 @@ class Job:
     command: str = ""  # the equivalent command line
     names: tuple[str, list[str]] = ("image", ["style"])  # the images' names, as the user knows them
     request: dict[str, Any] = field(default_factory=dict)  # what the page asked for (to make it again)
+    settings: str | None = None  # the options as the result's PNG carries them (config.to_png_text)
     state: State = "queued"
     message: str = ""
     iteration: int = 0
@@ -284,7 +285,7 @@ def _on_cpu(device: str) -> bool:
 
 
 def _finish(job: Job, image: Image.Image, icc_profile: bytes | None, state: State, message: str) -> None:
-    result = png_bytes(image, icc_profile)
+    result = png_bytes(image, icc_profile, options=job.settings)
     with job.lock:
         job.result, job.result_size = result, image.size
         job.preview, job.preview_version = png_bytes(image), job.preview_version + 1

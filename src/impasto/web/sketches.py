@@ -102,7 +102,8 @@ class Sketcher:
             image = self._sketch(job)
             sketch = png_bytes(image)
             with job.lock:
-                job.result, job.result_size = png_bytes(image, image.info.get("icc_profile")), image.size
+                result = png_bytes(image, image.info.get("icc_profile"), options=job.settings)
+                job.result, job.result_size = result, image.size
                 job.sketch, job.preview = sketch, sketch
                 job.preview_version += 1
                 job.sketch_version = job.preview_version
