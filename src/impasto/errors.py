@@ -13,6 +13,16 @@ if TYPE_CHECKING:
     from impasto.core.optimize import RunResult
 
 
+def one_line(error: BaseException) -> str:
+    """What another library's ``error`` says, fit for one line of ours: its first line (torch's and
+    FFmpeg's messages run over many), spaces collapsed; a KeyError names its key; a message-less error
+    its type."""
+    if isinstance(error, KeyError):
+        return f"no {error}"  # its message is only the key
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines[0].split()) if lines else type(error).__name__
+
+
 class ImpastoError(Exception):
     """Base class: a problem with the user's input or environment, with a message that says what to do."""
 

@@ -42,7 +42,7 @@ from impasto.core.registry import (
     offline,
     verify,
 )
-from impasto.errors import WeightsError
+from impasto.errors import WeightsError, one_line
 
 __all__ = [
     "CAFFE",
@@ -104,7 +104,7 @@ def read_conv_params(path: Path, format: WeightsFormat, architecture: str) -> Co
         ValueError,
     ) as error:
         raise WeightsError(
-            f"cannot read weights from {path} ({_one_line(error)}); {expected_layout}"
+            f"cannot read weights from {path} ({one_line(error)}); {expected_layout}"
         ) from None
     expected = conv_shapes(architecture)
     if len(params) != len(expected):
@@ -122,14 +122,6 @@ def read_conv_params(path: Path, format: WeightsFormat, architecture: str) -> Co
                     f"{architecture} needs {shape}"
                 )
     return params
-
-
-def _one_line(error: BaseException) -> str:
-    """The first line of ``error``'s message (torch's run over many), or its type where it has none."""
-    if isinstance(error, KeyError):
-        return f"no {error}"  # its message is only the key
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _read_keras_h5(path: Path) -> ConvParams:

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from impasto import examples
-from impasto.errors import ImageError
+from impasto.errors import ImageError, one_line
 from impasto.io import files
 
 if TYPE_CHECKING:
@@ -188,12 +188,12 @@ def _opened(
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
     except PermissionError as error:
-        raise ImageError(f"{name}: cannot open the file ({_one_line(error)})") from None
+        raise ImageError(f"{name}: cannot open the file ({one_line(error)})") from None
     except MemoryError:
         raise ImageError(f"{name}: not enough memory to decode the image") from None
     except _DECODE_ERRORS as error:
         raise ImageError(
-            f"{name}: cannot read the image, it may be truncated or corrupt ({_one_line(error)})"
+            f"{name}: cannot read the image, it may be truncated or corrupt ({one_line(error)})"
         ) from None
 
 
@@ -390,7 +390,7 @@ def save(
         with files.replacing(path) as file:
             image.save(file, format=fmt, **settings)
     except (OSError, ValueError) as error:
-        raise ImageError(f"{path}: cannot write the image ({_one_line(error)})") from None
+        raise ImageError(f"{path}: cannot write the image ({one_line(error)})") from None
     return path
 
 
@@ -435,15 +435,11 @@ def read_options(path: str | os.PathLike[str]) -> str | None:
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except PermissionError as error:
-        raise ImageError(f"{path}: cannot open the file ({_one_line(error)})") from None
+        raise ImageError(f"{path}: cannot open the file ({one_line(error)})") from None
     except UnidentifiedImageError:  # what Pillow makes of a bad checksum or a chunk's broken length
         raise ImageError(f"{path}: cannot read the PNG, it is truncated or corrupt") from None
     except _DECODE_ERRORS as error:  # a file cut short; a text chunk over Pillow's limits
         raise ImageError(
-            f"{path}: cannot read the PNG, it may be truncated or corrupt ({_one_line(error)})"
+            f"{path}: cannot read the PNG, it may be truncated or corrupt ({one_line(error)})"
         ) from None
     return str(text) if isinstance(text, str) else None  # str: not Pillow's iTXt subclass
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

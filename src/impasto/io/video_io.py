@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from impasto.errors import ConfigError, ImageError
+from impasto.errors import ConfigError, ImageError, one_line
 from impasto.io import files, images
 
 
@@ -63,7 +63,7 @@ def _opened(path: Path) -> Iterator[Any]:
                 raise ImageError(f"{path}: no video stream (an audio file?)")
             yield container
     except av.error.FFmpegError as error:
-        raise ImageError(f"{path}: not a video FFmpeg can read ({_one_line(error)})") from None
+        raise ImageError(f"{path}: not a video FFmpeg can read ({one_line(error)})") from None
 
 
 def probe(path: Path) -> VideoInfo:
@@ -89,10 +89,6 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
     with _opened(path) as container:
         for frame in container.decode(container.streams.video[0]):
             yield frame.to_ndarray(format="rgb24")
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 # Audio codecs an MP4 holds as they are; anything else is re-encoded to AAC.
