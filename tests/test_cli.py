@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -20,6 +21,17 @@ from impasto.cli import main
 from impasto.errors import ConfigError, ImageError
 
 FAST = ["--size", "48", "--iterations", "3", "--device", "cpu", "-q"]
+# A progress line of a log (stderr not a terminal): what the run did before it failed, if it did.
+LOG_LINE = re.compile(r"impasto: \[ *\d+\.\d s\] ")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without the progress lines of a log, which come before an error: what is left of a
+    failed run must be one line, the last."""
+    lines = stderr.strip().splitlines()
+    errors = [line for line in lines if not LOG_LINE.match(line)]
+    assert lines[len(lines) - len(errors) :] == errors, stderr  # the progress lines first
+    return errors
 
 
 def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -74,7 +86,7 @@ def test_subprocess_logs_its_progress(content_path: Path, style_path: Path, tmp_
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out)
     # stderr is a pipe, not a terminal: plain lines with the loss terms instead of a bar
-    assert "iteration 3/3 loss" in done.stderr and "style " in done.stderr and "\r" not in done.stderr
+    assert "iteration 3/3: loss" in done.stderr and "style " in done.stderr and "\r" not in done.stderr
     with Image.open(out) as image:
         assert image.format == "WEBP"
 
@@ -185,7 +197,7 @@ def test_bad_input_gives_one_line_and_a_non_zero_exit(
         code = int(exit_.code or 0)
     captured = capsys.readouterr()
     assert code != 0
-    lines = captured.err.strip().splitlines()
+    lines = error_lines(captured.err)
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("impasto: error: ") and message in lines[0], lines[0]
     assert "Traceback" not in captured.err
@@ -196,7 +208,7 @@ def test_bad_input_gives_one_line_and_a_non_zero_exit(
 def test_bad_input_in_a_subprocess_has_no_traceback(tmp_path: Path, style_path: Path) -> None:
     done = run_cli(tmp_path / "nope.jpg", style_path, "-o", tmp_path / "out.png")
     assert done.returncode == 1
-    assert done.stderr.strip() == f"impasto: error: {tmp_path / 'nope.jpg'}: no such file"
+    assert error_lines(done.stderr) == [f"impasto: error: {tmp_path / 'nope.jpg'}: no such file"]
 
 
 def test_existing_output_survives_a_failed_run(content_path: Path, tmp_path: Path) -> None:
@@ -312,9 +324,9 @@ def test_a_log_file_gets_plain_lines_and_json_gets_every_iteration(
         "--log-every", "2", "--log-json", log,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    lines = done.stderr.splitlines()
-    assert [line.split(" iteration ")[1].split()[0] for line in lines] == ["2/4", "4/4"]
-    assert "\r" not in done.stderr  # no progress bar and no status line in a log
+    lines = [line for line in done.stderr.splitlines() if " iteration " in line]
+    assert [line.split(" iteration ")[1].split(":")[0] for line in lines] == ["1/4", "2/4", "4/4"]
+    assert "\r" not in done.stderr and "\x1b[" not in done.stderr  # no bar, no cursor escape in a log
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["iteration"] for r in records] == [1, 2, 3, 4]
     assert {"loss", "content", "style", "seconds", "scale"} <= set(records[0])

@@ -170,7 +170,10 @@ def stylize_detailed(
             start = pyramid.resize(image, scale.shape)
         height, width = scale.shape
         compiling = ", then compiling it (cached for later runs)" if scale.compiled else ""
-        tell(f"scale {index + 1}/{len(schedule.scales)}, {width}×{height}: computing the targets{compiling}")
+        where = f"{width}×{height} px"
+        if len(schedule.scales) > 1:
+            where = f"scale {index + 1}/{len(schedule.scales)}, {where}"
+        tell(f"{where}: computing the targets{compiling}")
         try:
             if not scale.tiles:
                 regions = [

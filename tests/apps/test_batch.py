@@ -313,3 +313,47 @@ def test_no_output_of_a_batch_is_one_of_its_inputs(photos: Path, tmp_path: Path,
         batch.run_batch(photos, [style], out, FAST)
     assert style.read_bytes() == style_path.read_bytes()
     assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+
+
+def test_a_dry_run_prints_each_images_plan_and_writes_nothing(
+    photos: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["batch", str(photos), str(style_path), "-o", str(out), "--size", "32", "--recursive"]
+    assert main([*argv, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("a.png", "b.jpg", "trip/c.png"):
+        assert f"{name} → {out / name}:\n  1 scale(s) on " in printed
+    assert "    1. 32×21 px, " in printed
+    assert printed.endswith("3 images: 3 to do, 0 up to date, 0 cannot be made\n")
+    (photos / "broken.png").write_text("not an image")
+    assert main([*argv, "--dry-run"]) == 1  # as the batch itself would
+    assert "broken.png: cannot be made: " in capsys.readouterr().out
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_time_budget_keeps_each_images_best_so_far_and_a_rerun_with_more_time_redoes_it(
+    tmp_path: Path, style_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    photo(folder / "a.png", (200, 30, 30))
+    photo(folder / "b.png", (30, 200, 30))
+    out = tmp_path / "out"
+    config = FAST.with_options(iterations=50)
+    events: list[batch.Event] = []
+    cut = batch.run_batch(folder, [style_path], out, config, time_budget=1e-6, callback=events.append)
+    assert len(cut.done) == 2 and not cut.failed  # each image stopped, and the batch went on
+    done = [e.message for e in events if e.kind == "done"]
+    assert all(m.startswith("time budget of 1e-06 s spent at ") for m in done), done
+    assert Image.open(out / "a.png").size == (32, 21)
+    assert len([e for e in events if e.kind == "progress" and e.item.relative.name == "a.png"]) == 1
+    assert any(e.kind == "status" for e in events)
+    # The same budget again: nothing to do. More time, or none: redone.
+    assert len(batch.run_batch(folder, [style_path], out, config, time_budget=1e-6).skipped) == 2
+    config = config.with_options(iterations=2)  # quick when not cut short, keyed alike
+    assert len(batch.run_batch(folder, [style_path], out, config, time_budget=1e-6).done) == 2
+    assert len(batch.run_batch(folder, [style_path], out, config, time_budget=600).done) == 2
+    assert len(batch.run_batch(folder, [style_path], out, config).skipped) == 2  # it was not cut short
+    with pytest.raises(ConfigError, match="Ray"):
+        batch.run_batch(folder, [style_path], out, config, time_budget=5, ray_address="local")

@@ -3,6 +3,7 @@ frame. The clip is made here: a photo panned by a known shift, with a tone on an
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +267,41 @@ def test_the_output_is_never_the_input_video(
         video.stylize_video(clip, [style_path], clip, StyleConfig(size=48, iterations=1, device="cpu"))
     assert clip.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.mp4", "pan.mp4"]
+
+
+def test_a_dry_run_prints_the_frames_plan_and_writes_nothing(
+    clip: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.mp4"
+    argv = ["video", str(clip), str(style_path), "-o", str(out), "--size", "48", "--iterations", "4"]
+    assert main([*argv, "--dry-run", "--time-budget", "9", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert (
+        printed[0]
+        == f"{clip.name}: {FRAMES} frames of {WIDTH}×{HEIGHT}, {float(RATE):g} a second, with audio"
+    )
+    assert "    1. 48×32 px, 4 iterations, style image at 48 px, whole" in printed
+    assert "    1. 48×32 px, 2 iterations, style image at 48 px, whole" in printed  # the later frames
+    assert "each frame stops after 9 s with its best image so far" in printed
+    assert printed[-1] == f"work folder {out}.work: none to continue from; made afresh"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pan.mp4"]
+
+
+@pytest.mark.slow
+def test_a_video_log_names_each_frame_and_a_time_budget_holds_per_frame(
+    clip: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, log = tmp_path / "out.mp4", tmp_path / "video.jsonl"
+    argv = ["video", str(clip), str(style_path), "-o", str(out), "--size", "32", "--iterations", "50"]
+    assert main([*argv, "--device", "cpu", "--time-budget", "1e-6", "--log-json", str(log)]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b[" not in err
+    lines = err.splitlines()
+    assert lines[0].endswith("loading PyTorch…") and lines[1].endswith("extracting the frames…")
+    for t in range(1, FRAMES + 1):  # each stopped after its first iteration
+        assert sum(f"frame {t}/{FRAMES}: 32×21 px, iteration 1/" in line for line in lines) == 1, lines
+        assert lines.count(next(line for line in lines if line.endswith(f"frame {t}/{FRAMES}: done"))) == 1
+    assert lines[-1].endswith("writing the video…")
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(1, FRAMES + 1))
+    assert video_io.probe(out).frames == FRAMES

@@ -8,6 +8,11 @@ style or an option changed (``force`` redoes everything). Outputs are written at
 file in the output folder, then a rename), so a killed run leaves at worst a stale temporary file,
 which the next run sweeps away.
 
+A time budget (``time_budget``) stops each image after so many seconds and keeps its best image so
+far; its record says so, and a rerun redoes it only when it gives the image more time.
+
+:func:`plan_batch` says what a run would do (``impasto batch --dry-run``), writing nothing.
+
 Two runs on one output folder share the work: an item is made by the run holding its lock
 (``.impasto/<relative path>.lock``, an advisory lock the system releases when the process ends, however
 it ends); another run passes it by. Ctrl-C stops the batch at once with :class:`BatchInterrupted`,
@@ -30,7 +35,7 @@ from typing import Any, Literal
 
 from impasto.config import StyleConfig, look_options, to_png_text
 from impasto.core.optimize import Progress
-from impasto.errors import ConfigError, ImageError, ImpastoError
+from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted
 from impasto.io import files, images
 
 MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
@@ -49,10 +54,11 @@ class Item:
 
 @dataclass(frozen=True)
 class Event:
-    """Sent to the callback: an item starts ("start"), ends ("done", "skipped", "failed"), or makes
-    progress ("progress", with ``progress`` set)."""
+    """Sent to the callback: an item starts ("start"), says what it is doing before its iterations
+    ("status", in ``message``), makes progress ("progress", with ``progress`` set), or ends ("done",
+    "skipped", "failed"; ``message`` says why, or how a time budget cut it short)."""
 
-    kind: Literal["start", "progress", "done", "skipped", "failed"]
+    kind: Literal["start", "status", "progress", "done", "skipped", "failed"]
     index: int  # 0-based position in the batch
     total: int
     item: Item
@@ -156,13 +162,29 @@ def manifest_path(output_dir: Path, item: Item) -> Path:
     return output_dir / MANIFEST / f"{item.output.relative_to(output_dir)}.json"
 
 
-def recorded_key(output_dir: Path, item: Item) -> str | None:
+def _record(output_dir: Path, item: Item) -> dict[str, Any]:
     try:
         record = json.loads(manifest_path(output_dir, item).read_text())
     except (OSError, ValueError):
-        return None
-    key = record.get("key") if isinstance(record, dict) else None
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def recorded_key(output_dir: Path, item: Item) -> str | None:
+    key = _record(output_dir, item).get("key")
     return key if isinstance(key, str) else None
+
+
+def up_to_date(output_dir: Path, item: Item, key: str, time_budget: float | None = None) -> bool:
+    """Whether ``item``'s output is there, made with ``key`` — and, if a time budget cut it short, with
+    no less time than ``time_budget`` would give it (None: all the time it needs)."""
+    if not item.output.is_file():
+        return False
+    record = _record(output_dir, item)
+    if record.get("key") != key:
+        return False
+    cut_at = record.get("time_budget")  # seconds, where the budget was spent
+    return cut_at is None or (time_budget is not None and time_budget <= cut_at)
 
 
 @contextlib.contextmanager
@@ -206,6 +228,7 @@ def run_batch(
     callback: Callable[[Event], None] | None = None,
     stylize: Stylize | None = None,
     ray_address: str | None = None,
+    time_budget: float | None = None,
 ) -> Summary:
     """Stylize every image of ``input_dir`` with ``styles`` into ``output_dir`` (created if missing).
 
@@ -213,31 +236,17 @@ def run_batch(
     run that diverged) is reported through ``callback`` and the batch goes on. Ctrl-C
     (KeyboardInterrupt) stops the batch at once; the item in progress is left undone. ``ray_address``
     ("local", "local:N" or a cluster's address) runs the images on a Ray cluster (distributed.py).
+    ``time_budget``: seconds each image may take (its loading included); when they are spent, its best
+    image so far is saved and recorded as cut short.
     """
-    from impasto.pipeline import expand_styles, stylize_detailed
+    from impasto.pipeline import stylize_detailed
 
+    if time_budget is not None and ray_address is not None:
+        raise ConfigError("a time budget holds on this machine; on a Ray cluster each image runs to the end")
     config = config or StyleConfig()
-    if config.content_masks or config.style_masks:
-        raise ConfigError("masks belong to one image; a batch cannot use them")
-    if suffix is not None:
-        suffix = suffix if suffix.startswith(".") else f".{suffix}"
-        if suffix.lower() not in images.FORMATS:
-            raise ConfigError(
-                f"unknown output format {suffix!r}; use one of {', '.join(sorted(images.FORMATS))}"
-            )
+    suffix, style_paths, items = _checked(input_dir, styles, output_dir, config, recursive, suffix)
     run = stylize or stylize_detailed
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    style_paths = [Path(s) for s in expand_styles(list(styles)) if isinstance(s, str | os.PathLike)]
-    missing = [s for s in style_paths if not s.is_file()]
-    if missing:
-        raise ImageError(f"{missing[0]}: no such file")
-    items = find_items(input_dir, output_dir, recursive, suffix)
-    # No output is one of the run's inputs: a style image in the output folder named like a photo,
-    # or the input folder reached through a link.
-    files.check_outputs(
-        [(f"the output of {item.relative},", item.output) for item in items],
-        [*style_paths, *(item.source for item in items)],
-    )
     _make_folder(output_dir)
     summary = Summary(swept=files.sweep_temporaries(output_dir))
     summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
@@ -248,19 +257,21 @@ def run_batch(
         if callback is not None:
             callback(Event(kind, index, len(items), item, message, progress))
 
-    def record(index: int, item: Item, key: str, seconds: float) -> None:
-        entry = {
+    def record(index: int, item: Item, key: str, seconds: float, cut_short: str = "") -> None:
+        entry: dict[str, Any] = {
             "key": key,
             "input": str(item.relative),
             "styles": [s.name for s in style_paths],
             "options": look_options(config),
             "seconds": round(seconds, 2),
         }
+        if cut_short:
+            entry["time_budget"] = time_budget
         record_path = manifest_path(output_dir, item)
         record_path.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomically(record_path, json.dumps(entry, indent=1).encode())
         summary.done.append(item)
-        tell("done", index, item)
+        tell("done", index, item, cut_short)
 
     def fail(index: int, item: Item, message: str) -> None:
         summary.failed.append((item, message))
@@ -274,7 +285,7 @@ def run_batch(
             except OSError as error:
                 fail(index, item, f"cannot read it ({error.strerror})")
                 continue
-            if not force and item.output.is_file() and recorded_key(output_dir, item) == key:
+            if not force and up_to_date(output_dir, item, key, time_budget):
                 summary.skipped.append(item)
                 tell("skipped", index, item)
                 continue
@@ -288,17 +299,22 @@ def run_batch(
                     summary.elsewhere.append(item)
                     tell("skipped", index, item, "being made by another run")
                     continue
-                if not force and item.output.is_file() and recorded_key(output_dir, item) == key:
+                if not force and up_to_date(output_dir, item, key, time_budget):
                     summary.skipped.append(item)  # another run made it while this one worked
                     tell("skipped", index, item)
                     continue
-                _make(run, item, style_paths, config, tell, index, key, record, fail)
+                _make(run, item, style_paths, config, tell, index, key, record, fail, time_budget)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise BatchInterrupted(summary) from None
     finally:
         summary.seconds = time.perf_counter() - start
     return summary
+
+
+class _BudgetSpent(KeyboardInterrupt):
+    """Raised in the progress callback when an image's time budget is spent: its run ends as on Ctrl-C
+    (:class:`Interrupted`, with the best image so far), and the batch goes on."""
 
 
 def _make(
@@ -309,29 +325,50 @@ def _make(
     tell: Callable[..., None],
     index: int,
     key: str,
-    record: Callable[[int, Item, str, float], None],
+    record: Callable[..., None],
     fail: Callable[[int, Item, str], None],
+    time_budget: float | None = None,
 ) -> None:
     """One item: stylized, saved and recorded, or reported as failed."""
     tell("start", index, item)
     began = time.perf_counter()
+    last: list[Progress] = []  # the latest report, where a time budget stops the run
 
     def on_progress(progress: Progress) -> None:
         tell("progress", index, item, progress=progress)
+        if time_budget is not None and time.perf_counter() - began >= time_budget:
+            last[:] = [progress]
+            raise _BudgetSpent
 
+    def on_status(message: str) -> None:
+        tell("status", index, item, message)
+
+    cut_short = ""
     try:
         _make_folder(item.output.parent)
-        made = run(item.source, style_paths, config=config, callback=on_progress)
-        if made.result.stopped != "done":
-            raise ImpastoError(made.result.message or "the optimization did not finish")
-        images.save(made.image, item.output, made.icc_profile, to_png_text(config, item.source, style_paths))
+        try:
+            made = run(item.source, style_paths, config=config, callback=on_progress, status=on_status)
+        except Interrupted as stop:
+            if not last or stop.image is None:
+                raise  # Ctrl-C: the batch stops
+            at = last[0]
+            scale = f"scale {at.scale}/{at.scales}, " if at.scales > 1 else ""
+            cut_short = (
+                f"time budget of {time_budget:g} s spent at {scale}iteration {at.iteration}/{at.total}"
+            )
+            image, icc_profile = stop.image, stop.icc_profile
+        else:
+            if made.result.stopped != "done":
+                raise ImpastoError(made.result.message or "the optimization did not finish")
+            image, icc_profile = made.image, made.icc_profile
+        images.save(image, item.output, icc_profile, to_png_text(config, item.source, style_paths))
     except ImpastoError as error:
         fail(index, item, str(error))
         return
     except MemoryError:
         fail(index, item, "out of memory; try a smaller --size")
         return
-    record(index, item, key, time.perf_counter() - began)
+    record(index, item, key, time.perf_counter() - began, cut_short)
 
 
 def _run_on_ray(
@@ -367,6 +404,89 @@ def _run_on_ray(
         record(index, item, key, time.perf_counter() - began)
 
     distributed.run_remote(ray, [((i, it, k), it.source) for i, it, k in pending], styles, config, on_result)
+
+
+def _checked(
+    input_dir: str | os.PathLike[str],
+    styles: Sequence[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str],
+    config: StyleConfig,
+    recursive: bool,
+    suffix: str | None,
+) -> tuple[str | None, list[Path], list[Item]]:
+    """The output suffix (with its dot), the style files and the items of a batch, once everything that
+    can be checked without writing is: no masks, a known format, the styles there, no output one of
+    the inputs."""
+    from impasto.pipeline import expand_styles
+
+    if config.content_masks or config.style_masks:
+        raise ConfigError("masks belong to one image; a batch cannot use them")
+    if suffix is not None:
+        suffix = suffix if suffix.startswith(".") else f".{suffix}"
+        if suffix.lower() not in images.FORMATS:
+            raise ConfigError(
+                f"unknown output format {suffix!r}; use one of {', '.join(sorted(images.FORMATS))}"
+            )
+    style_paths = [Path(s) for s in expand_styles(list(styles)) if isinstance(s, str | os.PathLike)]
+    missing = [s for s in style_paths if not s.is_file()]
+    if missing:
+        raise ImageError(f"{missing[0]}: no such file")
+    items = find_items(Path(input_dir), Path(output_dir), recursive, suffix)
+    # No output is one of the run's inputs: a style image in the output folder named like a photo,
+    # or the input folder reached through a link.
+    files.check_outputs(
+        [(f"the output of {item.relative},", item.output) for item in items],
+        [*style_paths, *(item.source for item in items)],
+    )
+    return suffix, style_paths, items
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a run would do with one item: make it (``plan``), skip it (up to date), or fail on it."""
+
+    item: Item
+    state: Literal["to do", "up to date", "cannot"]
+    plan: Any = None  # impasto.plan.Plan, for an item to do
+    message: str = ""  # why it cannot be made
+
+
+def plan_batch(
+    input_dir: str | os.PathLike[str],
+    styles: Sequence[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str],
+    config: StyleConfig | None = None,
+    *,
+    recursive: bool = False,
+    force: bool = False,
+    suffix: str | None = None,
+    time_budget: float | None = None,
+) -> list[Planned]:
+    """What :func:`run_batch` with these arguments would do with each item, writing nothing: each item
+    read and planned as its run would be (pipeline.prepare: every option checked), or found up to
+    date. Raises what run_batch raises before its first item."""
+    from impasto.pipeline import prepare
+
+    config = config or StyleConfig()
+    suffix, style_paths, items = _checked(input_dir, styles, output_dir, config, recursive, suffix)
+    style_digests = [files.sha256(s) for s in style_paths]
+    planned = []
+    for item in items:
+        try:
+            key = item_key(files.sha256(item.source), style_digests, config)
+        except OSError as error:
+            planned.append(Planned(item, "cannot", message=f"cannot read it ({error.strerror})"))
+            continue
+        if not force and up_to_date(Path(output_dir), item, key, time_budget):
+            planned.append(Planned(item, "up to date"))
+            continue
+        try:
+            planned.append(Planned(item, "to do", prepare(item.source, style_paths, config=config).plan))
+        except ImpastoError as error:
+            planned.append(Planned(item, "cannot", message=str(error)))
+        except MemoryError:
+            planned.append(Planned(item, "cannot", message="out of memory; try a smaller --size"))
+    return planned
 
 
 def iter_outputs(output_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:

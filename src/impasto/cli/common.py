@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -40,6 +41,174 @@ class Parser(argparse.ArgumentParser):
                     message += f"; did you mean {close[0]}?"
                     break
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """An option of how a command runs, not of the picture (those are options.OPTIONS, StyleConfig's
+    fields). One entry serves every command that takes it (impasto, batch, video), with one flag, one
+    parsing and one default; only the help may say how it applies to a command (``help_for``)."""
+
+    dest: str
+    flags: tuple[str, ...]
+    help: str
+    type: Any = None
+    metavar: str | None = None
+    default: Any = None
+    action: str | None = None
+    help_for: Mapping[str, str] = field(default_factory=dict)  # by command, instead of ``help``
+
+
+RUN_OPTIONS: tuple[RunOption, ...] = (
+    RunOption("quiet", ("-q", "--quiet"), "no progress bar or log lines", action="store_true"),
+    RunOption(
+        "time_budget",
+        ("--time-budget",),
+        "stop after S seconds (loading included) and save the best image so far, as the web app's time "
+        "budget does",
+        float,
+        "S",
+        help_for={
+            "batch": "a budget per image: each stops after S seconds (its loading included) and its best "
+            "image so far is saved, then the batch goes on; a rerun with the same budget skips it",
+            "video": "a budget per frame: each stops after S seconds and its best image so far is kept",
+        },
+    ),
+    RunOption(
+        "log_every",
+        ("--log-every",),
+        "when stderr is not a terminal (a log file, a pipe), a plain line every N iterations of each "
+        "scale, and at its first and last, instead of a progress bar (default: 25)",
+        int,
+        "N",
+    ),
+    RunOption(
+        "log_json",
+        ("--log-json",),
+        "write a JSON line per iteration to FILE: scale, iteration, loss and its terms, seconds since the "
+        "start (the file appears, whole, when the run ends; /dev/stdout or a pipe gets each line at once)",
+        Path,
+        "FILE",
+        help_for={
+            "batch": "one JSON-lines file for the whole batch: a line per iteration naming its image "
+            '("item", its path in INPUT_DIR), then scale, iteration, loss and its terms, seconds since the '
+            "start of the batch (the file appears, whole, when the batch ends)",
+            "video": "one JSON-lines file for the whole video: a line per iteration naming its frame "
+            '("frame", from 1), then iteration, loss and its terms, seconds since the start (the file '
+            "appears, whole, when the run ends)",
+        },
+    ),
+    RunOption(
+        "save_every",
+        ("--save-every",),
+        "also save every N-th iteration beside the output as NAME_0100.EXT",
+        int,
+        "N",
+        default=0,
+    ),
+    RunOption(
+        "preview_first",
+        ("--preview-first",),
+        "write a feed-forward sketch (as 'impasto preview' makes, in about a second) to the output first, "
+        "then replace it with the painting when the optimization ends; Ctrl-C during the optimization "
+        "leaves the sketch there. Without onnxruntime: says so and paints",
+        action="store_true",
+    ),
+    RunOption(
+        "dry_run",
+        ("--dry-run",),
+        "print the plan (scales, iterations, tiles) after checking every option; optimize nothing",
+        action="store_true",
+        help_for={
+            "batch": "print each image's plan (scales, iterations, tiles), or that it is up to date, after "
+            "checking every option and image; write no image",
+            "video": "print the plan of the frames (each shot's first, the later ones) and what an earlier "
+            "run left in the work folder, after checking every option; write nothing",
+        },
+    ),
+)
+
+# The options a command deliberately does not take, and why; every other option of `impasto` it takes
+# (tests/cli/test_options_everywhere.py walks the tables and each command's parser).
+_NOT_OPTIMIZED = "the sketch is one pass of a feed-forward network: nothing is optimized"
+_OWN_NETWORK = "the sketch runs its own network (Magenta's, on onnxruntime), not the backbone"
+NOT_TAKEN: dict[str, dict[str, str]] = {
+    "batch": {
+        "save_every": "intermediates would land in the mirrored output folder, where NAME_0100.png can be "
+        "another photo's output, and a rerun would not know them; try the options on one image first",
+        "preview_first": "a sketch in the output folder would pass for a finished image; 'impasto preview' "
+        "sketches one image to choose a style",
+    },
+    "video": {
+        "save_every": "a frame's intermediates are of no use; the work folder keeps every finished frame",
+        "preview_first": "frames reach the output only when the video is written, at the end",
+    },
+    "preview": {
+        **dict.fromkeys(
+            (
+                "iterations",
+                "multiscale",
+                "base_size",
+                "iteration_decay",
+                "scale_step",
+                "style_scale",
+                "style_loss",
+                "content_weight",
+                "style_weight",
+                "tv_weight",
+                "content_layers",
+                "style_layers",
+                "init",
+                "optimizer",
+                "learning_rate",
+                "seed",
+                "time_budget",
+                "log_every",
+                "log_json",
+                "save_every",
+                "preview_first",
+            ),
+            _NOT_OPTIMIZED,
+        ),
+        **dict.fromkeys(
+            ("model", "weights", "preprocessing", "pooling", "device", "precision", "compile", "max_memory"),
+            _OWN_NETWORK,
+        ),
+        "content_masks": "a sketch is for choosing a style: one style over the whole photo",
+        "style_masks": "a sketch is for choosing a style: one style over the whole photo",
+        "dry_run": "the sketch takes a second: there is no plan to look at first",
+        "config": "the sketch takes the few options above, on the command line",
+        "save_config": "the sketch takes the few options above, on the command line",
+    },
+}
+
+
+def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """The RUN_OPTIONS that ``command`` ("stylize", "batch", "video") takes, in one group of ``parser``."""
+    group = parser.add_argument_group("output and progress")
+    for option in RUN_OPTIONS:
+        if option.dest in NOT_TAKEN.get(command, {}):
+            continue
+        keywords: dict[str, Any] = {"dest": option.dest, "help": option.help_for.get(command, option.help)}
+        if option.default is not None:  # else argparse's: None, or False for a switch
+            keywords["default"] = option.default
+        if option.action is not None:
+            keywords["action"] = option.action
+        else:
+            keywords.update(type=option.type, metavar=option.metavar)
+        group.add_argument(*option.flags, **keywords)
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """The RUN_OPTIONS' values a type cannot check, one ConfigError each."""
+    if getattr(args, "save_every", 0) < 0:
+        raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
+    log_every = getattr(args, "log_every", None)
+    if log_every is not None and log_every < 1:
+        raise ConfigError(f"log-every must be ≥ 1, got {log_every}")
+    budget = getattr(args, "time_budget", None)
+    if budget is not None and not budget > 0:
+        raise ConfigError(f"time-budget must be > 0 seconds, got {budget}")
 
 
 def default_of(name: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from impasto import options
 from impasto.choices import MODELS
 from impasto.cli.common import Parser, checked_output, default_of, failed, input_files
-from impasto.cli.progress import CellBar
+from impasto.cli.progress import CellFeedback
 from impasto.config import DEFAULT_ITERATIONS, StyleConfig
 from impasto.errors import ImpastoError
 
@@ -60,7 +60,7 @@ def build_figure_parser(kind: str) -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=["max", "avg"], help=f"(default: {default_of('pooling')})")
     p.add_argument("--device", metavar="{auto,cpu,cuda,cuda:N,mps}", help="(default: auto)")
     p.add_argument("--seed", type=int, help=f"(default: {default_of('seed')})")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
     return p
 
 
@@ -84,7 +84,8 @@ def figure_main(kind: str, argv: Sequence[str]) -> int:
             cells = len(figures.EXPLAIN_CONTENT_LAYERS) + len(figures.EXPLAIN_STYLE_LAYERS)
         else:
             cells = len(args.ratios) * len((args.layer_sets or "all").split(";"))
-        bar = CellBar(cells, disabled=args.quiet)
+        bar = CellFeedback(cells, quiet=args.quiet)
+        bar.say(f"{cells} cells of {args.iterations} iterations at {args.size} px; loading the network…")
         try:
             if kind == "explain":
                 figure = figures.explain(args.image, callback=bar.update, **options)

@@ -23,6 +23,8 @@ from impasto.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     Parser,
+    add_run_options,
+    check_run_options,
     checked_output,
     fail,
     failed,
@@ -41,7 +43,8 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
             description="Paint every frame of a video in the style of STYLE without flicker (Ruder et al. "
             "2016): each frame starts from the previous one warped along the optical flow and is held to it "
             "where the flow is reliable. Frame rate and audio are kept. A work folder beside the output "
-            "(OUT.work/) keeps frames, flows and stylized frames: a rerun continues where it stopped.",
+            "(OUT.work/) keeps frames, flows and stylized frames: a rerun continues where it stopped. "
+            "Each frame is painted at one scale: --multiscale and the options of its scales do not apply.",
         )
         p.add_argument("input_video", type=Path, help="the video (anything FFmpeg reads)")
         p.add_argument("style", type=Path, nargs="+", help="the style image(s)")
@@ -149,49 +152,8 @@ def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentP
     )
     # Every StyleConfig option, from the one table that also feeds the web form (options.py).
     options.add_arguments(p)
-    g = p.add_argument_group("output and progress")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    if not (batch or video):
-        g.add_argument(
-            "--time-budget",
-            type=float,
-            metavar="S",
-            help="stop after S seconds (loading included) and save the best image so far, as the web "
-            "app's time budget does",
-        )
-        g.add_argument(
-            "--log-every",
-            type=int,
-            metavar="N",
-            help="when stderr is not a terminal (a log file), a plain line every N iterations instead "
-            "of a progress bar (default: 25)",
-        )
-        g.add_argument(
-            "--log-json",
-            type=Path,
-            metavar="FILE",
-            help="write a JSON line per iteration to FILE: scale, iteration, loss and its terms, seconds "
-            "(the file appears, whole, when the run ends; /dev/stdout or a pipe gets each line at once)",
-        )
-        g.add_argument(
-            "--save-every",
-            type=int,
-            metavar="N",
-            default=0,
-            help="also save every N-th iteration beside the output as NAME_0100.EXT",
-        )
-        g.add_argument(
-            "--preview-first",
-            action="store_true",
-            help="write a feed-forward sketch (as 'impasto preview' makes, in about a second) to the output "
-            "first, then replace it with the painting when the optimization ends; Ctrl-C during the "
-            "optimization leaves the sketch there. Without onnxruntime: says so and paints",
-        )
-        g.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="print the plan (scales, iterations, tiles) after checking every option; optimize nothing",
-        )
+    # How the run goes and what it reports: the same flags on every command that takes them.
+    add_run_options(p, "video" if video else "batch" if batch else "stylize")
     return p
 
 
@@ -252,12 +214,7 @@ def stylize_main(arguments: Sequence[str]) -> int:
     """``impasto [stylize] CONTENT STYLE… -o OUT``."""
     args = build_parser().parse_args(arguments)
     try:
-        if args.save_every < 0:
-            raise ConfigError(f"save-every must be ≥ 0, got {args.save_every}")
-        if args.log_every is not None and args.log_every < 1:
-            raise ConfigError(f"log-every must be ≥ 1, got {args.log_every}")
-        if args.time_budget is not None and not args.time_budget > 0:
-            raise ConfigError(f"time-budget must be > 0 seconds, got {args.time_budget}")
+        check_run_options(args)
         config = config_from_args(args)
         output = checked_outputs(args, config, [args.content, *args.style])
         save_config(args, config)
@@ -272,6 +229,8 @@ def stylize_main(arguments: Sequence[str]) -> int:
 
 
 def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
+    bar = Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
+    bar.status("loading PyTorch")  # seconds on a busy machine: the run says it has begun
     # Imported here so that --help, --version and argument errors answer without loading torch.
     import torch
 
@@ -281,7 +240,6 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
 
     started = time.monotonic()
     png_options = to_png_text(config, args.content, args.style)  # what a PNG output carries
-    bar = Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
     sketched = False  # --preview-first wrote its sketch to output: a run cut short leaves it there
     kept = f"the sketch stays at {output}"
     save_every: int = args.save_every

@@ -2,66 +2,55 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import Parser, check_written, failed, input_files
+from impasto.cli.common import Parser, check_run_options, check_written, failed, input_files
+from impasto.cli.progress import VideoFeedback
 from impasto.cli.stylize import build_parser, config_from_args, save_config
 from impasto.errors import ConfigError, ImpastoError
 
 
 def video_main(argv: Sequence[str]) -> int:
-    """``impasto video IN STYLE… -o OUT``."""
+    """``impasto video IN STYLE… -o OUT``: on a terminal a bar over the frames, in a log lines that name
+    their frame; ``--dry-run`` prints the plan instead."""
     args = build_parser(video=True).parse_args(argv)
     try:
+        check_run_options(args)
         if args.frame_iterations is not None and args.frame_iterations < 1:
             raise ConfigError(f"frame-iterations must be ≥ 1, got {args.frame_iterations}")
         config = config_from_args(args)
         # The video's own checks (a container impasto writes, a writable folder) are stylize_video's.
         inputs = input_files([args.input_video, *args.style], config, args.config)
-        check_written({"-o": args.output, "--save-config": args.save_config}, inputs, checked=("-o",))
+        written = {"-o": args.output, "--log-json": args.log_json, "--save-config": args.save_config}
+        check_written(written, inputs, checked=("-o",))
         save_config(args, config)
-        from impasto.apps.video import VideoEvent, stylize_video
+        how: dict[str, Any] = {
+            "temporal_weight": args.temporal_weight,
+            "long_term": args.long_term,
+            "independent": args.independent,
+            "frame_iterations": args.frame_iterations,
+            "chunk_frames": args.chunk_frames,
+            "ray_address": args.ray,
+            "passes": args.passes,
+            "time_budget": args.time_budget,
+        }
+        if args.dry_run:
+            from impasto.apps.video import plan_video
 
-        bar: Any = None
-
-        def on_event(event: VideoEvent) -> None:
-            nonlocal bar
-            if args.quiet or event.kind not in ("frame", "progress"):
-                return
-            if bar is None:
-                from tqdm import tqdm
-
-                bar = tqdm(
-                    total=event.total, desc="frames", unit="frame", file=sys.stderr, dynamic_ncols=True
-                )
-            if event.kind == "frame":
-                bar.update(1)
-            elif event.progress is not None:
-                bar.set_postfix_str(
-                    f"frame {event.index + 1} it {event.progress.iteration}/{event.progress.total}"
-                )
-
+            print(plan_video(args.input_video, args.style, args.output, config, **how))
+            return 0
+        feedback = VideoFeedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
         try:
+            feedback.say("loading PyTorch…")
+            from impasto.apps.video import stylize_video
+
             result = stylize_video(
-                args.input_video,
-                args.style,
-                args.output,
-                config,
-                temporal_weight=args.temporal_weight,
-                long_term=args.long_term,
-                independent=args.independent,
-                frame_iterations=args.frame_iterations,
-                chunk_frames=args.chunk_frames,
-                ray_address=args.ray,
-                passes=args.passes,
-                callback=on_event,
+                args.input_video, args.style, args.output, config, callback=feedback.update, **how
             )
         finally:
-            if bar is not None:
-                bar.close()
+            feedback.close()
     except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
         return failed(error, "interrupted; the stylized frames are kept, a rerun continues")
     resumed = f", {result.resumed} from an earlier run" if result.resumed else ""

@@ -9,15 +9,19 @@
     events.py              what a run reports and returns
 
 A rerun with the same input, styles and options continues at the first frame missing from the work
-folder; anything else starts it afresh.
+folder; anything else starts it afresh. :func:`plan_video` says what a run would do, writing nothing
+(``impasto video --dry-run``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +42,7 @@ from impasto.apps.video.workdir import Workdir
 from impasto.config import StyleConfig, look_options
 from impasto.errors import ConfigError, ImageError
 from impasto.io import files, images, video_io
+from impasto.plan import check_style_shape, make_plan
 
 __all__ = [
     "CUT_THRESHOLD",
@@ -46,36 +51,41 @@ __all__ = [
     "VideoEvent",
     "VideoResult",
     "detect_cuts",
+    "plan_video",
     "stylize_video",
     "warping_error",
 ]
 
 
-def stylize_video(
+@dataclass(frozen=True)
+class _Job:
+    """A video run once every input and option is checked: what it reads, makes and writes."""
+
+    config: StyleConfig  # at the frames' size, one scale
+    info: video_io.VideoInfo
+    style_paths: list[Path]
+    work_folder: Path
+    plan: FramePlan
+    key: dict[str, Any]  # what the work folder was made for (job.json)
+
+
+def _job(
     input_path: str | Path,
     styles: Sequence[str | Path],
     output_path: str | Path,
-    config: StyleConfig | None = None,
+    config: StyleConfig | None,
     *,
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
-    long_term: bool = False,
-    independent: bool = False,
-    frame_iterations: int | None = None,
-    keep_work: bool = True,
-    cut_threshold: float = CUT_THRESHOLD,
-    chunk_frames: int | None = None,
-    ray_address: str | None = None,
-    passes: int = 1,
-    callback: Callable[[VideoEvent], None] | None = None,
-) -> VideoResult:
-    """Stylize every frame of ``input_path`` into ``output_path`` (.mp4, .mov, .mkv) with the input's
-    frame rate (or frame times) and audio. ``independent`` turns the temporal terms off (each frame
-    alone, for comparison). ``frame_iterations``: iterations for every frame after a shot's first, which
-    starts from scratch (default: half of the config's). A cut (``cut_threshold``) starts a new shot
-    afresh, with no temporal term across it; ``chunk_frames`` splits shots into chunks that start afresh
-    too (a seam every so many frames, for spreading one long shot over many workers). ``ray_address``
-    sends shots (or chunks) to a Ray cluster as independent tasks (distributed.py). ``passes`` > 1: the
-    paper's multi-pass variant (temporal.multi_pass; on this machine, not resumable mid-shot)."""
+    temporal_weight: float,
+    long_term: bool,
+    independent: bool,
+    frame_iterations: int | None,
+    cut_threshold: float,
+    chunk_frames: int | None,
+    ray_address: str | None,
+    passes: int,
+    time_budget: float | None,
+) -> _Job:
+    """Every check a run makes before it writes anything, and the run they allow."""
     config = (config or StyleConfig()).with_options(multiscale=False)
     if config.content_masks or config.style_masks:
         raise ConfigError("masks belong to one image; a video cannot use them")
@@ -85,6 +95,8 @@ def stylize_video(
         raise ConfigError("passes must be ≥ 1, and several passes run here, with the temporal term on")
     if chunk_frames is not None and chunk_frames < 1:
         raise ConfigError(f"chunk frames must be ≥ 1, got {chunk_frames}")
+    if time_budget is not None and not time_budget > 0:
+        raise ConfigError(f"time budget must be > 0 seconds, got {time_budget}")
     input_path, output_path = Path(input_path), Path(output_path)
     video_io.check_output(output_path)  # a container impasto writes, in a writable folder
     work_folder = output_path.with_name(output_path.name + ".work")
@@ -103,7 +115,7 @@ def stylize_video(
     config = config.with_options(size=long_side)
     later_iterations = frame_iterations or max(1, config.resolved_iterations(on_gpu) // 2)
     style_paths = [Path(s) for s in styles]
-    job = {
+    key = {
         "input": files.sha256(input_path),
         "styles": [files.sha256(s) for s in style_paths],
         "options": look_options(config),
@@ -114,7 +126,142 @@ def stylize_video(
         "passes": passes,
         "chunk_frames": chunk_frames,
     }
-    work = Workdir.for_job(work_folder, job)
+    if time_budget is not None:  # only then: work folders of runs without one stay resumable
+        key["time_budget"] = time_budget
+    plan = FramePlan(
+        styles=[str(s) for s in style_paths],
+        config=config,
+        first_iterations=config.resolved_iterations(on_gpu),
+        later_iterations=later_iterations,
+        temporal_weight=0.0 if independent else temporal_weight,
+        long_term=long_term and not independent,
+        time_budget=time_budget,
+    )
+    return _Job(config, info, style_paths, work_folder, plan, key)
+
+
+def plan_video(
+    input_path: str | Path,
+    styles: Sequence[str | Path],
+    output_path: str | Path,
+    config: StyleConfig | None = None,
+    *,
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
+    long_term: bool = False,
+    independent: bool = False,
+    frame_iterations: int | None = None,
+    cut_threshold: float = CUT_THRESHOLD,
+    chunk_frames: int | None = None,
+    ray_address: str | None = None,
+    passes: int = 1,
+    time_budget: float | None = None,
+) -> str:
+    """What :func:`stylize_video` with these arguments would do, for people, writing nothing: the video,
+    the plan of a shot's first frame and of the frames after it, and what an earlier run left in the
+    work folder. Raises what stylize_video raises before it writes anything."""
+    job = _job(
+        input_path, styles, output_path, config,
+        temporal_weight=temporal_weight, long_term=long_term, independent=independent,
+        frame_iterations=frame_iterations, cut_threshold=cut_threshold, chunk_frames=chunk_frames,
+        ray_address=ray_address, passes=passes, time_budget=time_budget,
+    )  # fmt: skip
+    info, plan = job.info, job.plan
+    from impasto.core import runtime
+    from impasto.core.devices import resolve_device
+
+    device = resolve_device(job.config.device)
+    shape = (info.height, info.width)
+    compiled = runtime.compile_wanted(job.config.compile, device)
+    first = make_plan(
+        job.config.with_options(iterations=plan.first_iterations), shape, device, compile_network=compiled
+    )
+    for style in job.style_paths:
+        loaded = images.load(style, job.config.max_pixels, job.config.max_memory)
+        check_style_shape((loaded.image.height, loaded.image.width), first.scales[0].style_size)
+    audio = ", with audio" if info.audio else ""
+    chunks = f"; a fresh start every {chunk_frames} frames too" if chunk_frames else ""
+    lines = [
+        f"{Path(input_path).name}: {info.frames} frames of {info.width}×{info.height}, "
+        f"{float(info.rate):g} a second{audio}",
+        f"the first frame of each shot (the cuts are found once the frames are extracted{chunks}):",
+        *(f"  {line}" for line in first.describe().splitlines()),
+    ]
+    if plan.temporal_weight > 0:
+        later = make_plan(
+            job.config.with_options(iterations=plan.later_iterations),
+            shape,
+            device,
+            video_frame=True,
+            compile_network=compiled,
+        )
+        back = "to frames 1, 2 and 4 back" if plan.long_term else "to it"
+        lines.append(
+            "every later frame starts from the one before, warped along the optical flow, and is held "
+            f"{back} (temporal weight {plan.temporal_weight:g}):"
+        )
+        lines += [f"  {line}" for line in later.describe().splitlines()]
+    else:
+        lines.append("every later frame: the same, on its own (no temporal term)")
+    if passes > 1:
+        lines.append(f"then {passes - 1} more passes through each shot, in alternating directions")
+    if time_budget is not None:
+        lines.append(f"each frame stops after {time_budget:g} s with its best image so far")
+    kept = _resumable(job.work_folder, job.key)
+    if kept is None:
+        lines.append(f"work folder {job.work_folder}: none to continue from; made afresh")
+    else:
+        lines.append(f"work folder {job.work_folder}: {kept} frames stylized by an earlier run; it continues")
+    return "\n".join(lines)
+
+
+def _resumable(work_folder: Path, key: dict[str, Any]) -> int | None:
+    """Frames an earlier run with the same job left stylized in ``work_folder`` (None: it starts afresh;
+    Workdir.for_job decides the same way, but this only reads)."""
+    try:
+        same = json.loads((work_folder / "job.json").read_text()) == json.loads(json.dumps(key))
+    except (OSError, ValueError):
+        return None
+    return sum(1 for _ in (work_folder / "stylized").glob("*.png")) if same else None
+
+
+def stylize_video(
+    input_path: str | Path,
+    styles: Sequence[str | Path],
+    output_path: str | Path,
+    config: StyleConfig | None = None,
+    *,
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
+    long_term: bool = False,
+    independent: bool = False,
+    frame_iterations: int | None = None,
+    keep_work: bool = True,
+    cut_threshold: float = CUT_THRESHOLD,
+    chunk_frames: int | None = None,
+    ray_address: str | None = None,
+    passes: int = 1,
+    time_budget: float | None = None,
+    callback: Callable[[VideoEvent], None] | None = None,
+) -> VideoResult:
+    """Stylize every frame of ``input_path`` into ``output_path`` (.mp4, .mov, .mkv) with the input's
+    frame rate (or frame times) and audio. ``independent`` turns the temporal terms off (each frame
+    alone, for comparison). ``frame_iterations``: iterations for every frame after a shot's first, which
+    starts from scratch (default: half of the config's). A cut (``cut_threshold``) starts a new shot
+    afresh, with no temporal term across it; ``chunk_frames`` splits shots into chunks that start afresh
+    too (a seam every so many frames, for spreading one long shot over many workers). ``ray_address``
+    sends shots (or chunks) to a Ray cluster as independent tasks (distributed.py). ``passes`` > 1: the
+    paper's multi-pass variant (temporal.multi_pass; on this machine, not resumable mid-shot).
+    ``time_budget``: seconds each frame may take; then it keeps its best image so far."""
+    job = _job(
+        input_path, styles, output_path, config,
+        temporal_weight=temporal_weight, long_term=long_term, independent=independent,
+        frame_iterations=frame_iterations, cut_threshold=cut_threshold, chunk_frames=chunk_frames,
+        ray_address=ray_address, passes=passes, time_budget=time_budget,
+    )  # fmt: skip
+    input_path, output_path = Path(input_path), Path(output_path)
+    config, info, plan = job.config, job.info, job.plan
+    assert config.size is not None  # _job settled it: the frames' long side
+    long_side = config.size
+    work = Workdir.for_job(job.work_folder, job.key)
     with work.removed_unless_resumable():
 
         def on_frame(index: int) -> None:
@@ -123,14 +270,6 @@ def stylize_video(
 
         count = work.extract(input_path, long_side, on_frame)
         shots = shot_ranges.shots(work, count, cut_threshold)
-        plan = FramePlan(
-            styles=[str(s) for s in style_paths],
-            config=config,
-            first_iterations=config.resolved_iterations(on_gpu),
-            later_iterations=later_iterations,
-            temporal_weight=0.0 if independent else temporal_weight,
-            long_term=long_term and not independent,
-        )
         start = time.perf_counter()
         resumed = sum(1 for t in range(count) if work.has_stylized(t))
         todo = [

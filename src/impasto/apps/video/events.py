@@ -12,11 +12,16 @@ from impasto.core.optimize import Progress
 
 @dataclass(frozen=True)
 class VideoEvent:
-    kind: Literal["frames", "frame", "progress", "write"]
+    """What a run is doing: extracting frame ``index`` ("frames"; ``total`` unknown, 0), saying what
+    a frame's run does before its iterations ("status", in ``message``), iterating on a frame
+    ("progress"), done with a frame ("frame"), writing the video ("write")."""
+
+    kind: Literal["frames", "status", "frame", "progress", "write"]
     index: int  # 0-based frame
     total: int
     progress: Progress | None = None
     skipped: bool = False  # a frame already stylized by an earlier run
+    message: str = ""
 
 
 @dataclass(frozen=True)

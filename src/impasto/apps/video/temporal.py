@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from impasto.apps.video.events import VideoEvent
 from impasto.apps.video.workdir import Workdir
 from impasto.config import StyleConfig
 from impasto.core.optimize import Progress
-from impasto.errors import ImpastoError
+from impasto.errors import ImpastoError, Interrupted
 from impasto.io import images
 from impasto.pipeline import Temporal, stylize_detailed
 
@@ -47,6 +48,7 @@ class FramePlan:
     later_iterations: int
     temporal_weight: float
     long_term: bool
+    time_budget: float | None = None  # seconds per frame; then the frame keeps its best image so far
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -55,6 +57,50 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
     if array.dtype == np.uint8 or values.max() > 1.5:
         values = values / 255.0
     return values.permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+class _BudgetSpent(KeyboardInterrupt):
+    """A frame's time budget is spent: its run ends as on Ctrl-C, with the best image so far."""
+
+
+def stylize_frame(
+    t: int,
+    content: np.ndarray,
+    plan: FramePlan,
+    iterations: int,
+    temporal: Temporal | None,
+    on_progress: Callable[[Progress], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> Image.Image:
+    """Frame ``t`` ((H, W, 3) uint8) → its stylized image; with the plan's time budget, the best image
+    so far once the budget is spent."""
+    started = time.monotonic()
+    spent = False
+
+    def report(progress: Progress) -> None:
+        nonlocal spent
+        if on_progress is not None:
+            on_progress(progress)
+        if plan.time_budget is not None and time.monotonic() - started >= plan.time_budget:
+            spent = True
+            raise _BudgetSpent
+
+    try:
+        made = stylize_detailed(
+            Image.fromarray(content),
+            plan.styles,
+            config=plan.config.with_options(iterations=iterations),
+            callback=report,
+            temporal=temporal,
+            status=status,
+        )
+    except Interrupted as stop:
+        if not spent or stop.image is None:
+            raise
+        return stop.image
+    if made.result.stopped != "done":
+        raise ImpastoError(f"frame {t + 1}: {made.result.message}")
+    return made.image
 
 
 def stylize_range(work: Workdir, first: int, last: int, plan: FramePlan, count: int, report: Report) -> None:
@@ -73,16 +119,11 @@ def stylize_range(work: Workdir, first: int, last: int, plan: FramePlan, count: 
             if report is not None:
                 report(VideoEvent("progress", t, count, progress))
 
-        made = stylize_detailed(
-            Image.fromarray(content),
-            plan.styles,
-            config=plan.config.with_options(iterations=iterations),
-            callback=on_progress,
-            temporal=temporal,
-        )
-        if made.result.stopped != "done":
-            raise ImpastoError(f"frame {t + 1}: {made.result.message}")
-        work.save(t, made.image)
+        def on_status(message: str, t: int = t) -> None:
+            if report is not None:
+                report(VideoEvent("status", t, count, message=message))
+
+        work.save(t, stylize_frame(t, content, plan, iterations, temporal, on_progress, on_status))
         if report is not None:
             report(VideoEvent("frame", t, count))
 
@@ -123,15 +164,12 @@ def multi_pass(
     results: dict[int, np.ndarray] = {}  # frame → its latest stylization, (H, W, 3) in [0, 1]
 
     def optimize(t: int, temporal: Temporal | None, iterations: int) -> np.ndarray:
-        made = stylize_detailed(
-            Image.fromarray(work.frame(t)),
-            plan.styles,
-            config=plan.config.with_options(iterations=iterations),
-            temporal=temporal,
-        )
-        if made.result.stopped != "done":
-            raise ImpastoError(f"frame {t + 1}: {made.result.message}")
-        return np.asarray(made.image, dtype=np.float32) / 255.0
+        def on_progress(progress: Progress) -> None:
+            if report is not None:
+                report(VideoEvent("progress", t, count, progress))
+
+        image = stylize_frame(t, work.frame(t), plan, iterations, temporal, on_progress)
+        return np.asarray(image, dtype=np.float32) / 255.0
 
     for t in range(first, last):
         results[t] = optimize(t, None, plan.first_iterations)
