@@ -1001,8 +1001,9 @@ def test_example_names_are_taken_wherever_an_image_is_read() -> None:
     from impasto.errors import ConfigError
 
     loaded = images.load("example:chelsea.png", max_pixels=10**7)
-    assert loaded.image.size == Image.open(examples.CONTENT).size
-    assert images.probe(Path("example:swirls"), max_pixels=10**7) == Image.open(examples.STYLE).size
+    with Image.open(examples.CONTENT) as content, Image.open(examples.STYLE) as style:
+        assert loaded.image.size == content.size
+        assert images.probe(Path("example:swirls"), max_pixels=10**7) == style.size
     assert images.expand(["example:swirls.png", "example:chelsea"]) == [examples.STYLE, examples.CONTENT]
     with pytest.raises(ConfigError) as error:
         images.load("example:mona-lisa.png", max_pixels=10**7)
