@@ -54,6 +54,17 @@ DEFAULT_SIZE = {"cpu": 384, "gpu": 768}
 DEFAULT_ITERATIONS = {"cpu": 40, "gpu": 500}
 
 
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30, "GB": 2**30}
+
+
+def parse_memory(text: str) -> int:
+    """ "2GB", "1.5G", "512MB", "300000000" → bytes (powers of 1024)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMG]?B?)\s*", text.upper())
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"max-memory: expected a size like 2GB or 512MB, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
 def parse_layers(spec: LayersLike, what: str) -> LayerSpec:
     """Layers with weights from "relu1_1,relu2_1:0.5", a list of names or (name, weight) pairs, or a
     mapping. A name without a weight gets 1."""
@@ -314,8 +325,6 @@ class StyleConfig:
             items = (value,) if isinstance(value, str | Path | Image.Image) else tuple(value)
             set_(self, name, tuple(Path(item) if isinstance(item, str) else item for item in items))
         if isinstance(self.max_memory, str):
-            from impasto.tiling import parse_memory
-
             set_(self, "max_memory", parse_memory(self.max_memory))
         if self.max_memory is not None:
             _check_int("max_memory", self.max_memory, 2**20, 2**50)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
+# parse_memory lives in config (read without torch), kept here for tiling's users.
+from impasto.config import parse_memory as parse_memory
 from impasto.core.backbone import FeatureExtractor
-from impasto.errors import ConfigError, Interrupted
+from impasto.errors import Interrupted
 
 # Memory of one L-BFGS iteration by pixels of the optimized image, measured on the CPU with VGG-16 up to
 # relu5_1 and history 50 (bench/speed.py: 598 MB at 256×170, 1025 MB at 512×341 px): activations and
@@ -33,15 +34,6 @@ CANVAS_BYTES_PER_PIXEL = 72
 SAFETY = 0.75  # of the budget left after what the process already holds
 MIN_TILE = 128
 OVERLAP = 64  # px shared by neighbouring tiles (relu5_1's receptive field is much larger; 64 px hides seams)
-_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30, "GB": 2**30}
-
-
-def parse_memory(text: str) -> int:
-    """ "2GB", "1.5G", "512MB", "300000000" → bytes (powers of 1024)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMG]?B?)\s*", text.upper())
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"max-memory: expected a size like 2GB or 512MB, got {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def available_memory(device: torch.device) -> int:
