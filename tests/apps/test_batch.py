@@ -68,8 +68,10 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_changed(
     out = tmp_path / "out"
     first = batch.run_batch(photos, [style_path], out, FAST, recursive=True)
     assert len(first.done) == 3 and not first.skipped and not first.failed
-    assert Image.open(out / "trip" / "c.png").size == (32, 21)
-    assert Image.open(out / "b.jpg").format == "JPEG"
+    with Image.open(out / "trip" / "c.png") as opened:
+        assert opened.size == (32, 21)
+    with Image.open(out / "b.jpg") as opened:
+        assert opened.format == "JPEG"
     stamp = (out / "a.png").stat().st_mtime_ns
 
     again = batch.run_batch(photos, [style_path], out, FAST, recursive=True)
@@ -173,7 +175,8 @@ def test_a_killed_batch_resumes_with_only_the_rest(tmp_path: Path, style_path: P
     assert sorted(p.name for p in out.glob("*.png")) == [f"{i}.png" for i in range(5)]
     for name in os.listdir(out):
         if name.endswith(".png"):
-            assert Image.open(out / name).size == (64, 43)
+            with Image.open(out / name) as opened:
+                assert opened.size == (64, 43)
     shutil.rmtree(out)
 
 
@@ -346,7 +349,8 @@ def test_a_time_budget_keeps_each_images_best_so_far_and_a_rerun_with_more_time_
     assert len(cut.done) == 2 and not cut.failed  # each image stopped, and the batch went on
     done = [e.message for e in events if e.kind == "done"]
     assert all(m.startswith("time budget of 1e-06 s spent at ") for m in done), done
-    assert Image.open(out / "a.png").size == (32, 21)
+    with Image.open(out / "a.png") as opened:
+        assert opened.size == (32, 21)
     assert len([e for e in events if e.kind == "progress" and e.item.relative.name == "a.png"]) == 1
     assert any(e.kind == "status" for e in events)
     # The same budget again: nothing to do. More time, or none: redone.

@@ -167,7 +167,8 @@ def test_upload_start_watch_finish_download(
     )
     screenshot = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
     page.screenshot(path=str(screenshot), full_page=True)
-    assert Image.open(screenshot).size[0] == 1280
+    with Image.open(screenshot) as opened:
+        assert opened.size[0] == 1280
 
     with page.expect_download() as download_info:
         page.click("#download")
@@ -201,7 +202,8 @@ def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: 
         page.click("#download")
     saved = tmp_path / "stopped.png"
     download_info.value.save_as(saved)
-    assert Image.open(saved).size == (64, 43)
+    with Image.open(saved) as opened:
+        assert opened.size == (64, 43)
 
 
 def test_sketch_only_shows_a_downloadable_sketch_or_says_why_not(
@@ -223,7 +225,8 @@ def test_sketch_only_shows_a_downloadable_sketch_or_says_why_not(
         page.click("#download")
     saved = tmp_path / "sketch.png"
     download_info.value.save_as(saved)
-    assert Image.open(saved).size == (64, 43)
+    with Image.open(saved) as opened:
+        assert opened.size == (64, 43)
 
     # Without the network (here: as if it failed to load), the button says why, on the page.
     server.app.sketcher.unavailable = "onnxruntime is not installed (pip install onnxruntime)"
@@ -284,7 +287,8 @@ def test_first_load_drop_paste_and_examples(
     page.set_viewport_size({"width": 390, "height": 844})
     phone = desktop.with_name(desktop.stem + "-phone" + desktop.suffix)
     page.screenshot(path=str(phone), full_page=True)
-    assert Image.open(phone).size[0] == 390
+    with Image.open(phone) as opened:
+        assert opened.size[0] == 390
 
 
 def test_the_page_remembers_settings_and_results_and_offers_what_the_device_has(
@@ -374,9 +378,14 @@ def test_a_mask_drawn_in_the_page_puts_a_style_where_it_was_painted(
     page.wait_for_selector("#finished", state="visible", timeout=120_000)
     assert "Done" in page.inner_text("#status"), page.inner_text("#status")
     assert "--content-mask mask-swirls.png" in page.inner_text("#command")
-    masks = [p for p in server.app.folder.glob("*/*") if Image.open(p).size == (512, 341)]
+    sizes = {}
+    for path in server.app.folder.glob("*/*"):
+        with Image.open(path) as opened:
+            sizes[path] = opened.size
+    masks = [path for path, size in sizes.items() if size == (512, 341)]
     assert masks, "the drawn mask was uploaded at the canvas's size"
-    grey = Image.open(masks[0]).convert("L")
+    with Image.open(masks[0]) as opened:
+        grey = opened.convert("L")
     painted, untouched = grey.getpixel((128, 170)), grey.getpixel((450, 170))
     assert isinstance(painted, int) and isinstance(untouched, int)
     assert painted > 200 and untouched < 50  # painted on the left, not on the right
