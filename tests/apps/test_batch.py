@@ -161,7 +161,7 @@ def test_a_killed_batch_resumes_with_only_the_rest(tmp_path: Path, style_path: P
     while time.monotonic() < deadline and len(list(manifest.glob("*.json"))) < 2:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=120)
+    process.communicate(timeout=120)  # waits, and closes the pipes
     finished = sorted(p.name.removesuffix(".json") for p in manifest.glob("*.json"))
     assert 2 <= len(finished) < 5, finished
     stamps = {name: (out / name).stat().st_mtime_ns for name in finished}

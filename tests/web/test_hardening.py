@@ -390,7 +390,7 @@ def test_ctrl_c_twice_during_a_job_stops_at_once_and_leaves_nothing(tmp_path: Pa
         assert process.wait(timeout=60) in (0, 130)
     finally:
         process.kill()
-    stderr = process.stderr.read() if process.stderr else ""
+        _, stderr = process.communicate(timeout=60)  # and the pipes closed
     assert "Traceback" not in stderr and "Abort" not in stderr, stderr
     assert [p for p in tmp_path.iterdir() if p.name.startswith("impasto-")] == []  # torch's caches stay
 
@@ -515,3 +515,51 @@ def test_style_weights_that_overflow_together_are_refused(serve: Callable[[Limit
     headers = {"X-Impasto-Token": token(server), "Content-Type": "application/json"}
     status, answer, _ = send(server, "POST", "/api/jobs", json.dumps(job).encode(), headers)
     assert status == 400 and "style_blend" in answer["error"], answer
+
+
+@pytest.mark.slow
+def test_a_burst_of_connections_from_one_client_stays_within_its_bound(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """100 connections opened at once by one address, its bound 8: the replaced ones are counted out
+    as soon as they are closed, so at most 8 stay open, and a request from another address is served."""
+    server = serve(Limits(per_client=8, idle_timeout=60))
+    address, port = server.server_address
+    burst = [socket.create_connection((address, port), timeout=30) for _ in range(100)]
+    try:
+        time.sleep(1.0)
+        still_open = 0
+        for connection in burst:
+            connection.setblocking(False)
+            try:
+                if connection.recv(4096) != b"":
+                    still_open += 1
+            except BlockingIOError:
+                still_open += 1  # nothing to read and not closed
+            except OSError:
+                pass
+        assert still_open <= 8, still_open
+        assert send(server, "GET", "/api/setup")[0] == 200
+    finally:
+        for connection in burst:
+            connection.close()
+
+
+@pytest.mark.slow
+def test_a_huge_content_length_buys_no_more_time_than_the_largest_body_read(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """Content-Length 2**40 and then silence: closed within the deadline of the largest body the server
+    would read (here 1 s + 64 KiB at the slowest rate), not in 48 days."""
+    server = serve(Limits(request_timeout=1.0, max_upload_bytes=2**16))
+    address, port = server.server_address
+    with socket.create_connection((address, port), timeout=30) as raw:
+        raw.sendall(
+            f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {2**40}\r\n"
+            f"X-Impasto-Token: {token(server)}\r\n\r\n0123".encode()
+        )
+        start = time.monotonic()
+        data = raw.recv(4096)
+        while data and not data.endswith(b"}"):  # a 413 may come first; then the close
+            data = raw.recv(4096)
+        assert raw.recv(4096) == b"" and time.monotonic() - start < 10

@@ -393,7 +393,8 @@ def test_impasto_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Sign
         assert process.wait(timeout=120) == 0
     finally:
         process.kill()
-    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+        _, stderr = process.communicate(timeout=60)  # and the pipes closed
+    assert "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -441,6 +442,7 @@ def test_listening_beyond_this_computer_says_so() -> None:
         assert process.wait(timeout=120) == 0
     finally:
         process.kill()
+        process.communicate(timeout=60)  # the pipes closed
 
 
 def test_masks_put_each_style_in_its_region(server: Server) -> None:

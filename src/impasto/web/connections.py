@@ -45,6 +45,7 @@ class Rules:
     request_timeout: float
     per_client: int
     max_connections: int
+    max_body: int  # the most of a body the server reads: a longer Content-Length earns no more time
     open: dict[str, list[GuardedProtocol]] = field(default_factory=lambda: defaultdict(list))
 
     @property
@@ -80,11 +81,17 @@ class GuardedProtocol(H11Protocol):
                 return self._refuse()
             oldest = min(replaceable, key=lambda c: c._since)
             oldest._close()
-        mine.append(self)
+        rules.open[client].append(self)
         self._arm(rules.idle_timeout)
         self._awaiting_first_byte = True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._forget()
+        super().connection_lost(exc)
+
+    def _forget(self) -> None:
+        """Count this connection no more (at once when it is closed: asyncio reports the loss later,
+        and connections arriving meanwhile must not find it still counted, nor pick it to replace)."""
         self._disarm()
         client = self.client[0] if self.client else ""
         mine = self.rules.open.get(client)
@@ -92,7 +99,6 @@ class GuardedProtocol(H11Protocol):
             mine.remove(self)
             if not mine:
                 del self.rules.open[client]
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         starting = self._deadline is None or self._awaiting_first_byte
@@ -110,7 +116,7 @@ class GuardedProtocol(H11Protocol):
             self._arm(self.rules.request_timeout)
         if state is h11.SEND_BODY and not self._body_deadline_set:
             self._body_deadline_set = True
-            length = _content_length(self.headers)
+            length = min(_content_length(self.headers), self.rules.max_body)
             left = self._since + self.rules.request_timeout + length / MIN_BODY_RATE - time.monotonic()
             self._arm(max(0.0, left))
 
@@ -118,6 +124,8 @@ class GuardedProtocol(H11Protocol):
         super().on_response_complete()  # uvicorn's keep-alive timer now watches the idle connection
         self._disarm()
         self._since = time.monotonic()
+        if self.conn.their_state is h11.SEND_BODY:  # answered before its body came (a refusal): the
+            self._close()  # rest would only be read to be dropped, and may never come
 
     # -- the rules -------------------------------------------------------------------------------------
 
@@ -142,7 +150,7 @@ class GuardedProtocol(H11Protocol):
 
     def _close(self) -> None:
         """Hang up without a word: a deadline passed, or a newer connection of its client needs room."""
-        self._disarm()
+        self._forget()
         if not self.transport.is_closing():
             self.transport.close()
 

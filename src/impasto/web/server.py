@@ -33,7 +33,7 @@ from impasto.web.app import App, Limits
 from impasto.web.connections import Rules, protocol_for
 from impasto.web.jobs import Stylize
 from impasto.web.middleware import Contained
-from impasto.web.routes import build
+from impasto.web.routes import JSON_LIMIT, build
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -91,7 +91,13 @@ class Server:
         host = self.server_address[0]
         self.loopback = is_loopback(host)
         limits = app.limits
-        rules = Rules(limits.idle_timeout, limits.request_timeout, limits.per_client, limits.max_connections)
+        rules = Rules(
+            limits.idle_timeout,
+            limits.request_timeout,
+            limits.per_client,
+            limits.max_connections,
+            max_body=max(limits.max_upload_bytes, JSON_LIMIT),
+        )
         asgi = Contained(build(app, url=self.url, loopback=self.loopback, names=names))
         config = uvicorn.Config(
             asgi,
