@@ -1,9 +1,14 @@
-"""options.py: one entry per StyleConfig field, and the command line and the web form built from it."""
+"""Each StyleConfig field describes its option once (config.described); StyleConfig checks every field
+from it, and options.py builds the command line and the web form from it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import typing
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +59,32 @@ def test_the_web_form_offers_what_the_table_marks_for_it() -> None:
     assert set(options.web_choices()) <= set(OPTIONS)
     assert options.web_choices()["model"] == list(choices.MODELS)
     assert options.web_choices()["init"] == list(choices.INIT_CHOICES)  # no file paths on the web
+
+
+@pytest.mark.parametrize("option", [o for o in options.OPTIONS if o.low is not None], ids=lambda o: o.name)
+def test_ranges_are_checked_from_the_table(option: options.Option) -> None:
+    """No range is written twice: StyleConfig refuses what lies outside the one its field gives."""
+    assert option.low is not None and option.high is not None
+    below = option.low if option.above else option.low - 1
+    above = option.high * 2 if option.high != float("inf") else float("inf")
+    for bad in (below, above, "1"):
+        with pytest.raises(ConfigError, match=option.name):
+            StyleConfig().with_options(**{option.name: bad})
+
+
+@pytest.mark.slow
+def test_reading_a_config_loads_no_torch(tmp_path: Path) -> None:
+    """The options, their checks (max_memory's "2GB" included), TOML and --help need no torch."""
+    saved = tmp_path / "saved.toml"
+    saved.write_text('max_memory = "2GB"\nstyle_weight = 5\n')
+    code = (
+        "import json, sys\n"
+        "from impasto import options\n"
+        "from impasto.config import StyleConfig, from_toml, to_toml\n"
+        f"config = from_toml({str(saved)!r}, StyleConfig(max_memory='1GB'))\n"
+        "to_toml(config), options.web_options(), options.web_choices()\n"
+        "print(json.dumps([config.max_memory, 'torch' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [2 * 2**30, False]

@@ -7,28 +7,45 @@ so ``impasto --help`` and ``impasto --version`` answer before torch loads.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
+
+# Each set of choices is written once, as a Literal (the type a library user sees); its tuple (what
+# the command line and the web form list, and StyleConfig checks against) is read from it.
 
 # "lbfgs" picks the faster of "lbfgs-device" (impasto's, lbfgs.py) and "lbfgs-torch" (torch's) for
 # the device; both take the same steps (optimize.resolve_optimizer).
 Optimizer = Literal["lbfgs", "lbfgs-device", "lbfgs-torch", "adam"]
-OPTIMIZERS: tuple[Optimizer, ...] = ("lbfgs", "lbfgs-device", "lbfgs-torch", "adam")
+OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 
 StyleLossKind = Literal["gram", "nearest", "mean-cov", "sliced-wasserstein"]
-STYLE_LOSSES: tuple[StyleLossKind, ...] = ("gram", "nearest", "mean-cov", "sliced-wasserstein")
+STYLE_LOSSES: tuple[StyleLossKind, ...] = get_args(StyleLossKind)
 
-INIT_CHOICES = ("noise", "content", "blend", "style", "preview")  # or the path of an image file
-DEVICES = ("auto", "cpu", "cuda", "mps")  # or cuda:N
-PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
-COMPILE_MODES = ("auto", "on", "off")
-PRESERVE_COLORS = ("none", "luminance", "histogram")
-COLOR_MATCHES = ("sym", "chol", "pca")
-POOLINGS = ("max", "avg")
-PREPROCESSINGS = ("auto", "caffe", "torchvision")
+PreserveColors = Literal["none", "luminance", "histogram"]
+PRESERVE_COLORS: tuple[PreserveColors, ...] = get_args(PreserveColors)
+
+ColorMatch = Literal["sym", "chol", "pca"]
+COLOR_MATCHES: tuple[ColorMatch, ...] = get_args(ColorMatch)
+
+Pooling = Literal["max", "avg"]
+POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
+
+Preprocessing = Literal["auto", "caffe", "torchvision"]
+PREPROCESSINGS: tuple[Preprocessing, ...] = get_args(Preprocessing)
+
+Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+
+CompileMode = Literal["auto", "on", "off"]
+COMPILE_MODES: tuple[CompileMode, ...] = get_args(CompileMode)
+
+# Open sets (typed str): a start image may also be a file's path, a device cuda:N.
+INIT_CHOICES = ("noise", "content", "blend", "style", "preview")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Registered backbones (weights.REGISTRY holds how to get and read each) and their architectures.
 Model = Literal["vgg16", "vgg19", "vgg19-torchvision"]
-MODELS: dict[str, str] = {"vgg16": "vgg16", "vgg19": "vgg19", "vgg19-torchvision": "vgg19"}
+MODELS: dict[Model, str] = {"vgg16": "vgg16", "vgg19": "vgg19", "vgg19-torchvision": "vgg19"}
+assert set(MODELS) == set(get_args(Model)), "a model is missing from Model or MODELS"
 
 # Convolutions per block of each architecture.
 LAYOUTS: dict[str, tuple[int, ...]] = {

@@ -1,8 +1,16 @@
-"""`StyleConfig`: every option of a stylization and its default, validated. The single source of
-defaults for the Python API and the command line."""
+"""`StyleConfig`: every option of a stylization, each described once, on its field.
+
+A field holds the option's type (its annotation) and default; its metadata (:func:`described`, an
+:class:`Option`) holds the rest: its range or choices, its help, --help section and flag, and whether
+the web page may set it. From these StyleConfig checks every value (by hand only what depends on
+another field, and the two open sets: init, device), options.py builds the command line and the web
+form, and to_toml/from_toml (and the options a PNG carries) write and read each field in its type.
+Adding an option is adding a field. Nothing here imports torch.
+"""
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import functools
 import json
@@ -11,8 +19,8 @@ import os
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,8 +39,14 @@ from impasto.choices import (
     PREPROCESSINGS,
     PRESERVE_COLORS,
     STYLE_LOSSES,
+    ColorMatch,
+    CompileMode,
     Model,
     Optimizer,
+    Pooling,
+    Precision,
+    Preprocessing,
+    PreserveColors,
     StyleLossKind,
     layer_names,
 )
@@ -138,205 +152,448 @@ def check_layer_names(layers: LayerSpec, model: str, what: str) -> None:
             raise ConfigError(f"{what}: unknown layer {name!r}{hint}")
 
 
-# Fields that take a string (a choice or a path), checked to be one before they are looked up.
-_TEXT_FIELDS = (
-    "style_loss",
-    "preserve_colors",
-    "color_match",
-    "init",
-    "optimizer",
-    "model",
-    "preprocessing",
-    "pooling",
-    "device",
-    "precision",
-    "compile",
+# The sections of --help, in the order they are shown.
+SIZE, STYLE, BALANCE, OPTIMIZATION, NETWORK, LIMITS = GROUPS = (
+    "size and time",
+    "style and colour",
+    "the balance of content and style",
+    "optimization",
+    "network and device",
+    "input limits",
 )
+
+
+def floats(text: str) -> tuple[float, ...]:
+    """ "1,3" → (1.0, 3.0), for weights given on the command line."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a StyleConfig field is beside its type and default, held in its metadata (see
+    :func:`described`): how it is checked (``choices``, ``low``–``high``, ``normalize``), and how people
+    reach it — its --help section, text and flag, and whether the web page may set it. StyleConfig
+    checks every field from it, options.py builds the command line and the web form from it, and
+    the TOML reader takes each field's type from its annotation."""
+
+    name: str  # the field's, filled in from it (field_options)
+    group: str  # its section of --help
+    help: str
+    metavar: str | None = None
+    parse: Callable[[str], Any] | None = None  # how the command line reads it; None: as its type does
+    choices: Sequence[str] | None = None  # the only values it takes
+    low: float | None = None  # the range it takes (both ends in it, but low with above=True)
+    high: float | None = None
+    above: bool = False
+    normalize: Callable[[Any], Any] | None = None  # turns what the API takes into the field's type
+    shown: str | None = None  # the default as --help shows it; None: the field's own, "": none
+    flag: str | None = None  # None: --name-with-dashes
+    many: bool = False  # takes one or more values (nargs="+")
+    switch: bool = False  # --name / --no-name
+    web: bool = False  # the web page may set it
+    # Filled in from the field's annotation (field_options): the type of one value (str for a
+    # Literal; None for what only its normalize and the hand-written rules check), and whether None
+    # is one.
+    type: type | None = None
+    optional: bool = False
+
+    @property
+    def flags(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+def described(group: str, help: str, metavar: str | None = None, **more: Any) -> dict[str, Option]:
+    """The metadata of a StyleConfig field: everything about it but its type and default
+    (:class:`Option`)."""
+    return {"option": Option("", group, help, metavar, **more)}
+
+
+def _masks(value: Any) -> tuple[Any, ...]:
+    items = (value,) if isinstance(value, str | Path | Image.Image) else tuple(value)
+    return tuple(Path(item) if isinstance(item, str) else item for item in items)
 
 
 @dataclass(frozen=True)
 class StyleConfig:
-    """Options of one stylization. Build with keywords; unknown or bad values raise ConfigError."""
+    """Options of one stylization. Build with keywords; unknown or bad values raise ConfigError.
 
-    # Long side of the output in pixels; None: 384 on a CPU, 768 on a GPU (at most the content's own).
-    size: int | None = None
-    # Optimizer iterations at the first scale (later scales get fewer, see iteration_decay); None: 40 on
-    # a CPU, 500 on a GPU.
-    iterations: int | None = None
-    # Coarse to fine (Gatys et al. 2017, see plan.py): optimize at base_size first, then at sizes growing
-    # by scale_step up to size, each starting from the upsampled result of the one before. On by
-    # default: the look forms at the base scale, so it is the same at every output size (README, "The
-    # look"); single scale at 2048 px barely changes the photo when seen at 512 px.
-    multiscale: bool = True
-    # Long side of the first scale in pixels, the same for every output size: where the strokes form.
-    base_size: int = 256
-    # Factor between the long sides of consecutive scales (√2: each scale has twice the pixels).
-    scale_step: float = math.sqrt(2)
-    # Each scale after the first runs this share of the iterations of the one before (never fewer than
-    # a quarter of `iterations`): the look is made at the base, larger scales only add detail.
-    iteration_decay: float = 0.5
-    # α: weight of the content loss (relative error of relu4_2 features, see losses.py).
-    content_weight: float = 1.0
-    # β: weight of the style loss (relative error of Gram matrices). Chosen on the look benchmark with
-    # the paper's VGG-19: β/α = 20 paints the photo (strokes and colours of the painting at viewing
-    # scale) and keeps the scene recognisable; 5 keeps more of the photo, 50 starts to dissolve it.
-    style_weight: float = 20.0
-    # γ: weight of the total-variation smoothness term; 0 turns it off.
-    tv_weight: float = 0.0
-    # How the style images' features are compared (losses.py): "nearest" (from relu3_1 on, each position
-    # is pulled to the painting's feature most like the photo's there; Gram matrices before: the
-    # painting's strokes and colours without its objects), "gram" (Gram matrices at every layer, as in
-    # the paper: its faces and figures can appear in the photo), "mean-cov" (means and covariances: the
-    # Gaussian 2-Wasserstein distance) or "sliced-wasserstein" (the whole distribution along random
-    # directions, Heitz et al. 2021).
-    style_loss: StyleLossKind = "nearest"
-    # Layers whose features the output keeps from the content image, with weights.
-    content_layers: LayerSpec = (("relu4_2", 1.0),)
-    # Layers whose Gram matrices the output takes from the style image, with weights (normalized to
-    # sum 1). Gatys et al.'s choice: the first ReLU of each block, equally weighted.
-    style_layers: LayerSpec = tuple((f"relu{b}_1", 1.0) for b in range(1, 6))
-    # The style image is resized to style_scale × the output's long side before its Gram targets are
-    # taken: above 1 its brush strokes come out larger, below 1 smaller.
-    style_scale: float = 1.0
-    # Weights of several style images (normalized to sum 1); None: equal weights.
-    style_blend: tuple[float, ...] | None = None
-    # Keep the content's colours: "luminance" transfers style on luminance only and puts back the
-    # content's chroma; "histogram" first recolours the style image to the content's colour
-    # statistics (Gatys et al. 2017).
-    preserve_colors: Literal["none", "luminance", "histogram"] = "none"
-    # The matrix of the "histogram" recolouring: "sym" (symmetric square roots), "chol" or "pca".
-    color_match: Literal["sym", "chol", "pca"] = "sym"
-    # Spatial control (Gatys et al. 2017): one mask per style image, white where its style goes — or
-    # one mask for two styles (white: the first, black: the second). Empty: every style everywhere.
-    content_masks: tuple[MaskLike, ...] = ()
-    # Optional, one per style image: the part of each style image its style is taken from.
-    style_masks: tuple[MaskLike, ...] = ()
-    # Start image of the first scale: "noise" (white noise, as in the paper), "content", "blend" (the
-    # mean of the two), "style", "preview" (the feed-forward sketch of impasto.preview, made in under
-    # a second on a CPU), or an image path. The sketch already carries the painting's colours and
-    # strokes, so the optimization reaches its look in a quarter of the iterations the photo needs
-    # (bench/time_to_look.py); the photo (and noise far more) starts from no style at all.
-    init: str = "preview"
-    # "lbfgs" (as in the paper; best per iteration) or "adam" (cheaper steps, lower memory). "lbfgs" is
-    # the faster for the device of two implementations that take the same steps: "lbfgs-device"
-    # (impasto's, never waits for a GPU) and "lbfgs-torch" (torch.optim.LBFGS).
-    optimizer: Optimizer = "lbfgs"
-    # Step size; None: 1.0 for L-BFGS, 0.02 (in [0, 1] pixel units) for Adam.
-    learning_rate: float | None = None
-    # Backbone from the weights registry: "vgg19" (the paper's network, the original Caffe weights,
-    # installed with impasto), "vgg16" (the VGG-16 of the HED edge detector) or "vgg19-torchvision"
-    # (torchvision's retrained VGG-19, downloaded once). vgg19 won the look benchmark on every pair:
-    # more of the style at viewing scale and far more of the photo kept (README, "The look").
-    model: Model = "vgg19"
-    # A local weights file to use instead of the registered one (.h5 Keras, or a torch state dict).
-    weights: Path | None = None
-    # What input the weights expect: "auto" (what the model's registered weights expect), "caffe" (BGR,
-    # 0–255, minus the ImageNet mean: Caffe-converted VGG files, as neural-style's) or "torchvision"
-    # (RGB, 0–1, normalized by the ImageNet mean and std). Set it when --weights is another kind of file
-    # than --model's own: the wrong one gives pictures that are quietly worse.
-    preprocessing: Literal["auto", "caffe", "torchvision"] = "auto"
-    # Pooling between blocks: "max" (as trained) or "avg" (as in the paper).
-    pooling: Literal["max", "avg"] = "max"
-    # "auto" picks cuda, then mps, then cpu.
-    # ("cuda:1": the second GPU.)
-    device: str = "auto"
-    # Number format of the network's arithmetic (runtime.py): "auto" picks bf16 on GPUs that have it
-    # (TF32 on older ones) and on CPUs with bf16 instructions (AVX512_BF16 or AMX), fp32 on other CPUs
-    # (where bf16 is emulated: slow, but there on request); "tf32" is for GPUs.
-    # Gram matrices and losses are fp32 whatever is chosen.
-    precision: Literal["auto", "fp32", "tf32", "bf16", "fp16"] = "auto"
-    # torch.compile the whole objective: "auto" compiles on CUDA only, where it pays for itself in
-    # seconds (and less on a second run: compiled kernels are cached on disk).
-    compile: Literal["auto", "on", "off"] = "auto"
-    # Seed of the noise initialization: the same seed gives the same image on the same machine.
-    seed: int = 0
-    # Memory the optimization may use, in bytes (the API also takes "2GB", "512MB"); None: what the
-    # device has free. An image that would need more is optimized in overlapping tiles.
-    max_memory: int | None = None
-    # Refuse input images with more pixels than this (a guard against decompression bombs).
-    max_pixels: int = 150_000_000
-    # Refuse a --size that enlarges the content image more than this many times: style transfer invents
-    # no detail for an enlargement, and a typo (--size 16384 for 1638) would run for hours.
-    max_upscale: float = 8.0
+    Each field is the one place its option is described: default, type, range or choices, help and
+    flag (:func:`described`). Comments say why a default is what it is."""
+
+    # size and iterations: None gives DEFAULT_SIZE and DEFAULT_ITERATIONS (above) for the device.
+    size: int | None = field(
+        default=None,
+        metadata=described(
+            SIZE,
+            "long side of the output, never more than the content image's",
+            "PX",
+            low=MIN_SIZE,
+            high=MAX_SIZE,
+            shown=f"{DEFAULT_SIZE['cpu']} on a CPU, {DEFAULT_SIZE['gpu']} on a GPU",
+            web=True,
+        ),
+    )
+    iterations: int | None = field(
+        default=None,
+        metadata=described(
+            SIZE,
+            "optimizer iterations at the first scale",
+            "N",
+            low=1,
+            high=MAX_ITERATIONS,
+            shown=f"{DEFAULT_ITERATIONS['cpu']} on a CPU, {DEFAULT_ITERATIONS['gpu']} on a GPU",
+            web=True,
+        ),
+    )
+    # Coarse to fine (Gatys et al. 2017, see plan.py): each scale starts from the upsampled result of
+    # the one before. On by default: the look forms at the base scale, so it is the same at every
+    # output size (README, "The look"); single scale at 2048 px barely changes the photo seen at 512 px.
+    multiscale: bool = field(
+        default=True,
+        metadata=described(
+            SIZE,
+            "coarse to fine: optimize at --base-size first, then larger sizes up to --size "
+            "(--no-multiscale optimizes at --size only)",
+            shown="on",
+            switch=True,
+            web=True,
+        ),
+    )
+    base_size: int = field(
+        default=256,
+        metadata=described(
+            SIZE,
+            "long side of the first scale, the same for every output size: where the strokes form",
+            "PX",
+            low=MIN_SIZE,
+            high=MAX_SIZE,
+        ),
+    )
+    # √2: each scale has twice the pixels of the one before.
+    scale_step: float = field(
+        default=math.sqrt(2),
+        metadata=described(
+            SIZE,
+            "factor between the sizes of consecutive scales",
+            "F",
+            low=1.05,
+            high=4,
+            shown="√2",
+        ),
+    )
+    # The look is made at the base, larger scales only add detail.
+    iteration_decay: float = field(
+        default=0.5,
+        metadata=described(
+            SIZE,
+            "each scale after the first runs F × the iterations of the one before, at least a quarter of "
+            "--iterations",
+            "F",
+            low=0.05,
+            high=1,
+        ),
+    )
+    # α: the content loss is the relative error of relu4_2 features (losses.py).
+    content_weight: float = field(
+        default=1.0,
+        metadata=described(BALANCE, "weight of the content loss", "α", low=0, high=math.inf),
+    )
+    # β: chosen on the look benchmark with the paper's VGG-19: β/α = 20 paints the photo (strokes and
+    # colours of the painting at viewing scale) and keeps the scene recognisable; 5 keeps more of the
+    # photo, 50 starts to dissolve it.
+    style_weight: float = field(
+        default=20.0,
+        metadata=described(
+            BALANCE,
+            "weight of the style loss; raise for more style",
+            "β",
+            low=0,
+            high=math.inf,
+            web=True,
+        ),
+    )
+    tv_weight: float = field(
+        default=0.0,
+        metadata=described(
+            BALANCE,
+            "weight of total-variation smoothing, 0 for none",
+            "γ",
+            low=0,
+            high=math.inf,
+            web=True,
+        ),
+    )
+    # losses.py: "nearest" uses Gram matrices before relu3_1; "mean-cov" is the Gaussian
+    # 2-Wasserstein distance, "sliced-wasserstein" Heitz et al. 2021.
+    style_loss: StyleLossKind = field(
+        default="nearest",
+        metadata=described(
+            BALANCE,
+            "how style is compared: nearest (deep layers take the painting's features most like the "
+            "photo's there: no faces or figures of the painting pasted in), Gram matrices (the paper), means "
+            "and covariances, or the whole feature distribution along random directions",
+            choices=STYLE_LOSSES,
+            web=True,
+        ),
+    )
+    content_layers: LayerSpec = field(
+        default=(("relu4_2", 1.0),),
+        metadata=described(
+            BALANCE, "layers the content is kept at, comma-separated, each optionally NAME:WEIGHT", "LIST"
+        ),
+    )
+    # Weights normalized to sum 1. Gatys et al.'s choice: the first ReLU of each block, equally weighted.
+    style_layers: LayerSpec = field(
+        default=tuple((f"relu{b}_1", 1.0) for b in range(1, 6)),
+        metadata=described(BALANCE, "layers the style is taken from, like --content-layers", "LIST"),
+    )
+    # The style image is resized before its targets are taken.
+    style_scale: float = field(
+        default=1.0,
+        metadata=described(
+            STYLE,
+            "resize the style image to F × the output size first: above 1 gives larger strokes, "
+            "below 1 smaller",
+            "F",
+            low=0.05,
+            high=8,
+            web=True,
+        ),
+    )
+    # None: equal weights.
+    style_blend: tuple[float, ...] | None = field(
+        default=None,
+        metadata=described(
+            STYLE,
+            "weights of several style images, normalized",
+            "W1,W2,…",
+            parse=floats,
+            normalize=lambda value: _blend_weights(value),
+            shown="equal",
+        ),
+    )
+    # "histogram" recolours the style image to the content's colour statistics (Gatys et al. 2017).
+    preserve_colors: PreserveColors = field(
+        default="none",
+        metadata=described(
+            STYLE,
+            "keep the content's colours: transfer on luminance only, or recolour the style image to the "
+            "content's colour statistics first",
+            choices=PRESERVE_COLORS,
+            web=True,
+        ),
+    )
+    # sym: symmetric square roots.
+    color_match: ColorMatch = field(
+        default="sym",
+        metadata=described(STYLE, "the matrix of --preserve-colors histogram", choices=COLOR_MATCHES),
+    )
+    # Spatial control (Gatys et al. 2017). Empty: every style everywhere.
+    content_masks: tuple[MaskLike, ...] = field(
+        default=(),
+        metadata=described(
+            STYLE,
+            "spatial control: one mask per style image, white where that style goes (one mask for two "
+            "styles: white takes the first, black the second)",
+            "MASK",
+            parse=Path,  # (a mask may also be an image in memory, through the API)
+            normalize=_masks,
+            shown="",
+            flag="--content-mask",
+            many=True,
+        ),
+    )
+    style_masks: tuple[MaskLike, ...] = field(
+        default=(),
+        metadata=described(
+            STYLE,
+            "one per style image: white where its style is taken from",
+            "MASK",
+            parse=Path,  # (a mask may also be an image in memory, through the API)
+            normalize=_masks,
+            shown="all of it",
+            flag="--style-mask",
+            many=True,
+        ),
+    )
+    # The paper starts from white noise. The sketch (impasto.preview, under a second on a CPU) already
+    # carries the painting's colours and strokes, so the optimization reaches its look in a quarter of
+    # the iterations the photo needs (bench/time_to_look.py); the photo (and noise far more) starts from
+    # no style at all. Checked by hand below: one of INIT_CHOICES or an image file.
+    init: str = field(
+        default="preview",
+        metadata=described(
+            OPTIMIZATION,
+            "start image of the first scale: white noise, the content image, their mean (blend), the style "
+            "image, the feed-forward sketch (preview: the look arrives in fewer iterations), or a file",
+            "{" + ",".join(INIT_CHOICES) + ",PATH}",
+            web=True,
+        ),
+    )
+    # "lbfgs" as in the paper (best per iteration); "adam" has cheaper steps and lower memory.
+    optimizer: Optimizer = field(
+        default="lbfgs",
+        metadata=described(
+            OPTIMIZATION,
+            "lbfgs: the faster for the device of lbfgs-device (impasto's, never waits for a GPU) and "
+            "lbfgs-torch (the same steps); adam: cheaper steps",
+            choices=OPTIMIZERS,
+            web=True,
+        ),
+    )
+    # None: 1.0 for L-BFGS, 0.02 (in [0, 1] pixel units) for Adam.
+    learning_rate: float | None = field(
+        default=None,
+        metadata=described(
+            OPTIMIZATION,
+            "step size",
+            "LR",
+            low=0,
+            above=True,
+            high=math.inf,
+            shown="1 for lbfgs, 0.02 for adam",
+        ),
+    )
+    # vgg19 won the look benchmark on every pair: more of the style at viewing scale and far more of
+    # the photo kept (README, "The look").
+    model: Model = field(
+        default="vgg19",
+        metadata=described(
+            NETWORK,
+            "backbone: vgg19 is the paper's network (installed with impasto), vgg16 the VGG-16 of HED "
+            "(impasto weights install vgg16), vgg19-torchvision torchvision's retrained VGG-19 (downloaded "
+            "once)",
+            choices=tuple(MODELS),
+            web=True,
+        ),
+    )
+    # .h5 Keras, or a torch state dict.
+    weights: Path | None = field(
+        default=None,
+        metadata=described(
+            NETWORK,
+            "a local weights file for --model instead of the registered one",
+            "PATH",
+            normalize=lambda value: None if value is None else Path(value),
+            shown="",
+        ),
+    )
+    # Set it when --weights is another kind of file than --model's own: the wrong one gives pictures
+    # that are quietly worse.
+    preprocessing: Preprocessing = field(
+        default="auto",
+        metadata=described(
+            NETWORK,
+            "what input --weights expects: caffe (BGR 0–255 minus the mean: Caffe-converted VGG files, as "
+            "neural-style's) or torchvision (RGB normalized); auto: what --model's own weights expect",
+            choices=PREPROCESSINGS,
+        ),
+    )
+    # "max" as trained, "avg" as in the paper.
+    pooling: Pooling = field(
+        default="max",
+        metadata=described(NETWORK, "pooling between blocks; the paper used avg", choices=POOLINGS, web=True),
+    )
+    # Checked by hand below: one of DEVICES or cuda:N.
+    device: str = field(
+        default="auto",
+        metadata=described(
+            NETWORK,
+            "where to run; cuda:1 is the second GPU",
+            "{auto,cpu,cuda,cuda:N,mps}",
+            shown="auto: cuda, then mps, then cpu",
+        ),
+    )
+    # runtime.py: "auto" picks bf16 on GPUs that have it (TF32 on older ones) and on CPUs with bf16
+    # instructions, fp32 on other CPUs (where bf16 is emulated: slow, but there on request). Gram
+    # matrices and losses are fp32 whatever is chosen.
+    precision: Precision = field(
+        default="auto",
+        metadata=described(
+            NETWORK,
+            "number format of the network; auto: bf16 on GPUs and on CPUs with AVX512_BF16 or AMX, else fp32",
+            choices=PRECISIONS,
+            web=True,
+        ),
+    )
+    # "auto" compiles on CUDA only, where it pays for itself in seconds.
+    compile: CompileMode = field(
+        default="auto",
+        metadata=described(
+            NETWORK,
+            "torch.compile the whole objective, cached on disk for the next run; auto: on CUDA only",
+            choices=COMPILE_MODES,
+        ),
+    )
+    # The same seed gives the same image on the same machine.
+    seed: int = field(
+        default=0,
+        metadata=described(
+            OPTIMIZATION, "seed of the noise start image", "N", low=0, high=2**63 - 1, web=True
+        ),
+    )
+    # In bytes; the API also takes "2GB", "512MB".
+    max_memory: int | None = field(
+        default=None,
+        metadata=described(
+            LIMITS,
+            "memory the optimization may use, like 2GB; a larger image is optimized in overlapping tiles",
+            "SIZE",
+            parse=str,
+            low=2**20,
+            high=2**50,
+            normalize=lambda value: parse_memory(value) if isinstance(value, str) else value,
+            shown="what the device has free",
+        ),
+    )
+    # A guard against decompression bombs.
+    max_pixels: int = field(
+        default=150_000_000,
+        metadata=described(
+            LIMITS,
+            "refuse input images larger than this",
+            "N",
+            low=1,
+            high=2**40,
+        ),
+    )
+    # Style transfer invents no detail for an enlargement, and a typo (--size 16384 for 1638) would run
+    # for hours.
+    max_upscale: float = field(
+        default=8.0,
+        metadata=described(
+            LIMITS,
+            "refuse a --size that enlarges the content image more than this many times",
+            "X",
+            low=1,
+            high=1024,
+        ),
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalize through the back door, once
-        for name in _TEXT_FIELDS:  # before they are looked up in the tables of choices
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(f"{name} must be a string, got {_shown(getattr(self, name))}")
-        if not isinstance(self.multiscale, bool):  # "false" would be true
-            raise ConfigError(f"multiscale must be true or false, got {_shown(self.multiscale)}")
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+        for option in field_options():
+            value = getattr(self, option.name)
+            if option.normalize is not None and value is not None:
+                value = option.normalize(value)
+                set_(self, option.name, value)
+            _check(value, option)
+        # By hand: what depends on another field, and the open sets.
         architecture = MODELS[self.model]
         for name in ("content_layers", "style_layers"):
             layers = parse_layers(getattr(self, name), name.replace("_", "-"))
             check_layer_names(layers, architecture, name.replace("_", "-"))
             set_(self, name, layers)
-        if self.size is not None:
-            _check_int("size", self.size, MIN_SIZE, MAX_SIZE)
-        if self.iterations is not None:
-            _check_int("iterations", self.iterations, 1, MAX_ITERATIONS)
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}")
         if self.content_weight == 0 and self.style_weight == 0:
             raise ConfigError("content_weight and style_weight are both 0: nothing to optimize")
-        if self.learning_rate is not None and not (
-            _is_number(self.learning_rate) and 0 < self.learning_rate < math.inf
-        ):
-            raise ConfigError(f"learning_rate must be a finite number > 0, got {_shown(self.learning_rate)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"unknown pooling {self.pooling!r}; choose max or avg")
-        if self.device not in DEVICES and not re.fullmatch(r"cuda:\d+", str(self.device)):
+        if self.device not in DEVICES and not re.fullmatch(r"cuda:\d+", self.device):
             raise ConfigError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)} or cuda:N")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
-        if self.compile not in COMPILE_MODES:
-            raise ConfigError(f"unknown compile {self.compile!r}; choose from {', '.join(COMPILE_MODES)}")
         if self.init not in INIT_CHOICES and not Path(examples.resolve(self.init)).is_file():
             raise ConfigError(
                 f"init must be one of {', '.join(INIT_CHOICES)} or an image file; {self.init!r} is neither"
-            )
-        _check_int("base_size", self.base_size, MIN_SIZE, MAX_SIZE)
-        if not isinstance(self.iteration_decay, int | float) or not 0.05 <= self.iteration_decay <= 1:
-            raise ConfigError(f"iteration_decay must be from 0.05 to 1, got {self.iteration_decay!r}")
-        if self.style_loss not in STYLE_LOSSES:
-            raise ConfigError(
-                f"unknown style_loss {self.style_loss!r}; choose from {', '.join(STYLE_LOSSES)}"
-            )
-        if not isinstance(self.scale_step, int | float) or not 1.05 <= self.scale_step <= 4:
-            raise ConfigError(f"scale_step must be from 1.05 to 4, got {self.scale_step!r}")
-        if not isinstance(self.style_scale, int | float) or not 0.05 <= self.style_scale <= 8:
-            raise ConfigError(f"style_scale must be from 0.05 to 8, got {self.style_scale!r}")
-        if self.style_blend is not None:
-            set_(self, "style_blend", _blend_weights(self.style_blend))
-        if self.preserve_colors not in PRESERVE_COLORS:
-            raise ConfigError(
-                f"unknown preserve_colors {self.preserve_colors!r}; choose none, luminance or histogram"
-            )
-        if self.color_match not in COLOR_MATCHES:
-            raise ConfigError(f"unknown color_match {self.color_match!r}; choose sym, chol or pca")
-        for name in ("content_masks", "style_masks"):
-            value = getattr(self, name)
-            items = (value,) if isinstance(value, str | Path | Image.Image) else tuple(value)
-            set_(self, name, tuple(Path(item) if isinstance(item, str) else item for item in items))
-        if isinstance(self.max_memory, str):
-            set_(self, "max_memory", parse_memory(self.max_memory))
-        if self.max_memory is not None:
-            _check_int("max_memory", self.max_memory, 2**20, 2**50)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_int("max_pixels", self.max_pixels, 1, 2**40)
-        if not isinstance(self.max_upscale, int | float) or not 1 <= self.max_upscale <= 1024:
-            raise ConfigError(f"max_upscale must be from 1 to 1024, got {self.max_upscale!r}")
-        if self.weights is not None:
-            set_(self, "weights", Path(self.weights))
-        if self.preprocessing not in PREPROCESSINGS:
-            raise ConfigError(
-                f"unknown preprocessing {self.preprocessing!r}; choose auto, caffe or torchvision"
             )
 
     def with_options(self, **options: Any) -> StyleConfig:
@@ -667,3 +924,60 @@ def _shown(value: object) -> str:
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {_shown(value)}")
+
+
+_KINDS = (str, bool, int, float, Path)  # the types a field's values are checked against
+
+
+@functools.cache
+def field_options() -> tuple[Option, ...]:
+    """Every field's Option, in the order of the fields, with its name, type and command-line
+    parsing filled in from the field: what options.py builds the command line and the web form from,
+    and what StyleConfig checks each value against."""
+    hints = typing.get_type_hints(StyleConfig)
+    described: list[Option] = []
+    for f in fields(StyleConfig):
+        option, hint = f.metadata["option"], hints[f.name]
+        optional = typing.get_origin(hint) in (types.UnionType, typing.Union)
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)] if optional else [hint]
+        one = args[0] if len(args) == 1 else None
+        kind = (
+            str
+            if typing.get_origin(one) is Literal
+            else one
+            if one in (str, bool, int, float, Path)
+            else None
+        )
+        parse = option.parse or (kind if kind in (int, float, Path) else None)
+        described.append(replace(option, name=f.name, type=kind, optional=optional, parse=parse))
+    return tuple(described)
+
+
+def _check(value: object, option: Option) -> None:
+    """``value`` of ``option``'s field checked against its type, choices and range."""
+    name = option.name
+    if value is None and option.optional:
+        return
+    if option.type is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {_shown(value)}")
+        if option.choices is not None and value not in option.choices:
+            raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(option.choices)}")
+    elif option.type is bool and not isinstance(value, bool):  # "false" would be true
+        raise ConfigError(f"{name} must be true or false, got {_shown(value)}")
+    elif option.low is None or option.high is None:
+        return
+    elif option.type is int:
+        _check_int(name, value, int(option.low), int(option.high))
+    elif option.type is float:
+        _check_float(name, value, option.low, option.high, option.above)
+
+
+def _check_float(name: str, value: object, low: float, high: float, above: bool) -> None:
+    number = _float(value) if _is_number(value) else math.nan
+    if not ((low < number if above else low <= number) and number <= high and math.isfinite(number)):
+        if high == math.inf:
+            raise ConfigError(
+                f"{name} must be a finite number {'>' if above else '≥'} {low:g}, got {_shown(value)}"
+            )
+        raise ConfigError(f"{name} must be from {low:g} to {high:g}, got {_shown(value)}")
