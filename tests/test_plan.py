@@ -58,6 +58,22 @@ def test_single_scale_and_video_frames_run_at_the_output_size_only() -> None:
     assert [s.size for s in make_plan(config, LANDSCAPE, CPU, video_frame=True).scales] == [1024]
 
 
+def test_the_plan_decides_which_scales_are_compiled_by_what_one_evaluation_sees() -> None:
+    """A scale is compiled where its image, or on a tiled scale its tile, has COMPILE_MIN_PIXELS: the
+    pipeline and the runtime obey Scale.compiled and do not decide again."""
+    from impasto.core.runtime import COMPILE_MIN_PIXELS
+
+    plan = make_plan(
+        StyleConfig(size=2048, iterations=40, max_memory=room(2**30)), LANDSCAPE, CPU, compile_network=True
+    )
+    for scale in plan.scales:
+        pixels = scale.tile_side**2 if scale.tiles else scale.shape[0] * scale.shape[1]
+        assert scale.compiled == (pixels >= COMPILE_MIN_PIXELS)
+    assert not any(
+        s.compiled for s in make_plan(StyleConfig(size=2048, max_memory=2**40), LANDSCAPE, CPU).scales
+    )
+
+
 def test_tiles_are_planned_per_scale_and_described() -> None:
     plan = make_plan(StyleConfig(size=2048, iterations=40, max_memory=room(2**30)), LANDSCAPE, CPU)
     tiled = [s for s in plan.scales if s.tiles]

@@ -29,7 +29,7 @@ from impasto.core.devices import resolve_device
 from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
 from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted
 from impasto.io import images
-from impasto.plan import Plan, Scale, check_style_shape, make_plan
+from impasto.plan import Plan, check_style_shape, make_plan
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
@@ -107,122 +107,38 @@ def stylize_detailed(
     """Like :func:`stylize`, and also says how the run went (:class:`Stylized`). ``temporal`` (for
     video frames, see apps/video/temporal.py) adds the temporal consistency terms and the start image,
     at one scale. ``status`` hears what the run is doing when it is not iterating ("loading the vgg19
-    weights")."""
+    weights").
+
+    The steps, each a function below: 1. :func:`prepare` (options, images, masks and the plan, every
+    check that can fail before the first iteration); 2. :func:`seen_by_network` (the colour
+    preparation); 3. :func:`load_network`; 4. :func:`run_scale` for each scale, coarse to fine, each
+    starting from the one before; 5. :func:`finish` (the output size and colours)."""
     tell = status or (lambda message: None)
     tell("reading the images")
-    run = prepare(content, style, config=config, temporal=temporal, **options)
-    config, schedule, device = run.config, run.plan, run.plan.device
-    content_masks = [m.to(device) for m in run.content_masks]
-    style_masks = [None if m is None else m.to(device) for m in run.style_masks]
-    final_shape = schedule.scales[-1].shape
-    content_full = images.to_tensor(images.fit(run.content.image, schedule.scales[-1].size)).to(device)
-    # (1, 3, H, W), H and W those of the plan's last scale
-    style_long_side = max(s.style_size for s in schedule.scales)
-    styles_full = [
-        images.to_tensor(images.fit(s.image, style_long_side)).to(device) for s in run.styles
-    ]  # each (1, 3, H_s, W_s)
-
-    # Colour preparation (Gatys et al. 2017): what the network sees of content and style.
-    content_in = content_full
-    if config.preserve_colors == "histogram":
-        styles_full = [color.match_histogram(s, content_full, config.color_match) for s in styles_full]
-    elif config.preserve_colors == "luminance":
-        content_luma = color.luminance(content_full)
-        content_in = color.as_grey_rgb(content_luma)
-        styles_full = [
-            color.as_grey_rgb(color.match_luminance(color.luminance(s), content_luma)) for s in styles_full
-        ]
-
-    layer_weights = loss_weights(config)
-    tell(f"loading the {config.model} weights")
-    runner = network(
-        config.model,
-        config.weights,
-        (*layer_weights.content_layers, *layer_weights.style_layers),
-        config.pooling,
-        str(device),
-        config.precision,
-        config.compile,
-        config.preprocessing,
-    )
-    extractor = runner.extractor
-
-    def finish(image: torch.Tensor) -> Image.Image:
-        """The optimized image (1, 3, h, w) at the output size, with the colours asked for."""
-        image = pyramid.resize(image, final_shape)
-        if config.preserve_colors == "luminance":
-            image = color.combine_luminance(color.luminance(image), content_full)
-        return images.to_pil(image)
-
+    run = prepare(content, style, config=config, temporal=temporal, **options)  # 1
+    seen = seen_by_network(run)  # 2
+    weights = loss_weights(run.config)
+    runner = load_network(run.config, run.plan, weights, tell)  # 3
     image: torch.Tensor | None = None
     result: optimize.RunResult | None = None
-    for index, scale in enumerate(schedule.scales):
-        content_t = pyramid.resize(content_in, scale.shape)
-        styles_t = [pyramid.resize_long_side(s, scale.style_size) for s in styles_full]
-        if temporal is not None:
-            if temporal.init.shape[-2:] != scale.shape:
-                raise ConfigError(f"temporal start image {tuple(temporal.init.shape)} is not {scale.shape}")
-            start = temporal.init.to(device)
-        elif image is None:
-            masks_t = [pyramid.resize(mask, scale.shape) for mask in content_masks]
-            start = initial_image(config, content_t, styles_t, run.blend, tell, masks_t)
-        else:
-            start = pyramid.resize(image, scale.shape)
-        height, width = scale.shape
-        compiling = ", then compiling it (cached for later runs)" if scale.compiled else ""
-        where = f"{width}×{height} px"
-        if len(schedule.scales) > 1:
-            where = f"scale {index + 1}/{len(schedule.scales)}, {where}"
-        tell(f"{where}: computing the targets{compiling}")
+    for index in range(len(run.plan.scales)):  # 4
         try:
-            if not scale.tiles:
-                regions = [
-                    (pyramid.resize(mask, scale.shape), _resized_like(s_mask, style))
-                    for mask, s_mask, style in zip(content_masks, style_masks, styles_t, strict=False)
-                ]
-                targets = make_targets(
-                    extractor,
-                    content_t,
-                    styles_t,
-                    run.blend,
-                    layer_weights,
-                    regions,
-                    kind=config.style_loss,
-                    seed=config.seed,
-                )
-                result = optimize.run(
-                    start,
-                    objective(runner, targets, layer_weights, temporal),
-                    scale.iterations,
-                    optimizer=config.optimizer,
-                    lr=config.resolved_learning_rate(),
-                    callback=_reporter(callback, schedule, index),
-                )
-            else:
-                result = _optimize_tiled(
-                    config,
-                    runner,
-                    layer_weights,
-                    content_t,
-                    styles_t,
-                    run.blend,
-                    start,
-                    scale,
-                    functools.partial(_reporter, callback, schedule, index),
-                )
+            result = run_scale(run, seen, runner, weights, index, image, callback, temporal, tell)
         except Interrupted as stop:
-            raise Interrupted(stop.result, finish(stop.result.image), run.content.icc_profile) from None
+            raise Interrupted(
+                stop.result, finish(run, seen, stop.result.image), run.content.icc_profile
+            ) from None
         image = result.image
         if result.stopped != "done":
             break
     assert image is not None and result is not None
     return Stylized(
-        image=finish(image),
+        image=finish(run, seen, image),  # 5
         icc_profile=run.content.icc_profile,
         result=result,
-        config=config,
-        device=device,
-        plan=schedule,
+        config=run.config,
+        device=run.plan.device,
+        plan=run.plan,
         runtime=runner.description,
     )
 
@@ -248,9 +164,11 @@ def prepare(
     temporal: Temporal | None = None,
     **options: Any,
 ) -> Prepared:
-    """Load the images and make the run's plan, validating everything that can fail before the first
-    iteration (``impasto --dry-run`` prints ``prepare(...).plan.describe()``)."""
-    config = (config or StyleConfig()).with_options(**options)
+    """Step 1: load the images and make the run's plan, validating everything that can fail before the
+    first iteration (``impasto --dry-run`` prints ``prepare(...).plan.describe()``)."""
+    config = config or StyleConfig()
+    if options:  # validated once: a given config already was, when it was made
+        config = config.with_options(**options)
     device = resolve_device(config.device)
     content_image = _load(content, config, "content")
     style_images = [_load(s, config, "style") for s in expand_styles(style)]
@@ -258,17 +176,150 @@ def prepare(
     content_masks, style_masks = _masks(config, len(style_images))
     width, height = content_image.image.size
     schedule = make_plan(
-        config,
-        (height, width),
-        device,
-        masks=bool(config.content_masks),
-        video_frame=temporal is not None,
-        compile_network=runtime.compile_wanted(config.compile, device),
+        config, (height, width), device, masks=bool(config.content_masks), video_frame=temporal is not None
     )
     smallest = min(scale.style_size for scale in schedule.scales)
     for style_image in style_images:
         check_style_shape((style_image.image.height, style_image.image.width), smallest)
+    if temporal is not None and temporal.init.shape[-2:] != schedule.scales[-1].shape:
+        raise ConfigError(
+            f"temporal start image {tuple(temporal.init.shape)} is not {schedule.scales[-1].shape}"
+        )
     return Prepared(config, content_image, style_images, blend, content_masks, style_masks, schedule)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The images as the network sees them (step 2, :func:`seen_by_network`), on the run's device."""
+
+    content_full: torch.Tensor  # (1, 3, H, W): the content at the plan's last scale
+    content: torch.Tensor  # (1, 3, H, W): what the network sees of it (grey with "luminance")
+    styles: list[torch.Tensor]  # each (1, 3, H_s, W_s), at the largest style size of the plan
+    content_masks: list[torch.Tensor]  # each (1, 1, H, W)
+    style_masks: list[torch.Tensor | None]
+
+
+def seen_by_network(run: Prepared) -> Seen:
+    """Step 2: the content and style images on the device at their largest sizes, with the colour
+    preparation of Gatys et al. 2017 applied (``preserve_colors``)."""
+    config, schedule, device = run.config, run.plan, run.plan.device
+    content_full = images.to_tensor(images.fit(run.content.image, schedule.scales[-1].size)).to(device)
+    style_long_side = max(s.style_size for s in schedule.scales)
+    styles = [images.to_tensor(images.fit(s.image, style_long_side)).to(device) for s in run.styles]
+    content = content_full
+    if config.preserve_colors == "histogram":
+        styles = [color.match_histogram(s, content_full, config.color_match) for s in styles]
+    elif config.preserve_colors == "luminance":
+        content_luma = color.luminance(content_full)
+        content = color.as_grey_rgb(content_luma)
+        styles = [color.as_grey_rgb(color.match_luminance(color.luminance(s), content_luma)) for s in styles]
+    return Seen(
+        content_full=content_full,
+        content=content,
+        styles=styles,
+        content_masks=[m.to(device) for m in run.content_masks],
+        style_masks=[None if m is None else m.to(device) for m in run.style_masks],
+    )
+
+
+def load_network(
+    config: StyleConfig, schedule: Plan, weights: losses.Weights, tell: Callable[[str], None]
+) -> runtime.Runner:
+    """Step 3: the frozen network with the layers the losses read, compiled where the plan says a scale
+    is (:attr:`~impasto.plan.Scale.compiled`: the one place that decides)."""
+    tell(f"loading the {config.model} weights")
+    return network(
+        config.model,
+        config.weights,
+        (*weights.content_layers, *weights.style_layers),
+        config.pooling,
+        str(schedule.device),
+        config.precision,
+        "on" if any(scale.compiled for scale in schedule.scales) else "off",
+        config.preprocessing,
+    )
+
+
+def run_scale(
+    run: Prepared,
+    seen: Seen,
+    runner: runtime.Runner,
+    weights: losses.Weights,
+    index: int,
+    previous: torch.Tensor | None,
+    callback: Callable[[optimize.Progress], None] | None,
+    temporal: Temporal | None,
+    tell: Callable[[str], None],
+) -> optimize.RunResult:
+    """Step 4, once per scale: the targets and the start image (``previous``, the last scale's result,
+    upsampled; or the first scale's start), then the optimization, of the whole image or tile by tile."""
+    config, schedule = run.config, run.plan
+    scale = schedule.scales[index]
+    content = pyramid.resize(seen.content, scale.shape)
+    styles = [pyramid.resize_long_side(s, scale.style_size) for s in seen.styles]
+    if temporal is not None:
+        start = temporal.init.to(schedule.device)
+    elif previous is None:
+        masks = [pyramid.resize(mask, scale.shape) for mask in seen.content_masks]
+        start = initial_image(config, content, styles, run.blend, tell, masks)
+    else:
+        start = pyramid.resize(previous, scale.shape)
+    height, width = scale.shape
+    compiling = ", then compiling it (cached for later runs)" if scale.compiled else ""
+    where = f"{width}×{height} px"
+    if len(schedule.scales) > 1:
+        where = f"scale {index + 1}/{len(schedule.scales)}, {where}"
+    tell(f"{where}: computing the targets{compiling}")
+
+    def descend(
+        start: torch.Tensor, targets: losses.Targets, report: Callable[[optimize.Progress], None] | None
+    ) -> optimize.RunResult:
+        return optimize.run(
+            start,
+            objective(runner, targets, weights, temporal, compiled=scale.compiled),
+            scale.iterations,
+            optimizer=config.optimizer,
+            lr=config.resolved_learning_rate(),
+            callback=report,
+        )
+
+    if not scale.tiles:
+        regions = [
+            (pyramid.resize(mask, scale.shape), _resized_like(s_mask, style))
+            for mask, s_mask, style in zip(seen.content_masks, seen.style_masks, styles, strict=False)
+        ]
+        targets = make_targets(
+            runner.extractor,
+            content,
+            styles,
+            run.blend,
+            weights,
+            regions,
+            kind=config.style_loss,
+            seed=config.seed,
+        )
+        return descend(start, targets, _reporter(callback, schedule, index))
+    # Tiled (tiling.py): the style targets are global, every style's Gram matrices accumulated tile by
+    # tile; each tile's content targets are the content's features under it.
+    style = style_targets(runner.extractor, styles, run.blend, weights, tile_side=scale.tile_side)
+
+    def optimize_window(
+        tile: int, tiles: int, window: tiling.Tile, tile_start: torch.Tensor
+    ) -> optimize.RunResult:
+        targets = losses.Targets(
+            content=content_targets(runner.extractor, window.of(content), weights), style=style
+        )
+        return descend(tile_start, targets, _reporter(callback, schedule, index, tile, tiles))
+
+    return tiling.optimize_tiled(start, scale.tile_side, optimize_window)
+
+
+def finish(run: Prepared, seen: Seen, image: torch.Tensor) -> Image.Image:
+    """Step 5: the optimized image (1, 3, h, w) at the output size, with the colours asked for."""
+    image = pyramid.resize(image, run.plan.scales[-1].shape)
+    if run.config.preserve_colors == "luminance":
+        image = color.combine_luminance(color.luminance(image), seen.content_full)
+    return images.to_pil(image)
 
 
 def network(
@@ -309,7 +360,6 @@ def _network(
         extractor,
         runtime.resolve_precision(precision, where),
         compile=runtime.compile_wanted(compile_mode, where),
-        compile_min_pixels=runtime.COMPILE_MIN_PIXELS,
     )
 
 
@@ -329,9 +379,12 @@ def objective(
     targets: losses.Targets,
     weights: losses.Weights,
     temporal: Temporal | None = None,
+    *,
+    compiled: bool = True,
 ) -> optimize.Objective:
-    """x (1, 3, H, W) → (J, its terms), run by ``runner`` (compiled as one region where it compiles)."""
-    return runner.objective(total_loss, targets, weights, temporal)
+    """x (1, 3, H, W) → (J, its terms), run by ``runner``: compiled as one region where the runner
+    compiles and ``compiled`` (the plan's :attr:`~impasto.plan.Scale.compiled`) says so."""
+    return runner.objective(total_loss, targets, weights, temporal, compiled=compiled)
 
 
 def total_loss(
@@ -355,61 +408,6 @@ def total_loss(
 
 def _resized_like(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tensor | None:
     return None if mask is None else pyramid.resize(mask, (image.shape[-2], image.shape[-1]))
-
-
-def _optimize_tiled(
-    config: StyleConfig,
-    runner: runtime.Runner,
-    weights: losses.Weights,
-    content: torch.Tensor,
-    styles: list[torch.Tensor],
-    blend: list[float],
-    start: torch.Tensor,
-    scale: Scale,
-    reporter: Callable[[int, int], Callable[[optimize.Progress], None] | None],
-) -> optimize.RunResult:
-    """Optimize ``start`` (1, 3, H, W) in the overlapping tiles the plan chose for ``scale`` (tiling.py).
-
-    Style targets are global: every style's Gram matrices, accumulated tile by tile and blended.
-    """
-    extractor = runner.extractor
-    side, overlap = scale.tile_side, tiling.OVERLAP
-    layers = list(weights.style_layers)
-    grams: dict[str, torch.Tensor] = {}
-    for style, share in zip(styles, blend, strict=True):
-        for name, gram in tiling.tiled_grams(extractor, style, layers, side, margin=overlap).items():
-            grams[name] = grams[name] + share * gram if name in grams else share * gram
-    windows = tiling.tiles(content.shape[-2], content.shape[-1], side, overlap)
-    outcomes: list[optimize.RunResult] = []
-
-    def optimize_tile(index: int, window: tiling.Tile, tile_start: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            content_features = extractor(window.of(content))
-        targets = losses.Targets(
-            content={name: content_features[name] for name in weights.content_layers}, style=grams
-        )
-        del content_features
-        outcome = optimize.run(
-            tile_start,
-            objective(runner, targets, weights),
-            scale.iterations,
-            optimizer=config.optimizer,
-            lr=config.resolved_learning_rate(),
-            callback=reporter(index, len(windows)),
-        )
-        outcomes.append(outcome)
-        return outcome.image
-
-    canvas = tiling.run_tiled(start, windows, overlap, optimize_tile)
-    diverged = [o for o in outcomes if o.stopped != "done"]
-    last = outcomes[-1]
-    return optimize.RunResult(
-        image=canvas,
-        loss=sum(o.loss for o in outcomes) / len(outcomes),
-        iterations=last.iterations,
-        stopped="done",
-        message=f"{len(diverged)} of {len(windows)} tiles stopped early" if diverged else "",
-    )
 
 
 # With the "nearest" style loss, the layers of these blocks and deeper take a nearest-neighbour target;
@@ -436,12 +434,10 @@ def make_targets(
     seed: int = 0,
 ) -> losses.Targets:
     """Content features of ``content`` (1, 3, H, W) and the style targets of ``styles`` (each
-    (1, 3, H_i, W_i)) for the style loss ``kind``, blended by ``blend`` (summing to 1): Gram matrices,
-    the style features nearest to the content's from block 3 on (:class:`~impasto.core.losses.Nearest`,
-    Gram matrices before it), Gaussians (:class:`~impasto.core.losses.MeanCov`) or sorted projections
-    along directions drawn from ``seed`` (:class:`~impasto.core.losses.Sliced`). With ``regions`` (one
-    (content mask (1, 1, H, W), style mask (1, 1, H_i, W_i) or None) per style; Gram and nearest), each
-    style's guided Gram matrices for its own region of the output.
+    (1, 3, H_i, W_i)) for the style loss ``kind``, blended by ``blend`` (summing to 1): see
+    :func:`style_targets`. With ``regions`` (one (content mask (1, 1, H, W), style mask (1, 1, H_i, W_i)
+    or None) per style; Gram and nearest), each style's guided Gram matrices for its own region of the
+    output.
 
     ``extractor`` is the plain network, in fp32 whatever precision the optimization runs at: targets
     are computed once, so full precision costs nothing, and they are then the truest picture of the
@@ -450,32 +446,68 @@ def make_targets(
     with torch.no_grad():
         content_features = extractor(content)
         style_features = [extractor(style) for style in styles]
-    content_targets = {name: content_features[name] for name in weights.content_layers}
+    content_target = {name: content_features[name] for name in weights.content_layers}
     if regions:
         return losses.Targets(
-            content=content_targets,
+            content=content_target,
             style={},
             regions=tuple(
                 _region(mask, style_mask, features, content_features, weights)
                 for (mask, style_mask), features in zip(regions, style_features, strict=True)
             ),
         )
+    style = style_targets(
+        extractor, style_features, blend, weights, kind=kind, seed=seed, content=content_features
+    )
+    return losses.Targets(content=content_target, style=style)
+
+
+def content_targets(
+    extractor: FeatureExtractor, content: torch.Tensor, weights: losses.Weights
+) -> dict[str, torch.Tensor]:
+    """The content layers' features of ``content`` (1, 3, H, W): a tile's content targets."""
+    with torch.no_grad():
+        features = extractor(content)
+    return {name: features[name] for name in weights.content_layers}
+
+
+def style_targets(
+    extractor: FeatureExtractor,
+    styles: Sequence[torch.Tensor] | Sequence[dict[str, torch.Tensor]],
+    blend: Sequence[float],
+    weights: losses.Weights,
+    *,
+    kind: StyleLossKind = "gram",
+    seed: int = 0,
+    content: dict[str, torch.Tensor] | None = None,
+    tile_side: int = 0,
+) -> dict[str, losses.StyleTarget]:
+    """The style target of every style layer, blended by ``blend`` (summing to 1), from ``styles``
+    (images (1, 3, H_i, W_i), or their features already computed): Gram matrices, the style features
+    nearest to the ``content`` features from block 3 on (:class:`~impasto.core.losses.Nearest`, Gram
+    matrices before it), Gaussians (:class:`~impasto.core.losses.MeanCov`) or sorted projections along
+    directions drawn from ``seed`` (:class:`~impasto.core.losses.Sliced`). With ``tile_side`` (a tiled
+    scale), Gram matrices at every layer, each computed tile by tile (:func:`tiling.tiled_grams`)."""
+    if tile_side:
+        layers = list(weights.style_layers)
+        each_grams = [
+            tiling.tiled_grams(extractor, image, layers, tile_side, margin=tiling.OVERLAP)
+            for image in styles
+            if isinstance(image, torch.Tensor)
+        ]
+        return {name: _blended([g[name] for g in each_grams], blend) for name in layers}
+    with torch.no_grad():
+        features = [s if isinstance(s, dict) else extractor(s) for s in styles]
     style: dict[str, losses.StyleTarget] = {}
     for index, name in enumerate(weights.style_layers):
-        each = [features[name] for features in style_features]  # (1, C, H_i', W_i') per style
+        each = [f[name] for f in features]  # (1, C, H_i', W_i') per style
         if kind == "nearest" and nearest_layer(name):
+            assert content is not None, "the nearest style loss needs the content's features"
             # Several styles: their matched features averaged by the blend weights, position by position.
-            matched = [losses.nearest_features(content_features[name], f) for f in each]  # (1, C, H', W')
-            style[name] = losses.Nearest(
-                sum(
-                    (share * m for m, share in zip(matched, blend, strict=True)), torch.zeros_like(matched[0])
-                )
-            )
+            matched = [losses.nearest_features(content[name], f) for f in each]  # (1, C, H', W')
+            style[name] = losses.Nearest(_blended(matched, blend))
         elif kind in ("gram", "nearest"):
-            grams = [losses.gram(f) for f in each]  # (1, C, C) per style
-            style[name] = sum(
-                (share * g for g, share in zip(grams, blend, strict=True)), torch.zeros_like(grams[0])
-            )
+            style[name] = _blended([losses.gram(f) for f in each], blend)  # (1, C, C)
         elif kind == "mean-cov":
             style[name] = losses.mean_cov(each, blend)
         else:
@@ -483,7 +515,12 @@ def make_targets(
             channels = each[0].shape[1]
             directions = losses.random_directions(channels, channels, seed + index).to(each[0].device)
             style[name] = losses.sliced(each, directions, blend)
-    return losses.Targets(content=content_targets, style=style)
+    return style
+
+
+def _blended(tensors: Sequence[torch.Tensor], blend: Sequence[float]) -> torch.Tensor:
+    """Σ share · tensor, in the order given."""
+    return sum((share * t for t, share in zip(tensors, blend, strict=True)), torch.zeros_like(tensors[0]))
 
 
 def _region(

@@ -120,15 +120,20 @@ def make_plan(
     *,
     masks: bool = False,
     video_frame: bool = False,
-    compile_network: bool = False,
+    compile_network: bool | None = None,
 ) -> Plan:
     """The schedule of a run of ``config`` on a content image of ``content_shape`` (H, W) on ``device``.
 
     ``masks``: spatial control is asked for; ``video_frame``: the run is one frame of a video (one
-    scale, a start image given); ``compile_network``: the network would be compiled (runtime's choice).
+    scale, a start image given); ``compile_network``: whether the network may be compiled (None: as
+    ``config.compile`` asks on ``device``, :func:`runtime.compile_wanted`). A scale is compiled where
+    one evaluation is large enough to repay the compilation; the pipeline and the runtime obey
+    :attr:`Scale.compiled`, they do not decide again.
     Raises :class:`ConfigError` for any combination that cannot run.
     """
     on_gpu = device.type != "cpu"
+    if compile_network is None:
+        compile_network = runtime.compile_wanted(config.compile, device)
     long_side = config.size or max(MIN_SIZE, min(config.resolved_size(on_gpu), max(content_shape)))
     if config.multiscale and not video_frame:
         sizes = scale_sizes(long_side, config.base_size, config.scale_step)
@@ -182,7 +187,9 @@ def make_plan(
                 iterations=iterations_at(index, base_iterations, config.iteration_decay),
                 tiles=count,
                 tile_side=tile_side,
-                compiled=compile_network and shape[0] * shape[1] >= runtime.COMPILE_MIN_PIXELS,
+                # What one evaluation sees: the whole image, or a tile of a tiled scale.
+                compiled=compile_network
+                and (tile_side**2 if count else shape[0] * shape[1]) >= runtime.COMPILE_MIN_PIXELS,
             )
         )
     # With masks each region takes its style's (guided) Gram matrices, "nearest" included.

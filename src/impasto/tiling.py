@@ -21,6 +21,7 @@ import torch
 # parse_memory lives in config (read without torch), kept here for tiling's users.
 from impasto.config import parse_memory as parse_memory
 from impasto.core.backbone import FeatureExtractor
+from impasto.core.optimize import RunResult
 from impasto.errors import Interrupted
 
 # Memory of one L-BFGS iteration by pixels of the optimized image, measured on the CPU with VGG-16 up to
@@ -155,6 +156,33 @@ def _cores(height: int, width: int, core: int) -> Iterator[tuple[int, int]]:
     for top in range(0, height, core):
         for left in range(0, width, core):
             yield top, left
+
+
+def optimize_tiled(
+    start: torch.Tensor,
+    side: int,
+    optimize_window: Callable[[int, int, Tile, torch.Tensor], RunResult],
+) -> RunResult:
+    """A tiled scale: ``start`` (1, 3, H, W) optimized in overlapping windows of at most ``side`` px,
+    ``optimize_window(index, count, window, its start)`` optimizing each (see :func:`run_tiled`). The
+    result: the canvas, the tiles' mean loss, and how many tiles stopped early."""
+    windows = tiles(start.shape[-2], start.shape[-1], side, OVERLAP)
+    outcomes: list[RunResult] = []
+
+    def optimize_tile(index: int, window: Tile, tile_start: torch.Tensor) -> torch.Tensor:
+        outcome = optimize_window(index, len(windows), window, tile_start)
+        outcomes.append(outcome)
+        return outcome.image
+
+    canvas = run_tiled(start, windows, OVERLAP, optimize_tile)
+    diverged = [o for o in outcomes if o.stopped != "done"]
+    return RunResult(
+        image=canvas,
+        loss=sum(o.loss for o in outcomes) / len(outcomes),
+        iterations=outcomes[-1].iterations,
+        stopped="done",
+        message=f"{len(diverged)} of {len(windows)} tiles stopped early" if diverged else "",
+    )
 
 
 def run_tiled(

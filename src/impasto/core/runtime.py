@@ -196,12 +196,8 @@ class Runner:
         compile: bool = False,
         backend: str | Callable[..., Any] = "inductor",
         channels_last: bool | None = None,
-        compile_min_pixels: int = 0,
     ) -> None:
         self.extractor = extractor
-        # Smaller inputs run eagerly: a coarse scale of a few hundred iterations costs less than
-        # compiling would (see COMPILE_MIN_PIXELS).
-        self.compile_min_pixels = compile_min_pixels
         self.precision = precision
         self.device = extractor.input_scale.device
         # Channels-last where the convolutions want it: cuDNN's tensor-core kernels, and oneDNN's bf16
@@ -249,19 +245,20 @@ class Runner:
         return loss(x, self.features(x), *args)
 
     def objective(
-        self, loss: Loss, *args: Any
+        self, loss: Loss, *args: Any, compiled: bool = True
     ) -> Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
-        """``x → loss(x, self.features(x), *args)``: compiled when compilation is on and x has at least
-        ``compile_min_pixels`` pixels. ``loss`` should be a module-level function and ``args`` plain
-        data (targets, weights): the compiled code is reused for as long as they keep their types."""
+        """``x → loss(x, self.features(x), *args)``: compiled when compilation is on and ``compiled``
+        (the plan decides, scale by scale: :attr:`impasto.plan.Scale.compiled`). ``loss`` should be a
+        module-level function and ``args`` plain data (targets, weights): the compiled code is reused
+        for as long as they keep their types."""
 
         def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             with _tf32(self.precision.tf32):
-                compiled = self._compiled_evaluate
-                if compiled is None or x.shape[-2] * x.shape[-1] < self.compile_min_pixels:
+                compiled_evaluate = self._compiled_evaluate
+                if compiled_evaluate is None or not compiled:
                     return self._evaluate(x, loss, *args)
                 try:
-                    return compiled(x, loss, *args)
+                    return compiled_evaluate(x, loss, *args)
                 except Exception as error:  # any compiler failure: run eagerly instead
                     warnings.warn(
                         f"torch.compile failed ({type(error).__name__}: {error}); running uncompiled",

@@ -10,9 +10,10 @@ once; but both would let one client hold the server's connections and memory. He
   ``request_timeout`` plus the time its length takes at ``MIN_BODY_RATE``. Past it, the connection is
   closed without a word (what it sent is not a request the server can answer).
 - **one client, a bounded share**: a client (an IP address) has at most ``per_client`` connections.
-  Its next one replaces its own oldest connection that is not being answered (idle, or still sending
-  its request), so a browser is never locked out by a script on the same machine holding connections;
-  only when all of them are being answered does the newcomer hear 503.
+  Its next one replaces its own connection that has been quiet the longest — not being answered, and
+  silent for ``QUIET`` seconds at least (idle, or trickling its request) — so a browser is never locked
+  out by a script on the same machine holding connections. When none has been quiet that long (a burst
+  of new connections), the newcomer hears 503: a burst must not cut requests still on their way in.
 - **the server, a bounded total**: beyond ``max_connections`` open in all, a new one hears 503 at once.
 """
 
@@ -27,6 +28,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+# Seconds a connection must have been silent before a newer one of its client may replace it.
+QUIET = 1.0
 # The slowest a request body may come: 25 MB (the default upload limit) in under two minutes.
 MIN_BODY_RATE = 256 * 2**10  # bytes per second
 _BUSY_BODY = b'{"error": "the server is busy; try again soon"}'
@@ -65,6 +68,7 @@ class GuardedProtocol(H11Protocol):
         self._awaiting_first_byte = False  # the deadline armed is the one for a new connection's first byte
         self._body_deadline_set = False
         self._since = time.monotonic()  # when it opened, or its current request began
+        self._heard = time.monotonic()  # when it opened, or last sent something
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------
 
@@ -76,11 +80,11 @@ class GuardedProtocol(H11Protocol):
             return self._refuse()
         mine = rules.open[client]
         if len(mine) >= rules.per_client:
-            replaceable = [c for c in mine if not c.answering]
-            if not replaceable:
+            now = time.monotonic()
+            quiet = [c for c in mine if not c.answering and now - c._heard >= QUIET]
+            if not quiet:
                 return self._refuse()
-            oldest = min(replaceable, key=lambda c: c._since)
-            oldest._close()
+            min(quiet, key=lambda c: c._heard)._close()
         rules.open[client].append(self)
         self._arm(rules.idle_timeout)
         self._awaiting_first_byte = True
@@ -101,6 +105,7 @@ class GuardedProtocol(H11Protocol):
                 del self.rules.open[client]
 
     def data_received(self, data: bytes) -> None:
+        self._heard = time.monotonic()
         starting = self._deadline is None or self._awaiting_first_byte
         self._awaiting_first_byte = False
         super().data_received(data)

@@ -166,15 +166,11 @@ def plan_video(
         ray_address=ray_address, passes=passes, time_budget=time_budget,
     )  # fmt: skip
     info, plan = job.info, job.plan
-    from impasto.core import runtime
     from impasto.core.devices import resolve_device
 
     device = resolve_device(job.config.device)
     shape = (info.height, info.width)
-    compiled = runtime.compile_wanted(job.config.compile, device)
-    first = make_plan(
-        job.config.with_options(iterations=plan.first_iterations), shape, device, compile_network=compiled
-    )
+    first = make_plan(job.config.with_options(iterations=plan.first_iterations), shape, device)
     for style in job.style_paths:
         loaded = images.load(style, job.config.max_pixels, job.config.max_memory)
         check_style_shape((loaded.image.height, loaded.image.width), first.scales[0].style_size)
@@ -192,7 +188,6 @@ def plan_video(
             shape,
             device,
             video_frame=True,
-            compile_network=compiled,
         )
         back = "to frames 1, 2 and 4 back" if plan.long_term else "to it"
         lines.append(
