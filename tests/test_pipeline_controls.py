@@ -214,3 +214,26 @@ def test_the_same_seed_gives_the_same_sliced_run(content_path: Path, style_path:
     other = np.asarray(impasto.stylize(content_path, style_path, seed=4, **options), dtype=np.int16)
     assert np.array_equal(first, again)
     assert np.abs(first - other).mean() > 0.1  # other random directions, another image
+
+
+def test_should_stop_and_a_deadline_end_a_run_with_its_best_image(
+    content_path: Path, style_path: Path
+) -> None:
+    """The one way to stop a run: ``should_stop`` (asked after every iteration) and ``deadline`` (a
+    time.monotonic() value); ``ended`` says which, and the image is the best so far at the output size."""
+    import time
+
+    asked: list[int] = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) >= 2
+
+    options: dict[str, Any] = {"size": 64, "init": "content", **FAST}
+    stopped = impasto.stylize_detailed(content_path, style_path, should_stop=should_stop, **options)
+    assert stopped.ended == "stopped" and stopped.result.iterations == 2
+    late = impasto.stylize_detailed(content_path, style_path, deadline=time.monotonic(), **options)
+    assert late.ended == "out of time" and late.result.iterations == 1
+    assert stopped.image.size == late.image.size == (64, 43)
+    made = impasto.stylize_detailed(content_path, style_path, **{**options, "iterations": 2})
+    assert made.ended == "made" and made.result.iterations == 2

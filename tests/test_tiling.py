@@ -58,6 +58,21 @@ def test_run_tiled_leaves_nothing_of_the_start_image() -> None:
     assert torch.allclose(canvas, torch.ones(1, 3, 50, 70))
 
 
+def test_a_tiled_scale_asked_to_stop_ends_after_the_tile_under_way() -> None:
+    """The tiles done and the one that stopped are on the canvas; the tiles after it are not run."""
+    from impasto.core.optimize import RunResult
+
+    ran: list[int] = []
+
+    def optimize_window(index: int, count: int, window: tiling.Tile, start: torch.Tensor) -> RunResult:
+        ran.append(index)
+        return RunResult(torch.ones_like(start), 1.0, 3, "stopped" if index == 1 else "done")
+
+    result = tiling.optimize_tiled(torch.zeros(1, 3, 150, 400), 160, optimize_window)
+    assert ran == [0, 1] and result.stopped == "stopped" and result.iterations == 3
+    assert result.image[..., :, :100].eq(1).all() and result.image[..., :, -100:].eq(0).all()
+
+
 @pytest.mark.slow
 def test_tiled_grams_match_whole_image_grams(content_path: Path) -> None:
     entry, params = load_params("vgg16")

@@ -87,7 +87,7 @@ def _stylize_bytes(
             made = stylize_detailed(content_path, style_paths, config=config)
         except ImpastoError as error:
             return RemoteResult(None, (0, 0), str(error).replace(str(content_path), content_name), worker)
-        if made.result.stopped != "done":
+        if made.ended != "made":
             return RemoteResult(
                 None, (0, 0), made.result.message or "the optimization did not finish", worker
             )

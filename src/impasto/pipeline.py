@@ -10,10 +10,11 @@ import dataclasses
 import functools
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,6 +34,10 @@ from impasto.plan import Plan, check_style_shape, make_plan
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
+# How a run ended (:attr:`Stylized.ended`): every iteration done ("made"), ``should_stop`` said so
+# ("stopped"), the ``deadline`` passed ("out of time"), or the loss went non-finite too often
+# ("diverged"); each with the best image so far. Ctrl-C is not among them: it raises Interrupted.
+Ended = Literal["made", "stopped", "out of time", "diverged"]
 # --preprocessing → what the weights expect ("auto": the registered weights' own).
 PREPROCESSING = {"caffe": CAFFE_IMAGENET, "torchvision": IMAGENET}
 
@@ -62,6 +67,7 @@ class Stylized:
     device: torch.device
     plan: Plan  # the scales it ran (or would have run, had it not stopped early)
     runtime: str = ""  # how the network ran: "bf16, channels-last, compiled"
+    ended: Ended = "made"  # how the run ended (see Ended); the image is the best so far in every case
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -102,9 +108,15 @@ def stylize_detailed(
     callback: Callable[[optimize.Progress], None] | None = None,
     temporal: Temporal | None = None,
     status: Callable[[str], None] | None = None,
+    deadline: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
     **options: Any,
 ) -> Stylized:
-    """Like :func:`stylize`, and also says how the run went (:class:`Stylized`). ``temporal`` (for
+    """Like :func:`stylize`, and also says how the run went (:class:`Stylized`, its ``ended``).
+    ``deadline`` (a :func:`time.monotonic` value) and ``should_stop`` (asked after every iteration)
+    end the run early with its best image so far: ``ended`` is then "out of time" or "stopped". The one
+    way to stop a run is these two; Ctrl-C (a KeyboardInterrupt, also one raised from ``callback``)
+    still raises :class:`~impasto.errors.Interrupted` with the best image so far. ``temporal`` (for
     video frames, see apps/video/temporal.py) adds the temporal consistency terms and the start image,
     at one scale. ``status`` hears what the run is doing when it is not iterating ("loading the vgg19
     weights").
@@ -114,6 +126,16 @@ def stylize_detailed(
     preparation); 3. :func:`load_network`; 4. :func:`run_scale` for each scale, coarse to fine, each
     starting from the one before; 5. :func:`finish` (the output size and colours)."""
     tell = status or (lambda message: None)
+    why: list[Ended] = []  # what stopped the run early, once something has
+
+    def stopping() -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            why.append("out of time")
+        elif should_stop is not None and should_stop():
+            why.append("stopped")
+        return bool(why)
+
+    polled = stopping if deadline is not None or should_stop is not None else None
     tell("reading the images")
     run = prepare(content, style, config=config, temporal=temporal, **options)  # 1
     seen = seen_by_network(run)  # 2
@@ -123,7 +145,7 @@ def stylize_detailed(
     result: optimize.RunResult | None = None
     for index in range(len(run.plan.scales)):  # 4
         try:
-            result = run_scale(run, seen, runner, weights, index, image, callback, temporal, tell)
+            result = run_scale(run, seen, runner, weights, index, image, callback, temporal, tell, polled)
         except Interrupted as stop:
             raise Interrupted(
                 stop.result, finish(run, seen, stop.result.image), run.content.icc_profile
@@ -140,6 +162,7 @@ def stylize_detailed(
         device=run.plan.device,
         plan=run.plan,
         runtime=runner.description,
+        ended=why[0] if why else "diverged" if result.stopped == "diverged" else "made",
     )
 
 
@@ -250,6 +273,7 @@ def run_scale(
     callback: Callable[[optimize.Progress], None] | None,
     temporal: Temporal | None,
     tell: Callable[[str], None],
+    should_stop: Callable[[], bool] | None = None,
 ) -> optimize.RunResult:
     """Step 4, once per scale: the targets and the start image (``previous``, the last scale's result,
     upsampled; or the first scale's start), then the optimization, of the whole image or tile by tile."""
@@ -281,6 +305,7 @@ def run_scale(
             optimizer=config.optimizer,
             lr=config.resolved_learning_rate(),
             callback=report,
+            should_stop=should_stop,
         )
 
     if not scale.tiles:

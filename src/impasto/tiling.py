@@ -174,7 +174,12 @@ def optimize_tiled(
         outcomes.append(outcome)
         return outcome.image
 
-    canvas = run_tiled(start, windows, OVERLAP, optimize_tile)
+    def stopped() -> bool:
+        return outcomes[-1].stopped == "stopped"
+
+    canvas = run_tiled(start, windows, OVERLAP, optimize_tile, stopped)
+    if stopped():  # asked to stop: the tiles done and the one under way, the rest as they started
+        return dataclasses.replace(outcomes[-1], image=canvas)
     diverged = [o for o in outcomes if o.stopped != "done"]
     return RunResult(
         image=canvas,
@@ -190,9 +195,11 @@ def run_tiled(
     windows: list[Tile],
     overlap: int,
     optimize_tile: Callable[[int, Tile, torch.Tensor], torch.Tensor],
+    stop: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """Optimize ``canvas`` (1, 3, H, W) window by window: ``optimize_tile(index, window, start)`` returns
-    the optimized window, which is blended back with :func:`blend_weight`. Returns the new canvas."""
+    the optimized window, which is blended back with :func:`blend_weight`. Returns the new canvas; where
+    ``stop()`` says so after a window, the windows after it are left as they are."""
     canvas = canvas.clone()
     for index, window in enumerate(windows):
         try:
@@ -201,6 +208,8 @@ def run_tiled(
             _paste(canvas, window, stop.result.image, overlap)
             raise Interrupted(dataclasses.replace(stop.result, image=canvas)) from None
         _paste(canvas, window, result, overlap)
+        if stop is not None and stop():
+            break
     return canvas
 
 

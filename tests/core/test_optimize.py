@@ -145,3 +145,18 @@ def test_lbfgs_means_the_faster_implementation_for_the_device() -> None:
     assert resolve_optimizer("lbfgs-device", torch.device("cpu")) == "lbfgs-device"
     with pytest.raises(ValueError, match="unknown optimizer"):
         resolve_optimizer("sgd", torch.device("cpu"))  # type: ignore[arg-type]
+
+
+def test_should_stop_ends_the_loop_with_the_best_image_so_far() -> None:
+    heard: list[int] = []
+    result = run(
+        torch.zeros(1, 3, 4, 5),
+        quadratic,
+        50,
+        "adam",
+        0.05,
+        lambda progress: heard.append(progress.iteration),
+        should_stop=lambda: len(heard) >= 7,
+    )
+    assert result.stopped == "stopped" and result.iterations == 7 and heard == list(range(1, 8))
+    assert result.loss < quadratic(torch.zeros(1, 3, 4, 5))[0].item()

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from impasto.config import StyleConfig, look_options, to_png_text
 from impasto.core.optimize import Progress
-from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted
+from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files, images
 
 MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
@@ -312,11 +312,6 @@ def run_batch(
     return summary
 
 
-class _BudgetSpent(KeyboardInterrupt):
-    """Raised in the progress callback when an image's time budget is spent: its run ends as on Ctrl-C
-    (:class:`Interrupted`, with the best image so far), and the batch goes on."""
-
-
 def _make(
     run: Stylize,
     item: Item,
@@ -332,13 +327,12 @@ def _make(
     """One item: stylized, saved and recorded, or reported as failed."""
     tell("start", index, item)
     began = time.perf_counter()
-    last: list[Progress] = []  # the latest report, where a time budget stops the run
+    deadline = None if time_budget is None else time.monotonic() + time_budget
+    last: list[Progress] = []  # the latest report: where a time budget stopped the run
 
     def on_progress(progress: Progress) -> None:
         tell("progress", index, item, progress=progress)
-        if time_budget is not None and time.perf_counter() - began >= time_budget:
-            last[:] = [progress]
-            raise _BudgetSpent
+        last[:] = [progress]
 
     def on_status(message: str) -> None:
         tell("status", index, item, message)
@@ -346,22 +340,19 @@ def _make(
     cut_short = ""
     try:
         _make_folder(item.output.parent)
-        try:
-            made = run(item.source, style_paths, config=config, callback=on_progress, status=on_status)
-        except Interrupted as stop:
-            if not last or stop.image is None:
-                raise  # Ctrl-C: the batch stops
-            at = last[0]
+        # Ctrl-C (Interrupted) goes through: the batch stops.
+        made = run(
+            item.source, style_paths, config=config, callback=on_progress, status=on_status, deadline=deadline
+        )
+        if made.ended == "out of time":
+            at = last[-1]
             scale = f"scale {at.scale}/{at.scales}, " if at.scales > 1 else ""
             cut_short = (
                 f"time budget of {time_budget:g} s spent at {scale}iteration {at.iteration}/{at.total}"
             )
-            image, icc_profile = stop.image, stop.icc_profile
-        else:
-            if made.result.stopped != "done":
-                raise ImpastoError(made.result.message or "the optimization did not finish")
-            image, icc_profile = made.image, made.icc_profile
-        images.save(image, item.output, icc_profile, to_png_text(config, item.source, style_paths))
+        elif made.ended != "made":
+            raise ImpastoError(made.result.message or "the optimization did not finish")
+        images.save(made.image, item.output, made.icc_profile, to_png_text(config, item.source, style_paths))
     except ImpastoError as error:
         fail(index, item, str(error))
         return

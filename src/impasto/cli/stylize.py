@@ -247,8 +247,6 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
 
     def on_progress(progress: Progress) -> None:
         bar.update(progress)
-        if budget is not None and time.monotonic() - started >= budget:
-            raise _BudgetSpent
         if save_every and progress.iteration % save_every == 0:
             images.save(images.to_pil(progress.image), _save_every_path(output, progress))
 
@@ -257,24 +255,20 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
             if args.preview_first:
                 sketched = _sketch_first(config, args.content, args.style, output, args.quiet)
             made = stylize_detailed(
-                args.content, args.style, config=config, callback=on_progress, status=bar.status
+                args.content,
+                args.style,
+                config=config,
+                callback=on_progress,
+                status=bar.status,
+                deadline=None if budget is None else started + budget,
             )
         finally:
             bar.close()  # before any message: the bar or status line must not swallow it
-    except Interrupted as stop:
-        spent = budget is not None and time.monotonic() - started >= budget
-        if sketched and not spent:  # the sketch is whole; a painting cut short may not be
+    except Interrupted as stop:  # Ctrl-C
+        if sketched:  # the sketch is whole; a painting cut short may not be
             return fail(f"interrupted after {stop.result.iterations} iterations; {kept}", EXIT_INTERRUPTED)
         assert stop.image is not None
         images.save(stop.image, output, stop.icc_profile, png_options)
-        if spent:
-            print(
-                f"impasto: time budget of {budget:g} s spent after {stop.result.iterations} iterations; "
-                "saved the best image so far",
-                file=sys.stderr,
-            )
-            print(output)
-            return 0
         return fail(
             f"interrupted after {stop.result.iterations} iterations; saved the best image so far to {output}",
             EXIT_INTERRUPTED,
@@ -287,8 +281,14 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
             raise  # stylize_main's one line: nothing was written
         return failed(error, f"interrupted before the optimization began; {kept}", kept)
     images.save(made.image, output, made.icc_profile, png_options)
-    if made.result.stopped != "done":
+    if made.ended == "diverged":
         return fail(f"{made.result.message}; saved it to {output}", EXIT_FAILED)
+    if made.ended == "out of time":
+        print(
+            f"impasto: time budget of {budget:g} s spent after {made.result.iterations} iterations; "
+            "saved the best image so far",
+            file=sys.stderr,
+        )
     print(output)
     return 0
 
@@ -321,11 +321,6 @@ def _sketch_first(
         seconds = time.monotonic() - started
         print(f"impasto: sketch written to {output} in {seconds:.1f} s; painting…", file=sys.stderr)
     return True
-
-
-class _BudgetSpent(KeyboardInterrupt):
-    """Raised in the progress callback when --time-budget is spent: the run ends as on Ctrl-C, with
-    the best image so far, and the command succeeds."""
 
 
 def demo_main(argv: Sequence[str]) -> int:

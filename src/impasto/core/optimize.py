@@ -49,7 +49,9 @@ class RunResult:
     image: torch.Tensor  # (1, 3, H, W) in [0, 1]
     loss: float
     iterations: int
-    stopped: Literal["done", "diverged", "interrupted"]
+    # done: every iteration ran; diverged: the loss went non-finite too often; stopped: should_stop
+    # said so; interrupted: Ctrl-C (carried by :class:`Interrupted`).
+    stopped: Literal["done", "diverged", "stopped", "interrupted"]
     message: str = ""
 
 
@@ -114,6 +116,7 @@ def run(
     lr: float = 1.0,
     callback: Callable[[Progress], None] | None = None,
     report_every: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Minimize ``objective`` over the pixels of ``init`` (1, 3, H, W) in [0, 1].
 
@@ -124,7 +127,8 @@ def run(
     with half the step; after MAX_RECOVERIES in a row the loop stops and returns the best image
     (``stopped="diverged"``). Ctrl-C raises :class:`Interrupted` carrying the best image so far. The
     callback hears about every iteration, in bursts of ``report_every``; ``Progress.image`` is the image
-    at the time of the burst.
+    at the time of the burst. ``should_stop`` is asked after each iteration is reported: when it says
+    so, the loop returns the best image so far (``stopped="stopped"``).
     """
     device = init.device
     every = report_every or report_interval(device)
@@ -177,6 +181,10 @@ def run(
                             work_done=done,
                             work_total=iterations,
                         )
+                    )
+                if should_stop is not None and should_stop():
+                    return RunResult(
+                        best, best_loss.item(), done, "stopped", f"stopped after {done} iterations"
                     )
             if healthy == len(rows):
                 continue

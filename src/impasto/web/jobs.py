@@ -25,7 +25,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from impasto.config import StyleConfig
-from impasto.errors import ImpastoError, Interrupted
+from impasto.errors import ImpastoError
 from impasto.io.images import png_bytes
 
 State = Literal["queued", "running", "done", "stopped", "failed"]
@@ -205,21 +205,15 @@ class JobQueue:
                     self._running = None
 
 
-class _Stop(KeyboardInterrupt):
-    """Raised inside the progress callback to end the optimization the way Ctrl-C does (the library
-    then returns the best image so far)."""
-
-
 def run_job(job: Job, stylize: Stylize) -> None:
     """Run ``job`` to the end, recording its progress; never raises."""
     from impasto.io import images
 
     job.state, job.started = "running", time.monotonic()
     last_preview = 0.0
-    over_budget = False
 
     def on_progress(progress: Any) -> None:
-        nonlocal last_preview, over_budget
+        nonlocal last_preview
         if job.iterating_since is None and job.sketching is not None:
             # The first step is reported only once the sketch is shown (or late: see SKETCH_WAIT).
             concurrent.futures.wait([job.sketching], timeout=SKETCH_WAIT)
@@ -235,29 +229,29 @@ def run_job(job: Job, stylize: Stylize) -> None:
             with job.lock:
                 job.preview, job.preview_version = preview, job.preview_version + 1
             last_preview = now
-        if job.time_budget is not None and job.elapsed >= job.time_budget:
-            over_budget = True
-            raise _Stop
-        if job.stop_requested.is_set():
-            raise _Stop
 
     try:
         if job.sketching is not None and _on_cpu(job.config.device):
             concurrent.futures.wait([job.sketching], timeout=SKETCH_WAIT)
         content, styles, config = job.inputs()
-        made = stylize(content, styles, config=config, callback=on_progress)
-        # A run that diverged ends with its best image so far, but it did not do what was asked.
-        finished: State = "done" if made.result.stopped == "done" else "stopped"
-        _finish(job, made.image, made.icc_profile, finished, made.result.message)
-    except Interrupted as stop:
-        if stop.image is None:
-            job.state, job.message = "stopped", "stopped before the first iteration"
-        elif over_budget:
+        made = stylize(
+            content,
+            styles,
+            config=config,
+            callback=on_progress,
+            deadline=None if job.time_budget is None else job.started + job.time_budget,
+            should_stop=job.stop_requested.is_set,
+        )
+        if made.ended == "out of time":
             _finish(
-                job, stop.image, stop.icc_profile, "done", f"time budget of {job.time_budget:g} s reached"
+                job, made.image, made.icc_profile, "done", f"time budget of {job.time_budget:g} s reached"
             )
+        elif made.ended == "stopped":
+            _finish(job, made.image, made.icc_profile, "stopped", "stopped; this is the best image so far")
         else:
-            _finish(job, stop.image, stop.icc_profile, "stopped", "stopped; this is the best image so far")
+            # A run that diverged ends with its best image so far, but it did not do what was asked.
+            finished: State = "done" if made.ended == "made" else "stopped"
+            _finish(job, made.image, made.icc_profile, finished, made.result.message)
     except ImpastoError as error:
         job.state, job.message = "failed", str(error)
     except MemoryError:

@@ -25,7 +25,7 @@ from impasto.apps.video.events import VideoEvent
 from impasto.apps.video.workdir import Workdir
 from impasto.config import StyleConfig
 from impasto.core.optimize import Progress
-from impasto.errors import ImpastoError, Interrupted
+from impasto.errors import ImpastoError
 from impasto.io import images
 from impasto.pipeline import Temporal, stylize_detailed
 
@@ -59,10 +59,6 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
     return values.permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-class _BudgetSpent(KeyboardInterrupt):
-    """A frame's time budget is spent: its run ends as on Ctrl-C, with the best image so far."""
-
-
 def stylize_frame(
     t: int,
     content: np.ndarray,
@@ -75,30 +71,16 @@ def stylize_frame(
     """Frame ``t`` ((H, W, 3) uint8) → its stylized image; with the plan's time budget, the best image
     so far once the budget is spent."""
     started = time.monotonic()
-    spent = False
-
-    def report(progress: Progress) -> None:
-        nonlocal spent
-        if on_progress is not None:
-            on_progress(progress)
-        if plan.time_budget is not None and time.monotonic() - started >= plan.time_budget:
-            spent = True
-            raise _BudgetSpent
-
-    try:
-        made = stylize_detailed(
-            Image.fromarray(content),
-            plan.styles,
-            config=plan.config.with_options(iterations=iterations),
-            callback=report,
-            temporal=temporal,
-            status=status,
-        )
-    except Interrupted as stop:
-        if not spent or stop.image is None:
-            raise
-        return stop.image
-    if made.result.stopped != "done":
+    made = stylize_detailed(
+        Image.fromarray(content),
+        plan.styles,
+        config=plan.config.with_options(iterations=iterations),
+        callback=on_progress,
+        temporal=temporal,
+        status=status,
+        deadline=None if plan.time_budget is None else started + plan.time_budget,
+    )
+    if made.ended == "diverged":
         raise ImpastoError(f"frame {t + 1}: {made.result.message}")
     return made.image
 
