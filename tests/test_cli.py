@@ -25,6 +25,12 @@ FAST = ["--size", "48", "--iterations", "3", "--device", "cpu", "-q"]
 LOG_LINE = re.compile(r"impasto: \[ *\d+\.\d s\] ")
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
+    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def error_lines(stderr: str) -> list[str]:
     """stderr without the progress lines of a log, which come before an error: what is left of a
     failed run must be one line, the last."""
@@ -242,6 +248,7 @@ def test_ctrl_c_saves_the_best_image_so_far(content_path: Path, style_path: Path
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=ctrl_c_as_at_a_terminal,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stderr is not None

@@ -24,6 +24,12 @@ from impasto.web import BindError, Limits, Server, make_server
 from impasto.web.server import is_loopback
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
+    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def send(
     server: Server,
     method: str,
@@ -358,6 +364,7 @@ def test_ctrl_c_twice_during_a_job_stops_at_once_and_leaves_nothing(tmp_path: Pa
         [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=ctrl_c_as_at_a_terminal,
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )

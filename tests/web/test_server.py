@@ -30,6 +30,12 @@ from impasto.web.app import command_line
 FAST: dict[str, Any] = {"size": 48, "iterations": 4, "precision": "fp32"}
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
+    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Browser:
     """One browser session: its own cookie jar."""
 
@@ -378,6 +384,7 @@ def test_impasto_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Sign
         [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=ctrl_c_as_at_a_terminal,
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
@@ -431,6 +438,7 @@ def test_listening_beyond_this_computer_says_so() -> None:
         [sys.executable, "-m", "impasto", "serve", "--host", "0.0.0.0", "--port", "0", "--device", "cpu"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=ctrl_c_as_at_a_terminal,
         text=True,
     )
     try:
