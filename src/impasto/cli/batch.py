@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from impasto.cli.common import EXIT_FAILED, check_run_options, check_written, failed, input_files
 from impasto.cli.progress import BatchFeedback
@@ -38,12 +39,9 @@ def batch_main(argv: Sequence[str]) -> int:
                     args.style,
                     args.output,
                     config,
-                    recursive=args.recursive,
-                    force=args.force,
-                    suffix=f".{args.format}" if args.format else None,
+                    **_shared_options(args),
                     callback=feedback.update,
                     ray_address=args.ray,
-                    time_budget=args.time_budget,
                 )
             except BatchInterrupted as stop:
                 feedback.close()
@@ -66,21 +64,22 @@ def batch_main(argv: Sequence[str]) -> int:
     return EXIT_FAILED if summary.failed else 0
 
 
+def _shared_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What a batch and its --dry-run are both told besides the folders, the styles and the config."""
+    return {
+        "recursive": args.recursive,
+        "force": args.force,
+        "suffix": f".{args.format}" if args.format else None,
+        "time_budget": args.time_budget,
+    }
+
+
 def _dry_run(args: argparse.Namespace, config: StyleConfig) -> int:
     """--dry-run: each image's plan, or that it is up to date or cannot be made, on stdout; no image
     written. Exit 1 when an image cannot be made, as the batch itself would."""
     from impasto.apps.batch import plan_batch
 
-    planned = plan_batch(
-        args.input_dir,
-        args.style,
-        args.output,
-        config,
-        recursive=args.recursive,
-        force=args.force,
-        suffix=f".{args.format}" if args.format else None,
-        time_budget=args.time_budget,
-    )
+    planned = plan_batch(args.input_dir, args.style, args.output, config, **_shared_options(args))
     for entry in planned:
         item = entry.item
         if entry.state == "to do":
