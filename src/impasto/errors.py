@@ -43,6 +43,13 @@ class DeviceError(ImpastoError):
     """The requested compute device is not available."""
 
 
+class OutOfMemory(ImpastoError):
+    """The device (or the machine) ran out of memory before a run had any scale's image to give.
+
+    Once a scale has finished, running out of memory ends the run instead, with that scale's image
+    (:attr:`impasto.pipeline.Stylized.ended` is then "out of memory")."""
+
+
 class Interrupted(KeyboardInterrupt):
     """The optimization was interrupted (Ctrl-C).
 
