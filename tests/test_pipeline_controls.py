@@ -237,3 +237,58 @@ def test_should_stop_and_a_deadline_end_a_run_with_its_best_image(
     assert stopped.image.size == late.image.size == (64, 43)
     made = impasto.stylize_detailed(content_path, style_path, **{**options, "iterations": 2})
     assert made.ended == "made" and made.result.iterations == 2
+
+
+def _runs_out_of_memory_at(scale: int, error: Exception) -> Any:
+    """A callback that raises ``error`` (what a device raises when its memory is spent) at the first
+    iteration of ``scale``."""
+
+    def callback(progress: Progress) -> None:
+        if progress.scale == scale:
+            raise error
+
+    return callback
+
+
+def test_out_of_memory_after_a_scale_ends_the_run_with_that_scales_image(
+    content_path: Path, style_path: Path
+) -> None:
+    """Out of memory is a way a run ends once a scale has finished: ``ended`` says so, the image is the
+    last finished scale's at the output size, the message says which and what to do."""
+    options: dict[str, Any] = {"size": 64, "base_size": 32, "multiscale": True, "init": "content", **FAST}
+    options["iterations"] = 2
+    whole = impasto.stylize_detailed(content_path, style_path, **options)
+    assert whole.ended == "made" and whole.sizes == (32, 45, 64)
+    spent = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    short = impasto.stylize_detailed(
+        content_path, style_path, callback=_runs_out_of_memory_at(3, spent), **options
+    )
+    assert short.ended == "out of memory" and short.image.size == whole.image.size == (64, 43)
+    assert short.result.message == (
+        "out of memory on cpu at scale 3/3, 64×43 px; kept scale 2's image (45×30 px), enlarged to the "
+        "output size; try a smaller size"
+    )
+    assert short.result.image.shape[-2:] == (30, 45)
+
+
+def test_out_of_memory_before_any_image_is_one_error_and_other_errors_stay_themselves(
+    content_path: Path, style_path: Path
+) -> None:
+    """With no scale finished there is no image to give: :class:`impasto.errors.OutOfMemory`, an
+    ImpastoError (one line in the CLI and the web app). The CPU allocator's error, a RuntimeError, is
+    recognised by what it says; any other RuntimeError is a bug and goes through unchanged."""
+    from impasto.errors import OutOfMemory
+
+    try:  # a real allocation no machine can make (a petabyte: beyond any address space)
+        torch.empty(2**50, dtype=torch.uint8)
+    except RuntimeError as error:
+        allocator = error
+    options: dict[str, Any] = {"size": 48, "init": "content", **FAST}
+    with pytest.raises(OutOfMemory, match=r"^out of memory on cpu at 48×32 px; try a smaller size$"):
+        impasto.stylize_detailed(
+            content_path, style_path, callback=_runs_out_of_memory_at(1, allocator), **options
+        )
+    with pytest.raises(RuntimeError, match="^a bug$"):
+        impasto.stylize_detailed(
+            content_path, style_path, callback=_runs_out_of_memory_at(1, RuntimeError("a bug")), **options
+        )

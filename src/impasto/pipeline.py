@@ -22,22 +22,24 @@ import torch.nn.functional as F
 from PIL import Image
 
 from impasto import tiling
-from impasto.choices import StyleLossKind
+from impasto.choices import INIT_CHOICES, StyleLossKind
 from impasto.config import MaskLike, StyleConfig
 from impasto.core import color, losses, optimize, pyramid, runtime
 from impasto.core.backbone import FeatureExtractor
-from impasto.core.devices import resolve_device
+from impasto.core.devices import ran_out_of_memory, release_memory, resolve_device
 from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
-from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted
+from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted, OutOfMemory
 from impasto.io import images
 from impasto.plan import Plan, check_style_shape, make_plan
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
 # How a run ended (:attr:`Stylized.ended`): every iteration done ("made"), ``should_stop`` said so
-# ("stopped"), the ``deadline`` passed ("out of time"), or the loss went non-finite too often
-# ("diverged"); each with the best image so far. Ctrl-C is not among them: it raises Interrupted.
-Ended = Literal["made", "stopped", "out of time", "diverged"]
+# ("stopped"), the ``deadline`` passed ("out of time"), the loss went non-finite too often
+# ("diverged"), or the device ran out of memory after a scale had finished ("out of memory": that
+# scale's image, enlarged); each with the best image so far. Ctrl-C is not among them: it raises
+# Interrupted; nor is running out of memory before any scale finished: it raises OutOfMemory.
+Ended = Literal["made", "stopped", "out of time", "diverged", "out of memory"]
 # --preprocessing → what the weights expect ("auto": the registered weights' own).
 PREPROCESSING = {"caffe": CAFFE_IMAGENET, "torchvision": IMAGENET}
 
@@ -138,31 +140,58 @@ def stylize_detailed(
     polled = stopping if deadline is not None or should_stop is not None else None
     tell("reading the images")
     run = prepare(content, style, config=config, temporal=temporal, **options)  # 1
-    seen = seen_by_network(run)  # 2
-    weights = loss_weights(run.config)
-    runner = load_network(run.config, run.plan, weights, tell)  # 3
-    image: torch.Tensor | None = None
-    result: optimize.RunResult | None = None
-    for index in range(len(run.plan.scales)):  # 4
-        try:
-            result = run_scale(run, seen, runner, weights, index, image, callback, temporal, tell, polled)
-        except Interrupted as stop:
-            raise Interrupted(
-                stop.result, finish(run, seen, stop.result.image), run.content.icc_profile
-            ) from None
-        image = result.image
-        if result.stopped != "done":
-            break
-    assert image is not None and result is not None
+    finished: list[optimize.RunResult] = []  # each scale's result, coarse to fine
+    runner: runtime.Runner | None = None
+    try:
+        seen = seen_by_network(run)  # 2
+        weights = loss_weights(run.config)
+        runner = load_network(run.config, run.plan, weights, tell)  # 3
+        for index in range(len(run.plan.scales)):  # 4
+            previous = finished[-1].image if finished else None
+            try:
+                result = run_scale(
+                    run, seen, runner, weights, index, previous, callback, temporal, tell, polled
+                )
+            except Interrupted as stop:
+                raise Interrupted(
+                    stop.result, finish(run, seen, stop.result.image), run.content.icc_profile
+                ) from None
+            finished.append(result)
+            if result.stopped != "done":
+                break
+    except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not ran_out_of_memory(error):
+            raise
+        result = _out_of_memory(run, finished)  # or raises OutOfMemory: no scale had finished
+        why.append("out of memory")
     return Stylized(
-        image=finish(run, seen, image),  # 5
+        image=finish(run, seen, result.image),  # 5
         icc_profile=run.content.icc_profile,
         result=result,
         config=run.config,
         device=run.plan.device,
         plan=run.plan,
-        runtime=runner.description,
+        runtime=runner.description if runner is not None else "",
         ended=why[0] if why else "diverged" if result.stopped == "diverged" else "made",
+    )
+
+
+def _out_of_memory(run: Prepared, finished: Sequence[optimize.RunResult]) -> optimize.RunResult:
+    """What a run that ran out of memory after ``finished`` scales gives: the last finished scale's
+    result, its message saying so; with none finished, :class:`~impasto.errors.OutOfMemory`."""
+    release_memory(run.plan.device)
+    scales = run.plan.scales
+    height, width = scales[min(len(finished), len(scales) - 1)].shape
+    where = f"{width}×{height} px"
+    if len(scales) > 1:
+        where = f"scale {len(finished) + 1}/{len(scales)}, {where}"
+    if not finished:
+        raise OutOfMemory(f"out of memory on {run.plan.device} at {where}; try a smaller size") from None
+    kept_height, kept_width = scales[len(finished) - 1].shape
+    return dataclasses.replace(
+        finished[-1],
+        message=f"out of memory on {run.plan.device} at {where}; kept scale {len(finished)}'s image "
+        f"({kept_width}×{kept_height} px), enlarged to the output size; try a smaller size",
     )
 
 
@@ -177,6 +206,7 @@ class Prepared:
     content_masks: list[torch.Tensor]  # one per style, each (1, 1, H, W) in [0, 1]; empty: no masks
     style_masks: list[torch.Tensor | None]
     plan: Plan
+    start_picture: images.LoadedImage | None = None  # the image file ``init`` names, if it names one
 
 
 def prepare(
@@ -208,7 +238,10 @@ def prepare(
         raise ConfigError(
             f"temporal start image {tuple(temporal.init.shape)} is not {schedule.scales[-1].shape}"
         )
-    return Prepared(config, content_image, style_images, blend, content_masks, style_masks, schedule)
+    start_picture = None if config.init in INIT_CHOICES else _load(config.init, config, "start image")
+    return Prepared(
+        config, content_image, style_images, blend, content_masks, style_masks, schedule, start_picture
+    )
 
 
 @dataclass(frozen=True)
@@ -285,7 +318,7 @@ def run_scale(
         start = temporal.init.to(schedule.device)
     elif previous is None:
         masks = [pyramid.resize(mask, scale.shape) for mask in seen.content_masks]
-        start = initial_image(config, content, styles, run.blend, tell, masks)
+        start = initial_image(config, content, styles, run.blend, tell, masks, run.start_picture)
     else:
         start = pyramid.resize(previous, scale.shape)
     height, width = scale.shape
@@ -603,10 +636,12 @@ def initial_image(
     blend: Sequence[float],
     tell: Callable[[str], None] = lambda message: None,
     regions: Sequence[torch.Tensor] = (),
+    picture: images.LoadedImage | None = None,
 ) -> torch.Tensor:
     """The image the optimization starts from, (1, 3, H, W) like ``content``; ``styles`` (each
     (1, 3, H_i, W_i)) as the network sees them, blended by ``blend``, or with ``regions`` (one content
-    mask (1, 1, H, W) per style) each in its own region. Without the sketch's network (onnxruntime or
+    mask (1, 1, H, W) per style) each in its own region; ``picture``: the image file ``config.init``
+    names, loaded by :func:`prepare`. Without the sketch's network (onnxruntime or
     its files missing), "preview" starts from the photo and ``tell`` says why: the sketch only saves
     time, and everything else works without it."""
     if config.init == "preview":
@@ -633,11 +668,11 @@ def initial_image(
         # free to take the style's strokes.
         return noise if config.init == "noise" else (content + noise) / 2
     if config.init == "style":
-        picture = styles[0]
+        start = styles[0]
     else:
-        loaded = images.load(config.init, config.max_pixels, config.max_memory)
-        picture = images.to_tensor(loaded.image).to(content.device)
-    return pyramid.resize(picture, (content.shape[-2], content.shape[-1]))
+        assert picture is not None, "prepare() loads the image file init names"
+        start = images.to_tensor(picture.image).to(content.device)
+    return pyramid.resize(start, (content.shape[-2], content.shape[-1]))
 
 
 def expand_styles(style: StyleLike) -> list[ImageLike]:

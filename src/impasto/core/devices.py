@@ -38,3 +38,21 @@ def resolve_device(name: str) -> torch.device:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def ran_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says the device or the machine ran out of memory: a GPU's
+    ``torch.OutOfMemoryError``, Python's MemoryError, or the RuntimeError of the CPU allocator (which
+    PyTorch raises as a plain RuntimeError: its message is the only sign)."""
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
+def release_memory(device: torch.device) -> None:
+    """Give the memory a failed run held back to the device, so that what comes next (the finish, the
+    next job of a server) finds it free."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()

@@ -249,7 +249,8 @@ def run_job(job: Job, stylize: Stylize) -> None:
         elif made.ended == "stopped":
             _finish(job, made.image, made.icc_profile, "stopped", "stopped; this is the best image so far")
         else:
-            # A run that diverged ends with its best image so far, but it did not do what was asked.
+            # A run that diverged or ran out of memory ends with its best image so far, but it did not
+            # do what was asked.
             finished: State = "done" if made.ended == "made" else "stopped"
             _finish(job, made.image, made.icc_profile, finished, made.result.message)
     except ImpastoError as error:
@@ -257,11 +258,8 @@ def run_job(job: Job, stylize: Stylize) -> None:
     except MemoryError:
         job.state, job.message = "failed", "out of memory: try a smaller output size"
     except Exception as error:  # keep the server alive whatever a run does; the log gets the details
-        if type(error).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, without importing torch
-            job.state, job.message = "failed", "the device ran out of memory: try a smaller output size"
-        else:
-            traceback.print_exc()
-            job.state, job.message = "failed", f"internal error ({type(error).__name__}): {error}"
+        traceback.print_exc()
+        job.state, job.message = "failed", f"internal error ({type(error).__name__}): {error}"
     finally:
         job.finished = time.monotonic()
 
