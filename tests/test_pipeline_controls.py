@@ -288,7 +288,7 @@ def test_out_of_memory_before_any_image_is_one_error_and_other_errors_stay_thems
         impasto.stylize_detailed(
             content_path, style_path, callback=_runs_out_of_memory_at(1, allocator), **options
         )
-    with pytest.raises(RuntimeError, match="^a bug$"):
+    with pytest.raises(RuntimeError, match=r"^a bug$"):
         impasto.stylize_detailed(
             content_path, style_path, callback=_runs_out_of_memory_at(1, RuntimeError("a bug")), **options
         )
