@@ -1,5 +1,5 @@
 """Each StyleConfig field describes its option once (config.described); StyleConfig checks every field
-from it, and options.py builds the command line and the web form from it."""
+from it, and the command line (cli/common.py) and the web form (web/app.py) are built from it."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from impasto import choices, options
-from impasto.cli import build_parser
-from impasto.config import StyleConfig
+from impasto import choices
+from impasto.cli import batch, build_parser, video
+from impasto.config import OPTIONS, Option, StyleConfig
 from impasto.errors import ConfigError
 
 
 def test_every_field_of_the_config_is_described_once() -> None:
-    names = [o.name for o in options.OPTIONS]
+    names = [o.name for o in OPTIONS]
     assert sorted(names) == sorted(f.name for f in fields(StyleConfig)) and len(set(names)) == len(names)
 
 
-@pytest.mark.parametrize("option", [o for o in options.OPTIONS if o.choices], ids=lambda o: o.name)
-def test_choices_are_what_the_config_accepts(option: options.Option) -> None:
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.choices], ids=lambda o: o.name)
+def test_choices_are_what_the_config_accepts(option: Option) -> None:
     assert option.choices
     for choice in option.choices:
         StyleConfig().with_options(**{option.name: choice})
@@ -39,30 +39,31 @@ def test_choices_are_what_the_config_accepts(option: options.Option) -> None:
 def test_the_command_line_has_every_option_with_its_default() -> None:
     parser = build_parser()
     text = parser.format_help()
-    for option in options.OPTIONS:
+    for option in OPTIONS:
         assert option.flags in text, option.flags
     assert "(default: 20.0)" in text  # --style-weight's, read from StyleConfig
     args = parser.parse_args(["c.png", "s.png", "-o", "o.png"])
-    assert all(getattr(args, o.name) is None for o in options.OPTIONS)  # nothing given: the config decides
+    assert all(getattr(args, o.name) is None for o in OPTIONS)  # nothing given: the config decides
 
 
 def test_batch_and_video_take_the_same_options() -> None:
-    for kind in ("batch", "video"):
-        parser = build_parser(**{kind: True})
-        assert {a.dest for a in parser._actions} >= {o.name for o in options.OPTIONS}
+    for command in (batch, video):
+        parser = command.build_parser()
+        assert {a.dest for a in parser._actions} >= {o.name for o in OPTIONS}
 
 
 def test_the_web_form_offers_what_the_table_marks_for_it() -> None:
-    from impasto.web.app import OPTIONS
+    from impasto.web import app
 
-    assert options.web_options() == OPTIONS
-    assert set(options.web_choices()) <= set(OPTIONS)
-    assert options.web_choices()["model"] == list(choices.MODELS)
-    assert options.web_choices()["init"] == list(choices.INIT_CHOICES)  # no file paths on the web
+    assert set(app.OPTIONS) == {o.name for o in OPTIONS if o.web}
+    assert app.OPTIONS["style_weight"] is float and app.OPTIONS["multiscale"] is bool
+    assert set(app.form_choices()) <= set(app.OPTIONS)
+    assert app.form_choices()["model"] == list(choices.MODELS)
+    assert app.form_choices()["init"] == list(choices.INIT_CHOICES)  # no file paths on the web
 
 
-@pytest.mark.parametrize("option", [o for o in options.OPTIONS if o.low is not None], ids=lambda o: o.name)
-def test_ranges_are_checked_from_the_table(option: options.Option) -> None:
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.low is not None], ids=lambda o: o.name)
+def test_ranges_are_checked_from_the_table(option: Option) -> None:
     """No range is written twice: StyleConfig refuses what lies outside the one its field gives."""
     assert option.low is not None and option.high is not None
     below = option.low if option.above else option.low - 1
@@ -78,11 +79,12 @@ def test_reading_a_config_loads_no_torch(tmp_path: Path) -> None:
     saved = tmp_path / "saved.toml"
     saved.write_text('max_memory = "2GB"\nstyle_weight = 5\n')
     code = (
-        "import json, sys\n"
-        "from impasto import options\n"
+        "import argparse, json, sys\n"
+        "from impasto.cli.common import add_picture_options\n"
         "from impasto.config import StyleConfig, from_toml, to_toml\n"
+        "from impasto.web.app import form_choices\n"
         f"config = from_toml({str(saved)!r}, StyleConfig(max_memory='1GB'))\n"
-        "to_toml(config), options.web_options(), options.web_choices()\n"
+        "to_toml(config), form_choices(), add_picture_options(argparse.ArgumentParser())\n"
         "print(json.dumps([config.max_memory, 'torch' in sys.modules]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""One option set for every command: the option tables (options.OPTIONS, the picture's; common.RUN_OPTIONS,
+"""One option set for every command: the option tables (config.OPTIONS, the picture's; common.RUN_OPTIONS,
 the run's) walked against each command's parser, so that an option added to `impasto` and forgotten in
 `impasto batch`, `impasto video` or `impasto preview` fails here — unless common.NOT_TAKEN says why that
 command does without it."""
@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from impasto import options
-from impasto.cli import common, main
-from impasto.cli.preview import build_parser as build_preview_parser
+from impasto.cli import batch, common, main, preview, video
 from impasto.cli.stylize import build_parser
+from impasto.config import OPTIONS
 
 PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "stylize": build_parser,
-    "batch": lambda: build_parser(batch=True),
-    "video": lambda: build_parser(video=True),
-    "preview": build_preview_parser,
+    "batch": batch.build_parser,
+    "video": video.build_parser,
+    "preview": preview.build_parser,
 }
 OWN = {"output"}  # -o: a file, a folder or a video, each command's own
 
@@ -50,7 +49,7 @@ def how_parsed(action: argparse.Action) -> tuple[object, ...]:
 
 def test_the_stylize_parser_takes_every_option_of_both_tables() -> None:
     stylize = taken(build_parser())
-    for option in options.OPTIONS:
+    for option in OPTIONS:
         flags = [option.flags, "--no-" + option.flags[2:]] if option.switch else [option.flags]
         assert stylize[option.name].option_strings == flags, option.name
     for run_option in common.RUN_OPTIONS:

@@ -9,7 +9,9 @@
     examples.py   impasto examples: the bundled images, which example:NAME names wherever one is taken
     weights.py    impasto weights
     progress.py   the one progress display: status line, bars, log lines, JSON lines
-    common.py     the parser, the exit codes and the one-line error every command uses
+    common.py     the parser and the shared pieces each command builds its own from (the picture's
+                  options, read from StyleConfig's fields; the run's options; --config), the exit
+                  codes and the one-line error every command uses
 
 Every problem a user can fix ends in one line on stderr and a non-zero exit code:
 1 for a failed run, 2 for bad arguments, 130 for Ctrl-C (after saving the best image so far).
@@ -25,13 +27,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from impasto.cli.batch import batch_main
-from impasto.cli.common import CLEAR_LINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from impasto.cli.common import CLEAR_LINE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
 from impasto.cli.examples import examples_main
 from impasto.cli.figures import FIGURES, figure_main
 from impasto.cli.preview import preview_main
 from impasto.cli.progress import Feedback
 from impasto.cli.serve import serve_main
-from impasto.cli.stylize import build_parser, config_from_args, demo_main, stylize_main
+from impasto.cli.stylize import build_parser, demo_main, stylize_main
 from impasto.cli.video import metrics_main, video_main
 from impasto.cli.weights import weights_main
 

@@ -5,19 +5,55 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import EXIT_FAILED, check_run_options, check_written, failed, input_files
+from impasto.cli.common import (
+    EXIT_FAILED,
+    Parser,
+    add_stylize_options,
+    check_run_options,
+    check_written,
+    config_from_args,
+    failed,
+    input_files,
+    save_config,
+)
 from impasto.cli.progress import BatchFeedback
-from impasto.cli.stylize import build_parser, config_from_args, save_config
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``impasto batch``'s parser: its folders and its own switches, then what every command that
+    paints takes (common.add_stylize_options)."""
+    p = Parser(
+        prog="impasto batch",
+        description="Paint every image of INPUT_DIR in the style of STYLE into OUTPUT_DIR, mirroring "
+        "its folders. A rerun skips what is done and redoes what changed (input, style or options).",
+    )
+    p.add_argument("input_dir", type=Path, help="the folder of photos")
+    p.add_argument("style", type=Path, nargs="+", help="the style image(s), or a folder of them")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the output folder (created if missing)")
+    p.add_argument("-r", "--recursive", action="store_true", help="also the images in subfolders")
+    p.add_argument("--force", action="store_true", help="redo every image, even those up to date")
+    p.add_argument(
+        "--format", choices=["png", "jpg", "webp", "tif"], help="output format (default: the input's own)"
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the images on a Ray cluster: its address, or local[:N] for one on this machine "
+        "(N CPUs); needs pip install 'impasto[ray]'",
+    )
+    add_stylize_options(p, "batch")
+    return p
 
 
 def batch_main(argv: Sequence[str]) -> int:
     """``impasto batch INPUT_DIR STYLE… -o OUTPUT_DIR``: on a terminal one bar for the batch and one for
     the image, in a log lines that name their image; ``--dry-run`` prints each image's plan instead."""
-    args = build_parser(batch=True).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         check_run_options(args)
         config = config_from_args(args)

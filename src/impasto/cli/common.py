@@ -1,4 +1,6 @@
-"""What every command shares: its argument parser, the exit codes, the one-line error."""
+"""What every command shares: its parser and the pieces each command builds its own from (the
+picture's options, read from StyleConfig's fields; the options of how a run goes; --config and
+--save-config), the exit codes, the one-line error."""
 
 from __future__ import annotations
 
@@ -6,13 +8,13 @@ import argparse
 import os
 import sys
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from impasto import __version__, options
+from impasto import __version__
 from impasto.choices import INIT_CHOICES
-from impasto.config import StyleConfig
+from impasto.config import BY_NAME, GROUPS, OPTIONS, Option, StyleConfig, default_text
 from impasto.errors import ConfigError, ImpastoError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -45,7 +47,7 @@ class Parser(argparse.ArgumentParser):
 
 @dataclass(frozen=True)
 class RunOption:
-    """An option of how a command runs, not of the picture (those are options.OPTIONS, StyleConfig's
+    """An option of how a command runs, not of the picture (those are config.OPTIONS, StyleConfig's
     fields). One entry serves every command that takes it (impasto, batch, video), with one flag, one
     parsing and one default; only the help may say how it applies to a command (``help_for``)."""
 
@@ -183,6 +185,91 @@ NOT_TAKEN: dict[str, dict[str, str]] = {
 }
 
 
+def add_picture_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of the picture (StyleConfig's fields, config.OPTIONS) on ``parser``, each in its
+    --help section; each lands on the namespace under its field's name, None when not given (so that
+    a --config file or the defaults apply)."""
+    groups = {group: parser.add_argument_group(group) for group in GROUPS}
+    for option in OPTIONS:
+        add_option(groups[option.group], option)
+
+
+def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, option: Option) -> None:
+    """One of StyleConfig's options as an argument: its flag, help and default as its field says, its
+    value parsed and its choices offered as the field's are."""
+    shown = default_text(option)
+    keywords: dict[str, Any] = {
+        "dest": option.name,
+        "help": f"{option.help} (default: {shown})" if shown else option.help,
+    }
+    if option.switch:
+        keywords["action"] = argparse.BooleanOptionalAction
+    else:
+        keywords.update(type=option.parse, metavar=option.metavar)
+        if option.choices is not None:
+            keywords["choices"] = list(option.choices)
+        if option.many:
+            keywords["nargs"] = "+"
+    parser.add_argument(option.flags, **keywords)
+
+
+def add_config_files(parser: argparse.ArgumentParser) -> None:
+    """--config FILE (options from a TOML file or a PNG impasto made) and --save-config FILE.toml."""
+    group = parser.add_argument_group("options from a file")
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20), or from a PNG "
+        "impasto made (it carries the options that made it); flags given here override them",
+    )
+    group.add_argument(
+        "--save-config",
+        type=Path,
+        metavar="FILE.toml",
+        help="write the options of this run (those that differ from the defaults) to a TOML file, to "
+        "repeat or share the run",
+    )
+
+
+def add_stylize_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """What every command that paints takes after its own arguments (``command``: "stylize", "batch"
+    or "video"): --config and --save-config, every option of the picture, and the options of how the
+    run goes that ``command`` takes."""
+    add_config_files(parser)
+    add_picture_options(parser)
+    add_run_options(parser, command)
+
+
+def config_from_args(args: argparse.Namespace) -> StyleConfig:
+    """The StyleConfig the arguments ask for: given options override those of ``--config FILE`` (a
+    TOML file, or a PNG impasto made), which override the defaults. (:func:`save_config` writes it to
+    ``--save-config FILE``; a PNG output carries it too.)"""
+    from impasto.config import from_toml
+
+    base = from_toml(args.config) if getattr(args, "config", None) else StyleConfig()
+    given: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in fields(StyleConfig) if getattr(args, f.name, None) is not None
+    }
+    return base.with_options(**given)
+
+
+def save_config(args: argparse.Namespace, config: StyleConfig) -> None:
+    """``--save-config FILE``: ``config`` written to FILE, atomically. A failure to write it is one
+    warning line, not an error: the run it describes goes on."""
+    if not getattr(args, "save_config", None):
+        return
+    from impasto.config import to_toml
+    from impasto.io import files
+
+    try:
+        files.write_atomically(args.save_config, to_toml(config).encode())
+    except OSError as error:
+        warn(f"cannot write the options to {args.save_config} ({error.strerror or error}); the run goes on")
+    except ConfigError as error:  # an option TOML cannot hold
+        warn(f"cannot write the options to {args.save_config} ({error}); the run goes on")
+
+
 def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
     """The RUN_OPTIONS that ``command`` ("stylize", "batch", "video") takes, in one group of ``parser``."""
     group = parser.add_argument_group("output and progress")
@@ -212,7 +299,7 @@ def check_run_options(args: argparse.Namespace) -> None:
 
 
 def default_of(name: str) -> str:
-    return options.default_text(options.BY_NAME[name])
+    return default_text(BY_NAME[name])
 
 
 def input_files(

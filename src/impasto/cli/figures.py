@@ -6,11 +6,10 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from impasto import options
 from impasto.choices import MODELS
 from impasto.cli.common import Parser, checked_output, default_of, failed, input_files
 from impasto.cli.progress import CellFeedback
-from impasto.config import DEFAULT_ITERATIONS, StyleConfig
+from impasto.config import DEFAULT_ITERATIONS, StyleConfig, floats
 from impasto.errors import ImpastoError
 
 FIGURES = ("explain", "sweep")
@@ -36,7 +35,7 @@ def build_figure_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("style", type=Path, nargs="+")
         p.add_argument(
             "--ratios",
-            type=options.floats,
+            type=floats,
             default=(0.02, 0.2, 2.0),
             metavar="R1,R2,…",
             help="α/β ratios in impasto's normalized units, one column each (default: 0.02,0.2,2; "

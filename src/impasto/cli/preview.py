@@ -7,10 +7,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from impasto import options
-from impasto.cli.common import Parser, checked_output, default_of, failed, input_files
+from impasto.cli.common import Parser, add_option, checked_output, failed, input_files
+from impasto.config import BY_NAME
 from impasto.errors import ImpastoError
 
 
@@ -45,21 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         "a larger sketch is upscaled from it (Lanczos), no sharper than that",
     )
     for name in ("style_blend", "preserve_colors", "color_match", "max_pixels", "max_upscale"):
-        _add_option(p, name)
+        add_option(p, BY_NAME[name])
     p.add_argument("-q", "--quiet", action="store_true", help="print only the output's path, not the time")
     return p
-
-
-def _add_option(parser: argparse.ArgumentParser, name: str) -> None:
-    """A stylize option the sketch honours, with stylize's flag, help and parsing (options.py)."""
-    option = options.BY_NAME[name]
-    keywords: dict[str, Any] = {"dest": name, "metavar": option.metavar, "help": option.help}
-    keywords["help"] += f" (default: {default_of(name)})"
-    if option.parse is not None:
-        keywords["type"] = option.parse
-    if option.choices is not None:
-        keywords["choices"] = list(option.choices)
-    parser.add_argument(option.flags, **keywords)
 
 
 def preview_main(argv: Sequence[str]) -> int:

@@ -7,13 +7,11 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from impasto import options
 from impasto.config import StyleConfig
-from impasto.errors import ConfigError, ImpastoError, Interrupted
+from impasto.errors import ImpastoError, Interrupted
 from impasto.io import files
 
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
@@ -23,166 +21,48 @@ from impasto.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     Parser,
-    add_run_options,
+    add_stylize_options,
     check_run_options,
     checked_output,
+    config_from_args,
     fail,
     failed,
     input_files,
-    warn,
+    save_config,
 )
 from impasto.cli.progress import Feedback
 
 
-def build_parser(batch: bool = False, video: bool = False) -> argparse.ArgumentParser:
-    """The stylize command's parser, or that of ``impasto batch`` (``batch``) or ``impasto video``
-    (``video``), which take the same options."""
-    if video:
-        p = Parser(
-            prog="impasto video",
-            description="Paint every frame of a video in the style of STYLE without flicker (Ruder et al. "
-            "2016): each frame starts from the previous one warped along the optical flow and is held to it "
-            "where the flow is reliable. Frame rate and audio are kept. A work folder beside the output "
-            "(OUT.work/) keeps frames, flows and stylized frames: a rerun continues where it stopped. "
-            "Each frame is painted at one scale: --multiscale and the options of its scales do not apply.",
-        )
-        p.add_argument("input_video", type=Path, help="the video (anything FFmpeg reads)")
-        p.add_argument("style", type=Path, nargs="+", help="the style image(s)")
-        p.add_argument(
-            "-o", "--output", type=Path, required=True, help="the stylized video: .mp4, .mov or .mkv"
-        )
-        p.add_argument(
-            "--temporal-weight",
-            type=float,
-            default=200.0,
-            metavar="γ",
-            help="weight of the temporal consistency term (default: 200; 0 turns it off)",
-        )
-        p.add_argument("--long-term", action="store_true", help="also hold each frame to frames 2 and 4 back")
-        p.add_argument(
-            "--independent", action="store_true", help="each frame on its own (flickers; for comparison)"
-        )
-        p.add_argument(
-            "--frame-iterations",
-            type=int,
-            metavar="N",
-            help="iterations of each frame after the first (default: half of --iterations)",
-        )
-        p.add_argument(
-            "--passes",
-            type=int,
-            default=1,
-            metavar="N",
-            help="the multi-pass variant: N passes through each shot in alternating directions (default: 1)",
-        )
-        p.add_argument(
-            "--chunk-frames",
-            type=int,
-            metavar="N",
-            help="split shots into chunks of N frames that start afresh (for --ray; a seam every N frames)",
-        )
-        p.add_argument(
-            "--ray",
-            metavar="ADDRESS",
-            help="stylize shots (cut apart automatically) as independent tasks on a Ray cluster: its "
-            "address, or local[:N]; needs pip install 'impasto[ray]'",
-        )
-    elif batch:
-        p = Parser(
-            prog="impasto batch",
-            description="Paint every image of INPUT_DIR in the style of STYLE into OUTPUT_DIR, mirroring "
-            "its folders. A rerun skips what is done and redoes what changed (input, style or options).",
-        )
-        p.add_argument("input_dir", type=Path, help="the folder of photos")
-        p.add_argument("style", type=Path, nargs="+", help="the style image(s), or a folder of them")
-        p.add_argument(
-            "-o", "--output", type=Path, required=True, help="the output folder (created if missing)"
-        )
-        p.add_argument("-r", "--recursive", action="store_true", help="also the images in subfolders")
-        p.add_argument("--force", action="store_true", help="redo every image, even those up to date")
-        p.add_argument(
-            "--format", choices=["png", "jpg", "webp", "tif"], help="output format (default: the input's own)"
-        )
-        p.add_argument(
-            "--ray",
-            metavar="ADDRESS",
-            help="run the images on a Ray cluster: its address, or local[:N] for one on this machine "
-            "(N CPUs); needs pip install 'impasto[ray]'",
-        )
-    else:
-        p = Parser(
-            prog="impasto",
-            description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
-            epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512 (a photo named like a "
-            "command: impasto stylize batch painting.jpg -o out.png). More: 'impasto batch' "
-            "(a folder), 'impasto video' (a video without flicker), 'impasto metrics temporal' (its "
-            "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
-            "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios), 'impasto preview CONTENT STYLE "
-            "-o sketch.png' (a feed-forward sketch in a second), 'impasto demo' (the example pair), "
-            "'impasto weights list' (the backbones); each has its own --help.",
-        )
-        p.add_argument("content", type=Path, help="the photo to repaint")
-        p.add_argument(
-            "style",
-            type=Path,
-            nargs="+",
-            help="the image whose style to take; several images (or a folder of them) blend their styles",
-        )
-        p.add_argument(
-            "-o",
-            "--output",
-            type=Path,
-            required=True,
-            help="where to write the result; .png, .jpg, .webp or .tif",
-        )
-    g = p.add_argument_group("options from a file")
-    g.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20), or from a PNG "
-        "impasto made (it carries the options that made it); flags given here override them",
+def build_parser() -> argparse.ArgumentParser:
+    """The stylize command's parser: its images, then what every command that paints takes
+    (common.add_stylize_options)."""
+    p = Parser(
+        prog="impasto",
+        description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
+        epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512 (a photo named like a "
+        "command: impasto stylize batch painting.jpg -o out.png). More: 'impasto batch' "
+        "(a folder), 'impasto video' (a video without flicker), 'impasto metrics temporal' (its "
+        "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
+        "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios), 'impasto preview CONTENT STYLE "
+        "-o sketch.png' (a feed-forward sketch in a second), 'impasto demo' (the example pair), "
+        "'impasto weights list' (the backbones); each has its own --help.",
     )
-    g.add_argument(
-        "--save-config",
+    p.add_argument("content", type=Path, help="the photo to repaint")
+    p.add_argument(
+        "style",
         type=Path,
-        metavar="FILE.toml",
-        help="write the options of this run (those that differ from the defaults) to a TOML file, to "
-        "repeat or share the run",
+        nargs="+",
+        help="the image whose style to take; several images (or a folder of them) blend their styles",
     )
-    # Every StyleConfig option, from the one table that also feeds the web form (options.py).
-    options.add_arguments(p)
-    # How the run goes and what it reports: the same flags on every command that takes them.
-    add_run_options(p, "video" if video else "batch" if batch else "stylize")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="where to write the result; .png, .jpg, .webp or .tif",
+    )
+    add_stylize_options(p, "stylize")
     return p
-
-
-def config_from_args(args: argparse.Namespace) -> StyleConfig:
-    """The StyleConfig the arguments ask for: given options override those of ``--config FILE`` (a
-    TOML file, or a PNG impasto made), which override the defaults. (:func:`save_config` writes it to
-    ``--save-config FILE``; a PNG output carries it too.)"""
-    from impasto.config import from_toml
-
-    base = from_toml(args.config) if getattr(args, "config", None) else StyleConfig()
-    options: dict[str, Any] = {
-        f.name: getattr(args, f.name) for f in fields(StyleConfig) if getattr(args, f.name, None) is not None
-    }
-    return base.with_options(**options)
-
-
-def save_config(args: argparse.Namespace, config: StyleConfig) -> None:
-    """``--save-config FILE``: ``config`` written to FILE, atomically. A failure to write it is one
-    warning line, not an error: the run it describes goes on."""
-    if not getattr(args, "save_config", None):
-        return
-    from impasto.config import to_toml
-
-    try:
-        files.write_atomically(args.save_config, to_toml(config).encode())
-    except OSError as error:
-        warn(f"cannot write the options to {args.save_config} ({error.strerror or error}); the run goes on")
-    except ConfigError as error:  # an option TOML cannot hold
-        warn(f"cannot write the options to {args.save_config} ({error}); the run goes on")
 
 
 def checked_outputs(args: argparse.Namespace, config: StyleConfig, images_given: Sequence[Path]) -> Path:

@@ -2,20 +2,83 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import Parser, check_run_options, check_written, failed, input_files
+from impasto.cli.common import (
+    Parser,
+    add_stylize_options,
+    check_run_options,
+    check_written,
+    config_from_args,
+    failed,
+    input_files,
+    save_config,
+)
 from impasto.cli.progress import VideoFeedback
-from impasto.cli.stylize import build_parser, config_from_args, save_config
 from impasto.errors import ConfigError, ImpastoError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``impasto video``'s parser: the video, the styles and the temporal options, then what every
+    command that paints takes (common.add_stylize_options)."""
+    p = Parser(
+        prog="impasto video",
+        description="Paint every frame of a video in the style of STYLE without flicker (Ruder et al. "
+        "2016): each frame starts from the previous one warped along the optical flow and is held to it "
+        "where the flow is reliable. Frame rate and audio are kept. A work folder beside the output "
+        "(OUT.work/) keeps frames, flows and stylized frames: a rerun continues where it stopped. "
+        "Each frame is painted at one scale: --multiscale and the options of its scales do not apply.",
+    )
+    p.add_argument("input_video", type=Path, help="the video (anything FFmpeg reads)")
+    p.add_argument("style", type=Path, nargs="+", help="the style image(s)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the stylized video: .mp4, .mov or .mkv")
+    p.add_argument(
+        "--temporal-weight",
+        type=float,
+        default=200.0,
+        metavar="γ",
+        help="weight of the temporal consistency term (default: 200; 0 turns it off)",
+    )
+    p.add_argument("--long-term", action="store_true", help="also hold each frame to frames 2 and 4 back")
+    p.add_argument(
+        "--independent", action="store_true", help="each frame on its own (flickers; for comparison)"
+    )
+    p.add_argument(
+        "--frame-iterations",
+        type=int,
+        metavar="N",
+        help="iterations of each frame after the first (default: half of --iterations)",
+    )
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the multi-pass variant: N passes through each shot in alternating directions (default: 1)",
+    )
+    p.add_argument(
+        "--chunk-frames",
+        type=int,
+        metavar="N",
+        help="split shots into chunks of N frames that start afresh (for --ray; a seam every N frames)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="stylize shots (cut apart automatically) as independent tasks on a Ray cluster: its "
+        "address, or local[:N]; needs pip install 'impasto[ray]'",
+    )
+    add_stylize_options(p, "video")
+    return p
 
 
 def video_main(argv: Sequence[str]) -> int:
     """``impasto video IN STYLE… -o OUT``: on a terminal a bar over the frames, in a log lines that name
     their frame; ``--dry-run`` prints the plan instead."""
-    args = build_parser(video=True).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         check_run_options(args)
         if args.frame_iterations is not None and args.frame_iterations < 1:

@@ -24,17 +24,26 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from impasto import examples, options
+from impasto import examples
 from impasto.choices import INIT_CHOICES
 from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig, to_png_text
+from impasto.config import OPTIONS as FIELDS
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
 from impasto.web.sketches import Sketcher
 
-# Options the page may set, and how each is read from JSON (options.py says which). Everything else
-# keeps the library's default.
-OPTIONS: dict[str, type] = options.web_options()
+# Options the page may set (those StyleConfig's fields mark ``web``), and the JSON type of each.
+# Everything else keeps the library's default.
+OPTIONS: dict[str, type] = {o.name: o.type for o in FIELDS if o.web and o.type is not None}
+
+
+def form_choices() -> dict[str, list[str]]:
+    """The choices of the web form's menus, from StyleConfig's fields. The page cannot name files on
+    the server, so its start images are the named ones only."""
+    menus = {o.name: list(o.choices) for o in FIELDS if o.web and o.choices is not None}
+    menus["init"] = list(INIT_CHOICES)
+    return menus
 
 
 @dataclass(frozen=True)
@@ -496,7 +505,7 @@ class App:
         shown = {name: getattr(defaults, name) for name in OPTIONS}
         shown["size"] = min(DEFAULT_SIZE[group], self.limits.max_size)
         shown["iterations"] = DEFAULT_ITERATIONS[group]
-        choices = options.web_choices()
+        choices = form_choices()
         choices["precision"] = [p for p in choices["precision"] if p in _precisions(kind)]
         choices["model"] = [m for m in choices["model"] if _installed(m)] or choices["model"][:1]
         return {
