@@ -357,15 +357,18 @@ def checked_output(
 
 def warn(message: str) -> None:
     """One line on stderr about something that went wrong without costing the result."""
-    one_line = " ".join(message.splitlines())
-    print(f"impasto: warning: {one_line}", file=sys.stderr)
+    _say("warning", message)
 
 
 def fail(message: str, code: int) -> int:
-    # One line whatever the message holds (a path with a newline in it, a library's multi-line text).
-    one_line = " ".join(message.splitlines())
-    print(f"impasto: error: {one_line}", file=sys.stderr)
+    """One line on stderr saying why the command failed; returns ``code``, its exit code."""
+    _say("error", message)
     return code
+
+
+def _say(level: str, message: str) -> None:
+    # One line whatever the message holds (a path with a newline in it, a library's multi-line text).
+    print(f"impasto: {level}: {' '.join(message.splitlines())}", file=sys.stderr)
 
 
 def failed(error: BaseException, interrupted: str = "interrupted", kept: str = "") -> int:
