@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import FAST
 from PIL import Image
 
 from impasto import examples
@@ -68,3 +69,25 @@ def test_preview_takes_examples_by_name(tmp_path: Path, capsys: pytest.CaptureFi
     assert err.endswith(
         "unknown example 'van-gogh'; the examples are chelsea.png, swirls.png (impasto examples lists them)\n"
     )
+
+
+def test_examples_are_taken_by_name_wherever_an_image_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.png"
+    assert main(["example:chelsea.png", "example:swirls.png", "-o", str(out), *FAST]) == 0
+    with Image.open(out) as image:
+        assert image.size == (48, 32)
+    capsys.readouterr()
+    argv = ["example:chelsea", "example:swirls", "-o", str(tmp_path / "b.png"), "--dry-run"]
+    assert main([*argv, "--init", "example:swirls.png", "--content-mask", "example:chelsea.png"]) == 0
+    assert "starting from example:swirls.png" in capsys.readouterr().out
+    for wrong in (
+        ["example:cat.jpg", "example:swirls"],
+        ["example:chelsea", "example:swirls", "--init=example:x"],
+    ):
+        assert main([*wrong, "-o", str(tmp_path / "c.png"), "--dry-run"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("impasto: error: unknown example ") and err.count("\n") == 1
+        assert "the examples are chelsea.png, swirls.png (impasto examples lists them)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]

@@ -1,17 +1,18 @@
 """What every command writes on stderr when it is not a terminal (a log file, a pipe): plain lines, no
 bar and no cursor escape; a line at the start, one per scale change and every --log-every iterations;
-one clock for the whole run; the loss against the one its scale began with. On a terminal: bars."""
+one clock for the whole run; the loss against the one its scale began with; --log-json, a JSON line per
+iteration. On a terminal: bars, and status lines that overwrite each other (cli/progress.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import FAST, run_cli
 from PIL import Image
 
 from impasto.apps.batch import Event, Item
@@ -97,6 +98,23 @@ def test_quiet_says_nothing_and_a_terminal_gets_bars_instead_of_lines(
     assert "\r" in shown and "loss=1→0.5" in shown and "iteration" not in shown
 
 
+def test_a_terminal_sees_what_happens_before_the_first_iteration(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Status lines overwrite each other on one terminal line, which is cleared before anything else."""
+    from impasto import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    feedback = cli.Feedback(quiet=False, log_every=None, log_json=None)
+    feedback.status("loading the vgg19 weights")
+    feedback.status("computing the targets")
+    feedback.close()
+    assert capsys.readouterr().err == (
+        f"{cli.CLEAR_LINE}impasto: loading the vgg19 weights…{cli.CLEAR_LINE}impasto: computing the targets…"
+        f"{cli.CLEAR_LINE}"
+    )
+
+
 def test_every_display_writes_plain_lines_in_a_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -180,22 +198,7 @@ def test_a_run_logged_to_a_pipe_has_plain_lines_from_the_start(
     content_path: Path, style_path: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.png"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "impasto.cli",
-            str(content_path),
-            str(style_path),
-            "-o",
-            str(out),
-            *TWO_SCALES,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_cli(content_path, style_path, "-o", out, *TWO_SCALES, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = plain(done.stderr)
     assert lines[0].endswith("loading PyTorch…")
@@ -257,3 +260,72 @@ def test_explain_in_a_log_names_each_cell(
     cells = [CLOCK.sub("", line).split(": ")[0] for line in lines[1:3]]
     assert cells == ["cell 1/10 content relu1_1", "cell 2/10 content relu2_1"]
     assert seconds(lines) == sorted(seconds(lines))
+
+
+@pytest.mark.slow
+def test_subprocess_logs_its_progress(content_path: Path, style_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.webp"
+    done = run_cli(
+        content_path,
+        style_path,
+        "-o",
+        out,
+        "--size",
+        "40",
+        "--iterations",
+        "3",
+        "--init",
+        "noise",
+        "--optimizer",
+        "adam",
+        "--style-layers",
+        "relu1_1,relu2_1:0.5",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out)
+    # stderr is a pipe, not a terminal: plain lines with the loss terms instead of a bar
+    assert "iteration 3/3: loss" in done.stderr and "style " in done.stderr and "\r" not in done.stderr
+    with Image.open(out) as image:
+        assert image.format == "WEBP"
+
+
+@pytest.mark.slow
+def test_a_log_file_gets_plain_lines_and_json_gets_every_iteration(
+    content_path: Path, style_path: Path, tmp_path: Path
+) -> None:
+    out, log = tmp_path / "out.png", tmp_path / "run.jsonl"
+    done = run_cli(
+        content_path, style_path, "-o", out, "--size", "40", "--iterations", "4", "--device", "cpu",
+        "--log-every", "2", "--log-json", log,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if " iteration " in line]
+    assert [line.split(" iteration ")[1].split(":")[0] for line in lines] == ["1/4", "2/4", "4/4"]
+    assert "\r" not in done.stderr and "\x1b[" not in done.stderr  # no bar, no cursor escape in a log
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [1, 2, 3, 4]
+    assert {"loss", "content", "style", "seconds", "scale"} <= set(records[0])
+    assert records[0]["loss"] == pytest.approx(records[0]["content"] + records[0]["style"], rel=1e-4)
+
+
+def test_the_json_log_appears_whole_when_the_run_ends(
+    content_path: Path, style_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written atomically: while the run goes on, the file at --log-json keeps what it held."""
+    from impasto.cli import progress
+
+    log = tmp_path / "run.jsonl"
+    log.write_text("the last run's log\n")
+    seen: list[str] = []
+    update = progress.Feedback.update
+
+    def watched(self: progress.Feedback, report: object) -> None:
+        update(self, report)  # type: ignore[arg-type]
+        seen.append(log.read_text())
+
+    monkeypatch.setattr(progress.Feedback, "update", watched)
+    out = tmp_path / "out.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), *FAST, "--log-json", str(log)]) == 0
+    assert seen == ["the last run's log\n"] * 3
+    assert [json.loads(line)["iteration"] for line in log.read_text().splitlines()] == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "run.jsonl"]
