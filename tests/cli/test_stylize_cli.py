@@ -1,6 +1,6 @@
 """``impasto [stylize] CONTENT STYLE… -o OUT`` and ``impasto demo`` (cli/stylize.py), through main(argv)
-and as a real subprocess: the image written, its intermediates, Ctrl-C, a time budget, the help, and
-the options saved with --save-config or in the PNG and read back with --config."""
+and as a real subprocess: the image written, its intermediates, Ctrl-C, a time budget, running out of
+memory, the help, and the options saved with --save-config or in the PNG and read back with --config."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from cli_helpers import FAST, cli_command, ctrl_c_as_at_a_terminal, run_cli
 from PIL import Image
 
 from impasto import __version__
 from impasto.cli import main
+from impasto.cli.progress import Feedback
+from impasto.core.optimize import Progress
 
 
 def test_main_writes_the_image_and_prints_its_path(
@@ -250,3 +253,42 @@ def test_config_from_a_png_without_options_or_a_damaged_one_is_one_line(
     err = capsys.readouterr().err
     assert err == f"impasto: error: {damaged}: cannot read the PNG, it is truncated or corrupt\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.png", "plain.png"]
+
+
+def _memory_spent_at(scale: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The device runs out of memory at the first iteration of ``scale`` (raised where the display
+    hears of it, as an allocation inside the iteration would be)."""
+    update = Feedback.update
+
+    def update_or_fail(self: Feedback, progress: Progress) -> None:
+        if progress.scale == scale:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        update(self, progress)
+
+    monkeypatch.setattr(Feedback, "update", update_or_fail)
+
+
+@pytest.mark.parametrize(("scale", "written"), [(2, True), (1, False)])
+def test_out_of_memory_keeps_a_finished_scales_image_and_fails_in_one_line(
+    scale: int,
+    written: bool,
+    content_path: Path,
+    style_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _memory_spent_at(scale, monkeypatch)
+    out = tmp_path / "out.png"
+    argv = [str(content_path), str(style_path), "-o", str(out), "--size", "48", "--multiscale"]
+    argv += ["--base-size", "32", "--iterations", "2", "--device", "cpu", "--init", "content", "-q"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("impasto: error: out of memory on cpu at ")
+    assert err.rstrip().endswith(
+        f"try a smaller size; saved it to {out}" if written else "try a smaller size"
+    )
+    assert out.exists() == written
+    if written:
+        with Image.open(out) as image:
+            assert image.size == (48, 32)  # the output size, from scale 1's image
