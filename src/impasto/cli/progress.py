@@ -43,6 +43,27 @@ def on_terminal() -> bool:
     return sys.stderr.isatty()
 
 
+def new_bar(**options: Any) -> Any:
+    """A tqdm bar on stderr with ``options`` (tqdm is imported when the first bar is shown)."""
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, **options)
+
+
+def write_above(bar: Any, line: str) -> None:
+    """``line`` on stderr: above ``bar`` (a tqdm bar) if there is one, else as a plain line."""
+    if bar is not None:
+        bar.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def close_bar(bar: Any) -> None:
+    """``bar`` (a tqdm bar) closed, if there is one."""
+    if bar is not None:
+        bar.close()
+
+
 class Clock:
     """Seconds since the command began."""
 
@@ -145,6 +166,11 @@ class JsonLog:
                 self._failed(error)
 
 
+def _log_lines(clock: Clock, log_every: int | None, quiet: bool, terminal: bool) -> Lines | None:
+    """The plain lines of a log; none when ``quiet`` or on a terminal (bars show the progress there)."""
+    return Lines(clock, log_every) if not (quiet or terminal) else None
+
+
 def _json_log(path: Path | None, clock: Clock, warn: Callable[[str], None]) -> JsonLog | None:
     return JsonLog(path, clock, warn) if path is not None else None
 
@@ -161,7 +187,7 @@ class Feedback:
         self.clock = Clock()
         self.terminal = on_terminal()
         self.bar = ProgressBar(disabled=quiet or not self.terminal)
-        self.lines = Lines(self.clock, log_every) if not (quiet or self.terminal) else None
+        self.lines = _log_lines(self.clock, log_every, quiet, self.terminal)
         self.json = _json_log(log_json, self.clock, self._warn)
         self.status_shown = False
 
@@ -219,11 +245,7 @@ class ProgressBar:
         if self.disabled:
             return
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=progress.work_total, bar_format=self.FORMAT, file=sys.stderr, dynamic_ncols=True
-            )
+            self.bar = new_bar(total=progress.work_total, bar_format=self.FORMAT, dynamic_ncols=True)
         if (progress.scale, progress.tile) != self._part or progress.iteration == 1:
             self._part, self._part_start = (progress.scale, progress.tile), progress.loss
         h, w = progress.image.shape[-2:]
@@ -239,14 +261,10 @@ class ProgressBar:
 
     def write(self, line: str) -> None:
         """``line`` on stderr, above the bar if there is one."""
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        write_above(self.bar, line)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        close_bar(self.bar)
 
 
 class CellFeedback:
@@ -257,7 +275,7 @@ class CellFeedback:
         self.cells = cells
         self.clock = Clock()
         self.bar = CellBar(cells, disabled=quiet or not on_terminal())
-        self.lines = Lines(self.clock, None) if not (quiet or on_terminal()) else None
+        self.lines = _log_lines(self.clock, None, quiet, on_terminal())
         self.labels: list[str] = []
 
     def say(self, text: str) -> None:
@@ -288,11 +306,7 @@ class CellBar:
         if self.disabled:
             return
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=self.cells, bar_format=ProgressBar.FORMAT, file=sys.stderr, dynamic_ncols=True
-            )
+            self.bar = new_bar(total=self.cells, bar_format=ProgressBar.FORMAT, dynamic_ncols=True)
         if not self.labels or self.labels[-1] != label:
             self.labels.append(label)
         self.bar.set_description_str(f"impasto {label}", refresh=False)
@@ -300,8 +314,7 @@ class CellBar:
         self.bar.update(position - self.bar.n)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        close_bar(self.bar)
 
 
 class BatchFeedback:
@@ -314,7 +327,7 @@ class BatchFeedback:
         self.clock = Clock()
         terminal = on_terminal()
         self.bars = BatchBars(disabled=quiet or not terminal)
-        self.lines = Lines(self.clock, log_every) if not (quiet or terminal) else None
+        self.lines = _log_lines(self.clock, log_every, quiet, terminal)
         self.json = _json_log(log_json, self.clock, self._warn)
 
     def say(self, text: str) -> None:
@@ -344,10 +357,7 @@ class BatchFeedback:
             self.lines.say(f"failed: {event.message}", who)
 
     def _warn(self, line: str) -> None:
-        if self.bars.batch is not None:
-            self.bars.batch.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        write_above(self.bars.batch, line)
 
     def close(self) -> None:
         """The bars closed and the JSON log put in place; once, however often it is called."""
@@ -368,36 +378,28 @@ class BatchBars:
     def update(self, event: Event) -> None:
         if self.disabled:
             return
-        from tqdm import tqdm
-
         if self.batch is None:
-            self.batch = tqdm(total=event.total, desc="batch", unit="image", file=sys.stderr, position=0)
+            self.batch = new_bar(total=event.total, desc="batch", unit="image", position=0)
         if event.kind == "start":
             self.batch.set_postfix_str(str(event.item.relative), refresh=True)
         elif event.kind == "progress" and event.progress is not None:
             progress = event.progress
             if self.image is None:
-                self.image = tqdm(
-                    total=progress.work_total,
-                    bar_format=ProgressBar.FORMAT,
-                    file=sys.stderr,
-                    position=1,
-                    leave=False,
+                self.image = new_bar(
+                    total=progress.work_total, bar_format=ProgressBar.FORMAT, position=1, leave=False
                 )
             self.image.set_description_str(f"  {event.item.relative}", refresh=False)
             self.image.update(progress.work_done - self.image.n)
         elif event.kind in ("done", "skipped", "failed"):
-            if self.image is not None:
-                self.image.close()
-                self.image = None
+            close_bar(self.image)
+            self.image = None
             if event.kind == "failed":
-                self.batch.write(f"impasto: failed: {event.item.relative}: {event.message}", file=sys.stderr)
+                write_above(self.batch, f"impasto: failed: {event.item.relative}: {event.message}")
             self.batch.update(1)
 
     def close(self) -> None:
-        for bar in (self.image, self.batch):
-            if bar is not None:
-                bar.close()
+        close_bar(self.image)
+        close_bar(self.batch)
         self.image = self.batch = None
 
 
@@ -413,7 +415,7 @@ class VideoFeedback:
         self.quiet = quiet
         self.terminal = terminal
         self.bar: Any = None
-        self.lines = Lines(self.clock, log_every) if not (quiet or terminal) else None
+        self.lines = _log_lines(self.clock, log_every, quiet, terminal)
         self.json = _json_log(log_json, self.clock, self._warn)
         self.extracting = False
         self.kept = 0  # frames an earlier run stylized, not yet said
@@ -456,11 +458,7 @@ class VideoFeedback:
         if event.kind not in ("frame", "progress"):
             return
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=event.total, desc="frames", unit="frame", file=sys.stderr, dynamic_ncols=True
-            )
+            self.bar = new_bar(total=event.total, desc="frames", unit="frame", dynamic_ncols=True)
         if event.kind == "frame":
             self.bar.update(1)
         elif event.progress is not None:
@@ -469,13 +467,9 @@ class VideoFeedback:
             )
 
     def _warn(self, line: str) -> None:
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        write_above(self.bar, line)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        close_bar(self.bar)
         if self.json is not None:
             self.json.close()
