@@ -19,15 +19,10 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from serve_command import impasto_serve
 
 from impasto.web import BindError, Limits, Server, make_server
 from impasto.web.server import is_loopback
-
-
-def ctrl_c_as_at_a_terminal() -> None:
-    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
-    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def send(
@@ -360,18 +355,8 @@ def test_impasto_serve_refuses_what_cannot_work_in_one_line(
 
 @pytest.mark.slow
 def test_ctrl_c_twice_during_a_job_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=ctrl_c_as_at_a_terminal,
-        text=True,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[4]
-        host, port = url.removeprefix("http://").strip("/").split(":")
+    with impasto_serve(temp_dir=tmp_path) as child:
+        host, port = child.url.removeprefix("http://").strip("/").split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=60)
         connection.request("GET", "/api/setup")
         setup = json.loads(connection.getresponse().read())
@@ -395,14 +380,11 @@ def test_ctrl_c_twice_during_a_job_stops_at_once_and_leaves_nothing(tmp_path: Pa
             time.sleep(0.1)
         connection.close()
         assert len(list(tmp_path.glob("*/*/*"))) == 1  # the upload, while it runs
-        process.send_signal(signal.SIGINT)
+        child.process.send_signal(signal.SIGINT)
         time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) in (0, 130)
-    finally:
-        process.kill()
-        _, stderr = process.communicate(timeout=60)  # and the pipes closed
-    assert "Traceback" not in stderr and "Abort" not in stderr, stderr
+        child.process.send_signal(signal.SIGINT)
+        assert child.process.wait(timeout=60) in (0, 130)
+    assert "Traceback" not in child.stderr and "Abort" not in child.stderr, child.stderr
     assert [p for p in tmp_path.iterdir() if p.name.startswith("impasto-")] == []  # torch's caches stay
 
 

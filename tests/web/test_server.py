@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.cookiejar
 import io
 import json
-import os
 import re
 import shlex
 import signal
@@ -22,18 +21,13 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from serve_command import impasto_serve
 
 from impasto.config import StyleConfig
 from impasto.web import Limits, Server
 from impasto.web.app import command_line
 
 FAST: dict[str, Any] = {"size": 48, "iterations": 4, "precision": "fp32"}
-
-
-def ctrl_c_as_at_a_terminal() -> None:
-    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
-    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Browser:
@@ -380,28 +374,14 @@ def test_an_example_is_named_by_its_real_path_in_the_command(server: Server) -> 
 def test_impasto_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Signals, tmp_path: Path) -> None:
     """Ctrl-C, SIGTERM (a service manager, kill) and SIGHUP (the terminal closed) all stop it with exit
     0 and no upload folder left."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=ctrl_c_as_at_a_terminal,
-        text=True,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert match, line
-        status, page, _ = Browser(match.group(0)).request("GET", "/")
+    with impasto_serve(temp_dir=tmp_path) as child:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", child.url), child.url
+        status, page, _ = Browser(child.url).request("GET", "/")
         assert status == 200 and b"impasto" in page
         assert list(tmp_path.iterdir())  # the upload folder, while it runs
-        process.send_signal(stop)
-        assert process.wait(timeout=120) == 0
-    finally:
-        process.kill()
-        _, stderr = process.communicate(timeout=60)  # and the pipes closed
-    assert "Traceback" not in stderr
+        child.process.send_signal(stop)
+        assert child.process.wait(timeout=120) == 0
+    assert "Traceback" not in child.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -434,23 +414,12 @@ def test_the_time_estimate_counts_iterations_not_loading(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_listening_beyond_this_computer_says_so() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "impasto", "serve", "--host", "0.0.0.0", "--port", "0", "--device", "cpu"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=ctrl_c_as_at_a_terminal,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None and process.stderr is not None
-        assert "impasto is running at http://" in process.stdout.readline()
-        warning = process.stderr.readline()
+    with impasto_serve("--host", "0.0.0.0") as child:
+        assert child.process.stderr is not None
+        warning = child.process.stderr.readline()
         assert warning.startswith("impasto: warning: listening on 0.0.0.0: anyone who can reach")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=120) == 0
-    finally:
-        process.kill()
-        process.communicate(timeout=60)  # the pipes closed
+        child.process.send_signal(signal.SIGINT)
+        assert child.process.wait(timeout=120) == 0
 
 
 def test_masks_put_each_style_in_its_region(server: Server) -> None:

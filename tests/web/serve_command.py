@@ -1,0 +1,55 @@
+"""``impasto serve`` as a child process, for the tests of the command itself (the address it prints, the
+signals that stop it, what it leaves behind) rather than of a server in the test's own process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
+    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@dataclass
+class Served:
+    """A running ``impasto serve``."""
+
+    process: subprocess.Popen[str]
+    url: str  # the address it printed, e.g. "http://127.0.0.1:41234/"
+    stderr: str = ""  # what it wrote on stderr that the test did not read, once it has ended
+
+
+@contextmanager
+def impasto_serve(*arguments: str, temp_dir: Path | None = None) -> Iterator[Served]:
+    """``impasto serve --port 0 --device cpu`` and ``arguments``, once it has printed its address; at the
+    end of the block it is killed if it still runs and its pipes are read to the end and closed.
+    ``temp_dir``: its TMPDIR (where its upload folder goes)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=ctrl_c_as_at_a_terminal,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temp_dir)} if temp_dir is not None else None,
+    )
+    served = Served(process, url="")
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"impasto is running at (http://\S+)", line)
+        assert match, line
+        served.url = match.group(1)
+        yield served
+    finally:
+        process.kill()
+        _, served.stderr = process.communicate(timeout=60)  # and the pipes closed
