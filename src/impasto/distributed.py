@@ -1,5 +1,7 @@
-"""The one Ray adapter (``--ray ADDRESS``; ``pip install impasto[ray]``): :func:`connect` and
-:func:`map_remote`, used by batches (an image per task) and videos (a shot per task).
+"""The one Ray adapter (``--ray ADDRESS``; ``pip install impasto[ray]``): :func:`connect`,
+:func:`map_remote`, and files sent to the workers (:func:`put_files`, :func:`received`). Batches send an
+image per task (apps/batch.py), videos a shot per task (apps/video/remote.py); each app's task function
+lives beside the app, this module knows nothing of what a task does.
 
 The default path never imports Ray. With ``--ray``, the driver (the process you started) plans the
 work as usual — keys, what is up to date — and sends the rest to the cluster as tasks: files travel as
@@ -15,25 +17,19 @@ unless the user turned them on, and its dashboard is not started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from impasto.config import StyleConfig
 from impasto.errors import ConfigError, ImpastoError
 
 MAX_RETRIES = 3  # times a task is rerun when its worker dies (user errors are not retried)
 
-
-@dataclass(frozen=True)
-class RemoteResult:
-    png: bytes | None  # the result as PNG (colour profile embedded), None when it failed
-    size: tuple[int, int]
-    message: str  # why it failed, or ""
-    worker: str  # node and process that made it, for reports
+Files = list[tuple[str, bytes]]  # files on their way to a worker: (name, contents) each
 
 
 def _ray() -> Any:
@@ -64,34 +60,38 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _stylize_bytes(
-    content: bytes, content_name: str, styles: list[tuple[str, bytes]], config: StyleConfig
-) -> RemoteResult:
-    """Runs on a worker: the files arrive as bytes, the result leaves as PNG bytes."""
-    import socket
+def put_files(ray: Any, paths: Sequence[str | os.PathLike[str]]) -> Any:
+    """The files at ``paths`` as :data:`Files`, stored once in the cluster's object store for every
+    task: pass the returned reference as a task's argument and the task receives the list itself."""
+    return ray.put([(Path(path).name, Path(path).read_bytes()) for path in paths])
 
-    from impasto.io.images import png_bytes
-    from impasto.pipeline import stylize_detailed
 
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+@dataclass(frozen=True)
+class Received:
+    """Files sent to a worker, written into its private temporary ``folder``."""
+
+    folder: Path
+    paths: list[Path]  # in the order sent
+    names: list[str]  # the names they were sent under, one for each path
+
+    def named(self, message: str) -> str:
+        """``message`` with each path here replaced by its file's name, as the driver knows it."""
+        for path, name in zip(self.paths, self.names, strict=True):
+            message = message.replace(str(path), name)
+        return message
+
+
+@contextlib.contextmanager
+def received(sent: Files) -> Iterator[Received]:
+    """On a worker: ``sent`` written into a private temporary folder, removed on leaving. Each file
+    keeps its suffix but not its name (two styles may share one), so messages for the driver go
+    through :meth:`Received.named`."""
     with tempfile.TemporaryDirectory(prefix="impasto-ray-") as tmp:
         folder = Path(tmp)
-        content_path = folder / f"content{Path(content_name).suffix}"
-        content_path.write_bytes(content)
-        style_paths = []
-        for index, (name, data) in enumerate(styles):
-            path = folder / f"style{index}{Path(name).suffix}"
+        paths = [folder / f"file{index}{Path(name).suffix}" for index, (name, _) in enumerate(sent)]
+        for path, (_, data) in zip(paths, sent, strict=True):
             path.write_bytes(data)
-            style_paths.append(path)
-        try:
-            made = stylize_detailed(content_path, style_paths, config=config)
-        except ImpastoError as error:
-            return RemoteResult(None, (0, 0), str(error).replace(str(content_path), content_name), worker)
-        if made.ended != "made":
-            return RemoteResult(
-                None, (0, 0), made.result.message or "the optimization did not finish", worker
-            )
-        return RemoteResult(png_bytes(made.image, made.icc_profile), made.image.size, "", worker)
+        yield Received(folder, paths, [name for name, _ in sent])
 
 
 def map_remote(
@@ -118,24 +118,3 @@ def map_remote(
                 on_failure(token, error)
                 continue
             on_result(token, value)
-
-
-def run_remote(
-    ray: Any,
-    jobs: Sequence[tuple[Any, Path]],
-    styles: Sequence[Path],
-    config: StyleConfig,
-    on_result: Callable[[Any, RemoteResult], None],
-) -> None:
-    """Stylize each ``(token, source path)`` of ``jobs`` on the cluster; ``on_result(token, result)`` is
-    called on the driver as results arrive (in completion order); a task the cluster could not run is
-    a failed result, and the batch goes on."""
-    style_bytes = ray.put([(path.name, path.read_bytes()) for path in styles])
-    calls = [(token, (source.read_bytes(), source.name, style_bytes, config)) for token, source in jobs]
-
-    def on_failure(token: Any, error: Exception) -> None:
-        on_result(
-            token, RemoteResult(None, (0, 0), f"the cluster could not run it ({type(error).__name__})", "")
-        )
-
-    map_remote(ray, _stylize_bytes, calls, on_result, on_failure)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -361,3 +362,47 @@ def test_a_time_budget_keeps_each_images_best_so_far_and_a_rerun_with_more_time_
     assert len(batch.run_batch(folder, [style_path], out, config).skipped) == 2  # it was not cut short
     with pytest.raises(ConfigError, match="Ray"):
         batch.run_batch(folder, [style_path], out, config, time_budget=5, ray_address="local")
+
+
+def test_an_image_that_runs_out_of_memory_fails_with_the_pipelines_message_and_a_rerun_redoes_it(
+    photos: Path, tmp_path: Path, style_path: Path
+) -> None:
+    from impasto.errors import OutOfMemory
+
+    said = "out of memory on cpu at scale 2/2, 32×21 px; kept scale 1's image (23×15 px), enlarged"
+
+    def stylize(source: Path, *args: Any, **kwargs: Any) -> object:
+        if source.name == "b.jpg":  # before any scale had finished
+            raise OutOfMemory("out of memory on cpu at 23×15 px")
+        ended = "out of memory" if source.name == "a.png" else "made"
+        result = SimpleNamespace(message=said if ended != "made" else "")
+        return SimpleNamespace(ended=ended, result=result, image=Image.new("RGB", (32, 21)), icc_profile=None)
+
+    out = tmp_path / "out"
+    for _ in range(2):  # nothing of a failed image is kept: the rerun redoes both
+        summary = batch.run_batch(photos, [style_path], out, FAST, recursive=True, stylize=stylize)
+        assert sorted((i.relative.name, m) for i, m in summary.failed) == [
+            ("a.png", said),
+            ("b.jpg", "out of memory on cpu at 23×15 px"),
+        ]
+    assert len(summary.skipped) == 1 and not summary.done
+    assert sorted(p.name for p in out.rglob("*") if p.is_file() and p.suffix != ".json") == ["c.png"]
+
+
+def test_a_ray_workers_task_sends_failures_back_as_messages_naming_the_sent_files(
+    monkeypatch: pytest.MonkeyPatch, style_path: Path, tmp_path: Path
+) -> None:
+    """The task function itself, run here: no cluster needed."""
+    content = photo(tmp_path / "a.png", (200, 30, 30)).read_bytes()
+    broken = batch._stylize_remote(content, "a.png", [("bad style.png", b"not an image")], FAST)
+    assert broken.png is None and broken.message.startswith("bad style.png: ")
+    assert "impasto-ray-" not in broken.message
+    made = batch._stylize_remote(content, "a.png", [(style_path.name, style_path.read_bytes())], FAST)
+    assert made.png is not None and made.size == (32, 21) and not made.message
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> object:
+        return SimpleNamespace(ended="out of memory", result=SimpleNamespace(message="out of memory at …"))
+
+    monkeypatch.setattr("impasto.pipeline.stylize_detailed", out_of_memory)
+    failed = batch._stylize_remote(content, "a.png", [(style_path.name, style_path.read_bytes())], FAST)
+    assert (failed.png, failed.message) == (None, "out of memory at …")

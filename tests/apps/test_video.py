@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
@@ -24,11 +28,12 @@ from clips import (  # noqa: E402
     panned_frames,
 )
 from impasto.apps import video  # noqa: E402
-from impasto.apps.video import flow  # noqa: E402
+from impasto.apps.video import flow, remote, temporal  # noqa: E402
+from impasto.apps.video.temporal import FramePlan  # noqa: E402
 from impasto.cli import main  # noqa: E402
-from impasto.config import StyleConfig  # noqa: E402
-from impasto.errors import ConfigError  # noqa: E402
-from impasto.io import video_io  # noqa: E402
+from impasto.config import DEFAULT_ITERATIONS, StyleConfig  # noqa: E402
+from impasto.errors import ConfigError, ImpastoError, OutOfMemory  # noqa: E402
+from impasto.io import images, video_io  # noqa: E402
 
 
 @pytest.fixture
@@ -305,3 +310,67 @@ def test_a_video_log_names_each_frame_and_a_time_budget_holds_per_frame(
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(1, FRAMES + 1))
     assert video_io.probe(out).frames == FRAMES
+
+
+def fake_run(endings: list[str]) -> Any:
+    """A stand-in for pipeline.stylize_detailed that ends its runs as ``endings`` say, in turn."""
+
+    def run(content: Image.Image, styles: list[str], **kwargs: Any) -> object:
+        assert all(Path(s).is_file() for s in styles)
+        ended = endings.pop(0)
+        if ended == "raise":
+            raise OutOfMemory("out of memory on cpu at 48×32 px")
+        message = "" if ended == "made" else f"it {ended}"
+        return SimpleNamespace(ended=ended, result=SimpleNamespace(message=message), image=content)
+
+    return run
+
+
+def test_a_frame_that_diverges_or_runs_out_of_memory_fails_the_run_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, style_path: Path
+) -> None:
+    plan = FramePlan([str(style_path)], StyleConfig(size=48, device="cpu"), 2, 1, 0.0, False)
+    frame = np.zeros((32, 48, 3), np.uint8)
+    endings = ["made", "out of time", "diverged", "out of memory", "raise"]
+    monkeypatch.setattr(temporal, "stylize_detailed", fake_run(endings))
+    for kept in range(2):  # a time budget's best image so far is the frame
+        assert temporal.stylize_frame(kept, frame, plan, 2, None).size == (48, 32)
+    with pytest.raises(ImpastoError, match=r"^frame 3: it diverged$"):
+        temporal.stylize_frame(2, frame, plan, 2, None)
+    with pytest.raises(ImpastoError, match=r"^frame 4: it out of memory$"):
+        temporal.stylize_frame(3, frame, plan, 2, None)
+    with pytest.raises(OutOfMemory, match=r"^frame 5: out of memory on cpu at 48×32 px$"):
+        temporal.stylize_frame(4, frame, plan, 2, None)
+
+
+def test_a_shots_ray_task_sends_back_the_frames_made_before_a_failure_and_its_message(
+    monkeypatch: pytest.MonkeyPatch, style_path: Path
+) -> None:
+    """The task function itself, run here: no cluster needed."""
+    plan = FramePlan([], StyleConfig(size=48, device="cpu"), 2, 1, 0.0, False)
+    frames = [images.png_bytes(Image.new("RGB", (48, 32), (20 * t, 0, 0))) for t in range(4)]
+    monkeypatch.setattr(temporal, "stylize_detailed", fake_run(["made", "diverged"]))
+    styles = [(style_path.name, style_path.read_bytes())]
+    sent = remote._stylize_shot(frames[1:], {3: frames[0]}, 3, 7, plan, styles)
+    assert sorted(sent.frames) == [4] and sent.message == "frame 6: it diverged"
+
+
+def test_auto_takes_the_device_the_plan_would_and_the_frames_size_and_iterations_from_its_plan(
+    clip: Path, tmp_path: Path, style_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def an_apple_gpu(name: str) -> torch.device:
+        asked.append(name)
+        return torch.device("mps")
+
+    monkeypatch.setattr(video, "resolve_device", an_apple_gpu)
+    said = video.plan_video(clip, [style_path], tmp_path / "out.mp4", StyleConfig())
+    first = DEFAULT_ITERATIONS["gpu"]
+    assert asked == ["auto"]
+    assert f"    1. {WIDTH}×{HEIGHT} px, {first} iterations, style image at {WIDTH} px, whole" in said
+    assert f"    1. {WIDTH}×{HEIGHT} px, {first // 2} iterations" in said
+    assert said.count("1 scale(s) on mps, starting from") == 2  # the first frame and the later ones
+    # A --size above the video's own is the video's: no frame is enlarged.
+    said = video.plan_video(clip, [style_path], tmp_path / "out.mp4", StyleConfig(size=2 * WIDTH))
+    assert f"    1. {WIDTH}×{HEIGHT} px, {first} iterations" in said

@@ -17,6 +17,9 @@ Two runs on one output folder share the work: an item is made by the run holding
 (``.impasto/<relative path>.lock``, an advisory lock the system releases when the process ends, however
 it ends); another run passes it by. Ctrl-C stops the batch at once with :class:`BatchInterrupted`,
 which carries the summary of what was done.
+
+With ``ray_address`` the images run on a Ray cluster, a task each (:func:`_stylize_remote`, through
+distributed.py); the driver still keys, writes and records every output itself.
 """
 
 from __future__ import annotations
@@ -31,14 +34,21 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from impasto import distributed
 from impasto.config import StyleConfig, look_options, to_png_text
 from impasto.core.optimize import Progress
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files, images
 
+if TYPE_CHECKING:
+    from impasto.pipeline import Stylized
+
 MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
+# An item's message when the machine ran out of memory outside the optimization (reading the images);
+# inside it, the pipeline says so itself (Stylized.ended "out of memory", or errors.OutOfMemory).
+OUT_OF_MEMORY = "out of memory; try a smaller --size"
 
 Outcome = Literal["done", "skipped", "failed"]
 
@@ -216,6 +226,12 @@ def claim(output_dir: Path, item: Item) -> Iterator[bool]:
 Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed
 
 
+def _not_made(made: Stylized) -> str:
+    """Why a run that ended neither "made" nor "out of time" gives no output (it diverged, or ran out
+    of memory after a scale): its item fails, unsaved, so a rerun redoes it."""
+    return made.result.message or "the optimization did not finish"
+
+
 def run_batch(
     input_dir: str | os.PathLike[str],
     styles: Sequence[str | os.PathLike[str]],
@@ -233,8 +249,8 @@ def run_batch(
     """Stylize every image of ``input_dir`` with ``styles`` into ``output_dir`` (created if missing).
 
     Items already done with the same key are skipped unless ``force``. A failing item (a bad image, a
-    run that diverged) is reported through ``callback`` and the batch goes on. Ctrl-C
-    (KeyboardInterrupt) stops the batch at once; the item in progress is left undone. ``ray_address``
+    run that diverged or ran out of memory) is reported through ``callback`` and the batch goes on.
+    Ctrl-C (KeyboardInterrupt) stops the batch at once; the item in progress is left undone. ``ray_address``
     ("local", "local:N" or a cluster's address) runs the images on a Ray cluster (distributed.py).
     ``time_budget``: seconds each image may take (its loading included); when they are spent, its best
     image so far is saved and recorded as cut short.
@@ -351,15 +367,25 @@ def _make(
                 f"time budget of {time_budget:g} s spent at {scale}iteration {at.iteration}/{at.total}"
             )
         elif made.ended != "made":
-            raise ImpastoError(made.result.message or "the optimization did not finish")
+            raise ImpastoError(_not_made(made))
         images.save(made.image, item.output, made.icc_profile, to_png_text(config, item.source, style_paths))
-    except ImpastoError as error:
+    except ImpastoError as error:  # errors.OutOfMemory among them
         fail(index, item, str(error))
         return
-    except MemoryError:
-        fail(index, item, "out of memory; try a smaller --size")
+    except MemoryError:  # while reading the images, before the pipeline's own watch begins
+        fail(index, item, OUT_OF_MEMORY)
         return
     record(index, item, key, time.perf_counter() - began, cut_short)
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """An item made on a Ray worker (:func:`_stylize_remote`), as it comes back to the driver."""
+
+    png: bytes | None  # the result as PNG (colour profile embedded), None when it failed
+    size: tuple[int, int]
+    message: str  # why it failed, or ""
+    worker: str  # node and process that made it, for reports
 
 
 def _run_on_ray(
@@ -371,15 +397,19 @@ def _run_on_ray(
     record: Callable[[int, Item, str, float], None],
     fail: Callable[[int, Item, str], None],
 ) -> None:
-    """The pending items on a Ray cluster (distributed.py); the driver writes every output."""
-    from impasto import distributed
-
+    """The pending items on a Ray cluster, a task each (distributed.py); the driver writes every output
+    as the results arrive, and an item the cluster could not run fails while the batch goes on."""
     ray = distributed.connect(address)
     began = time.perf_counter()
     for index, item, _ in pending:
         tell("start", index, item)
+    sent_styles = distributed.put_files(ray, styles)
+    calls = [
+        ((index, item, key), (item.source.read_bytes(), item.source.name, sent_styles, config))
+        for index, item, key in pending
+    ]
 
-    def on_result(token: tuple[int, Item, str], result: distributed.RemoteResult) -> None:
+    def on_result(token: tuple[int, Item, str], result: RemoteResult) -> None:
         index, item, key = token
         if result.png is None:
             fail(index, item, result.message)
@@ -394,7 +424,35 @@ def _run_on_ray(
             return
         record(index, item, key, time.perf_counter() - began)
 
-    distributed.run_remote(ray, [((i, it, k), it.source) for i, it, k in pending], styles, config, on_result)
+    def on_failure(token: tuple[int, Item, str], error: Exception) -> None:
+        index, item, _ = token
+        fail(index, item, f"the cluster could not run it ({type(error).__name__})")
+
+    distributed.map_remote(ray, _stylize_remote, calls, on_result, on_failure)
+
+
+def _stylize_remote(
+    content: bytes, content_name: str, styles: distributed.Files, config: StyleConfig
+) -> RemoteResult:
+    """Runs on a Ray worker: an item's files arrive as bytes, its image leaves as PNG bytes. A failure
+    comes back as the message :func:`_make` would give, naming the files as the driver knows them."""
+    import socket
+
+    from impasto.io.images import png_bytes
+    from impasto.pipeline import stylize_detailed
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    sent = [(content_name, content), *styles]
+    with distributed.received(sent) as files_here:
+        try:
+            made = stylize_detailed(files_here.paths[0], files_here.paths[1:], config=config)
+        except ImpastoError as error:
+            return RemoteResult(None, (0, 0), files_here.named(str(error)), worker)
+        except MemoryError:
+            return RemoteResult(None, (0, 0), OUT_OF_MEMORY, worker)
+        if made.ended != "made":  # no time budget on a cluster: never "out of time" here
+            return RemoteResult(None, (0, 0), _not_made(made), worker)
+        return RemoteResult(png_bytes(made.image, made.icc_profile), made.image.size, "", worker)
 
 
 def _checked(
@@ -476,7 +534,7 @@ def plan_batch(
         except ImpastoError as error:
             planned.append(Planned(item, "cannot", message=str(error)))
         except MemoryError:
-            planned.append(Planned(item, "cannot", message="out of memory; try a smaller --size"))
+            planned.append(Planned(item, "cannot", message=OUT_OF_MEMORY))
     return planned
 
 

@@ -2,7 +2,8 @@
 
     stylize_video (here)   the run: checks, the work folder, shots, frames, the output file
     workdir.py             the work folder beside the output, the only code that knows its layout
-    temporal.py            a shot's frames: warped starts, the temporal term, multi-pass, on Ray
+    temporal.py            a shot's frames: warped starts, the temporal term, multi-pass
+    remote.py              shots on a Ray cluster, a task each (through distributed.py)
     shots.py               cuts between scenes; chunks of a long shot
     flow.py                optical flow, warping, the consistency weights
     metrics.py             the warping error: how much a video flickers
@@ -24,25 +25,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from impasto.apps.video import shots as shot_ranges
 from impasto.apps.video.events import VideoEvent, VideoResult
 from impasto.apps.video.metrics import warping_error
+from impasto.apps.video.remote import run_on_ray
 from impasto.apps.video.shots import CUT_THRESHOLD, detect_cuts
 from impasto.apps.video.temporal import (
     DEFAULT_TEMPORAL_WEIGHT,
     LONG_TERM_OFFSETS,
     FramePlan,
     multi_pass,
-    run_on_ray,
     stylize_range,
 )
 from impasto.apps.video.workdir import Workdir
-from impasto.config import StyleConfig, look_options
+from impasto.config import MIN_SIZE, StyleConfig, look_options
+from impasto.core.devices import resolve_device
 from impasto.errors import ConfigError, ImageError
 from impasto.io import files, images, video_io
-from impasto.plan import check_style_shape, make_plan
+from impasto.plan import Plan, check_style_shape, make_plan
 
 __all__ = [
     "CUT_THRESHOLD",
@@ -67,6 +68,8 @@ class _Job:
     work_folder: Path
     plan: FramePlan
     key: dict[str, Any]  # what the work folder was made for (job.json)
+    first: Plan  # the run of a shot's first frame, as the pipeline will plan it
+    later: Plan | None  # the run of every later frame, held to the ones before (None: no temporal term)
 
 
 def _job(
@@ -108,12 +111,27 @@ def _job(
     info = video_io.probe(input_path)
     if info.frames == 0:
         raise ImageError(f"{input_path}: not one frame of the video can be decoded")
+    style_shapes = []
     for style in styles:  # every input checked before the work folder is made
-        images.load(style, config.max_pixels, config.max_memory)
-    on_gpu = torch.cuda.is_available() and (config.device == "auto" or config.device.startswith("cuda"))
-    long_side = min(config.resolved_size(on_gpu), max(info.width, info.height))
-    config = config.with_options(size=long_side)
-    later_iterations = frame_iterations or max(1, config.resolved_iterations(on_gpu) // 2)
+        loaded = images.load(style, config.max_pixels, config.max_memory).image
+        style_shapes.append((loaded.height, loaded.width))
+    # The device, the frames' size and iterations as `impasto` settles them for a picture
+    # (pipeline.prepare: resolve_device, then make_plan), but a video is never enlarged: a --size
+    # above its own long side is that side (or the smallest size there is).
+    device = resolve_device(config.device)
+    shape = (info.height, info.width)
+    if config.size is not None and config.size > max(shape):
+        config = config.with_options(size=max(MIN_SIZE, *shape))
+    first = make_plan(config, shape, device)
+    config = config.with_options(size=first.scales[-1].size)  # the frames' long side, from now on
+    first_iterations = first.scales[-1].iterations
+    later_iterations = frame_iterations or max(1, first_iterations // 2)
+    later = None
+    if temporal_weight > 0 and not independent:
+        again = config.with_options(iterations=later_iterations)
+        later = make_plan(again, shape, device, video_frame=True)  # refuses what a frame cannot do
+    for style_shape in style_shapes:
+        check_style_shape(style_shape, first.scales[0].style_size)
     style_paths = [Path(s) for s in styles]
     key = {
         "input": files.sha256(input_path),
@@ -131,13 +149,13 @@ def _job(
     plan = FramePlan(
         styles=[str(s) for s in style_paths],
         config=config,
-        first_iterations=config.resolved_iterations(on_gpu),
+        first_iterations=first_iterations,
         later_iterations=later_iterations,
         temporal_weight=0.0 if independent else temporal_weight,
         long_term=long_term and not independent,
         time_budget=time_budget,
     )
-    return _Job(config, info, style_paths, work_folder, plan, key)
+    return _Job(config, info, style_paths, work_folder, plan, key, first, later)
 
 
 def plan_video(
@@ -166,35 +184,21 @@ def plan_video(
         ray_address=ray_address, passes=passes, time_budget=time_budget,
     )  # fmt: skip
     info, plan = job.info, job.plan
-    from impasto.core.devices import resolve_device
-
-    device = resolve_device(job.config.device)
-    shape = (info.height, info.width)
-    first = make_plan(job.config.with_options(iterations=plan.first_iterations), shape, device)
-    for style in job.style_paths:
-        loaded = images.load(style, job.config.max_pixels, job.config.max_memory)
-        check_style_shape((loaded.image.height, loaded.image.width), first.scales[0].style_size)
     audio = ", with audio" if info.audio else ""
     chunks = f"; a fresh start every {chunk_frames} frames too" if chunk_frames else ""
     lines = [
         f"{Path(input_path).name}: {info.frames} frames of {info.width}×{info.height}, "
         f"{float(info.rate):g} a second{audio}",
         f"the first frame of each shot (the cuts are found once the frames are extracted{chunks}):",
-        *(f"  {line}" for line in first.describe().splitlines()),
+        *(f"  {line}" for line in job.first.describe().splitlines()),
     ]
-    if plan.temporal_weight > 0:
-        later = make_plan(
-            job.config.with_options(iterations=plan.later_iterations),
-            shape,
-            device,
-            video_frame=True,
-        )
+    if job.later is not None:
         back = "to frames 1, 2 and 4 back" if plan.long_term else "to it"
         lines.append(
             "every later frame starts from the one before, warped along the optical flow, and is held "
             f"{back} (temporal weight {plan.temporal_weight:g}):"
         )
-        lines += [f"  {line}" for line in later.describe().splitlines()]
+        lines += [f"  {line}" for line in job.later.describe().splitlines()]
     else:
         lines.append("every later frame: the same, on its own (no temporal term)")
     if passes > 1:

@@ -9,12 +9,9 @@ With long-term consistency, frames 1, 2 and 4 back each contribute where no clos
 
 from __future__ import annotations
 
-import dataclasses
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,8 +22,7 @@ from impasto.apps.video.events import VideoEvent
 from impasto.apps.video.workdir import Workdir
 from impasto.config import StyleConfig
 from impasto.core.optimize import Progress
-from impasto.errors import ImpastoError
-from impasto.io import images
+from impasto.errors import ImpastoError, OutOfMemory
 from impasto.pipeline import Temporal, stylize_detailed
 
 LONG_TERM_OFFSETS = (1, 2, 4)  # frames back, closest first (Ruder et al.'s J = {1, 2, 4})
@@ -69,19 +65,23 @@ def stylize_frame(
     status: Callable[[str], None] | None = None,
 ) -> Image.Image:
     """Frame ``t`` ((H, W, 3) uint8) → its stylized image; with the plan's time budget, the best image
-    so far once the budget is spent."""
+    so far once the budget is spent. A frame that diverged or ran out of memory fails the run, with one
+    line that names the frame (an :class:`ImpastoError`; OutOfMemory when it had no image at all)."""
     started = time.monotonic()
-    made = stylize_detailed(
-        Image.fromarray(content),
-        plan.styles,
-        config=plan.config.with_options(iterations=iterations),
-        callback=on_progress,
-        temporal=temporal,
-        status=status,
-        deadline=None if plan.time_budget is None else started + plan.time_budget,
-    )
-    if made.ended == "diverged":
-        raise ImpastoError(f"frame {t + 1}: {made.result.message}")
+    try:
+        made = stylize_detailed(
+            Image.fromarray(content),
+            plan.styles,
+            config=plan.config.with_options(iterations=iterations),
+            callback=on_progress,
+            temporal=temporal,
+            status=status,
+            deadline=None if plan.time_budget is None else started + plan.time_budget,
+        )
+    except OutOfMemory as error:
+        raise OutOfMemory(f"frame {t + 1}: {error}") from None
+    if made.ended not in ("made", "out of time"):
+        raise ImpastoError(f"frame {t + 1}: {made.result.message or made.ended}")
     return made.image
 
 
@@ -179,56 +179,3 @@ def multi_pass(
             report(VideoEvent("frame", last - 1, count))
     for t in range(first, last):
         work.save(t, Image.fromarray(np.round(results[t] * 255).astype(np.uint8)))
-
-
-def _remote_range(
-    frames: list[bytes],
-    finished: dict[int, bytes],
-    first: int,
-    last: int,
-    plan: FramePlan,
-    styles: list[tuple[str, bytes]],
-) -> dict[int, bytes]:
-    """Runs on a Ray worker: one shot (or chunk) in a private work folder; returns the new frames as PNG."""
-    with tempfile.TemporaryDirectory(prefix="impasto-video-") as tmp:
-        work = Workdir(Path(tmp) / "work")
-        style_paths = []
-        for index, (name, data) in enumerate(styles):
-            path = Path(tmp) / f"style{index}{Path(name).suffix}"
-            path.write_bytes(data)
-            style_paths.append(str(path))
-        plan = dataclasses.replace(plan, styles=style_paths)
-        for offset, data in enumerate(frames):
-            work.put_frame_bytes(first + offset, data)
-        for t, data in finished.items():
-            work.put_stylized_bytes(t, data)
-        stylize_range(work, first, last, plan, last, None)
-        return {t: work.stylized_bytes(t) for t in range(first, last) if t not in finished}
-
-
-def run_on_ray(
-    address: str, work: Workdir, ranges: list[tuple[int, int]], plan: FramePlan, count: int, report: Report
-) -> None:
-    """Shots are independent: one task each; frames inside a shot stay in order on one worker. The
-    driver writes every stylized frame into the work folder."""
-    from impasto import distributed
-
-    ray = distributed.connect(address)
-    styles = [(Path(s).name, Path(s).read_bytes()) for s in plan.styles]
-    remote_plan = dataclasses.replace(plan, styles=[])
-    calls = []
-    for first, last in ranges:
-        frames = [work.frame_bytes(t) for t in range(first, last)]
-        finished = {t: work.stylized_bytes(t) for t in range(first, last) if work.has_stylized(t)}
-        calls.append(((first, last), (frames, finished, first, last, remote_plan, styles)))
-
-    def on_result(shot: tuple[int, int], made: dict[int, bytes]) -> None:
-        for t, data in sorted(made.items()):
-            work.save(t, images.load(data, plan.config.max_pixels, plan.config.max_memory).image)
-            if report is not None:
-                report(VideoEvent("frame", t, count))
-
-    def on_failure(shot: tuple[int, int], error: Exception) -> None:
-        raise ImpastoError(f"frames {shot[0] + 1}–{shot[1]}: the cluster could not make them ({error})")
-
-    distributed.map_remote(ray, _remote_range, calls, on_result, on_failure)
