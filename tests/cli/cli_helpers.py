@@ -5,7 +5,6 @@ __init__.py, so two helpers.py in two folders would be one module to pytest and 
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +23,6 @@ def cli_command(*args: str | Path) -> list[str]:
 def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``impasto ARGS…`` run to its end in a subprocess; stdout and stderr captured as text."""
     return subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def ctrl_c_as_at_a_terminal() -> None:
-    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
-    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def error_lines(stderr: str) -> list[str]:

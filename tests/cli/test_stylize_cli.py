@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import FAST, cli_command, ctrl_c_as_at_a_terminal, run_cli
+from cli_helpers import FAST, cli_command, run_cli
 from PIL import Image
 
+from children import ctrl_c_as_at_a_terminal
 from impasto import __version__
 from impasto.cli import main
 from impasto.cli.progress import Feedback

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,11 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def ctrl_c_as_at_a_terminal() -> None:
-    """In the child, before it starts: SIGINT as a terminal delivers it. A test run from a background
-    job inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+from children import ctrl_c_as_at_a_terminal
 
 
 @dataclass
