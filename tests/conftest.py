@@ -21,14 +21,14 @@ def style_path() -> Path:
 
 @pytest.fixture
 def serve() -> Iterator[object]:
-    """Start web-app servers on 127.0.0.1 (a free port) for a test: ``serve(limits)`` → the server;
-    each is shut down and cleaned up after the test."""
+    """Start web-app servers on a free port for a test: ``serve(limits)`` → the server, on 127.0.0.1
+    unless ``host=`` names another address; each is shut down and cleaned up after the test."""
     from impasto.web import Limits, Server, make_server
 
     started: list[Server] = []
 
-    def start(limits: Limits | None = None, **options: Any) -> Server:
-        server = make_server("127.0.0.1", 0, limits, "cpu", **options)
+    def start(limits: Limits | None = None, host: str = "127.0.0.1", **options: Any) -> Server:
+        server = make_server(host, 0, limits, "cpu", **options)
         server.start()
         started.append(server)
         return server

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -270,26 +270,11 @@ def test_sessions_uploading_at_once_get_no_internal_errors_and_stay_within_the_r
 # -- addresses -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def served() -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(host: str, **options: Any) -> Server:
-        server = make_server(host, 0, Limits(), "cpu", **options)
-        server.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 @pytest.mark.parametrize("host", ["127.0.0.2", "0.0.0.0"])
-def test_the_host_is_checked_whatever_the_address(served: Callable[..., Server], host: str) -> None:
+def test_the_host_is_checked_whatever_the_address(serve: Callable[..., Server], host: str) -> None:
     """Bound to another loopback address, or to every address: a request naming a foreign host (a
     DNS-rebinding page) is refused; the server's addresses, localhost and --allow-host names are not."""
-    server = served(host, names=["studio.lan"])
+    server = serve(host=host, names=["studio.lan"])
     port = server.server_address[1]
     for name, wanted in [
         ("evil.example", 403),
@@ -304,8 +289,8 @@ def test_the_host_is_checked_whatever_the_address(served: Callable[..., Server],
     assert send(server, "GET", "/api/setup", host=f"127.0.0.1:{port}x")[0] == 403  # not a port
 
 
-def test_ipv6_loopback_is_served(served: Callable[..., Server]) -> None:
-    server = served("::1")
+def test_ipv6_loopback_is_served(serve: Callable[..., Server]) -> None:
+    server = serve(host="::1")
     assert server.url.startswith("http://[::1]:")
     connection = http.client.HTTPConnection("::1", server.server_address[1], timeout=30)
     connection.request("GET", "/api/setup")  # Host: [::1]:port, as a browser sends it
