@@ -101,7 +101,7 @@ def one(
     model: str, size: int, device_text: str, path: str, precision: str, compile_mode: str
 ) -> dict[str, object]:
     from impasto import pipeline
-    from impasto.core import losses, runtime
+    from impasto.core import losses, runtime, style
     from impasto.core.backbone import FeatureExtractor
 
     device = torch.device(device_text)
@@ -115,6 +115,7 @@ def one(
         reference = extractor(torch.rand(1, 3, height, width, device=device))
     targets = losses.Targets(
         content={name: reference[name] for name in CONTENT_LAYERS},
+        loss=style.make("gram", dict.fromkeys(STYLE_LAYERS, 0.2)),
         style={name: losses.gram(reference[name]) for name in STYLE_LAYERS},
     )
     weights = losses.Weights(1.0, 5.0, 0.0, {"relu4_2": 1.0}, {name: 0.2 for name in STYLE_LAYERS})

@@ -7,7 +7,7 @@ import torch
 
 import impasto
 from impasto import tiling
-from impasto.core import losses
+from impasto.core import losses, style
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.weights import load_params
 from impasto.errors import ConfigError
@@ -74,14 +74,17 @@ def test_a_tiled_scale_asked_to_stop_ends_after_the_tile_under_way() -> None:
 
 
 @pytest.mark.slow
-def test_tiled_grams_match_whole_image_grams(content_path: Path) -> None:
+def test_tiled_gram_targets_match_whole_image_grams(content_path: Path) -> None:
     entry, params = load_params("vgg16")
     layers = ["relu1_1", "relu3_1", "relu5_1"]
     extractor = FeatureExtractor(entry.architecture, params, entry.preprocessing, layers)
     image = images.to_tensor(images.fit(images.load(content_path, 10**8).image, 256))
     whole = {name: losses.gram(f) for name, f in extractor(image).items()}
     # Margins of 64 px, as the real runs use (tiling.OVERLAP), keep the zero padding of tile borders away.
-    tiled = tiling.tiled_grams(extractor, image, layers, tile=160, margin=64)
+    gram = style.make("gram", dict.fromkeys(layers, 1 / 3))
+    pieces = [gram.summarize(f) for f in tiling.tiled_features(extractor, image, tile=160, margin=64)]
+    assert len(pieces) > 1
+    tiled = gram.target([gram.merge(pieces)], [1.0], {})
     for name in layers:
         error = (tiled[name] - whole[name]).norm() / whole[name].norm()
         assert error < 0.05, (name, error)

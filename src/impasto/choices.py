@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from impasto.core import style as style_kinds
+
 # Each set of choices is written once, as a Literal (the type a library user sees); its tuple (what
 # the command line and the web form list, and StyleConfig checks against) is read from it.
 
@@ -17,8 +19,10 @@ from typing import Literal, get_args
 Optimizer = Literal["lbfgs", "lbfgs-device", "lbfgs-torch", "adam"]
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 
-StyleLossKind = Literal["gram", "nearest", "mean-cov", "sliced-wasserstein"]
-STYLE_LOSSES: tuple[StyleLossKind, ...] = get_args(StyleLossKind)
+# The kinds of style loss are their registry's names (core/style/, which imports nothing heavy either):
+# a kind is added there, in one place, and the command line, the web form and StyleConfig follow.
+StyleLossKind = str
+STYLE_LOSSES: tuple[StyleLossKind, ...] = style_kinds.NAMES
 
 PreserveColors = Literal["none", "luminance", "histogram"]
 PRESERVE_COLORS: tuple[PreserveColors, ...] = get_args(PreserveColors)

@@ -330,8 +330,8 @@ class StyleConfig:
             web=True,
         ),
     )
-    # losses.py: "nearest" uses Gram matrices before relu3_1; "mean-cov" is the Gaussian
-    # 2-Wasserstein distance, "sliced-wasserstein" Heitz et al. 2021.
+    # core/style/, one module per kind: "nearest" uses Gram matrices before relu3_1; "mean-cov" is the
+    # Gaussian 2-Wasserstein distance, "sliced-wasserstein" Heitz et al. 2021.
     style_loss: StyleLossKind = field(
         default="nearest",
         metadata=described(

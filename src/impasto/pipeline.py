@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,15 +21,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from impasto import tiling
-from impasto.choices import INIT_CHOICES, StyleLossKind
+from impasto.choices import INIT_CHOICES
 from impasto.config import MaskLike, StyleConfig
 from impasto.core import color, losses, optimize, pyramid, runtime
+from impasto.core import style as style_kinds
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.devices import ran_out_of_memory, release_memory, resolve_device
 from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
 from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted, OutOfMemory
 from impasto.io import images
-from impasto.plan import Plan, check_style_shape, make_plan
+from impasto.plan import Plan, Scale, check_style_shape, make_plan
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
@@ -331,14 +331,8 @@ def run_scale(
     def descend(
         start: torch.Tensor, targets: losses.Targets, report: Callable[[optimize.Progress], None] | None
     ) -> optimize.RunResult:
-        return optimize.run(
-            start,
-            objective(runner, targets, weights, temporal, compiled=scale.compiled),
-            scale.iterations,
-            optimizer=config.optimizer,
-            lr=config.resolved_learning_rate(),
-            callback=report,
-            should_stop=should_stop,
+        return descend_in_rounds(
+            runner, start, targets, weights, temporal, config, scale, report=report, should_stop=should_stop
         )
 
     if not scale.tiles:
@@ -357,19 +351,72 @@ def run_scale(
             seed=config.seed,
         )
         return descend(start, targets, _reporter(callback, schedule, index))
-    # Tiled (tiling.py): the style targets are global, every style's Gram matrices accumulated tile by
-    # tile; each tile's content targets are the content's features under it.
-    style = style_targets(runner.extractor, styles, run.blend, weights, tile_side=scale.tile_side)
+    # Tiled (tiling.py): what the style loss keeps of each painting is gathered tile by tile of it,
+    # once; each tile's targets come from the content under it.
+    tile_targets = tiled_targets(
+        runner.extractor,
+        styles,
+        run.blend,
+        weights,
+        scale.tile_side,
+        kind=config.style_loss,
+        seed=config.seed,
+    )
 
     def optimize_window(
         tile: int, tiles: int, window: tiling.Tile, tile_start: torch.Tensor
     ) -> optimize.RunResult:
-        targets = losses.Targets(
-            content=content_targets(runner.extractor, window.of(content), weights), style=style
-        )
+        targets = tile_targets(window.of(content))
         return descend(tile_start, targets, _reporter(callback, schedule, index, tile, tiles))
 
     return tiling.optimize_tiled(start, scale.tile_side, optimize_window)
+
+
+def descend_in_rounds(
+    runner: runtime.Runner,
+    start: torch.Tensor,
+    targets: losses.Targets,
+    weights: losses.Weights,
+    temporal: Temporal | None,
+    config: StyleConfig,
+    scale: Scale,
+    *,
+    report: Callable[[optimize.Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> optimize.RunResult:
+    """The scale's iterations of the optimization from ``start`` (1, 3, H, W). A style loss with a fixed
+    target runs them in one go; one that re-matches (``rematch_every`` > 0) in rounds of that many, its
+    targets made again against the image before each round. L-BFGS starts afresh every round: its
+    curvature pairs belong to the objective before."""
+    every = targets.loss.rematch_every or scale.iterations
+    image, done = start, 0
+    while True:
+        if targets.loss.rematch_every:
+            with torch.no_grad():
+                targets = targets.retargeted(runner.extractor(image))
+        result = optimize.run(
+            image,
+            objective(runner, targets, weights, temporal, compiled=scale.compiled),
+            min(every, scale.iterations - done),
+            optimizer=config.optimizer,
+            lr=config.resolved_learning_rate(),
+            callback=_counted_from(report, done, scale.iterations),
+            should_stop=should_stop,
+        )
+        image, done = result.image, done + result.iterations
+        if done >= scale.iterations or result.stopped != "done":
+            return dataclasses.replace(result, iterations=done)
+
+
+def _counted_from(
+    report: Callable[[optimize.Progress], None] | None, before: int, total: int
+) -> Callable[[optimize.Progress], None] | None:
+    """``report`` hearing a round's iterations as its scale's (``before`` done, ``total`` in all)."""
+    if report is None:
+        return None
+    return lambda progress: report(
+        dataclasses.replace(progress, iteration=before + progress.iteration, total=total)
+    )
 
 
 def finish(run: Prepared, seen: Seen, image: torch.Tensor) -> Image.Image:
@@ -468,18 +515,6 @@ def _resized_like(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tenso
     return None if mask is None else pyramid.resize(mask, (image.shape[-2], image.shape[-1]))
 
 
-# With the "nearest" style loss, the layers of these blocks and deeper take a nearest-neighbour target;
-# the first two blocks keep the painting's Gram matrices. Their features see at most 14 px: colours and
-# fine strokes, too little to hold an object, and matching their many positions would cost the most.
-NEAREST_FROM_BLOCK = 3
-
-
-def nearest_layer(name: str) -> bool:
-    """Whether the "nearest" style loss matches features at layer ``name`` ("relu3_1" → block 3)."""
-    block = re.match(r"[a-z]+(\d+)_", name)
-    return block is not None and int(block.group(1)) >= NEAREST_FROM_BLOCK
-
-
 def make_targets(
     extractor: FeatureExtractor,
     content: torch.Tensor,
@@ -488,120 +523,81 @@ def make_targets(
     weights: losses.Weights,
     regions: Sequence[tuple[torch.Tensor, torch.Tensor | None]] = (),
     *,
-    kind: StyleLossKind = "gram",
+    kind: str = "gram",
     seed: int = 0,
 ) -> losses.Targets:
-    """Content features of ``content`` (1, 3, H, W) and the style targets of ``styles`` (each
-    (1, 3, H_i, W_i)) for the style loss ``kind``, blended by ``blend`` (summing to 1): see
-    :func:`style_targets`. With ``regions`` (one (content mask (1, 1, H, W), style mask (1, 1, H_i, W_i)
-    or None) per style; Gram and nearest), each style's guided Gram matrices for its own region of the
-    output.
+    """Content features of ``content`` (1, 3, H, W) and the targets of the style loss ``kind`` (a name
+    of :data:`impasto.core.style.KINDS`, ``seed`` what it draws) for ``styles`` (each (1, 3, H_i, W_i)),
+    blended by ``blend`` (summing to 1). With ``regions`` (one (content mask (1, 1, H, W), style mask
+    (1, 1, H_i, W_i) or None) per style), each style's target for its own region of the output, from its
+    own region of the painting, by the kind that serves ``kind`` with masks.
 
     ``extractor`` is the plain network, in fp32 whatever precision the optimization runs at: targets
     are computed once, so full precision costs nothing, and they are then the truest picture of the
     content and the styles; the optimization compares its own (perhaps bf16) features with them, and
     what rounding adds there is noise it cannot remove either way."""
+    served = style_kinds.serving(kind, masks=bool(regions))
+    if served is None:  # the plan refuses this before any work; a library caller may still ask
+        accepted = " or ".join(style_kinds.accepting("masks"))
+        raise ConfigError(f"masks work with --style-loss {accepted} only, not {kind}")
+    loss = style_kinds.make(served, weights.style_layers, seed)
     with torch.no_grad():
         content_features = extractor(content)
-        style_features = [extractor(style) for style in styles]
+        style_features = [extractor(image) for image in styles]
     content_target = {name: content_features[name] for name in weights.content_layers}
-    if regions:
-        return losses.Targets(
-            content=content_target,
-            style={},
-            regions=tuple(
-                _region(mask, style_mask, features, content_features, weights)
-                for (mask, style_mask), features in zip(regions, style_features, strict=True)
-            ),
+    if not regions:
+        target = loss.target([loss.summarize(f) for f in style_features], blend, content_features)
+        return losses.Targets(content_target, loss, style=target)
+    parts = []
+    for (mask, style_mask), features in zip(regions, style_features, strict=True):
+        style_masks = None if style_mask is None else _at_layers(style_mask, features, loss.layers)
+        parts.append(
+            losses.Region(
+                masks=_at_layers(mask, content_features, loss.layers),
+                target=loss.target([loss.summarize(features, style_masks)], [1.0], content_features),
+                weight=float(mask.mean()),
+            )
         )
-    style = style_targets(
-        extractor, style_features, blend, weights, kind=kind, seed=seed, content=content_features
-    )
-    return losses.Targets(content=content_target, style=style)
+    return losses.Targets(content_target, loss, regions=tuple(parts))
 
 
-def content_targets(
-    extractor: FeatureExtractor, content: torch.Tensor, weights: losses.Weights
-) -> dict[str, torch.Tensor]:
-    """The content layers' features of ``content`` (1, 3, H, W): a tile's content targets."""
-    with torch.no_grad():
-        features = extractor(content)
-    return {name: features[name] for name in weights.content_layers}
-
-
-def style_targets(
+def tiled_targets(
     extractor: FeatureExtractor,
-    styles: Sequence[torch.Tensor] | Sequence[dict[str, torch.Tensor]],
+    styles: Sequence[torch.Tensor],
     blend: Sequence[float],
     weights: losses.Weights,
+    tile_side: int,
     *,
-    kind: StyleLossKind = "gram",
+    kind: str = "gram",
     seed: int = 0,
-    content: dict[str, torch.Tensor] | None = None,
-    tile_side: int = 0,
-) -> dict[str, losses.StyleTarget]:
-    """The style target of every style layer, blended by ``blend`` (summing to 1), from ``styles``
-    (images (1, 3, H_i, W_i), or their features already computed): Gram matrices, the style features
-    nearest to the ``content`` features from block 3 on (:class:`~impasto.core.losses.Nearest`, Gram
-    matrices before it), Gaussians (:class:`~impasto.core.losses.MeanCov`) or sorted projections along
-    directions drawn from ``seed`` (:class:`~impasto.core.losses.Sliced`). With ``tile_side`` (a tiled
-    scale), Gram matrices at every layer, each computed tile by tile (:func:`tiling.tiled_grams`)."""
-    if tile_side:
-        layers = list(weights.style_layers)
-        each_grams = [
-            tiling.tiled_grams(extractor, image, layers, tile_side, margin=tiling.OVERLAP)
-            for image in styles
-            if isinstance(image, torch.Tensor)
-        ]
-        return {name: _blended([g[name] for g in each_grams], blend) for name in layers}
-    with torch.no_grad():
-        features = [s if isinstance(s, dict) else extractor(s) for s in styles]
-    style: dict[str, losses.StyleTarget] = {}
-    for index, name in enumerate(weights.style_layers):
-        each = [f[name] for f in features]  # (1, C, H_i', W_i') per style
-        if kind == "nearest" and nearest_layer(name):
-            assert content is not None, "the nearest style loss needs the content's features"
-            # Several styles: their matched features averaged by the blend weights, position by position.
-            matched = [losses.nearest_features(content[name], f) for f in each]  # (1, C, H', W')
-            style[name] = losses.Nearest(_blended(matched, blend))
-        elif kind in ("gram", "nearest"):
-            style[name] = _blended([losses.gram(f) for f in each], blend)  # (1, C, C)
-        elif kind == "mean-cov":
-            style[name] = losses.mean_cov(each, blend)
-        else:
-            # As many directions as channels (as Heitz et al.), the same at every scale of a run.
-            channels = each[0].shape[1]
-            directions = losses.random_directions(channels, channels, seed + index).to(each[0].device)
-            style[name] = losses.sliced(each, directions, blend)
-    return style
+) -> Callable[[torch.Tensor], losses.Targets]:
+    """For a tiled scale: what the kind that serves ``kind`` on tiles keeps of each painting (each
+    (1, 3, H_i, W_i)), gathered tile by tile of it (:func:`tiling.tiled_features`); returns the targets
+    of one tile of the output from the content (1, 3, h, w) under it."""
+    served = style_kinds.serving(kind, tiles=True)
+    if served is None:  # the plan refuses this before any work
+        raise ConfigError(f"--style-loss {kind} works only on images that fit in memory")
+    loss = style_kinds.make(served, weights.style_layers, seed)
+    summaries = [
+        loss.merge([loss.summarize(tile) for tile in tiling.tiled_features(extractor, image, tile_side)])
+        for image in styles
+    ]
+
+    def targets(content: torch.Tensor) -> losses.Targets:
+        with torch.no_grad():
+            features = extractor(content)
+        content_target = {name: features[name] for name in weights.content_layers}
+        return losses.Targets(content_target, loss, style=loss.target(summaries, blend, features))
+
+    return targets
 
 
-def _blended(tensors: Sequence[torch.Tensor], blend: Sequence[float]) -> torch.Tensor:
-    """Σ share · tensor, in the order given."""
-    return sum((share * t for t, share in zip(tensors, blend, strict=True)), torch.zeros_like(tensors[0]))
-
-
-def _region(
-    mask: torch.Tensor,
-    style_mask: torch.Tensor | None,
-    style_features: dict[str, torch.Tensor],
-    content_features: dict[str, torch.Tensor],
-    weights: losses.Weights,
-) -> losses.Region:
-    """A style's region: its mask at each style layer's resolution and its (guided) Gram targets."""
-
-    def at(m: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        # Averaging, like the poolings between the layers: (1, 1, H, W) → (1, 1, H', W').
-        return F.interpolate(m, size=features.shape[-2:], mode="area")
-
-    grams = {
-        name: losses.gram(style_features[name])
-        if style_mask is None
-        else losses.guided_gram(style_features[name], at(style_mask, style_features[name]))
-        for name in weights.style_layers
-    }
-    masks = {name: at(mask, content_features[name]) for name in weights.style_layers}
-    return losses.Region(masks=masks, grams=grams, weight=float(mask.mean()))
+def _at_layers(
+    mask: torch.Tensor, features: dict[str, torch.Tensor], layers: Iterable[str]
+) -> dict[str, torch.Tensor]:
+    """A mask (1, 1, H, W) at the resolution of each of ``layers``' ``features``, by averaging, like
+    the poolings between the layers."""
+    return {name: F.interpolate(mask, size=features[name].shape[-2:], mode="area") for name in layers}
 
 
 def _masks(config: StyleConfig, styles: int) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:

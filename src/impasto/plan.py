@@ -23,6 +23,7 @@ import torch
 from impasto import tiling
 from impasto.config import MIN_SIZE, StyleConfig
 from impasto.core import runtime
+from impasto.core import style as style_kinds
 from impasto.core.shapes import MIN_SIDE as MIN_SIDE
 from impasto.core.shapes import refuse_thin as refuse_thin
 from impasto.errors import ConfigError
@@ -161,13 +162,11 @@ def make_plan(
                     f"masks work only on images that fit in memory; {where}: use a smaller --size or a "
                     "larger --max-memory"
                 )
-            # "nearest" runs on tiles with the Gram matrices of every layer: tiles come at the large
-            # scales, where the look is already made and the painting's objects are larger than the
-            # deep layers' view.
-            if config.style_loss not in ("gram", "nearest"):
+            if style_kinds.serving(config.style_loss, tiles=True) is None:
                 raise ConfigError(
                     f"--style-loss {config.style_loss} works only on images that fit in memory; {where}: "
-                    "use --style-loss gram, a smaller --size or a larger --max-memory"
+                    f"use --style-loss {' or '.join(style_kinds.accepting('tiles'))}, a smaller --size or a "
+                    "larger --max-memory"
                 )
             # The whole picture stays in memory beside the tile being optimized.
             canvas = shape[0] * shape[1] * tiling.CANVAS_BYTES_PER_PIXEL
@@ -192,9 +191,10 @@ def make_plan(
                 and (tile_side**2 if count else shape[0] * shape[1]) >= runtime.COMPILE_MIN_PIXELS,
             )
         )
-    # With masks each region takes its style's (guided) Gram matrices, "nearest" included.
-    if masks and config.style_loss not in ("gram", "nearest"):
-        raise ConfigError(f"masks work with --style-loss gram or nearest only, not {config.style_loss}")
+    # Each kind of style loss declares whether it takes masks and tiles (core/style/).
+    if masks and style_kinds.serving(config.style_loss, masks=True) is None:
+        accepted = " or ".join(style_kinds.accepting("masks"))
+        raise ConfigError(f"masks work with --style-loss {accepted} only, not {config.style_loss}")
     start = "video frame" if video_frame else config.init
     return Plan(scales=tuple(scales), device=device, start=start)
 

@@ -1,11 +1,11 @@
 """Outputs larger than memory: optimize the image in overlapping tiles.
 
-The style targets stay global — one set of Gram matrices, accumulated over the whole style image tile
-by tile — so every tile is pulled towards the same style; the content targets of a tile are the
-content image's features under it. Tiles are optimized one after another on one canvas: each starts
-from what the canvas holds (its neighbours' results in the overlap) and is blended back with weights
-that ramp across the overlap, so no seam shows. This is about memory, not speed: a tiled pass costs
-more than one over the whole image, because the overlaps are computed twice.
+The style targets stay global — what the style loss keeps of the painting (Gram matrices), gathered
+over the whole style image tile by tile — so every tile is pulled towards the same style; the content
+targets of a tile are the content image's features under it. Tiles are optimized one after another
+on one canvas: each starts from what the canvas holds (its neighbours' results in the overlap) and is
+blended back with weights that ramp across the overlap, so no seam shows. This is about memory, not
+speed: a tiled pass costs more than one over the whole image, because the overlaps are computed twice.
 """
 
 from __future__ import annotations
@@ -117,39 +117,36 @@ def blend_weight(window: Tile, overlap: int) -> torch.Tensor:
     return (rows[:, None] * columns[None, :])[None, None]
 
 
-def tiled_grams(
-    extractor: FeatureExtractor, image: torch.Tensor, layers: list[str], tile: int, margin: int
-) -> dict[str, torch.Tensor]:
-    """The Gram matrices (1, C, C) of ``image`` (1, 3, H, W) at ``layers``, computed tile by tile.
+def tiled_features(
+    extractor: FeatureExtractor, image: torch.Tensor, tile: int, margin: int = OVERLAP
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The features of ``image`` (1, 3, H, W), a tile at a time: layer → (1, C, h', w'), the features
+    of each tile's core (the positions no other tile owns), computed without gradients.
 
-    Each tile is run with ``margin`` px of context on every side, and only the features of its core
-    (the positions no other tile owns) are summed, so the result matches a whole-image Gram matrix up
-    to the zero padding at tile borders that the margin keeps away from the core.
+    Each tile is run with ``margin`` px of context on every side and only its core is kept, so that
+    statistics summed over the pieces (Gram matrices: :class:`impasto.core.style.gram.Gram`) match the
+    whole image's up to the zero padding at tile borders, which the margin keeps away from the cores.
     """
     height, width = image.shape[-2:]
     core = max(32, tile - 2 * margin)
-    sums: dict[str, torch.Tensor] = {}
-    count: dict[str, int] = {}
-    with torch.no_grad():
-        for top, left in _cores(height, width, core):
-            bottom, right = min(top + core, height), min(left + core, width)
-            window = Tile(
-                max(0, top - margin),
-                min(height, bottom + margin),
-                max(0, left - margin),
-                min(width, right + margin),
-            )
+    for top, left in _cores(height, width, core):
+        bottom, right = min(top + core, height), min(left + core, width)
+        window = Tile(
+            max(0, top - margin),
+            min(height, bottom + margin),
+            max(0, left - margin),
+            min(width, right + margin),
+        )
+        with torch.no_grad():
             features = extractor(window.of(image))
-            for name in layers:
-                f = features[name]  # (1, C, h', w')
-                stride_y = (window.bottom - window.top) / f.shape[-2]
-                stride_x = (window.right - window.left) / f.shape[-1]
-                y0, y1 = round((top - window.top) / stride_y), round((bottom - window.top) / stride_y)
-                x0, x1 = round((left - window.left) / stride_x), round((right - window.left) / stride_x)
-                part = f[..., y0:y1, x0:x1].flatten(2)  # (1, C, n)
-                sums[name] = sums.get(name, 0) + part @ part.transpose(1, 2)
-                count[name] = count.get(name, 0) + part.shape[-1]
-    return {name: sums[name] / max(1, count[name]) for name in layers}
+        cores = {}
+        for name, f in features.items():  # (1, C, h', w')
+            stride_y = (window.bottom - window.top) / f.shape[-2]
+            stride_x = (window.right - window.left) / f.shape[-1]
+            y0, y1 = round((top - window.top) / stride_y), round((bottom - window.top) / stride_y)
+            x0, x1 = round((left - window.left) / stride_x), round((right - window.left) / stride_x)
+            cores[name] = f[..., y0:y1, x0:x1]
+        yield cores
 
 
 def _cores(height: int, width: int, core: int) -> Iterator[tuple[int, int]]:

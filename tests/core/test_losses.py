@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from impasto.core import style
 from impasto.core.losses import (
-    Nearest,
     Targets,
     Weights,
     content_loss,
@@ -18,7 +18,6 @@ from impasto.core.losses import (
     sliced,
     sliced_wasserstein_loss,
     sorted_projections,
-    style_distance,
     style_loss,
     tv_loss,
 )
@@ -101,15 +100,14 @@ def test_bad_shapes_raise_value_error(call: object, message: str) -> None:
 def test_objective_weights_each_term() -> None:
     image = torch.rand(1, 3, 8, 8)
     features = {"a": torch.rand(1, 4, 4, 4), "b": torch.rand(1, 4, 2, 2)}
-    targets = Targets(content={"a": torch.rand(1, 4, 4, 4)}, style={"b": gram(torch.rand(1, 4, 2, 2))})
+    loss = style.make("gram", {"b": 1.0})
+    targets = Targets({"a": torch.rand(1, 4, 4, 4)}, loss, style={"b": gram(torch.rand(1, 4, 2, 2))})
     weights = Weights(content=2.0, style=3.0, tv=0.5, content_layers={"a": 1.0}, style_layers={"b": 1.0})
     total, terms = objective(image, features, targets, weights)
     assert terms["content"].item() == pytest.approx(
         2 * content_loss(features["a"], targets.content["a"]).item()
     )
-    assert terms["style"].item() == pytest.approx(
-        3 * style_distance(features["b"], targets.style["b"]).item()
-    )
+    assert terms["style"].item() == pytest.approx(3 * style_loss(features["b"], targets.style["b"]).item())
     assert terms["tv"].item() == pytest.approx(0.5 * tv_loss(image).item())
     assert total.item() == pytest.approx(sum(t.item() for t in terms.values()))
     no_tv = Weights(content=2.0, style=3.0, tv=0.0, content_layers={"a": 1.0}, style_layers={"b": 1.0})
@@ -132,13 +130,14 @@ def test_other_style_losses_are_0_at_the_target_and_1_for_nothing(kind: str) -> 
     features = torch.rand(1, 6, 8, 8, dtype=torch.float64) * 3
     directions = random_directions(6, 6)
     target = mean_cov([features]) if kind == "mean-cov" else sliced([features], directions)
-    assert style_distance(features, target).item() == pytest.approx(0, abs=1e-4)
-    assert style_distance(torch.zeros_like(features), target).item() == pytest.approx(1, rel=1e-4)
+    distance = mean_cov_loss if kind == "mean-cov" else sliced_wasserstein_loss
+    assert distance(features, target).item() == pytest.approx(0, abs=1e-4)  # type: ignore[arg-type]
+    assert distance(torch.zeros_like(features), target).item() == pytest.approx(1, rel=1e-4)  # type: ignore[arg-type]
     # Relative: the same at any activation scale, and a different texture scores in between.
     scaled = mean_cov([7 * features]) if kind == "mean-cov" else sliced([7 * features], directions)
     other = torch.rand(1, 6, 8, 8, dtype=torch.float64) ** 3
-    assert style_distance(7 * other, scaled).item() == pytest.approx(style_distance(other, target).item())
-    assert 0.001 < style_distance(other, target).item() < 1
+    assert distance(7 * other, scaled).item() == pytest.approx(distance(other, target).item())  # type: ignore[arg-type]
+    assert 0.001 < distance(other, target).item() < 1  # type: ignore[arg-type]
 
 
 def test_mean_cov_loss_is_the_gaussian_wasserstein_distance() -> None:
@@ -217,12 +216,6 @@ def test_nearest_features_gives_the_same_answer_in_small_chunks() -> None:
 def test_nearest_features_of_the_bank_itself_is_the_bank() -> None:
     bank = torch.randn(1, 16, 4, 4)
     assert torch.equal(nearest_features(bank, bank), bank)
-
-
-def test_a_nearest_target_is_a_relative_feature_distance() -> None:
-    target = Nearest(torch.randn(1, 3, 4, 4))
-    assert style_distance(target.features, target) == 0
-    assert style_distance(torch.zeros(1, 3, 4, 4), target) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from PIL import Image
 import impasto
 import impasto.core.optimize
 import impasto.pipeline
-from impasto.core import losses, runtime
+from impasto.core import losses, runtime, style
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.weights import load_params
 from impasto.errors import ConfigError
@@ -46,9 +46,11 @@ def make_targets(extractor: FeatureExtractor, size: int = 48) -> losses.Targets:
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         features = extractor(torch.rand(1, 3, size, size, generator=generator))
+    style_layers = [n for n in LAYERS if n != "relu4_2"]
     return losses.Targets(
         content={"relu4_2": features["relu4_2"]},
-        style={n: losses.gram(features[n]) for n in LAYERS if n != "relu4_2"},
+        loss=style.make("gram", dict.fromkeys(style_layers, 0.2)),
+        style={n: losses.gram(features[n]) for n in style_layers},
     )
 
 
@@ -276,7 +278,7 @@ def test_the_compile_cache_outlives_the_process(tmp_path: Path) -> None:
     user's cache folder instead of compiling (a one-convolution network keeps this quick)."""
     script = """
 import sys, torch, torch._dynamo
-from impasto.core import losses, runtime
+from impasto.core import losses, runtime, style
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.weights import load_params
 
@@ -286,7 +288,9 @@ runner = runtime.Runner(extractor, runtime.resolve_precision("fp32", torch.devic
 target = losses.gram(extractor(torch.rand(1, 3, 32, 32))["relu1_1"]).detach()
 weights = losses.Weights(0.0, 1.0, 0.0, {}, {"relu1_1": 1.0})
 objective = runner.objective(
-    lambda x, f, t, w: losses.objective(x, f, t, w), losses.Targets({}, {"relu1_1": target}), weights
+    lambda x, f, t, w: losses.objective(x, f, t, w),
+    losses.Targets({}, style.make("gram", {"relu1_1": 1.0}), {"relu1_1": target}),
+    weights,
 )
 x = torch.rand(1, 3, 32, 32, requires_grad=True)
 objective(x)[0].backward()

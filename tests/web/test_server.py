@@ -24,6 +24,7 @@ from PIL import Image
 from serve_command import impasto_serve
 
 from impasto.config import StyleConfig
+from impasto.core import style
 from impasto.web import Limits, Server
 from impasto.web.app import command_line
 
@@ -112,8 +113,21 @@ def test_the_page_and_its_files_are_served(server: Server) -> None:
     assert browser.request("GET", "/static/../server.py")[0] == 404
     status, setup = browser.json("GET", "/api/setup")
     assert setup["defaults"]["style_weight"] == StyleConfig().style_weight
+    assert setup["choices"]["style_loss"] == list(style.NAMES)  # the registry's kinds, in its order
     assert {"name": "chelsea.png", "role": "content"} in setup["examples"]
     assert browser.request("GET", "/examples/chelsea.png")[0] == 200
+
+
+@pytest.mark.parametrize("bf16_units", [True, False])
+def test_bf16_is_offered_on_a_cpu_only_where_it_has_bf16_units(
+    monkeypatch: pytest.MonkeyPatch, bf16_units: bool
+) -> None:
+    from impasto.core import runtime
+    from impasto.web.app import _precisions
+
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda *args: bf16_units)
+    assert ("bf16" in _precisions("cpu")) == bf16_units
+    assert "bf16" in _precisions("cuda")
 
 
 def test_a_job_runs_to_the_end_with_previews_and_a_download(server: Server) -> None:

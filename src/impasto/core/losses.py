@@ -11,13 +11,43 @@ weight means about the same at any size, on any layer and on either backbone.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from impasto.core.style import StyleLoss
+
 EPS = 1e-8  # keeps the relative losses finite for an all-zero target (a black image, a dead channel)
+
+
+def gram_sums(
+    features: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | int]:
+    """A Gram matrix before its division: Σ over positions of (m·F)(m·F)ᵀ (B, C, C), and Σ m² (the
+    number of positions H·W without a mask; (B or 1, 1, 1) with one). Sums of pieces of an image
+    (tiles) add up to the whole image's.
+
+    features: (B, C, H, W); mask: optional (B or 1, 1, H, W) weights m in [0, 1].
+    """
+    if features.ndim != 4:
+        raise ValueError(f"expected features of shape (B, C, H, W), got {tuple(features.shape)}")
+    b, c, h, w = features.shape
+    if mask is None:
+        flat = features.reshape(b, c, h * w)  # (B, C, N)
+        return flat @ flat.transpose(1, 2), h * w
+    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != features.shape[-2:]:
+        raise ValueError(
+            f"expected features (B, C, H, W) and a mask (B, 1, H, W), got {tuple(features.shape)} "
+            f"and {tuple(mask.shape)}"
+        )
+    flat = (features * mask).reshape(b, c, h * w)  # (B, C, N)
+    area = mask.pow(2).sum(dim=(1, 2, 3)).clamp(min=EPS).view(-1, 1, 1)  # (B or 1, 1, 1)
+    return flat @ flat.transpose(1, 2), area
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -28,11 +58,8 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     Gatys et al. sum over positions; dividing by H·W makes a Gram matrix a statistic of the texture that
     does not grow with the image size, so a style image of any size can be the target of any output.
     """
-    if features.ndim != 4:
-        raise ValueError(f"expected features of shape (B, C, H, W), got {tuple(features.shape)}")
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)  # (B, C, N)
-    return flat @ flat.transpose(1, 2) / (h * w)  # (B, C, C)
+    sums, positions = gram_sums(features)
+    return sums / positions  # (B, C, C)
 
 
 def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -41,15 +68,8 @@ def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     features: (B, C, H, W); mask: (B or 1, 1, H, W) in [0, 1] → (B, C, C), averaged over the region:
     (F·m)(F·m)ᵀ / Σ m². With an all-ones mask this is :func:`gram`.
     """
-    if features.ndim != 4 or mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != features.shape[-2:]:
-        raise ValueError(
-            f"expected features (B, C, H, W) and a mask (B, 1, H, W), got {tuple(features.shape)} "
-            f"and {tuple(mask.shape)}"
-        )
-    b, c, h, w = features.shape
-    flat = (features * mask).reshape(b, c, h * w)  # (B, C, N)
-    area = mask.pow(2).sum(dim=(1, 2, 3)).clamp(min=EPS).view(-1, 1, 1)  # (B or 1, 1, 1)
-    return flat @ flat.transpose(1, 2) / area  # (B, C, C)
+    sums, area = gram_sums(features, mask)
+    return sums / area  # (B, C, C)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -242,37 +262,6 @@ def nearest_features(features: torch.Tensor, bank: torch.Tensor, budget: int = 2
     return keys[chosen].T.reshape(1, c, h, w)
 
 
-@dataclass(frozen=True)
-class Nearest:
-    """A layer's style target laid out like the photo: at each position, the style image's feature most
-    like the photo's feature there (:func:`nearest_features`). features: (1, C, H, W).
-
-    Not in Gatys et al. A Gram matrix of a deep layer describes the painting's objects (a face, a hand,
-    a figure) as co-occurring features, and the optimization paints them in wherever it can; a target
-    laid out like the photo asks for the painting's features only where the photo has something like
-    them, so a sky takes the painting's sky and no face appears in it. The distance is
-    :func:`content_loss`'s relative squared error. The idea is Chen & Schmidt's style swap (2016) and
-    Kolkin et al.'s nearest-neighbour style transfer (2022), here with one-position patches matched once
-    per scale against the photo (not the changing output), so L-BFGS sees one fixed objective.
-    """
-
-    features: torch.Tensor
-
-
-StyleTarget = torch.Tensor | MeanCov | Sliced | Nearest  # a Gram matrix (1, C, C), or the kinds above
-
-
-def style_distance(features: torch.Tensor, target: StyleTarget) -> torch.Tensor:
-    """The relative style loss of ``features`` (1, C, H, W) against a target of any kind → scalar."""
-    if isinstance(target, MeanCov):
-        return mean_cov_loss(features, target)
-    if isinstance(target, Sliced):
-        return sliced_wasserstein_loss(features, target)
-    if isinstance(target, Nearest):
-        return content_loss(features, target.features)
-    return style_loss(features, target)
-
-
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Total variation: mean squared difference between neighbouring pixels.
 
@@ -307,27 +296,37 @@ class Region:
     """A part of the output that takes its own style (spatial control).
 
     masks: layer → the region's weight (1, 1, H', W') at that layer's resolution.
-    grams: layer → the Gram matrix (1, C, C) its style should have there.
+    target: its style's target, of the run's kind of style loss (from its own region of the painting).
     """
 
     masks: Mapping[str, torch.Tensor]
-    grams: Mapping[str, torch.Tensor]
+    target: Any
     weight: float = 1.0  # the region's share of the image, so the style term keeps its scale
 
 
 @dataclass(frozen=True)
 class Targets:
-    """What the image is pulled towards, computed once from the content and style images.
+    """What the image is pulled towards at one scale.
 
     content: layer → feature maps (1, C, H, W) of the content image at the output size.
-    style: layer → the (blended) style images' target for the whole image: a Gram matrix (1, C, C), or
-    a :class:`MeanCov` or :class:`Sliced` for the other style losses.
-    regions: with masks, the style targets region by region instead of ``style``.
+    loss: the kind of style loss (:mod:`impasto.core.style`), and ``style`` its target for the whole
+    image; with masks, ``regions`` instead, each with its own target.
     """
 
     content: Mapping[str, torch.Tensor]
-    style: Mapping[str, StyleTarget]
+    loss: StyleLoss
+    style: Any = None
     regions: tuple[Region, ...] = ()
+
+    def retargeted(self, features: Mapping[str, torch.Tensor]) -> Targets:
+        """The style targets made again against the image whose ``features`` these are."""
+        if self.regions:
+            regions = tuple(
+                dataclasses.replace(r, target=self.loss.retarget(r.target, features, r.masks))
+                for r in self.regions
+            )
+            return dataclasses.replace(self, regions=regions)
+        return dataclasses.replace(self, style=self.loss.retarget(self.style, features))
 
 
 @dataclass(frozen=True)
@@ -344,9 +343,10 @@ class Weights:
 def objective(
     image: torch.Tensor, features: Mapping[str, torch.Tensor], targets: Targets, weights: Weights
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """J = α · Σ_l w_l content_l + β · Σ_l w_l style_l + γ · TV(image).
+    """J = α · Σ_l w_l content_l + β · style + γ · TV(image).
 
-    image: (1, 3, H, W); features: layer → (1, C, H', W') of that image.
+    image: (1, 3, H, W); features: layer → (1, C, H', W') of that image. The style term is the kind's
+    own distance (:mod:`impasto.core.style`), over the whole image or region by region.
     Returns the total (scalar) and each weighted term by name ("content", "style", "tv").
     """
     content = sum(
@@ -356,19 +356,10 @@ def objective(
         ),
         torch.zeros((), device=image.device),
     )
-
-    def layer_style(name: str) -> torch.Tensor:
-        if not targets.regions:
-            return style_distance(features[name], targets.style[name])
-        return sum(
-            (r.weight * style_loss(features[name], r.grams[name], r.masks[name]) for r in targets.regions),
-            torch.zeros((), device=image.device),
-        )
-
-    style = sum(
-        (w * layer_style(name) for name, w in weights.style_layers.items()),
-        torch.zeros((), device=image.device),
-    )
+    if targets.regions:
+        style = targets.loss.region_distance(features, targets.regions)
+    else:
+        style = targets.loss.distance(features, targets.style)
     terms = {"content": weights.content * content, "style": weights.style * style}
     if weights.tv > 0:
         terms["tv"] = weights.tv * tv_loss(image)
