@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION = ROOT.parent / "shared" / "images"  # public-domain paintings beside the repo
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 VIEW_SIZES = (512, 256, 128)
-SCORES = ("style@512", "style@256", "style@128", "content", "embedding")
+SCORES = ("style@512", "style@256", "style@128", "content", "embedding", "palette")
 
 
 def photo(name: str) -> Image.Image:
@@ -136,6 +136,7 @@ class Judge:
         paint = pyramid.resize(images.to_tensor(style), shape)
         scores["content"] = self.content_distance(out, photo_) / self.content_distance(paint, photo_)
         scores["embedding"] = embedding_distance(output, content, style)
+        scores["palette"] = palette_distance(output, content, style)
         return scores
 
 
@@ -147,6 +148,29 @@ def embedding_distance(output: Image.Image, content: Image.Image, style: Image.I
         out, photo_, paint = (preview.style_vector(i, view) for i in (output, content, style))
         ratios.append(float(np.linalg.norm(out - paint) / np.linalg.norm(photo_ - paint)))
     return sum(ratios) / len(ratios)
+
+
+PALETTE_SIDE = 128  # pictures are compared at this long side: colours, not detail
+PALETTE_DIRECTIONS = 64
+
+
+def palette_distance(output: Image.Image, content: Image.Image, style: Image.Image) -> float:
+    """SW(output, painting) / SW(photo, painting): the sliced Wasserstein distance between the pictures'
+    pixels in CIELAB (64 fixed directions, each picture at 128 px). 1: the photo's colours; 0: the
+    painting's palette (lower is more of the painting)."""
+    from skimage.color import rgb2lab
+
+    def lab(image: Image.Image) -> torch.Tensor:
+        pixels = np.asarray(images.fit(image, PALETTE_SIDE), dtype=np.float64) / 255
+        return torch.from_numpy(rgb2lab(pixels).reshape(-1, 3)).float()  # (N, 3)
+
+    directions = losses.random_directions(3, PALETTE_DIRECTIONS)  # (3, K), the same for every score
+    paint = losses.sliced([lab(style).T[None, :, None, :]], directions)
+
+    def distance(image: Image.Image) -> float:
+        return float(losses.sliced_wasserstein_loss(lab(image).T[None, :, None, :], paint))
+
+    return distance(output) / distance(content)
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def test_tiles_are_planned_per_scale_and_described() -> None:
         (
             {"style_loss": "mean-cov", "size": 64},
             {"masks": True},
-            "masks work with --style-loss gram or nearest only",
+            "masks work with --style-loss gram, nearest or neighbours only",
         ),
     ],
 )

@@ -330,15 +330,18 @@ class StyleConfig:
             web=True,
         ),
     )
-    # core/style/, one module per kind: "nearest" uses Gram matrices before relu3_1; "mean-cov" is the
-    # Gaussian 2-Wasserstein distance, "sliced-wasserstein" Heitz et al. 2021.
+    # core/style/, one module per kind: "nearest" uses Gram matrices before relu3_1; "neighbours" is
+    # after Kolkin et al. 2022; "mean-cov" is the Gaussian 2-Wasserstein distance, "sliced-wasserstein"
+    # Heitz et al. 2021.
     style_loss: StyleLossKind = field(
         default="nearest",
         metadata=described(
             BALANCE,
             "how style is compared: nearest (deep layers take the painting's features most like the "
-            "photo's there: no faces or figures of the painting pasted in), Gram matrices (the paper), means "
-            "and covariances, or the whole feature distribution along random directions",
+            "photo's there: no faces or figures of the painting pasted in), neighbours (each place takes "
+            "the painting's hypercolumn most like it, matched again as the picture changes: more of the "
+            "painting, still no faces or figures), Gram matrices (the paper), means and covariances, or "
+            "the whole feature distribution along random directions",
             choices=STYLE_LOSSES,
             web=True,
         ),

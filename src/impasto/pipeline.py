@@ -287,13 +287,22 @@ def load_network(
     return network(
         config.model,
         config.weights,
-        (*weights.content_layers, *weights.style_layers),
+        (*weights.content_layers, *style_layers_read(config, weights)),
         config.pooling,
         str(schedule.device),
         config.precision,
         "on" if any(scale.compiled for scale in schedule.scales) else "off",
         config.preprocessing,
     )
+
+
+def style_layers_read(config: StyleConfig, weights: losses.Weights) -> tuple[str, ...]:
+    """The layers the run's style loss reads, and those of the kinds that serve it with masks or tiles."""
+    kinds = {
+        style_kinds.serving(config.style_loss, masks=m, tiles=t) for m in (False, True) for t in (False, True)
+    }
+    read = [style_kinds.make(k, weights.style_layers).reads for k in kinds if k is not None]
+    return tuple(dict.fromkeys(name for names in read for name in names))
 
 
 def run_scale(
@@ -538,27 +547,44 @@ def make_targets(
     what rounding adds there is noise it cannot remove either way."""
     served = style_kinds.serving(kind, masks=bool(regions))
     if served is None:  # the plan refuses this before any work; a library caller may still ask
-        accepted = " or ".join(style_kinds.accepting("masks"))
+        accepted = style_kinds.accepting("masks")
         raise ConfigError(f"masks work with --style-loss {accepted} only, not {kind}")
     loss = style_kinds.make(served, weights.style_layers, seed)
     with torch.no_grad():
         content_features = extractor(content)
-        style_features = [extractor(image) for image in styles]
     content_target = {name: content_features[name] for name in weights.content_layers}
     if not regions:
-        target = loss.target([loss.summarize(f) for f in style_features], blend, content_features)
-        return losses.Targets(content_target, loss, style=target)
+        summaries = [summarize_painting(loss, extractor, image) for image in styles]
+        return losses.Targets(content_target, loss, style=loss.target(summaries, blend, content_features))
     parts = []
-    for (mask, style_mask), features in zip(regions, style_features, strict=True):
-        style_masks = None if style_mask is None else _at_layers(style_mask, features, loss.layers)
+    for (mask, style_mask), image in zip(regions, styles, strict=True):
+        summary = summarize_painting(loss, extractor, image, style_mask)
         parts.append(
             losses.Region(
-                masks=_at_layers(mask, content_features, loss.layers),
-                target=loss.target([loss.summarize(features, style_masks)], [1.0], content_features),
+                masks=_at_layers(mask, content_features, loss.reads),
+                target=loss.target([summary], [1.0], content_features),
                 weight=float(mask.mean()),
             )
         )
     return losses.Targets(content_target, loss, regions=tuple(parts))
+
+
+def summarize_painting(
+    loss: style_kinds.StyleLoss,
+    extractor: FeatureExtractor,
+    image: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> Any:
+    """What ``loss`` keeps of the painting ``image`` (1, 3, H, W), in the region ``mask`` (1, 1, H, W)
+    when given: of the painting as it is, and turned by quarters where the kind asks for its views."""
+    views = []
+    for turn in range(loss.views):
+        view = torch.rot90(image, turn, (2, 3))
+        with torch.no_grad():
+            features = extractor(view)
+        masks = None if mask is None else _at_layers(torch.rot90(mask, turn, (2, 3)), features, loss.reads)
+        views.append(loss.summarize(features, masks))
+    return views[0] if len(views) == 1 else loss.merge(views)
 
 
 def tiled_targets(

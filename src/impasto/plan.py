@@ -165,7 +165,7 @@ def make_plan(
             if style_kinds.serving(config.style_loss, tiles=True) is None:
                 raise ConfigError(
                     f"--style-loss {config.style_loss} works only on images that fit in memory; {where}: "
-                    f"use --style-loss {' or '.join(style_kinds.accepting('tiles'))}, a smaller --size or a "
+                    f"use --style-loss {style_kinds.accepting('tiles')}, a smaller --size or a "
                     "larger --max-memory"
                 )
             # The whole picture stays in memory beside the tile being optimized.
@@ -193,7 +193,7 @@ def make_plan(
         )
     # Each kind of style loss declares whether it takes masks and tiles (core/style/).
     if masks and style_kinds.serving(config.style_loss, masks=True) is None:
-        accepted = " or ".join(style_kinds.accepting("masks"))
+        accepted = style_kinds.accepting("masks")
         raise ConfigError(f"masks work with --style-loss {accepted} only, not {config.style_loss}")
     start = "video frame" if video_frame else config.init
     return Plan(scales=tuple(scales), device=device, start=start)

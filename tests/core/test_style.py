@@ -15,6 +15,7 @@ from impasto.config import StyleConfig
 from impasto.core import losses, style
 from impasto.core.style import Features, Masks
 from impasto.core.style.layerwise import Layerwise
+from impasto.core.style.neighbours import HYPERCOLUMN
 from impasto.errors import ConfigError
 
 # Tiny features: two layers before block 3 (Gram matrices for "nearest") and one after (matched).
@@ -22,12 +23,18 @@ LAYERS = {"relu1_1": 0.5, "relu2_1": 0.25, "relu3_1": 0.25}
 
 
 def tiny_features(seed: int, size: int = 6) -> dict[str, torch.Tensor]:
+    """Features of the style layers, and of every layer of the neighbours' hypercolumns."""
     generator = torch.Generator().manual_seed(seed)
-    return {
+    features = {
         "relu1_1": torch.rand(1, 4, size, size, generator=generator, dtype=torch.float64),
         "relu2_1": torch.rand(1, 5, size // 2, size // 2, generator=generator, dtype=torch.float64),
         "relu3_1": torch.rand(1, 6, size // 2, size // 2, generator=generator, dtype=torch.float64) ** 2,
     }
+    for name in HYPERCOLUMN:
+        if name not in features:
+            side = max(1, size // {"1": 1, "2": 2, "3": 2, "4": 4}[name[4]])
+            features[name] = torch.rand(1, 3, side, side, generator=generator, dtype=torch.float64)
+    return features
 
 
 def target_of(loss: style.StyleLoss, painting: Features, content: Features) -> Any:
@@ -35,7 +42,7 @@ def target_of(loss: style.StyleLoss, painting: Features, content: Features) -> A
 
 
 def test_the_registry_is_the_one_list_of_kinds() -> None:
-    assert STYLE_LOSSES == style.NAMES == ("gram", "nearest", "mean-cov", "sliced-wasserstein")
+    assert STYLE_LOSSES == style.NAMES == ("gram", "nearest", "mean-cov", "sliced-wasserstein", "neighbours")
     for name in style.NAMES:
         assert style.make(name, LAYERS).layers == LAYERS
     with pytest.raises(ValueError, match="no style loss 'gramm'; the kinds are gram, nearest"):
@@ -71,7 +78,8 @@ def test_blending_a_painting_with_itself_changes_nothing(name: str) -> None:
 @pytest.mark.parametrize("name", style.NAMES)
 def test_masks_are_served_or_refused_where_each_kind_declares(name: str) -> None:
     served = style.serving(name, masks=True)
-    assert served == {"gram": "gram", "nearest": "gram"}.get(name)  # nearest's regions take Gram matrices
+    # nearest's regions take Gram matrices; neighbours match each region against its own painting
+    assert served == {"gram": "gram", "nearest": "gram", "neighbours": "neighbours"}.get(name)
     if served is None:
         with pytest.raises(ValueError, match="takes no masks"):
             style.make(name, LAYERS).summarize(tiny_features(0), masks_of(tiny_features(0)))
@@ -81,9 +89,11 @@ def test_masks_are_served_or_refused_where_each_kind_declares(name: str) -> None
     masks = masks_of(painting)
     region = losses.Region(masks, loss.target([loss.summarize(painting, masks)], [1.0], painting), 0.5)
     assert loss.region_distance(painting, [region]).item() == pytest.approx(0, abs=1e-9)
-    # Outside the mask the image may be anything.
+    # Outside the mask the image may be anything (a hypercolumn mixes its neighbours' features: on
+    # 3 × 3 grids that reaches across the region's border).
     changed = {n: torch.where(masks[n] > 0, f, other[n]) for n, f in painting.items()}
-    assert loss.region_distance(changed, [region]).item() == pytest.approx(0, abs=1e-9)
+    if served != "neighbours":
+        assert loss.region_distance(changed, [region]).item() == pytest.approx(0, abs=1e-9)
     assert loss.region_distance(other, [region]).item() > 1e-3
 
 
@@ -115,7 +125,8 @@ def test_tiles_are_served_or_refused_where_each_kind_declares(name: str) -> None
 
 
 def test_the_refusals_name_the_kinds_that_accept() -> None:
-    assert style.accepting("masks") == style.accepting("tiles") == ["gram", "nearest"]
+    assert style.accepting("masks") == "gram, nearest or neighbours"
+    assert style.accepting("tiles") == "gram or nearest"
     assert style.serving("gram", masks=True, tiles=True) == "gram"
     assert style.serving("mean-cov") == "mean-cov"
 
@@ -183,7 +194,7 @@ def test_a_kind_that_rematches_runs_a_scale_in_rounds() -> None:
 
 
 def test_fixed_kinds_keep_their_target() -> None:
-    for name in style.NAMES:
+    for name in ("gram", "nearest", "mean-cov", "sliced-wasserstein"):
         loss = style.make(name, LAYERS)
         assert loss.rematch_every == 0
         target = target_of(loss, tiny_features(0), tiny_features(0))
@@ -205,7 +216,9 @@ def test_masks_on_a_kind_that_refuses_them_fail_in_one_line() -> None:
     runner = pipeline.network("vgg19", None, ("relu1_1", "relu4_2"), "max", "cpu", "fp32", "off")
     image = torch.rand(1, 3, 32, 32)
     weights = losses.Weights(1.0, 1.0, 0.0, {"relu4_2": 1.0}, {"relu1_1": 1.0})
-    with pytest.raises(ConfigError, match="masks work with --style-loss gram or nearest only, not mean-cov"):
+    with pytest.raises(
+        ConfigError, match="masks work with --style-loss gram, nearest or neighbours only, not mean-cov"
+    ):
         pipeline.make_targets(
             runner.extractor,
             image,

@@ -254,12 +254,16 @@ def nearest_features(features: torch.Tensor, bank: torch.Tensor, budget: int = 2
     _, c, h, w = features.shape
     queries = F.normalize(features[0].flatten(1).T, dim=1)  # (N, C)
     keys = bank[0].flatten(1).T  # (M, C)
-    unit_keys = F.normalize(keys, dim=1)  # (M, C)
-    chunk = max(1, budget // keys.shape[0])
-    chosen = torch.cat(
-        [(part @ unit_keys.T).argmax(dim=1) for part in torch.split(queries, chunk)]  # (n, M) → (n,) each
-    )  # (N,)
+    chosen = nearest_index(queries, F.normalize(keys, dim=1), budget)  # (N,)
     return keys[chosen].T.reshape(1, c, h, w)
+
+
+def nearest_index(queries: torch.Tensor, keys: torch.Tensor, budget: int = 2**24) -> torch.Tensor:
+    """For each row of ``queries`` (N, D), the index of the row of ``keys`` (M, D) with the largest dot
+    product → (N,). Matched in chunks of at most ``budget`` products (64 MiB in fp32), so memory stays
+    bounded however large both are; nothing here waits for a GPU."""
+    chunk = max(1, budget // keys.shape[0])
+    return torch.cat([(part @ keys.T).argmax(dim=1) for part in torch.split(queries, chunk)])  # (N,)
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:

@@ -3,9 +3,10 @@ that names them.
 
 A kind says what it keeps of a painting and how far an image is from that, in five steps:
 
-1. ``summarize(features, mask)``: what it keeps of one painting, or of one tile of it (Gram sums, the
-   feature maps themselves…); ``mask`` (layer → (1, 1, H', W')) keeps a region of the painting.
-2. ``merge(summaries)``: the tiles of one painting as one summary, as if it had been seen whole.
+1. ``summarize(features, mask)``: what it keeps of one painting, or of one tile or view of it (Gram
+   sums, the feature maps themselves…); ``mask`` (layer → (1, 1, H', W')) keeps a region of it.
+2. ``merge(summaries)``: the tiles of one painting, or its ``views`` (the painting turned by a
+   quarter, a half and three quarters), as one summary.
 3. ``target(summaries, blend, content)``: the target for the output from every painting's summary,
    blended by ``blend`` (summing to 1), and the photo's features (which a nearest-neighbour kind
    matches against).
@@ -45,6 +46,7 @@ KINDS: dict[str, str] = {
     "nearest": "nearest:Nearest",
     "mean-cov": "mean_cov:MeanCov",
     "sliced-wasserstein": "sliced:SlicedWasserstein",
+    "neighbours": "neighbours:Neighbours",
 }
 NAMES: tuple[str, ...] = tuple(KINDS)
 
@@ -54,11 +56,19 @@ class StyleLoss(Protocol):
 
     masks: ClassVar[str | None]  # the kind that serves a masked run (None: refused)
     tiles: ClassVar[str | None]  # the kind that serves a tiled scale (None: refused)
-    rematch_every: ClassVar[int]  # iterations between calls of retarget (0: the target is fixed)
+    views: ClassVar[int]  # quarter turns of a painting summarized (1: as it is)
 
     @property
     def layers(self) -> Mapping[str, float]:
-        """Style layer → weight, summing to 1."""
+        """The run's style layers → weight, summing to 1."""
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The layers whose features the kind reads (the network is cut after the deepest)."""
+
+    @property
+    def rematch_every(self) -> int:
+        """Iterations between calls of retarget (0: the target is fixed)."""
 
     def summarize(self, features: Features, mask: Masks | None = None) -> Any: ...
     def merge(self, summaries: Sequence[Any]) -> Any: ...
@@ -92,6 +102,7 @@ def serving(name: str, *, masks: bool = False, tiles: bool = False) -> str | Non
     return served
 
 
-def accepting(what: Literal["masks", "tiles"]) -> list[str]:
-    """The kinds that take masks (tiles), for the messages that refuse the others."""
-    return [name for name in NAMES if getattr(kind(name), what) is not None]
+def accepting(what: Literal["masks", "tiles"]) -> str:
+    """The kinds that take masks (tiles), for the messages that refuse the others ("a, b or c")."""
+    names = [name for name in NAMES if getattr(kind(name), what) is not None]
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)

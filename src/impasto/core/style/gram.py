@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,17 +35,10 @@ class Gram(Layerwise):
     tiles: ClassVar[str | None] = "gram"
 
     def summarize(self, features: Features, mask: Masks | None = None) -> GramSums:
-        pairs = {name: losses.gram_sums(features[name], _at(mask, name)) for name in self.layers}
-        return GramSums({n: s for n, (s, _) in pairs.items()}, {n: a for n, (_, a) in pairs.items()})
+        return summarize_grams(features, self.layers, mask)
 
     def merge(self, summaries: Sequence[GramSums]) -> GramSums:
-        first, *rest = summaries
-        sums, areas = dict(first.sums), dict(first.areas)
-        for summary in rest:  # in the tiles' order, the order of the floating-point sums
-            for name in self.layers:
-                sums[name] = sums[name] + summary.sums[name]
-                areas[name] = areas[name] + summary.areas[name]
-        return GramSums(sums, areas)
+        return merge_gram_sums(summaries)
 
     def target(
         self, summaries: Sequence[GramSums], blend: Sequence[float], content: Features
@@ -59,5 +52,19 @@ class Gram(Layerwise):
         return losses.style_loss(features, target, mask)
 
 
-def _at(masks: Masks | None, name: str) -> torch.Tensor | None:
-    return None if masks is None else masks[name]
+def summarize_grams(features: Features, layers: Iterable[str], mask: Masks | None = None) -> GramSums:
+    """The Gram sums of ``features`` at ``layers``, in the region ``mask`` weights when given."""
+    pairs = {name: losses.gram_sums(features[name], None if mask is None else mask[name]) for name in layers}
+    return GramSums({n: s for n, (s, _) in pairs.items()}, {n: a for n, (_, a) in pairs.items()})
+
+
+def merge_gram_sums(summaries: Sequence[GramSums]) -> GramSums:
+    """The pieces of one painting (its tiles) as one: their sums added, in the order given (the order
+    of the floating-point sums)."""
+    first, *rest = summaries
+    sums, areas = dict(first.sums), dict(first.areas)
+    for summary in rest:
+        for name in sums:
+            sums[name] = sums[name] + summary.sums[name]
+            areas[name] = areas[name] + summary.areas[name]
+    return GramSums(sums, areas)

@@ -26,7 +26,12 @@ class Layerwise:
 
     masks: ClassVar[str | None] = None
     tiles: ClassVar[str | None] = None
+    views: ClassVar[int] = 1
     rematch_every: ClassVar[int] = 0
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return tuple(self.layers)
 
     def layer_distance(
         self, name: str, features: torch.Tensor, target: Any, mask: torch.Tensor | None = None

@@ -1,0 +1,106 @@
+"""The neighbours style loss (impasto.core.style.neighbours): hypercolumns, matching, re-matching,
+regions, and a short real run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from impasto.core import losses, style
+from impasto.core.style import neighbours
+from impasto.core.style.neighbours import HYPERCOLUMN, Neighbours, columns
+
+STYLE_LAYERS = {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2}
+CHANNELS = {"relu1": 3, "relu2": 4, "relu3": 5, "relu4": 6}
+
+
+def tiny_features(seed: int, side: int = 16) -> dict[str, torch.Tensor]:
+    """Random features of every layer a Neighbours reads, at VGG's resolutions for a ``side`` px image."""
+    generator = torch.Generator().manual_seed(seed)
+    features = {}
+    for name in (*HYPERCOLUMN, "relu5_1"):
+        block = int(name[4])
+        size = max(1, side // 2 ** (block - 1))
+        features[name] = torch.rand(
+            1, CHANNELS.get(name[:5], 7), size, size, generator=generator, dtype=torch.float64
+        )
+    return features
+
+
+def test_hypercolumns_stack_every_layer_on_the_grid() -> None:
+    features = tiny_features(0)
+    stacked = columns(features, (4, 4))
+    assert stacked.shape == (1, sum(features[n].shape[1] for n in HYPERCOLUMN), 4, 4)
+    # Each layer divided by its channel count, so no layer's size outweighs another's.
+    flat = columns({n: torch.full_like(f, 6.0) for n, f in features.items()}, (4, 4))[0, :, 0, 0]
+    expected = torch.cat(
+        [torch.full((features[n].shape[1],), 6.0 / features[n].shape[1]) for n in HYPERCOLUMN]
+    )
+    assert torch.allclose(flat, expected.double())
+    assert Neighbours(STYLE_LAYERS).reads == (*HYPERCOLUMN,)  # relu1_1 … relu3_1 are among them
+
+
+def test_every_target_vector_comes_from_the_painting() -> None:
+    loss = Neighbours(STYLE_LAYERS)
+    painting, photo = tiny_features(0), tiny_features(1)
+    target = loss.target([loss.summarize(painting)], [1.0], photo)
+    bank = torch.nn.functional.normalize(target.bank, dim=1)  # (M, D)
+    matched = target.matched[0].flatten(1).T  # (N, D)
+    gaps = (matched[:, None] - bank[None]).abs().amax(dim=2)  # (N, M)
+    assert gaps.min(dim=1).values.max() < 1e-12
+
+
+def test_a_photo_equal_to_the_painting_is_matched_to_itself_and_scores_zero() -> None:
+    loss = Neighbours(STYLE_LAYERS)
+    painting = tiny_features(0)
+    target = loss.target([loss.summarize(painting)], [1.0], painting)
+    assert target.bank.shape[0] == 16  # 4 × 4 positions, all kept
+    assert loss.distance(painting, target).item() == pytest.approx(0, abs=1e-6)
+    other = tiny_features(2)
+    assert loss.distance(other, target).item() > 0.01
+
+
+def test_rematching_follows_the_image() -> None:
+    loss = Neighbours(STYLE_LAYERS, share=1.0)  # the query is the image alone
+    painting, photo = tiny_features(0), tiny_features(1)
+    target = loss.target([loss.summarize(painting)], [1.0], photo)
+    again = loss.retarget(target, painting)
+    assert not torch.equal(again.matched, target.matched)
+    assert loss.distance(painting, again).item() == pytest.approx(0, abs=1e-6)
+    assert torch.equal(loss.retarget(target, photo).matched, target.matched)  # the same image: the same match
+
+
+def test_several_paintings_share_the_bank_by_their_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(neighbours, "MAX_BANK", 20)
+    loss = Neighbours(STYLE_LAYERS)
+    one, two = loss.summarize(tiny_features(0)), loss.summarize(tiny_features(1))
+    target = loss.target([one, two], [0.75, 0.25], tiny_features(2))
+    assert target.bank.shape[0] == 15 + 5
+
+
+def test_regions_match_their_own_painting_and_views_merge() -> None:
+    loss = style.make("neighbours", STYLE_LAYERS)
+    assert style.serving("neighbours", masks=True) == "neighbours"
+    assert style.serving("neighbours", tiles=True) is None
+    painting = tiny_features(0)
+    masks = {n: torch.ones(1, 1, *f.shape[-2:], dtype=f.dtype) for n, f in painting.items()}
+    masks = {n: m.index_fill(3, torch.arange(m.shape[-1] // 2, m.shape[-1]), 0) for n, m in masks.items()}
+    summary = loss.summarize(painting, masks)
+    assert summary.columns.shape[1] == 8  # the left half of the 4 × 4 grid
+    both = loss.merge([summary, summary])
+    assert both.columns.shape[1] == 16
+    region = losses.Region(masks, loss.target([summary], [1.0], painting), weight=0.5)  # the left half
+    assert loss.region_distance(painting, [region]).item() == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_short_neighbours_run_moves_the_photo_towards_the_painting(content_path, style_path) -> None:  # type: ignore[no-untyped-def]
+    import impasto
+
+    config = impasto.StyleConfig(
+        size=96, iterations=10, device="cpu", precision="fp32", style_loss="neighbours"
+    )
+    photo = impasto.stylize(content_path, style_path, config=config.with_options(style_weight=0))
+    painted = impasto.stylize(content_path, style_path, config=config)
+    assert painted.size == photo.size
+    assert painted.tobytes() != photo.tobytes()
