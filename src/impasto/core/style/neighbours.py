@@ -43,12 +43,37 @@ def _block(name: str) -> int:
 def columns(features: Features, shape: tuple[int, int]) -> torch.Tensor:
     """Hypercolumns: each layer of :data:`HYPERCOLUMN` divided by its channel count (so that no layer's
     size outweighs the others), resampled to ``shape`` and stacked → (1, D, h, w), D = 2688."""
-    parts = [
-        F.interpolate(features[name], size=shape, mode="bilinear", align_corners=True)
-        / features[name].shape[1]
-        for name in HYPERCOLUMN
-    ]
-    return torch.cat(parts, dim=1)
+    return torch.cat([part / part.shape[1] for part in resampled(features, shape)], dim=1)
+
+
+def resampled(features: Features, shape: tuple[int, int]) -> list[torch.Tensor]:
+    """Each layer of :data:`HYPERCOLUMN` on the grid ``shape`` → (1, C_l, h, w): the larger layers
+    averaged over the pixels each grid cell covers (a hypercolumn then sees the strokes around its
+    place, where Kolkin et al. sample one pixel bilinearly), the smaller ones enlarged (nearest: each
+    relu4 feature, which sees ~90 px, fills the 2 × 2 cells under it; bilinear's backward pass costs
+    several times more on a CPU)."""
+    out = []
+    for name in HYPERCOLUMN:
+        f = features[name]
+        height, width = f.shape[-2:]
+        if (height, width) == shape:
+            pass
+        elif height % shape[0] == 0 and width % shape[1] == 0 and height // shape[0] == width // shape[1]:
+            f = F.avg_pool2d(f, height // shape[0])  # VGG's poolings halve: an exact factor, the usual case
+        elif height >= shape[0] and width >= shape[1]:
+            f = F.adaptive_avg_pool2d(f, shape)
+        else:
+            f = F.interpolate(f, size=shape, mode="nearest-exact")
+        out.append(f)
+    return out
+
+
+def _subset(columns: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """(D, n) → (D, min(n, count)): all the columns, or a random subset of them drawn from ``seed``."""
+    if columns.shape[1] <= count:
+        return columns
+    keep = torch.randperm(columns.shape[1], generator=torch.Generator().manual_seed(seed))[:count]
+    return columns[:, keep.to(columns.device)]
 
 
 def _grid(features: Features) -> tuple[int, int]:
@@ -125,7 +150,10 @@ class Neighbours:
         if mask is not None:
             inside = F.interpolate(mask[GRID_LAYER], size=grid, mode="area").flatten() > 0.5
             flat = flat[:, inside]
-        return Painting(flat, summarize_grams(features, self.gram_layers, mask))
+        return Painting(
+            _subset(flat, MAX_BANK // self.views, self.seed),
+            summarize_grams(features, self.gram_layers, mask),
+        )
 
     def merge(self, summaries: Sequence[Painting]) -> Painting:
         """Views (or pieces) of one painting: their hypercolumns together, their Gram sums added."""
@@ -138,13 +166,10 @@ class Neighbours:
     ) -> NeighboursTarget:
         """The bank: up to :data:`MAX_BANK` hypercolumns, each painting's share of them its blend
         weight (a random subset, drawn from the seed); matched against the photo alone."""
-        generator = torch.Generator().manual_seed(self.seed)
-        picked = []
-        for summary, weight in zip(summaries, blend, strict=True):
-            available = summary.columns.shape[1]
-            count = max(1, min(available, round(weight * MAX_BANK)))
-            keep = torch.randperm(available, generator=generator)[:count].to(summary.columns.device)
-            picked.append(summary.columns[:, keep])
+        picked = [
+            _subset(s.columns, max(1, round(weight * MAX_BANK)), self.seed + index)
+            for index, (s, weight) in enumerate(zip(summaries, blend, strict=True))
+        ]
         bank = torch.cat(picked, dim=1).T.contiguous()  # (M, D)
         # The projection is drawn apart from the bank's subset, so that it is the same for every blend.
         draw = torch.Generator().manual_seed(self.seed)
@@ -175,8 +200,18 @@ class Neighbours:
 
     def _cosine(self, features: Features, target: NeighboursTarget) -> torch.Tensor:
         """(1, 1, h, w): 1 − cos of each position's hypercolumn with its match."""
-        now = F.normalize(columns(features, (target.matched.shape[-2], target.matched.shape[-1])), dim=1)
-        return 1 - (now * target.matched).sum(dim=1, keepdim=True)
+        # Layer by layer, without the (1, D, h, w) stack: with h_l = f_l / C_l and t of unit length,
+        # cos = Σ_l ⟨f_l, t_l⟩ / C_l ÷ √(Σ_l |f_l|² / C_l²).
+        shape = (target.matched.shape[-2], target.matched.shape[-1])
+        dot = square = torch.zeros(1, 1, *shape, device=target.matched.device)
+        start = 0
+        for part in resampled(features, shape):
+            channels = part.shape[1]
+            match = target.matched[:, start : start + channels]
+            dot = dot + (part * match).sum(dim=1, keepdim=True) / channels
+            square = square + part.pow(2).sum(dim=1, keepdim=True) / channels**2
+            start += channels
+        return 1 - dot / square.sqrt().clamp(min=losses.EPS)
 
     def distance(self, features: Features, target: NeighboursTarget) -> torch.Tensor:
         gram = sum(
