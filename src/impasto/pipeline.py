@@ -576,15 +576,10 @@ def summarize_painting(
     mask: torch.Tensor | None = None,
 ) -> Any:
     """What ``loss`` keeps of the painting ``image`` (1, 3, H, W), in the region ``mask`` (1, 1, H, W)
-    when given: of the painting as it is, and turned by quarters where the kind asks for its views."""
-    views = []
-    for turn in range(loss.views):
-        view = torch.rot90(image, turn, (2, 3))
-        with torch.no_grad():
-            features = extractor(view)
-        masks = None if mask is None else _at_layers(torch.rot90(mask, turn, (2, 3)), features, loss.reads)
-        views.append(loss.summarize(features, masks))
-    return views[0] if len(views) == 1 else loss.merge(views)
+    when given."""
+    with torch.no_grad():
+        features = extractor(image)
+    return loss.summarize(features, None if mask is None else _at_layers(mask, features, loss.reads))
 
 
 def tiled_targets(

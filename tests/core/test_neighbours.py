@@ -73,14 +73,13 @@ def test_rematching_follows_the_image() -> None:
 def test_several_paintings_share_the_bank_by_their_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(neighbours, "MAX_BANK", 40)
     loss = Neighbours(STYLE_LAYERS)
-    views = [loss.summarize(tiny_features(seed)) for seed in range(8)]  # 16 positions each, 10 kept
-    assert {v.columns.shape[1] for v in views} == {10}
-    one, two = loss.merge(views[:4]), loss.merge(views[4:])
+    pieces = [loss.summarize(tiny_features(seed)) for seed in range(8)]  # 16 places each
+    one, two = loss.merge(pieces[:4]), loss.merge(pieces[4:])  # 64 each
     target = loss.target([one, two], [0.75, 0.25], tiny_features(9))
     assert target.bank.shape[0] == 30 + 10
 
 
-def test_regions_match_their_own_painting_and_views_merge() -> None:
+def test_regions_match_their_own_painting_and_pieces_merge() -> None:
     loss = style.make("neighbours", STYLE_LAYERS)
     assert style.serving("neighbours", masks=True) == "neighbours"
     assert style.serving("neighbours", tiles=True) is None

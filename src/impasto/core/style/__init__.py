@@ -3,10 +3,9 @@ that names them.
 
 A kind says what it keeps of a painting and how far an image is from that, in five steps:
 
-1. ``summarize(features, mask)``: what it keeps of one painting, or of one tile or view of it (Gram
-   sums, the feature maps themselves…); ``mask`` (layer → (1, 1, H', W')) keeps a region of it.
-2. ``merge(summaries)``: the tiles of one painting, or its ``views`` (the painting turned by a
-   quarter, a half and three quarters), as one summary.
+1. ``summarize(features, mask)``: what it keeps of one painting, or of one tile of it (Gram sums,
+   the feature maps themselves…); ``mask`` (layer → (1, 1, H', W')) keeps a region of it.
+2. ``merge(summaries)``: the tiles of one painting as one summary, as if it had been seen whole.
 3. ``target(summaries, blend, content)``: the target for the output from every painting's summary,
    blended by ``blend`` (summing to 1), and the photo's features (which a nearest-neighbour kind
    matches against).
@@ -56,7 +55,6 @@ class StyleLoss(Protocol):
 
     masks: ClassVar[str | None]  # the kind that serves a masked run (None: refused)
     tiles: ClassVar[str | None]  # the kind that serves a tiled scale (None: refused)
-    views: ClassVar[int]  # quarter turns of a painting summarized (1: as it is)
 
     @property
     def layers(self) -> Mapping[str, float]:

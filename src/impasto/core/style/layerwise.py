@@ -26,7 +26,6 @@ class Layerwise:
 
     masks: ClassVar[str | None] = None
     tiles: ClassVar[str | None] = None
-    views: ClassVar[int] = 1
     rematch_every: ClassVar[int] = 0
 
     @property
