@@ -44,7 +44,7 @@ def test_every_target_vector_comes_from_the_painting() -> None:
     loss = Neighbours(STYLE_LAYERS)
     painting, photo = tiny_features(0), tiny_features(1)
     target = loss.target([loss.summarize(painting)], [1.0], photo)
-    bank = torch.nn.functional.normalize(target.bank, dim=1)  # (M, D)
+    bank = torch.nn.functional.normalize(target.bank, dim=1)  # (M, D), each of unit length as the matches are
     matched = target.matched[0].flatten(1).T  # (N, D)
     gaps = (matched[:, None] - bank[None]).abs().amax(dim=2)  # (N, M)
     assert gaps.min(dim=1).values.max() < 1e-12
@@ -87,9 +87,9 @@ def test_regions_match_their_own_painting_and_pieces_merge() -> None:
     masks = {n: torch.ones(1, 1, *f.shape[-2:], dtype=f.dtype) for n, f in painting.items()}
     masks = {n: m.index_fill(3, torch.arange(m.shape[-1] // 2, m.shape[-1]), 0) for n, m in masks.items()}
     summary = loss.summarize(painting, masks)
-    assert summary.columns.shape[1] == 8  # the left half of the 4 × 4 grid
+    assert summary.columns.shape[0] == 8  # the left half of the 4 × 4 grid
     both = loss.merge([summary, summary])
-    assert both.columns.shape[1] == 16
+    assert both.columns.shape[0] == 16
     region = losses.Region(masks, loss.target([summary], [1.0], painting), weight=0.5)  # the left half
     assert loss.region_distance(painting, [region]).item() == pytest.approx(0, abs=1e-6)
 

@@ -69,12 +69,12 @@ def resampled(features: Features, shape: tuple[int, int]) -> list[torch.Tensor]:
     return out
 
 
-def _subset(columns: torch.Tensor, count: int, seed: int) -> torch.Tensor:
-    """(D, n) → (D, min(n, count)): all the columns, or a random subset of them drawn from ``seed``."""
-    if columns.shape[1] <= count:
-        return columns
-    keep = torch.randperm(columns.shape[1], generator=torch.Generator().manual_seed(seed))[:count]
-    return columns[:, keep.to(columns.device)]
+def _subset(rows: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """(n, …) → (min(n, count), …): all the rows, or a random subset of them drawn from ``seed``."""
+    if rows.shape[0] <= count:
+        return rows
+    keep = torch.randperm(rows.shape[0], generator=torch.Generator().manual_seed(seed))[:count]
+    return rows[keep.to(rows.device)]
 
 
 def _projected(features: Features, grid: tuple[int, int], projection: torch.Tensor) -> torch.Tensor:
@@ -94,7 +94,7 @@ def _grid(features: Features) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Painting:
-    """What :class:`Neighbours` keeps of a painting: its hypercolumns (D, M) and its Gram sums."""
+    """What :class:`Neighbours` keeps of a painting: its hypercolumns (n, D) and its Gram sums."""
 
     columns: torch.Tensor
     grams: GramSums
@@ -102,7 +102,7 @@ class Painting:
 
 @dataclass(frozen=True)
 class NeighboursTarget:
-    """bank: (M, D) the paintings' hypercolumns, of unit length; keys: (M, d) the same centred and
+    """bank: (M, D) the paintings' hypercolumns; keys: (M, d) the same centred and
     projected, of unit length, what queries are matched against; projection: (D, d); photo: (h·w, d)
     the photo's hypercolumns projected; matched: (1, D, h, w) the bank's vector nearest to each
     place's query; grams: the paintings' Gram matrices (1, C, C) at the Gram layers."""
@@ -160,15 +160,15 @@ class Neighbours:
         places = torch.arange(grid[0] * grid[1], device=features[GRID_LAYER].device)
         if mask is not None:
             places = places[F.interpolate(mask[GRID_LAYER], size=grid, mode="area").flatten() > 0.5]
-        places = _subset(places[None], MAX_BANK, self.seed)[0]
-        # The chosen places' hypercolumns, a layer at a time (the whole (D, h·w) stack never made).
-        kept = [part[0].flatten(1)[:, places] / part.shape[1] for part in resampled(features, grid)]
-        return Painting(torch.cat(kept), summarize_grams(features, self.gram_layers, mask))
+        places = _subset(places, MAX_BANK, self.seed)
+        # The chosen places' hypercolumns, a layer at a time (the whole (h·w, D) stack never made).
+        kept = [part[0].flatten(1)[:, places].T / part.shape[1] for part in resampled(features, grid)]
+        return Painting(torch.cat(kept, dim=1), summarize_grams(features, self.gram_layers, mask))
 
     def merge(self, summaries: Sequence[Painting]) -> Painting:
         """Pieces of one painting: their hypercolumns together, their Gram sums added."""
         return Painting(
-            torch.cat([s.columns for s in summaries], dim=1), merge_gram_sums([s.grams for s in summaries])
+            torch.cat([s.columns for s in summaries]), merge_gram_sums([s.grams for s in summaries])
         )
 
     def target(
@@ -180,16 +180,18 @@ class Neighbours:
             _subset(s.columns, max(1, round(weight * MAX_BANK)), self.seed + index)
             for index, (s, weight) in enumerate(zip(summaries, blend, strict=True))
         ]
-        bank = torch.cat(picked, dim=1).T  # (M, D)
+        bank = picked[0] if len(picked) == 1 else torch.cat(picked)  # (M, D)
         # The projection is drawn apart from the bank's subset, so that it is the same for every blend.
         draw = torch.Generator().manual_seed(self.seed)
         projection = torch.randn(bank.shape[1], MATCH_DIMS, generator=draw).to(bank) / math.sqrt(MATCH_DIMS)
-        keys = F.normalize((bank - bank.mean(dim=0)) @ projection, dim=1)  # (M, d)
+        projected = bank @ projection  # (M, d); centred after the projection, which is linear
+        keys = F.normalize(projected - projected.mean(dim=0), dim=1)
         each = [s.grams.grams() for s in summaries]
         grams = {n: blended([g[n] for g in each], blend) for n in self.gram_layers}
         grid = _grid(content)
         photo = _projected(content, grid, projection)
-        target = NeighboursTarget(F.normalize(bank, dim=1), keys, projection, photo, torch.empty(0), grams)
+        # Kept in bfloat16: a match needs three digits, and a 512 px painting's bank is then 70 MB, not 140.
+        target = NeighboursTarget(bank.to(torch.bfloat16), keys, projection, photo, torch.empty(0), grams)
         return self._matched(target, photo, grid)
 
     def retarget(
@@ -206,7 +208,7 @@ class Neighbours:
         """``target`` matched again for the projected queries (h·w, d) of the places of ``grid``."""
         queries = F.normalize(query - query.mean(dim=0), dim=1)  # centred, of unit length
         chosen = losses.nearest_index(queries, target.keys)  # (N,)
-        matched = target.bank[chosen].T.reshape(1, -1, *grid)  # (1, D, h, w), each of unit length
+        matched = F.normalize(target.bank[chosen].float(), dim=1).T.reshape(1, -1, *grid)  # (1, D, h, w)
         return dataclasses.replace(target, matched=matched)
 
     def _cosine(self, features: Features, target: NeighboursTarget) -> torch.Tensor:
