@@ -190,8 +190,10 @@ class Neighbours:
         grams = {n: blended([g[n] for g in each], blend) for n in self.gram_layers}
         grid = _grid(content)
         photo = _projected(content, grid, projection)
-        # Kept in bfloat16: a match needs three digits, and a 512 px painting's bank is then 70 MB, not 140.
-        target = NeighboursTarget(bank.to(torch.bfloat16), keys, projection, photo, torch.empty(0), grams)
+        # An fp32 bank is kept in bfloat16: a match needs three digits, and a 512 px painting's bank is
+        # then 70 MB, not 140 (float64, for checks, stays as it is).
+        kept = bank.to(torch.bfloat16) if bank.dtype == torch.float32 else bank
+        target = NeighboursTarget(kept, keys, projection, photo, torch.empty(0), grams)
         return self._matched(target, photo, grid)
 
     def retarget(
@@ -208,7 +210,8 @@ class Neighbours:
         """``target`` matched again for the projected queries (h·w, d) of the places of ``grid``."""
         queries = F.normalize(query - query.mean(dim=0), dim=1)  # centred, of unit length
         chosen = losses.nearest_index(queries, target.keys)  # (N,)
-        matched = F.normalize(target.bank[chosen].float(), dim=1).T.reshape(1, -1, *grid)  # (1, D, h, w)
+        rows = target.bank[chosen].to(target.keys.dtype)  # (N, D)
+        matched = F.normalize(rows, dim=1).T.reshape(1, -1, *grid)  # (1, D, h, w)
         return dataclasses.replace(target, matched=matched)
 
     def _cosine(self, features: Features, target: NeighboursTarget) -> torch.Tensor:
