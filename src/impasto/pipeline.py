@@ -145,7 +145,7 @@ def stylize_detailed(
     try:
         seen = seen_by_network(run)  # 2
         weights = loss_weights(run.config)
-        runner = load_network(run.config, run.plan, weights, tell)  # 3
+        runner = load_network(run, weights, tell)  # 3
         for index in range(len(run.plan.scales)):  # 4
             previous = finished[-1].image if finished else None
             try:
@@ -278,16 +278,16 @@ def seen_by_network(run: Prepared) -> Seen:
     )
 
 
-def load_network(
-    config: StyleConfig, schedule: Plan, weights: losses.Weights, tell: Callable[[str], None]
-) -> runtime.Runner:
+def load_network(run: Prepared, weights: losses.Weights, tell: Callable[[str], None]) -> runtime.Runner:
     """Step 3: the frozen network with the layers the losses read, compiled where the plan says a scale
     is (:attr:`~impasto.plan.Scale.compiled`: the one place that decides)."""
+    config, schedule = run.config, run.plan
     tell(f"loading the {config.model} weights")
+    style_layers = style_layers_read(config, schedule, weights, masks=bool(run.content_masks))
     return network(
         config.model,
         config.weights,
-        (*weights.content_layers, *style_layers_read(config, weights)),
+        (*weights.content_layers, *style_layers),
         config.pooling,
         str(schedule.device),
         config.precision,
@@ -296,11 +296,12 @@ def load_network(
     )
 
 
-def style_layers_read(config: StyleConfig, weights: losses.Weights) -> tuple[str, ...]:
-    """The layers the run's style loss reads, and those of the kinds that serve it with masks or tiles."""
-    kinds = {
-        style_kinds.serving(config.style_loss, masks=m, tiles=t) for m in (False, True) for t in (False, True)
-    }
+def style_layers_read(
+    config: StyleConfig, schedule: Plan, weights: losses.Weights, masks: bool
+) -> tuple[str, ...]:
+    """The layers the run's style loss reads at its scales: the kind's own, or those of the kind that
+    serves it with masks or on a tiled scale."""
+    kinds = {style_kinds.serving(config.style_loss, masks=masks, tiles=s.tiles > 0) for s in schedule.scales}
     read = [style_kinds.make(k, weights.style_layers).reads for k in kinds if k is not None]
     return tuple(dict.fromkeys(name for names in read for name in names))
 

@@ -55,6 +55,9 @@ def test_a_photo_equal_to_the_painting_is_matched_to_itself_and_scores_zero() ->
     painting = tiny_features(0)
     target = loss.target([loss.summarize(painting)], [1.0], painting)
     assert target.bank.shape[0] == 16  # 4 × 4 positions, all kept
+    # Each place found its own hypercolumn.
+    own = torch.nn.functional.normalize(columns(painting, (4, 4)), dim=1)
+    assert torch.allclose(target.matched, own, atol=1e-12)
     assert loss.distance(painting, target).item() == pytest.approx(0, abs=1e-6)
     other = tiny_features(2)
     assert loss.distance(other, target).item() > 0.01
@@ -82,7 +85,7 @@ def test_several_paintings_share_the_bank_by_their_weights(monkeypatch: pytest.M
 def test_regions_match_their_own_painting_and_pieces_merge() -> None:
     loss = style.make("neighbours", STYLE_LAYERS)
     assert style.serving("neighbours", masks=True) == "neighbours"
-    assert style.serving("neighbours", tiles=True) is None
+    assert style.serving("neighbours", tiles=True) == "gram"
     painting = tiny_features(0)
     masks = {n: torch.ones(1, 1, *f.shape[-2:], dtype=f.dtype) for n, f in painting.items()}
     masks = {n: m.index_fill(3, torch.arange(m.shape[-1] // 2, m.shape[-1]), 0) for n, m in masks.items()}

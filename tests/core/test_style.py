@@ -110,7 +110,8 @@ def masks_of(features: Features) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("name", style.NAMES)
 def test_tiles_are_served_or_refused_where_each_kind_declares(name: str) -> None:
     served = style.serving(name, tiles=True)
-    assert served == {"gram": "gram", "nearest": "gram"}.get(name)  # nearest's tiles take Gram matrices
+    # nearest's and neighbours' tiles take Gram matrices
+    assert served == {"gram": "gram", "nearest": "gram", "neighbours": "gram"}.get(name)
     if served is None:
         assert name not in style.accepting("tiles")
         return
@@ -126,7 +127,7 @@ def test_tiles_are_served_or_refused_where_each_kind_declares(name: str) -> None
 
 def test_the_refusals_name_the_kinds_that_accept() -> None:
     assert style.accepting("masks") == "gram, nearest or neighbours"
-    assert style.accepting("tiles") == "gram or nearest"
+    assert style.accepting("tiles") == "gram, nearest or neighbours"
     assert style.serving("gram", masks=True, tiles=True) == "gram"
     assert style.serving("mean-cov") == "mean-cov"
 

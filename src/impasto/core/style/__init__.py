@@ -28,6 +28,7 @@ when it is first made.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -74,6 +75,12 @@ class StyleLoss(Protocol):
     def retarget(self, target: Any, features: Features, mask: Masks | None = None) -> Any: ...
     def distance(self, features: Features, target: Any) -> torch.Tensor: ...
     def region_distance(self, features: Features, regions: Sequence[Region]) -> torch.Tensor: ...
+
+
+def block(layer: str) -> int:
+    """The VGG block of a layer: "relu3_1" → 3 (0 for a name without one)."""
+    found = re.match(r"[a-z]+(\d+)_", layer)
+    return int(found.group(1)) if found else 0
 
 
 def kind(name: str) -> type[StyleLoss]:

@@ -3,7 +3,6 @@ photo's there; the shallow layers the painting's Gram matrices."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -11,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 
 from impasto.core import losses
-from impasto.core.style import Features
+from impasto.core.style import Features, block
 from impasto.core.style.layerwise import Layerwise, blended
 
 # The layers of these blocks and deeper take a nearest-neighbour target; the first two blocks keep the
@@ -22,8 +21,7 @@ FROM_BLOCK = 3
 
 def matched_layer(name: str) -> bool:
     """Whether layer ``name`` takes a nearest-neighbour target ("relu3_1" → block 3: yes)."""
-    block = re.match(r"[a-z]+(\d+)_", name)
-    return block is not None and int(block.group(1)) >= FROM_BLOCK
+    return block(name) >= FROM_BLOCK
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from impasto.core import losses
-from impasto.core.style import Features, Masks
+from impasto.core.style import Features, Masks, block
 from impasto.core.style.gram import GramSums, merge_gram_sums, summarize_grams
 from impasto.core.style.layerwise import blended
 
@@ -35,10 +35,6 @@ GRID_LAYER = "relu3_1"  # the hypercolumns' grid: a quarter of the image's side
 GRAM_BEFORE_BLOCK = 4  # the run's style layers before relu4 keep Gram matrices (colours, strokes)
 MAX_BANK = 2**14  # the painting's hypercolumns kept (a random subset beyond): memory and matching time
 MATCH_DIMS = 256  # matching compares random projections of the hypercolumns (2688 numbers) to this many
-
-
-def _block(name: str) -> int:
-    return int(name[4]) if name.startswith("relu") else 0
 
 
 def columns(features: Features, shape: tuple[int, int]) -> torch.Tensor:
@@ -142,12 +138,15 @@ class Neighbours:
     rematch_every: int = 20  # iterations between matches
 
     masks: ClassVar[str | None] = "neighbours"
-    tiles: ClassVar[str | None] = None  # the painting's bank is matched against the whole image
+    # Tiles take the Gram matrices of every style layer, as 1.5's nearest did: a tiled scale comes after
+    # the base scales have made the look, and a painting's objects are then larger than what the deep
+    # layers see; matching the bank tile by tile is left for later.
+    tiles: ClassVar[str | None] = "gram"
 
     @property
     def gram_layers(self) -> dict[str, float]:
         """The Gram layers and their weights, summing to 1."""
-        chosen = {n: w for n, w in self.layers.items() if _block(n) < GRAM_BEFORE_BLOCK}
+        chosen = {n: w for n, w in self.layers.items() if block(n) < GRAM_BEFORE_BLOCK}
         total = sum(chosen.values())
         return {n: w / total for n, w in chosen.items()}
 
