@@ -336,6 +336,8 @@ def sheet(args: argparse.Namespace) -> None:
                 scores = f"style@128 {found[-1]['style@128']:.3f}  content {found[-1]['content']:.2f}"
                 if "embedding" in found[-1]:
                     scores += f"\nembedding {found[-1]['embedding']:.3f}"
+                if "palette" in found[-1]:
+                    scores += f"  palette {found[-1]['palette']:.3f}"
                 draw.multiline_text(((len(cells) - 1) * cell + 4, y + cell), scores, fill="black", spacing=2)
         for column, picture in enumerate(cells):
             picture = images.fit(picture, cell)
