@@ -30,9 +30,10 @@ def tiny_features(seed: int, side: int = 16) -> dict[str, torch.Tensor]:
 def test_hypercolumns_stack_every_layer_on_the_grid() -> None:
     features = tiny_features(0)
     stacked = columns(features, (4, 4))
-    assert stacked.shape == (1, sum(features[n].shape[1] for n in HYPERCOLUMN), 4, 4)
+    assert stacked.shape == (4 * 4, sum(features[n].shape[1] for n in HYPERCOLUMN))
+    assert torch.equal(columns(features, (4, 4), torch.tensor([5, 2])), stacked[[5, 2]])
     # Each layer divided by its channel count, so no layer's size outweighs another's.
-    flat = columns({n: torch.full_like(f, 6.0) for n, f in features.items()}, (4, 4))[0, :, 0, 0]
+    flat = columns({n: torch.full_like(f, 6.0) for n, f in features.items()}, (4, 4))[0]
     expected = torch.cat(
         [torch.full((features[n].shape[1],), 6.0 / features[n].shape[1]) for n in HYPERCOLUMN]
     )
@@ -56,8 +57,8 @@ def test_a_photo_equal_to_the_painting_is_matched_to_itself_and_scores_zero() ->
     target = loss.target([loss.summarize(painting)], [1.0], painting)
     assert target.bank.shape[0] == 16  # 4 × 4 positions, all kept
     # Each place found its own hypercolumn.
-    own = torch.nn.functional.normalize(columns(painting, (4, 4)), dim=1)
-    assert torch.allclose(target.matched, own, atol=1e-12)
+    own = torch.nn.functional.normalize(columns(painting, (4, 4)), dim=1)  # (16, D)
+    assert torch.allclose(target.matched[0].flatten(1).T, own, atol=1e-12)
     assert loss.distance(painting, target).item() == pytest.approx(0, abs=1e-6)
     other = tiny_features(2)
     assert loss.distance(other, target).item() > 0.01

@@ -14,7 +14,7 @@ A kind says what it keeps of a painting and how far an image is from that, in fi
 5. ``retarget(target, features, mask)``: the target made again against the image being optimized.
    A kind whose target is fixed returns it unchanged and has ``rematch_every`` 0; one that re-matches
    says every how many iterations, and the pipeline runs a scale in rounds of that many, calling
-   ``retarget`` with the current image's features before each round (``pipeline.descend``).
+   ``retarget`` with the current image's features before each round (``pipeline.descend_in_rounds``).
 
 Masks and tiles are declared by each kind in one place, its class attributes ``masks`` and ``tiles``:
 the name of the kind whose targets serve a masked (tiled) run — its own, another's — or None where it

@@ -81,14 +81,14 @@ class Layerwise:
         )
 
 
-def _zero(features: Features) -> torch.Tensor:
-    return torch.zeros((), device=next(iter(features.values())).device)
+def _zero(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """A scalar 0 on the device of ``tensors`` (layer → tensor)."""
+    return torch.zeros((), device=next(iter(tensors.values())).device)
 
 
 def _summed(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
     """Σ_l w_l term_l, in the layers' order (the order fixes the floating-point sum)."""
-    first = next(iter(terms.values()))
-    return sum((w * terms[name] for name, w in weights.items()), torch.zeros((), device=first.device))
+    return sum((w * terms[name] for name, w in weights.items()), _zero(terms))
 
 
 def blended(tensors: Sequence[torch.Tensor], blend: Sequence[float]) -> torch.Tensor:

@@ -37,10 +37,16 @@ MAX_BANK = 2**14  # the painting's hypercolumns kept (a random subset beyond): m
 MATCH_DIMS = 256  # matching compares random projections of the hypercolumns (2688 numbers) to this many
 
 
-def columns(features: Features, shape: tuple[int, int]) -> torch.Tensor:
-    """Hypercolumns: each layer of :data:`HYPERCOLUMN` divided by its channel count (so that no layer's
-    size outweighs the others), resampled to ``shape`` and stacked → (1, D, h, w), D = 2688."""
-    return torch.cat([part / part.shape[1] for part in resampled(features, shape)], dim=1)
+def columns(features: Features, shape: tuple[int, int], places: torch.Tensor | None = None) -> torch.Tensor:
+    """Hypercolumns as rows → (n, D), D = 2688: each layer of :data:`HYPERCOLUMN` resampled to the grid
+    ``shape`` and divided by its channel count (so that no layer's size outweighs the others), at the
+    grid's ``places`` (flat indices; all h·w, row by row, without). A layer at a time: the whole
+    (h·w, D) stack is never made when only some places are asked for."""
+    kept = []
+    for part in resampled(features, shape):
+        flat = part[0].flatten(1)  # (C_l, h·w)
+        kept.append((flat if places is None else flat[:, places]).T / part.shape[1])
+    return torch.cat(kept, dim=1)
 
 
 def resampled(features: Features, shape: tuple[int, int]) -> list[torch.Tensor]:
@@ -162,9 +168,7 @@ class Neighbours:
         if mask is not None:
             places = places[F.interpolate(mask[GRID_LAYER], size=grid, mode="area").flatten() > 0.5]
         places = _subset(places, MAX_BANK, self.seed)
-        # The chosen places' hypercolumns, a layer at a time (the whole (h·w, D) stack never made).
-        kept = [part[0].flatten(1)[:, places].T / part.shape[1] for part in resampled(features, grid)]
-        return Painting(torch.cat(kept, dim=1), summarize_grams(features, self.gram_layers, mask))
+        return Painting(columns(features, grid, places), summarize_grams(features, self.gram_layers, mask))
 
     def merge(self, summaries: Sequence[Painting]) -> Painting:
         """Pieces of one painting: their hypercolumns together, their Gram sums added."""
