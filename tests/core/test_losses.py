@@ -125,6 +125,16 @@ def test_moments_match_a_direct_computation() -> None:
     assert torch.allclose(cov, torch.cov(flat, correction=0))
 
 
+def test_masked_moments_are_those_of_the_region() -> None:
+    features = torch.rand(1, 3, 4, 6, dtype=torch.float64)
+    mask = torch.zeros(1, 1, 4, 6, dtype=torch.float64)
+    mask[..., :2] = 1  # the two left columns
+    mean, cov = moments(features, mask)
+    inside, inside_cov = moments(features[..., :2].contiguous())
+    assert torch.allclose(mean, inside) and torch.allclose(cov, inside_cov)
+    assert mean_cov_loss(features, mean_cov([features[..., :2]]), mask).item() == pytest.approx(0, abs=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["mean-cov", "sliced"])
 def test_other_style_losses_are_0_at_the_target_and_1_for_nothing(kind: str) -> None:
     features = torch.rand(1, 6, 8, 8, dtype=torch.float64) * 3

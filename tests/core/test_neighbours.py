@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from impasto.core import losses, style
+from impasto.core.backbone import INPUT
 from impasto.core.style import neighbours
 from impasto.core.style.neighbours import HYPERCOLUMN, Neighbours, columns
 
@@ -15,9 +16,10 @@ CHANNELS = {"relu1": 3, "relu2": 4, "relu3": 5, "relu4": 6}
 
 
 def tiny_features(seed: int, side: int = 16) -> dict[str, torch.Tensor]:
-    """Random features of every layer a Neighbours reads, at VGG's resolutions for a ``side`` px image."""
+    """Random features of every layer a Neighbours reads, at VGG's resolutions for a ``side`` px image,
+    and its pixels."""
     generator = torch.Generator().manual_seed(seed)
-    features = {}
+    features = {INPUT: torch.rand(1, 3, side, side, generator=generator, dtype=torch.float64)}
     for name in (*HYPERCOLUMN, "relu5_1"):
         block = int(name[4])
         size = max(1, side // 2 ** (block - 1))
@@ -38,7 +40,7 @@ def test_hypercolumns_stack_every_layer_on_the_grid() -> None:
         [torch.full((features[n].shape[1],), 6.0 / features[n].shape[1]) for n in HYPERCOLUMN]
     )
     assert torch.allclose(flat, expected.double())
-    assert Neighbours(STYLE_LAYERS).reads == (*HYPERCOLUMN,)  # relu1_1 … relu3_1 are among them
+    assert Neighbours(STYLE_LAYERS).reads == (*HYPERCOLUMN, INPUT)  # relu1_1 … relu3_1 are among them
 
 
 def test_every_target_vector_comes_from_the_painting() -> None:
@@ -59,7 +61,7 @@ def test_a_photo_equal_to_the_painting_is_matched_to_itself_and_scores_zero() ->
     # Each place found its own hypercolumn.
     own = torch.nn.functional.normalize(columns(painting, (4, 4)), dim=1)  # (16, D)
     assert torch.allclose(target.matched[0].flatten(1).T, own, atol=1e-12)
-    assert loss.distance(painting, target).item() == pytest.approx(0, abs=1e-6)
+    assert loss.distance(painting, target).item() == pytest.approx(0, abs=1e-5)
     other = tiny_features(2)
     assert loss.distance(other, target).item() > 0.01
 
@@ -70,7 +72,7 @@ def test_rematching_follows_the_image() -> None:
     target = loss.target([loss.summarize(painting)], [1.0], photo)
     again = loss.retarget(target, painting)
     assert not torch.equal(again.matched, target.matched)
-    assert loss.distance(painting, again).item() == pytest.approx(0, abs=1e-6)
+    assert loss.distance(painting, again).item() == pytest.approx(0, abs=1e-5)
     assert torch.equal(loss.retarget(target, photo).matched, target.matched)  # the same image: the same match
 
 
@@ -95,7 +97,27 @@ def test_regions_match_their_own_painting_and_pieces_merge() -> None:
     both = loss.merge([summary, summary])
     assert both.columns.shape[0] == 16
     region = losses.Region(masks, loss.target([summary], [1.0], painting), weight=0.5)  # the left half
-    assert loss.region_distance(painting, [region]).item() == pytest.approx(0, abs=1e-6)
+    assert loss.region_distance(painting, [region]).item() == pytest.approx(0, abs=1e-5)
+    # The colours of the halves pool to the whole painting's.
+    right = {n: 1 - m for n, m in masks.items()}
+    whole = loss.merge([summary, loss.summarize(painting, right)]).colours
+    mean, cov = losses.moments(painting[INPUT])
+    assert torch.allclose(whole.mean, mean) and torch.allclose(whole.cov, cov)
+
+
+def test_the_colour_term_pulls_the_pixels_to_the_paintings_colours() -> None:
+    painting, photo = tiny_features(0), tiny_features(1)
+    bluish = {**painting, INPUT: painting[INPUT] * torch.tensor([0.5, 0.5, 1.0]).view(1, 3, 1, 1).double()}
+    target = Neighbours(STYLE_LAYERS).target([Neighbours(STYLE_LAYERS).summarize(painting)], [1.0], photo)
+    distances = {
+        weight: Neighbours(STYLE_LAYERS, colour_weight=weight).distance(bluish, target).item()
+        for weight in (0.0, 1.0, 2.0)
+    }
+    colour = distances[1.0] - distances[0.0]  # the features are the painting's: only the pixels differ
+    assert colour > 0.01 and distances[2.0] - distances[0.0] == pytest.approx(2 * colour)
+    assert colour == pytest.approx(
+        losses.mean_cov_loss(bluish[INPUT], losses.mean_cov([painting[INPUT]])).item()
+    )
 
 
 @pytest.mark.slow

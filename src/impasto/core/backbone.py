@@ -16,7 +16,19 @@ from torch import nn
 from impasto.choices import LAYOUTS, layer_names
 from impasto.core.registry import Preprocessing
 
-__all__ = ["BLOCK_CHANNELS", "LAYOUTS", "FeatureExtractor", "Preprocessing", "conv_shapes", "layer_names"]
+__all__ = [
+    "BLOCK_CHANNELS",
+    "INPUT",
+    "LAYOUTS",
+    "FeatureExtractor",
+    "Preprocessing",
+    "conv_shapes",
+    "layer_names",
+]
+
+# A name the extractor answers besides the network's layers: the image as the network sees it (its
+# channels in the weights' order, the mean taken off), for losses on the pixels' colours.
+INPUT = "input"
 
 Pooling = Literal["max", "avg"]
 
@@ -42,7 +54,8 @@ class FeatureExtractor(nn.Module):
     """A frozen VGG in eval mode that maps RGB images in [0, 1] to the activations of named layers.
 
     Call it with ``x`` of shape (B, 3, H, W); it returns ``{name: tensor (B, C, H', W')}`` for each name in
-    ``layers``. The network is cut after the deepest of them, so nothing deeper is ever computed.
+    ``layers`` (:data:`INPUT`: the preprocessed image, (B, 3, H, W)). The network is cut after the
+    deepest of them, so nothing deeper is ever computed.
     """
 
     channels: torch.Tensor
@@ -66,10 +79,10 @@ class FeatureExtractor(nn.Module):
         self.architecture = architecture
         self.layers = tuple(dict.fromkeys(layers))  # unique, in the order given
         all_names = layer_names(architecture)
-        unknown = [name for name in self.layers if name not in all_names]
+        unknown = [name for name in self.layers if name not in (*all_names, INPUT)]
         if unknown or not self.layers:
             raise ValueError(f"unknown layers for {architecture}: {unknown or '(none asked for)'}")
-        deepest = max(all_names.index(name) for name in self.layers)
+        deepest = max((all_names.index(name) for name in self.layers if name != INPUT), default=-1)
 
         channels = (2, 1, 0) if preprocessing.channel_order == "BGR" else (0, 1, 2)
         self.register_buffer("channels", torch.tensor(channels), persistent=False)
@@ -122,6 +135,8 @@ class FeatureExtractor(nn.Module):
         wanted = set(self.layers)
         features: dict[str, torch.Tensor] = {}
         x = self.preprocess(x)
+        if INPUT in wanted:
+            features[INPUT] = x
         for name, module in self.net.named_children():
             x = module(x)
             if name in wanted:

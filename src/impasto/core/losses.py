@@ -120,14 +120,44 @@ class MeanCov:
     energy: torch.Tensor
 
 
-def moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (C,) and covariance (C, C) over the positions of ``features`` (1, C, H, W)."""
+def moments(features: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C,) and covariance (C, C) over the positions of ``features`` (1, C, H, W), each position
+    weighted by ``mask`` (1, 1, H, W) in [0, 1] when given (the statistics of that region)."""
     if features.ndim != 4 or features.shape[0] != 1:
         raise ValueError(f"expected features of shape (1, C, H, W), got {tuple(features.shape)}")
     flat = features[0].flatten(1)  # (C, N)
-    mean = flat.mean(dim=1)  # (C,)
-    centred = flat - mean[:, None]  # (C, N)
-    return mean, centred @ centred.T / flat.shape[1]  # (C,), (C, C)
+    if mask is None:
+        mean = flat.mean(dim=1)  # (C,)
+        centred = flat - mean[:, None]  # (C, N)
+        return mean, centred @ centred.T / flat.shape[1]  # (C,), (C, C)
+    if mask.shape != (1, 1, *features.shape[-2:]):
+        raise ValueError(
+            f"expected a mask (1, 1, H, W) for features {tuple(features.shape)}, got {tuple(mask.shape)}"
+        )
+    weights = mask.flatten() / mask.sum().clamp(min=EPS)  # (N,), summing to 1
+    mean = flat @ weights
+    centred = flat - mean[:, None]
+    return mean, (centred * weights) @ centred.T
+
+
+def mixture(
+    stats: Sequence[tuple[torch.Tensor, torch.Tensor]], blend: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and covariance of a mixture: of all the parts' values pooled with weights ``blend``
+    (summing to 1), given each part's (mean (C,), covariance (C, C))."""
+    mean = sum((w * m for (m, _), w in zip(stats, blend, strict=True)), torch.zeros_like(stats[0][0]))
+    second = sum(
+        (w * (c + torch.outer(m, m)) for (m, c), w in zip(stats, blend, strict=True)),
+        torch.zeros_like(stats[0][1]),
+    )
+    return mean, second - torch.outer(mean, mean)  # (C,), (C, C)
+
+
+def gaussian(mean: torch.Tensor, cov: torch.Tensor) -> MeanCov:
+    """The target :func:`mean_cov_loss` compares against, for a mean (C,) and a covariance (C, C)."""
+    values, vectors = torch.linalg.eigh(cov.double())
+    cov_sqrt = (vectors * values.clamp(min=0).sqrt()) @ vectors.T  # (C, C)
+    return MeanCov(mean, cov, cov_sqrt.to(cov.dtype), mean.pow(2).sum() + cov.trace())
 
 
 def mean_cov(features: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> MeanCov:
@@ -137,27 +167,19 @@ def mean_cov(features: Sequence[torch.Tensor], blend: Sequence[float] | None = N
     are those of all their features pooled with those weights.
     """
     blend = blend or [1.0 / len(features)] * len(features)
-    stats = [moments(f) for f in features]
-    mean = sum((w * m for (m, _), w in zip(stats, blend, strict=True)), torch.zeros_like(stats[0][0]))
-    second = sum(
-        (w * (c + torch.outer(m, m)) for (m, c), w in zip(stats, blend, strict=True)),
-        torch.zeros_like(stats[0][1]),
-    )
-    cov = second - torch.outer(mean, mean)  # (C, C)
-    values, vectors = torch.linalg.eigh(cov.double())
-    cov_sqrt = (vectors * values.clamp(min=0).sqrt()) @ vectors.T  # (C, C)
-    return MeanCov(mean, cov, cov_sqrt.to(cov.dtype), mean.pow(2).sum() + cov.trace())
+    return gaussian(*mixture([moments(f) for f in features], blend))
 
 
-def mean_cov_loss(features: torch.Tensor, target: MeanCov) -> torch.Tensor:
+def mean_cov_loss(features: torch.Tensor, target: MeanCov, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Relative Gaussian 2-Wasserstein distance between the features and the target's Gaussian.
 
-    features: (1, C, H, W) → scalar. W₂² = ‖μ − μₜ‖² + tr Σ + tr Σₜ − 2 tr (Σₜ^½ Σ Σₜ^½)^½, divided by
+    features: (1, C, H, W), mask: optional (1, 1, H, W), the region whose statistics are compared
+    (:func:`moments`) → scalar. W₂² = ‖μ − μₜ‖² + tr Σ + tr Σₜ − 2 tr (Σₜ^½ Σ Σₜ^½)^½, divided by
     ‖μₜ‖² + tr Σₜ (so an all-zero image scores 1, a match 0). Matches means and covariances, where a Gram
     matrix mixes the two; not in Gatys et al. (Kolkin et al. 2019 and others use it). The trace of the
     square root comes from eigenvalues (eigvalsh, whose gradient is stable), in float64.
     """
-    mean, cov = moments(features)
+    mean, cov = moments(features, mask)
     if mean.shape != target.mean.shape:
         raise ValueError(f"features with {mean.shape[0]} channels, target with {target.mean.shape[0]}")
     cross = (target.cov_sqrt @ cov @ target.cov_sqrt).double()  # (C, C), symmetric PSD
