@@ -304,6 +304,25 @@ def _png(path: Path, options: str | None) -> Path:
     return images.save(Image.new("RGB", (8, 6), (90, 60, 30)), path, options=options)
 
 
+@pytest.mark.parametrize(
+    ("made", "options", "style_loss"),
+    [
+        ('# made by impasto 1.6.0 from "a.jpg"\n', "", "nearest"),  # 1.6's default, left out
+        ("# made by impasto 1.6.0\n", 'style_loss = "gram"\n', "gram"),
+        ("# made by impasto 1.6.0\n", 'style-loss = "gram"\n', "gram"),
+        ("# made by impasto 2.0.0\n", "", "neighbours"),
+        ("", "", "neighbours"),  # no version named: today's defaults
+    ],
+)
+def test_a_png_made_before_a_default_changed_is_made_again_with_the_old_default(
+    tmp_path: Path, made: str, options: str, style_loss: str
+) -> None:
+    from impasto.config import from_png
+
+    text = f"# impasto options (impasto --config FILE); anything left out takes its default\n{made}{options}"
+    assert from_png(_png(tmp_path / "old.png", text)).style_loss == style_loss
+
+
 def test_a_png_gives_back_the_options_that_made_it(tmp_path: Path) -> None:
     """to_png_text is what --save-config writes and one comment more (the version and the images'
     names, never their folders); from_png, and from_toml (told a PNG by its bytes), read it back."""

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from impasto.pipeline import Stylized, stylize, stylize_detailed
     from impasto.preview import make as sketch
 
-__version__ = "1.6.0"
+__version__ = "2.0.0"
 
 # name → the module that defines it ("module:attribute" where the name there differs), imported when
 # the name is first asked for. sketch is impasto.preview.make: "impasto.preview" stays the module

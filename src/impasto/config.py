@@ -330,18 +330,19 @@ class StyleConfig:
             web=True,
         ),
     )
-    # core/style/, one module per kind: "nearest" uses Gram matrices before relu3_1; "neighbours" is
-    # after Kolkin et al. 2022; "mean-cov" is the Gaussian 2-Wasserstein distance, "sliced-wasserstein"
-    # Heitz et al. 2021.
+    # core/style/, one module per kind: "neighbours" (the default since 2.0) is after Kolkin et al.
+    # 2022; "nearest" (1.1–1.6) uses Gram matrices before relu3_1; "mean-cov" is the Gaussian
+    # 2-Wasserstein distance, "sliced-wasserstein" Heitz et al. 2021. docs/look.md has the measurements.
     style_loss: StyleLossKind = field(
-        default="nearest",
+        default="neighbours",
         metadata=described(
             BALANCE,
-            "how style is compared: nearest (deep layers take the painting's features most like the "
-            "photo's there: no faces or figures of the painting pasted in), neighbours (each place takes "
-            "the painting's hypercolumn most like it, matched again as the picture changes: more of the "
-            "painting, still no faces or figures), Gram matrices (the paper), means and covariances, or "
-            "the whole feature distribution along random directions",
+            "how style is compared: neighbours (each place takes the painting's hypercolumn most like "
+            "it, matched again as the picture changes: the painting's strokes and colours, no faces or "
+            "figures of the painting pasted in), nearest (1.6's default: deep layers take the painting's "
+            "features most like the photo's there, a lighter touch), Gram matrices (the paper: bolder, "
+            "but pastes the painting's objects), means and covariances, or the whole feature "
+            "distribution along random directions",
             choices=STYLE_LOSSES,
             web=True,
         ),
@@ -805,7 +806,28 @@ def _png_table(path: Path) -> dict[str, Any]:
         )
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path} holds impasto options over {MAX_CONFIG_BYTES // 2**20} MiB: not impasto's")
-    return _parse_toml(text, f"{path} holds impasto options that are not valid TOML")
+    table = _parse_toml(text, f"{path} holds impasto options that are not valid TOML")
+    given = {key.replace("-", "_") for key in table}
+    return {**{k: v for k, v in _defaults_when_made(text).items() if k not in given}, **table}
+
+
+# Defaults a version changed, with the value they had before it. A PNG names the version that made it
+# and leaves its defaults out, so one made before the change is made again with the default it had.
+_CHANGED_DEFAULTS = {(2, 0): {"style_loss": "nearest"}}
+
+
+def _defaults_when_made(text: str) -> dict[str, Any]:
+    """The options whose default has changed since the impasto version the PNG ``text`` names (its
+    "# made by impasto X.Y.Z" line), at the default they had then; none where it names no version."""
+    made = re.search(r"^# made by impasto (\d+)\.(\d+)", text, re.MULTILINE)
+    if made is None:
+        return {}
+    version = (int(made[1]), int(made[2]))
+    older: dict[str, Any] = {}
+    for changed_in, before in sorted(_CHANGED_DEFAULTS.items(), reverse=True):
+        if version < changed_in:
+            older.update(before)  # the oldest change last: its value is the one the PNG had
+    return older
 
 
 def _parse_toml(text: str, failure: str) -> dict[str, Any]:

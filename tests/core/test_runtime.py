@@ -317,7 +317,9 @@ print(runtime.use_persistent_compile_cache(), counters["fxgraph_cache_hit"], cou
 def test_a_bf16_stylization_ends_near_the_fp32_one(content_path: Path, style_path: Path) -> None:
     """The quality bar: the fp32-evaluated final loss of a reduced-precision run within 5% of the
     fp32 run's (here at a tiny size, on the CPU)."""
-    options: dict[str, Any] = {"size": 48, "iterations": 8, "device": "cpu"}
+    # Gram matrices, whose target stays fixed through a run: both pictures are judged by the objective
+    # both runs descended (a kind that matches again as the picture changes ends on another one).
+    options: dict[str, Any] = {"size": 48, "iterations": 8, "device": "cpu", "style_loss": "gram"}
     fp32 = impasto.stylize_detailed(content_path, style_path, precision="fp32", **options)
     bf16 = impasto.stylize_detailed(content_path, style_path, precision="bf16", **options)
     assert fp32.runtime == "fp32" and bf16.runtime == "bf16, channels-last"

@@ -261,7 +261,9 @@ class Neighbours:
         queries = F.normalize(query - query.mean(dim=0), dim=1)  # centred, of unit length
         chosen = losses.nearest_index(queries, target.keys)  # (N,)
         rows = target.bank[chosen].to(target.keys.dtype)  # (N, D)
-        matched = F.normalize(rows, dim=1).T.reshape(1, -1, *grid)  # (1, D, h, w)
+        # Kept in the bank's type (bfloat16 in an fp32 run: its rows are bfloat16 already), 66 MB
+        # less at 512 px; the cosine is summed in the features' type.
+        matched = F.normalize(rows, dim=1).to(target.bank.dtype).T.reshape(1, -1, *grid)  # (1, D, h, w)
         return dataclasses.replace(target, matched=matched)
 
     def _cosine(self, features: Features, target: NeighboursTarget) -> torch.Tensor:
@@ -292,7 +294,11 @@ class Neighbours:
         return total
 
     def distance(self, features: Features, target: NeighboursTarget) -> torch.Tensor:
-        return self._cosine(features, target).mean() + self._statistics(features, target)
+        # The Gram and colour terms first, as measured: the other order (autograd then sums the
+        # gradients of the layers both terms read the other way round) made an evaluation of a bf16
+        # run at 512 px 0.82 s instead of 0.65 s, the ReLUs' backward pass two to three times slower.
+        statistics = self._statistics(features, target)
+        return self._cosine(features, target).mean() + statistics
 
     def region_distance(self, features: Features, regions: Sequence[losses.Region]) -> torch.Tensor:
         """Σ over regions of the region's share × (the cosine term averaged over the region + the
@@ -300,8 +306,9 @@ class Neighbours:
         total = torch.zeros((), device=next(iter(features.values())).device)
         for region in regions:
             target: NeighboursTarget = region.target
+            statistics = self._statistics(features, target, region.masks)  # first: see distance
             cosine = self._cosine(features, target)
             inside = F.interpolate(region.masks[GRID_LAYER], size=cosine.shape[-2:], mode="area")
             term = (inside * cosine).sum() / inside.sum().clamp(min=losses.EPS)
-            total = total + region.weight * (term + self._statistics(features, target, region.masks))
+            total = total + region.weight * (term + statistics)
         return total
