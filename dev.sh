@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv and run the demo or the checks.
 #   ./dev.sh demo    install the package alone, stylize the example photo (impasto demo)
-#   ./dev.sh test    set up, then lint (ruff), type-check (mypy) and test (pytest)
+#   ./dev.sh test    set up, then lint (ruff), type-check (mypy), check the layers (lint-imports) and
+#                    test (pytest)
 #   ./dev.sh test --fast   the same with the fast tier of tests only (under a minute on 2 cores)
 #   ./dev.sh setup   set up only
 # Needs only Python 3.11 (or newer) with venv; everything else comes from the package index.
@@ -51,6 +52,7 @@ case "${1:-}" in
         .venv/bin/ruff check src tests bench examples
         .venv/bin/ruff format --check src tests bench examples
         .venv/bin/mypy
+        .venv/bin/lint-imports --no-cache   # the layer contract in pyproject.toml: nothing below reaches up
         if [ "${2:-}" = "--fast" ]; then
             .venv/bin/pytest -q -m "not slow" "${@:3}"   # the fast tier: under a minute on 2 cores
         else

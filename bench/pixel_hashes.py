@@ -47,7 +47,7 @@ def runs(folder: Path) -> dict[str, tuple[list[Path], dict[str, object]]]:
     style = examples.STYLE
     second = Path(__file__).resolve().parents[2] / "shared" / "images" / "the_scream.jpg"
     both = [style, second if second.exists() else style]
-    kinds = ("gram", "nearest", "mean-cov", "sliced-wasserstein")
+    kinds = ("gram", "nearest", "mean-cov", "sliced-wasserstein", "neighbours")
     table: dict[str, tuple[list[Path], dict[str, object]]] = {
         kind: ([style], {"style_loss": kind}) for kind in kinds
     }
@@ -55,6 +55,7 @@ def runs(folder: Path) -> dict[str, tuple[list[Path], dict[str, object]]]:
     masked = {"content_masks": (left_half_mask(folder),), "init": "content"}
     table["masked-gram"] = (both, {"style_loss": "gram", **masked})
     table["masked-nearest"] = (both, {"style_loss": "nearest", **masked})
+    table["masked-neighbours"] = (both, {"style_loss": "neighbours", **masked})
     return table
 
 

@@ -14,23 +14,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from impasto._version import __version__
 from impasto.config import StyleConfig
 from impasto.errors import (
     ConfigError,
     DeviceError,
     ImageError,
     ImpastoError,
-    Interrupted,
     WeightsError,
 )
 
 if TYPE_CHECKING:
     from impasto.apps.figures import explain, sweep
-    from impasto.core.optimize import Progress, RunResult
+    from impasto.core.optimize import Interrupted, Progress, RunResult
     from impasto.pipeline import Stylized, stylize, stylize_detailed
     from impasto.preview import make as sketch
 
-__version__ = "2.0.0"
 
 # name → the module that defines it ("module:attribute" where the name there differs), imported when
 # the name is first asked for. sketch is impasto.preview.make: "impasto.preview" stays the module
@@ -39,6 +38,7 @@ __version__ = "2.0.0"
 _LAZY = {
     "explain": "impasto.apps.figures",
     "sweep": "impasto.apps.figures",
+    "Interrupted": "impasto.core.optimize",
     "Progress": "impasto.core.optimize",
     "RunResult": "impasto.core.optimize",
     "Stylized": "impasto.pipeline",

@@ -1,16 +1,11 @@
 """The exceptions impasto raises for problems a user can fix.
 
 The CLI prints any :class:`ImpastoError` as one line and exits non-zero; anything else is a bug.
+Ctrl-C during a run is no such problem: it raises :class:`impasto.core.optimize.Interrupted` (also
+``impasto.Interrupted``), beside the loop whose best image it carries.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from PIL import Image
-
-    from impasto.core.optimize import RunResult
 
 
 def one_line(error: BaseException) -> str:
@@ -48,22 +43,3 @@ class OutOfMemory(ImpastoError):
 
     Once a scale has finished, running out of memory ends the run instead, with that scale's image
     (:attr:`impasto.pipeline.Stylized.ended` is then "out of memory")."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """The optimization was interrupted (Ctrl-C).
-
-    A KeyboardInterrupt, not an ImpastoError: code that handles a failed item (a batch, a figure's
-    cell) must not mistake the user's Ctrl-C for one and carry on; it stops everything, as Ctrl-C does.
-
-    ``result`` holds the best image found so far as a tensor; ``image``, where the API could finish it,
-    the same as a PIL image ready to save, with the content's colour profile in ``icc_profile``.
-    """
-
-    def __init__(
-        self, result: RunResult, image: Image.Image | None = None, icc_profile: bytes | None = None
-    ) -> None:
-        super().__init__(f"interrupted after {result.iterations} iterations")
-        self.result = result
-        self.image = image
-        self.icc_profile = icc_profile

@@ -28,7 +28,7 @@ from impasto.core import style as style_kinds
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.devices import ran_out_of_memory, release_memory, resolve_device
 from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
-from impasto.errors import ConfigError, ImageError, ImpastoError, Interrupted, OutOfMemory
+from impasto.errors import ConfigError, ImageError, ImpastoError, OutOfMemory
 from impasto.io import images
 from impasto.plan import Plan, Scale, check_style_shape, make_plan
 
@@ -97,7 +97,7 @@ def stylize(
     fields of :class:`StyleConfig` (``size``, ``style_weight``, …) and override ``config``. ``callback``
     receives a :class:`~impasto.core.optimize.Progress` after every iteration.
     Raises :class:`~impasto.errors.ImpastoError` subclasses for bad input, and
-    :class:`~impasto.errors.Interrupted` (holding the best image so far) on Ctrl-C.
+    :class:`~impasto.core.optimize.Interrupted` (holding the best image so far) on Ctrl-C.
     """
     return stylize_detailed(content, style, config=config, callback=callback, **options).image
 
@@ -118,7 +118,7 @@ def stylize_detailed(
     ``deadline`` (a :func:`time.monotonic` value) and ``should_stop`` (asked after every iteration)
     end the run early with its best image so far: ``ended`` is then "out of time" or "stopped". The one
     way to stop a run is these two; Ctrl-C (a KeyboardInterrupt, also one raised from ``callback``)
-    still raises :class:`~impasto.errors.Interrupted` with the best image so far. ``temporal`` (for
+    still raises :class:`~impasto.core.optimize.Interrupted` with the best image so far. ``temporal`` (for
     video frames, see apps/video/temporal.py) adds the temporal consistency terms and the start image,
     at one scale. ``status`` hears what the run is doing when it is not iterating ("loading the vgg19
     weights").
@@ -152,8 +152,8 @@ def stylize_detailed(
                 result = run_scale(
                     run, seen, runner, weights, index, previous, callback, temporal, tell, polled
                 )
-            except Interrupted as stop:
-                raise Interrupted(
+            except optimize.Interrupted as stop:
+                raise optimize.Interrupted(
                     stop.result, finish(run, seen, stop.result.image), run.content.icc_profile
                 ) from None
             finished.append(result)

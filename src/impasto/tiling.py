@@ -21,8 +21,7 @@ import torch
 # parse_memory lives in config (read without torch), kept here for tiling's users.
 from impasto.config import parse_memory as parse_memory
 from impasto.core.backbone import FeatureExtractor
-from impasto.core.optimize import RunResult
-from impasto.errors import Interrupted
+from impasto.core.optimize import Interrupted, RunResult
 
 # Memory of one L-BFGS iteration by pixels of the optimized image, measured on the CPU with VGG-16 up to
 # relu5_1 and history 50 (bench/speed.py: 598 MB at 256×170, 1025 MB at 512×341 px): activations and

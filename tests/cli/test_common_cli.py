@@ -178,12 +178,12 @@ def test_ctrl_c_in_a_batch_or_a_figure_stops_everything_with_130(
     import impasto.pipeline
     from impasto.core.optimize import RunResult
 
-    assert not issubclass(impasto.errors.Interrupted, impasto.errors.ImpastoError)
+    assert not issubclass(impasto.Interrupted, impasto.errors.ImpastoError)
     calls = []
 
     def interrupted(*args: object, **kwargs: object) -> None:
         calls.append(args)
-        raise impasto.errors.Interrupted(RunResult(torch.zeros(1, 3, 8, 8), 1.0, 3, "interrupted"))
+        raise impasto.Interrupted(RunResult(torch.zeros(1, 3, 8, 8), 1.0, 3, "interrupted"))
 
     photos = tmp_path / "photos"
     photos.mkdir()

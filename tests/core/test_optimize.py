@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import impasto
-from impasto.core.optimize import Progress, run
-from impasto.errors import Interrupted
+from impasto.core.optimize import Interrupted, Progress, run
 
 TARGET = torch.linspace(0.1, 0.9, 3 * 4 * 5).view(1, 3, 4, 5)
 

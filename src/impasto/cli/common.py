@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from impasto import __version__
+from impasto._version import __version__
 from impasto.choices import INIT_CHOICES
 from impasto.config import BY_NAME, GROUPS, OPTIONS, Option, StyleConfig, default_text
 from impasto.errors import ConfigError, ImpastoError

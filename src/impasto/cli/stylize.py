@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impasto.config import StyleConfig
-from impasto.errors import ImpastoError, Interrupted
+from impasto.errors import ImpastoError
 from impasto.io import files
 
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
@@ -113,6 +113,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     bar.status("loading PyTorch")  # seconds on a busy machine: the run says it has begun
     # Imported here so that --help, --version and argument errors answer without loading torch.
     from impasto.config import to_png_text
+    from impasto.core.optimize import Interrupted
     from impasto.io import images
     from impasto.pipeline import stylize_detailed
 

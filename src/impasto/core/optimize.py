@@ -9,13 +9,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from impasto.choices import OPTIMIZERS, Optimizer
 from impasto.core.lbfgs import HISTORY, LBFGS
-from impasto.errors import Interrupted
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 MAX_RECOVERIES = 3  # consecutive non-finite losses survived (by stepping back and halving the step)
@@ -53,6 +55,25 @@ class RunResult:
     # said so; interrupted: Ctrl-C (carried by :class:`Interrupted`).
     stopped: Literal["done", "diverged", "stopped", "interrupted"]
     message: str = ""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The optimization was interrupted (Ctrl-C).
+
+    A KeyboardInterrupt, not an ImpastoError: code that handles a failed item (a batch, a figure's
+    cell) must not mistake the user's Ctrl-C for one and carry on; it stops everything, as Ctrl-C does.
+
+    ``result`` holds the best image found so far as a tensor; ``image``, where the API could finish it,
+    the same as a PIL image ready to save, with the content's colour profile in ``icc_profile``.
+    """
+
+    def __init__(
+        self, result: RunResult, image: Image.Image | None = None, icc_profile: bytes | None = None
+    ) -> None:
+        super().__init__(f"interrupted after {result.iterations} iterations")
+        self.result = result
+        self.image = image
+        self.icc_profile = icc_profile
 
 
 def report_interval(device: torch.device) -> int:
