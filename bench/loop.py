@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 from impasto import examples
+from impasto.core.targets import make_targets
 from throughput import lbfgs_overhead, sync, timed
 
 RESULTS = common.RESULTS / "loop.jsonl"
@@ -86,7 +87,7 @@ def phases(args: argparse.Namespace) -> dict[str, Any]:
     )
     content = images.to_tensor(images.fit(images.load(CONTENT, 10**9).image, args.size)).to(device)
     style = images.to_tensor(images.fit(images.load(STYLE, 10**9).image, args.size)).to(device)
-    targets = pipeline.make_targets(runner.extractor, content, [style], [1.0], weights)
+    targets = make_targets(runner.extractor, content, [style], [1.0], weights)
     objective = pipeline.objective(runner, targets, weights)
     x = content.clone().requires_grad_(True)
 
@@ -146,7 +147,7 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
         extractor.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     content = images.to_tensor(images.fit(images.load(CONTENT, 10**9).image, args.size)).to(device)
     style = images.to_tensor(images.fit(images.load(STYLE, 10**9).image, args.size)).to(device)
-    targets = pipeline.make_targets(extractor, content, [style], [1.0], weights)
+    targets = make_targets(extractor, content, [style], [1.0], weights)
     dtype = precision.autocast
 
     def loss(x: torch.Tensor) -> torch.Tensor:

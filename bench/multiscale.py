@@ -18,10 +18,11 @@ import torch
 
 import common
 import impasto
-from impasto import examples, pipeline
+from impasto import examples
 from impasto.core import losses
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.optimize import Progress
+from impasto.core.targets import make_targets
 from impasto.core.weights import load_params
 from impasto.io import images
 
@@ -36,7 +37,7 @@ def score(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> di
     extractor = FeatureExtractor(
         entry.architecture, params, entry.preprocessing, [*weights.content_layers, *weights.style_layers]
     )
-    targets = pipeline.make_targets(extractor, content, [style], [1.0], weights)
+    targets = make_targets(extractor, content, [style], [1.0], weights)
     with torch.no_grad():
         _, terms = losses.objective(image, extractor(image), targets, weights)
     return {name: round(value.item(), 4) for name, value in terms.items()}

@@ -21,7 +21,8 @@ from PIL import Image
 
 import common
 import impasto
-from impasto import examples, tiling
+from impasto import examples
+from impasto.core import tiling
 
 
 def seam_ratio(image: Image.Image, windows: list[tiling.Tile]) -> float:

@@ -28,6 +28,7 @@ from impasto import examples, pipeline
 from impasto.core import losses
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.optimize import Progress
+from impasto.core.targets import make_targets
 from impasto.core.weights import load_params
 from impasto.io import images
 
@@ -44,7 +45,7 @@ def scorer(size: int, device: str) -> Any:
     ).to(device)
     content = images.to_tensor(images.fit(images.load(examples.CONTENT, 10**9).image, size))
     style = images.to_tensor(images.fit(images.load(examples.STYLE, 10**9).image, size))
-    targets = pipeline.make_targets(extractor, content.to(device), [style.to(device)], [1.0], weights)
+    targets = make_targets(extractor, content.to(device), [style.to(device)], [1.0], weights)
 
     def score(image: torch.Tensor) -> float:
         image = image.to(device)

@@ -12,6 +12,7 @@ from PIL import Image
 
 import impasto
 from impasto.core.optimize import Progress
+from impasto.core.targets import make_targets
 
 
 @pytest.mark.slow
@@ -134,7 +135,7 @@ def test_nearest_targets_follow_the_content_from_block_3_and_keep_grams_before()
     runner = pipeline.network(config.model, None, layers, "max", "cpu", "fp32", "off")
     torch.manual_seed(0)
     content, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 48, 80)
-    targets = pipeline.make_targets(runner.extractor, content, [style], [1.0], weights, kind="nearest")
+    targets = make_targets(runner.extractor, content, [style], [1.0], weights, kind="nearest")
     style_features = runner.extractor(style)
     content_features = runner.extractor(content)
     for name, target in targets.style.items():

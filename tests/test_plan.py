@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 import impasto
-from impasto import tiling
 from impasto.config import StyleConfig
+from impasto.core import tiling
 from impasto.core.optimize import Progress
 from impasto.errors import ConfigError
 from impasto.plan import iterations_at, make_plan, scale_sizes

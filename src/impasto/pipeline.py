@@ -10,27 +10,27 @@ import dataclasses
 import functools
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from impasto import tiling
 from impasto.choices import INIT_CHOICES
 from impasto.config import MaskLike, StyleConfig
-from impasto.core import color, losses, optimize, pyramid, runtime
+from impasto.core import color, losses, optimize, pyramid, runtime, tiling
 from impasto.core import style as style_kinds
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.devices import ran_out_of_memory, release_memory, resolve_device
+from impasto.core.targets import make_targets, tiled_targets
 from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
-from impasto.errors import ConfigError, ImageError, ImpastoError, OutOfMemory
+from impasto.errors import ConfigError, ImageError, OutOfMemory
 from impasto.io import images
 from impasto.plan import Plan, Scale, check_style_shape, make_plan
+from impasto.start import initial_image
 
 ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
 StyleLike = ImageLike | Sequence[ImageLike]
@@ -361,7 +361,7 @@ def run_scale(
             seed=config.seed,
         )
         return descend(start, targets, _reporter(callback, schedule, index))
-    # Tiled (tiling.py): what the style loss keeps of each painting is gathered tile by tile of it,
+    # Tiled (core/tiling.py): what the style loss keeps of each painting is gathered tile by tile of it,
     # once; each tile's targets come from the content under it.
     tile_targets = tiled_targets(
         runner.extractor,
@@ -525,103 +525,6 @@ def _resized_like(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tenso
     return None if mask is None else pyramid.resize(mask, (image.shape[-2], image.shape[-1]))
 
 
-def make_targets(
-    extractor: FeatureExtractor,
-    content: torch.Tensor,
-    styles: Sequence[torch.Tensor],
-    blend: Sequence[float],
-    weights: losses.Weights,
-    regions: Sequence[tuple[torch.Tensor, torch.Tensor | None]] = (),
-    *,
-    kind: str = "gram",
-    seed: int = 0,
-) -> losses.Targets:
-    """Content features of ``content`` (1, 3, H, W) and the targets of the style loss ``kind`` (a name
-    of :data:`impasto.core.style.KINDS`, ``seed`` what it draws) for ``styles`` (each (1, 3, H_i, W_i)),
-    blended by ``blend`` (summing to 1). With ``regions`` (one (content mask (1, 1, H, W), style mask
-    (1, 1, H_i, W_i) or None) per style), each style's target for its own region of the output, from its
-    own region of the painting, by the kind that serves ``kind`` with masks.
-
-    ``extractor`` is the plain network, in fp32 whatever precision the optimization runs at: targets
-    are computed once, so full precision costs nothing, and they are then the truest picture of the
-    content and the styles; the optimization compares its own (perhaps bf16) features with them, and
-    what rounding adds there is noise it cannot remove either way."""
-    served = style_kinds.serving(kind, masks=bool(regions))
-    if served is None:  # the plan refuses this before any work; a library caller may still ask
-        accepted = style_kinds.accepting("masks")
-        raise ConfigError(f"masks work with --style-loss {accepted} only, not {kind}")
-    loss = style_kinds.make(served, weights.style_layers, seed)
-    with torch.no_grad():
-        content_features = extractor(content)
-    content_target = {name: content_features[name] for name in weights.content_layers}
-    if not regions:
-        summaries = [summarize_painting(loss, extractor, image) for image in styles]
-        return losses.Targets(content_target, loss, style=loss.target(summaries, blend, content_features))
-    parts = []
-    for (mask, style_mask), image in zip(regions, styles, strict=True):
-        summary = summarize_painting(loss, extractor, image, style_mask)
-        parts.append(
-            losses.Region(
-                masks=_at_layers(mask, content_features, loss.reads),
-                target=loss.target([summary], [1.0], content_features),
-                weight=float(mask.mean()),
-            )
-        )
-    return losses.Targets(content_target, loss, regions=tuple(parts))
-
-
-def summarize_painting(
-    loss: style_kinds.StyleLoss,
-    extractor: FeatureExtractor,
-    image: torch.Tensor,
-    mask: torch.Tensor | None = None,
-) -> Any:
-    """What ``loss`` keeps of the painting ``image`` (1, 3, H, W), in the region ``mask`` (1, 1, H, W)
-    when given."""
-    with torch.no_grad():
-        features = extractor(image)
-    return loss.summarize(features, None if mask is None else _at_layers(mask, features, loss.reads))
-
-
-def tiled_targets(
-    extractor: FeatureExtractor,
-    styles: Sequence[torch.Tensor],
-    blend: Sequence[float],
-    weights: losses.Weights,
-    tile_side: int,
-    *,
-    kind: str = "gram",
-    seed: int = 0,
-) -> Callable[[torch.Tensor], losses.Targets]:
-    """For a tiled scale: what the kind that serves ``kind`` on tiles keeps of each painting (each
-    (1, 3, H_i, W_i)), gathered tile by tile of it (:func:`tiling.tiled_features`); returns the targets
-    of one tile of the output from the content (1, 3, h, w) under it."""
-    served = style_kinds.serving(kind, tiles=True)
-    if served is None:  # the plan refuses this before any work
-        raise ConfigError(f"--style-loss {kind} works only on images that fit in memory")
-    loss = style_kinds.make(served, weights.style_layers, seed)
-    summaries = [
-        loss.merge([loss.summarize(tile) for tile in tiling.tiled_features(extractor, image, tile_side)])
-        for image in styles
-    ]
-
-    def targets(content: torch.Tensor) -> losses.Targets:
-        with torch.no_grad():
-            features = extractor(content)
-        content_target = {name: features[name] for name in weights.content_layers}
-        return losses.Targets(content_target, loss, style=loss.target(summaries, blend, features))
-
-    return targets
-
-
-def _at_layers(
-    mask: torch.Tensor, features: dict[str, torch.Tensor], layers: Iterable[str]
-) -> dict[str, torch.Tensor]:
-    """A mask (1, 1, H, W) at the resolution of each of ``layers``' ``features``, by averaging, like
-    the poolings between the layers."""
-    return {name: F.interpolate(mask, size=features[name].shape[-2:], mode="area") for name in layers}
-
-
 def _masks(config: StyleConfig, styles: int) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """The content masks (one per style, each (1, 1, H, W) in [0, 1]) and style masks (or Nones)."""
     content = [_load_mask(m, config, "content mask") for m in config.content_masks]
@@ -645,52 +548,6 @@ def _load_mask(source: MaskLike, config: StyleConfig, what: str) -> torch.Tensor
     loaded = _load(source, config, what)
     grey = np.asarray(loaded.image.convert("L"), dtype=np.float32) / 255.0  # (H, W)
     return torch.from_numpy(grey)[None, None]
-
-
-def initial_image(
-    config: StyleConfig,
-    content: torch.Tensor,
-    styles: Sequence[torch.Tensor],
-    blend: Sequence[float],
-    tell: Callable[[str], None] = lambda message: None,
-    regions: Sequence[torch.Tensor] = (),
-    picture: images.LoadedImage | None = None,
-) -> torch.Tensor:
-    """The image the optimization starts from, (1, 3, H, W) like ``content``; ``styles`` (each
-    (1, 3, H_i, W_i)) as the network sees them, blended by ``blend``, or with ``regions`` (one content
-    mask (1, 1, H, W) per style) each in its own region; ``picture``: the image file ``config.init``
-    names, loaded by :func:`prepare`. Without the sketch's network (onnxruntime or
-    its files missing), "preview" starts from the photo and ``tell`` says why: the sketch only saves
-    time, and everything else works without it."""
-    if config.init == "preview":
-        from impasto import preview
-
-        photo, paintings = images.to_pil(content), [images.to_pil(s) for s in styles]
-        try:
-            if regions:
-                masks = [m[0, 0].cpu().numpy() for m in regions]  # (H, W) each
-                sketch = preview.composite([preview.sketch(photo, [p]) for p in paintings], masks)
-            else:
-                sketch = preview.sketch(photo, paintings, blend)
-        except ImpastoError as error:
-            tell(f"no sketch to start from ({error}): starting from the photo")
-            return content.clone()
-        return images.to_tensor(sketch).to(content.device)
-    if config.init == "content":
-        return content.clone()
-    if config.init in ("noise", "blend"):
-        generator = torch.Generator().manual_seed(config.seed)
-        # White noise, uniform over the pixel range, as in Gatys et al.
-        noise = torch.rand(content.shape, generator=generator).to(content.device)
-        # "blend": halfway between the photo and noise — the layout is kept loosely, the surfaces are
-        # free to take the style's strokes.
-        return noise if config.init == "noise" else (content + noise) / 2
-    if config.init == "style":
-        start = styles[0]
-    else:
-        assert picture is not None, "prepare() loads the image file init names"
-        start = images.to_tensor(picture.image).to(content.device)
-    return pyramid.resize(start, (content.shape[-2], content.shape[-1]))
 
 
 def expand_styles(style: StyleLike) -> list[ImageLike]:

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from impasto import tiling
 from impasto.config import MIN_SIZE, StyleConfig
-from impasto.core import runtime
+from impasto.core import runtime, tiling
 from impasto.core import style as style_kinds
 from impasto.core.shapes import MIN_SIDE as MIN_SIDE
 from impasto.core.shapes import refuse_thin as refuse_thin

@@ -16,6 +16,7 @@ from PIL import Image
 
 import impasto
 import impasto.core.optimize
+import impasto.core.targets
 import impasto.pipeline
 from impasto.core import losses, runtime, style
 from impasto.core.backbone import FeatureExtractor
@@ -330,7 +331,7 @@ def test_a_bf16_stylization_ends_near_the_fp32_one(content_path: Path, style_pat
     content = images.to_tensor(images.fit(images.load(content_path, 10**8).image, 48))
     style = images.to_tensor(images.fit(images.load(style_path, 10**8).image, 48))
     weights = impasto.pipeline.loss_weights(fp32.config)
-    targets = impasto.pipeline.make_targets(plain, content, [style], [1.0], weights)
+    targets = impasto.core.targets.make_targets(plain, content, [style], [1.0], weights)
 
     def fp32_loss(image: Image.Image) -> float:
         x = images.to_tensor(image)

@@ -17,6 +17,7 @@ from impasto.core.backbone import INPUT
 from impasto.core.style import Features, Masks
 from impasto.core.style.layerwise import Layerwise
 from impasto.core.style.neighbours import HYPERCOLUMN
+from impasto.core.targets import make_targets
 from impasto.errors import ConfigError
 
 # Tiny features: two layers before block 3 (Gram matrices for "nearest") and one after (matched).
@@ -222,7 +223,7 @@ def test_masks_on_a_kind_that_refuses_them_fail_in_one_line() -> None:
     with pytest.raises(
         ConfigError, match="masks work with --style-loss gram, nearest or neighbours only, not mean-cov"
     ):
-        pipeline.make_targets(
+        make_targets(
             runner.extractor,
             image,
             [image],
@@ -240,8 +241,6 @@ def test_a_masked_nearest_run_takes_gram_targets() -> None:
     image = torch.rand(1, 3, 32, 32)
     weights = losses.Weights(1.0, 1.0, 0.0, {"relu4_2": 1.0}, {"relu1_1": 0.5, "relu3_1": 0.5})
     region = (torch.ones(1, 1, 32, 32), None)
-    targets = pipeline.make_targets(
-        runner.extractor, image, [image], [1.0], weights, [region], kind="nearest"
-    )
+    targets = make_targets(runner.extractor, image, [image], [1.0], weights, [region], kind="nearest")
     assert type(targets.loss).__name__ == "Gram"
     assert targets.regions[0].target["relu3_1"].shape == (1, 256, 256)

@@ -356,7 +356,7 @@ def test_the_command_line_takes_or_refuses_each_options_file_in_one_line(
     """Each file through ``impasto --config FILE --dry-run`` in this process: exit 0, or one line on
     stderr (exit 2 when the file is what is wrong; 1 or 2 when a value it gives is refused later, as a
     device that is not there), never a traceback, and nothing written."""
-    from impasto import tiling
+    from impasto.core import tiling
 
     # A plan counts what the process already holds against --max-memory ("1GB" in some files): as a
     # fresh command would hold, not this test process after a whole suite's networks.

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import torch
 
-# parse_memory lives in config (read without torch), kept here for tiling's users.
-from impasto.config import parse_memory as parse_memory
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.optimize import Interrupted, RunResult
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import impasto
-from impasto import tiling
-from impasto.core import losses, style
+from impasto.config import parse_memory
+from impasto.core import losses, style, tiling
 from impasto.core.backbone import FeatureExtractor
 from impasto.core.weights import load_params
 from impasto.errors import ConfigError
@@ -15,13 +15,13 @@ from impasto.io import images
 
 
 def test_parse_memory() -> None:
-    assert tiling.parse_memory("2GB") == 2 * 2**30
-    assert tiling.parse_memory("1.5g") == int(1.5 * 2**30)
-    assert tiling.parse_memory("512MB") == 512 * 2**20
-    assert tiling.parse_memory("1000") == 1000
+    assert parse_memory("2GB") == 2 * 2**30
+    assert parse_memory("1.5g") == int(1.5 * 2**30)
+    assert parse_memory("512MB") == 512 * 2**20
+    assert parse_memory("1000") == 1000
     for bad in ("lots", "-1GB", "2TB", ""):
         with pytest.raises(ConfigError, match="max-memory"):
-            tiling.parse_memory(bad)
+            parse_memory(bad)
     assert impasto.StyleConfig(max_memory="1GB").max_memory == 2**30  # type: ignore[arg-type]
 
 
