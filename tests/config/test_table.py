@@ -53,7 +53,7 @@ def test_batch_and_video_take_the_same_options() -> None:
 
 
 def test_the_web_form_offers_what_the_table_marks_for_it() -> None:
-    from impasto.web import app
+    from impasto.web import job_requests as app
 
     assert set(app.OPTIONS) == {o.name for o in OPTIONS if o.web}
     assert app.OPTIONS["style_weight"] is float and app.OPTIONS["multiscale"] is bool
@@ -82,7 +82,7 @@ def test_reading_a_config_loads_no_torch(tmp_path: Path) -> None:
         "import argparse, json, sys\n"
         "from impasto.cli.common import add_picture_options\n"
         "from impasto.config import StyleConfig, from_toml, to_toml\n"
-        "from impasto.web.app import form_choices\n"
+        "from impasto.web.job_requests import form_choices\n"
         f"config = from_toml({str(saved)!r}, StyleConfig(max_memory='1GB'))\n"
         "to_toml(config), form_choices(), add_picture_options(argparse.ArgumentParser())\n"
         "print(json.dumps([config.max_memory, 'torch' in sys.modules]))\n"

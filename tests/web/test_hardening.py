@@ -208,13 +208,13 @@ def test_a_session_is_made_only_by_the_pages_requests_and_work_is_never_evicted(
     server = serve(Limits(max_sessions=2))
     status, _, response = send(server, "GET", "/")
     alice = session_cookie(response)
-    assert status == 200 and not server.app.sessions  # a cookie, but no session yet
+    assert status == 200 and not server.app.sessions.sessions  # a cookie, but no session yet
     status, kept = upload(server, png(), cookie=alice)
     assert status == 200
     for _ in range(260):
         assert send(server, "GET", "/")[0] == 200
     assert send(server, "GET", "/api/setup")[0] == 200
-    assert len(server.app.sessions) == 1
+    assert len(server.app.sessions.sessions) == 1
     assert upload(server, png())[0] == 200  # a second session (a script without a cookie)
     status, answer = upload(server, png())  # a third: both have uploads
     assert status == 503 and "as many visitors" in answer["error"]
@@ -264,7 +264,7 @@ def test_sessions_uploading_at_once_get_no_internal_errors_and_stay_within_the_r
     for thread in users:
         thread.join(120)
     assert set(statuses) <= {200, 507} and 200 in statuses and 507 in statuses, sorted(set(statuses))
-    assert max(peaks) <= room and server.app.disk_used() <= room
+    assert max(peaks) <= room and server.app.sessions.disk_used() <= room
 
 
 # -- addresses -------------------------------------------------------------------------------------

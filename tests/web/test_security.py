@@ -61,16 +61,16 @@ def test_a_cross_site_post_is_refused_before_it_does_anything(server: Server) ->
             status, answer = send(server, "POST", "/api/jobs", body, headers)
             assert status == 403, headers
             assert "other web sites" in answer["error"] or "impasto's page" in answer["error"]
-    assert all(not session.jobs for session in server.app.sessions.values())
+    assert all(not session.jobs for session in server.app.sessions.sessions.values())
 
 
 def test_a_foreign_host_is_refused_dns_rebinding(server: Server) -> None:
     for method, path in (("GET", "/"), ("GET", "/api/setup"), ("POST", "/api/jobs")):
         status, answer = send(server, method, path, JOB, {"Host": "evil.example:80"})
         assert status == 403 and "answers only to http://127.0.0.1:" in answer["error"]
-    sessions = len(server.app.sessions)
+    sessions = len(server.app.sessions.sessions)
     send(server, "GET", "/", headers={"Host": "evil.example"})
-    assert len(server.app.sessions) == sessions  # refused before a session is made
+    assert len(server.app.sessions.sessions) == sessions  # refused before a session is made
 
 
 def test_the_page_itself_gets_through(server: Server) -> None:
@@ -133,7 +133,7 @@ def test_visits_that_upload_nothing_leave_nothing_and_sessions_are_capped(
     server = serve(Limits(max_sessions=5))
     for _ in range(40):  # cookieless visits, as a page in a loop makes them
         assert send(server, "GET", "/")[0] == 200
-    assert len(server.app.sessions) <= 5
+    assert len(server.app.sessions.sessions) <= 5
     assert list(server.app.folder.iterdir()) == []  # no folder without an upload
 
 
@@ -173,7 +173,7 @@ def test_uploads_share_a_bounded_room_on_disk(serve: Callable[[Limits], Server])
     ]
     assert [status for status, _ in answers][:1] == [200]
     assert answers[-1][0] == 507 and "room for uploads is full" in answers[-1][1]["error"]
-    assert server.app.disk_used() <= 200_000
+    assert server.app.sessions.disk_used() <= 200_000
 
 
 def test_an_upload_that_would_decode_too_large_is_refused_from_its_header(
@@ -327,7 +327,9 @@ def test_a_run_that_diverges_at_once_is_reported_as_stopped_not_done(server: Ser
     request["options"].update(style_weight=1e308, iterations=5)
     status, answer = send(server, "POST", "/api/jobs", json.dumps(request).encode(), headers)
     assert status == 202, answer
-    job = next(j for s in server.app.sessions.values() for j in s.jobs.values() if j.id == answer["id"])
+    job = next(
+        j for s in server.app.sessions.sessions.values() for j in s.jobs.values() if j.id == answer["id"]
+    )
     deadline = time.monotonic() + 120
     while job.state in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.1)

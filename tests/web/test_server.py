@@ -26,7 +26,7 @@ from serve_command import impasto_serve
 from impasto.config import StyleConfig
 from impasto.core import style
 from impasto.web import Limits, Server
-from impasto.web.app import command_line
+from impasto.web.commands import command_line
 
 FAST: dict[str, Any] = {"size": 48, "iterations": 4, "precision": "fp32"}
 

@@ -8,7 +8,8 @@ command line never load it.
 
 from __future__ import annotations
 
-from impasto.web.app import App, Limits
+from impasto.web.app import App
+from impasto.web.limits import Limits
 from impasto.web.server import BindError, Server, make_server
 
 __all__ = ["App", "BindError", "Limits", "Server", "make_server"]

@@ -42,7 +42,7 @@ BUSY = (
 
 @dataclass
 class Rules:
-    """One server's bounds (web.app.Limits says what each means) and its open connections."""
+    """One server's bounds (web.limits.Limits says what each means) and its open connections."""
 
     idle_timeout: float
     request_timeout: float

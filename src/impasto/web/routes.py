@@ -39,9 +39,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from impasto import examples
-from impasto.web.app import App, HttpError, Session, download_name, size_text
+from impasto.web.app import App
+from impasto.web.commands import download_name
+from impasto.web.errors import HttpError
 from impasto.web.jobs import Job
 from impasto.web.middleware import AccessToken, HostCheck, SameOrigin, SecurityHeaders
+from impasto.web.sessions import Session
+from impasto.web.uploads import size_text
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "impasto_session"
@@ -59,7 +63,7 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
             response.headers.append("Set-Cookie", f"{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict")
 
     def session_of(request: Request) -> Session | None:
-        return app.find(request.cookies.get(COOKIE))
+        return app.sessions.find(request.cookies.get(COOKIE))
 
     def job_of(request: Request) -> Job:
         return app.job(session_of(request), request.path_params["job"])
@@ -68,7 +72,7 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         app.sketcher.warm()  # whoever loads the page will soon want a sketch
         response = Response((STATIC / "index.html").read_bytes(), media_type="text/html; charset=utf-8")
         response.headers["Cache-Control"] = "no-store"
-        session_cookie(response, app.new_cookie(request.cookies.get(COOKIE)))
+        session_cookie(response, app.sessions.new_cookie(request.cookies.get(COOKIE)))
         return response
 
     async def favicon(request: Request) -> Response:  # browsers ask for it whatever the page says
@@ -84,7 +88,7 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         return _json(app.setup())
 
     async def upload(request: Request) -> Response:
-        session, new = app.session(request.cookies.get(COOKIE))
+        session, new = app.sessions.session(request.cookies.get(COOKIE))
         body = await _body(request, app.limits.max_upload_bytes)
         name = urllib.parse.unquote(request.headers.get("x-filename", "image"))
         reference, kept = await run_in_threadpool(app.upload, session, name, body)
@@ -93,7 +97,7 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         return response
 
     async def start(request: Request) -> Response:
-        session, new = app.session(request.cookies.get(COOKIE))
+        session, new = app.sessions.session(request.cookies.get(COOKIE))
         body = await _body(request, JSON_LIMIT)
         try:
             asked = json.loads(body or b"{}")
@@ -116,7 +120,7 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         session = session_of(request)
         job = app.job(session, request.path_params["job"])
         assert session is not None  # app.job found the job in it
-        with app.lock:
+        with app.sessions.lock:
             if session.streams >= app.limits.streams_per_session:
                 raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, "this page has too many progress streams open")
             session.streams += 1
@@ -134,7 +138,7 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
                         return
                     await asyncio.sleep(EVENT_INTERVAL[bool(status["preview_version"])])
             finally:
-                with app.lock:
+                with app.sessions.lock:
                     session.streams -= 1
 
         return StreamingResponse(

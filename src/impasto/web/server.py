@@ -29,9 +29,10 @@ from types import FrameType
 
 import uvicorn
 
-from impasto.web.app import App, Limits
+from impasto.web.app import App
 from impasto.web.connections import Rules, protocol_for
 from impasto.web.jobs import Stylize
+from impasto.web.limits import Limits
 from impasto.web.middleware import Contained
 from impasto.web.routes import JSON_LIMIT, build
 

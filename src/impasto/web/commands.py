@@ -1,0 +1,63 @@
+"""What the page shows of a job besides its picture: the ``impasto`` command that makes the same image,
+and the name its download takes."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import fields
+from pathlib import Path
+
+from impasto.config import StyleConfig
+
+# The options ``impasto preview`` takes: those a feed-forward sketch honours (preview.make).
+SKETCH_OPTIONS = frozenset(
+    {"size", "style_blend", "preserve_colors", "color_match", "max_pixels", "max_upscale", "content_masks"}
+)
+
+
+def command_line(
+    content: str,
+    styles: list[str],
+    config: StyleConfig,
+    budget: float | None,
+    *,
+    sketch: bool = False,
+    masks: list[str] = [],  # noqa: B006 (never changed)
+) -> str:
+    """The ``impasto`` command that makes the same image (options that differ from the defaults, the
+    server's device included); with ``sketch``, the ``impasto preview`` command of its quick sketch."""
+    defaults = StyleConfig()
+    words = ["impasto", *(["preview"] if sketch else []), content, *styles]
+    words += ["-o", "impasto-sketch.png" if sketch else "impasto.png"]
+    for f in fields(StyleConfig):
+        value = getattr(config, f.name)
+        if value == getattr(defaults, f.name) or (sketch and f.name not in SKETCH_OPTIONS):
+            continue
+        if f.name == "content_masks":  # by the names the user knows them by
+            for mask in masks:
+                words += ["--content-mask", mask]
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(option if value else f"--no-{f.name.replace('_', '-')}")
+        elif isinstance(value, tuple):
+            if f.name == "style_blend" and len(set(value)) <= 1:
+                continue
+            words += [option, ",".join(f"{v:g}" for v in value)]
+        else:
+            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    if budget is not None and not sketch:
+        words += ["--time-budget", f"{budget:g}"]
+    return shlex.join(words)
+
+
+def download_name(content: str, styles: list[str], size: tuple[int, int] | None, sketch: bool) -> str:
+    """A result's file name that says what it is: ``photo-in-starry-night-768px.png``."""
+
+    def stem(name: str) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "-", Path(name).stem).strip("-").lower()[:40] or "image"
+
+    style = "-and-".join(stem(name) for name in styles[:2]) + ("-and-more" if len(styles) > 2 else "")
+    pixels = f"-{max(size)}px" if size else ""
+    return f"{stem(content)}-in-{style}{'-sketch' if sketch else ''}{pixels}.png"

@@ -1,0 +1,145 @@
+"""A page's request for a job, read: its images (uploads or examples, by reference), the styles' weights
+and masks, and its options, each checked; every bad value a 400 that names it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from impasto.choices import INIT_CHOICES
+from impasto.config import OPTIONS as FIELDS
+from impasto.config import StyleConfig
+from impasto.errors import ConfigError
+from impasto.web.errors import HttpError
+from impasto.web.limits import Limits
+
+# Options the page may set (those StyleConfig's fields mark ``web``), and the JSON type of each.
+# Everything else keeps the library's default.
+OPTIONS: dict[str, type] = {o.name: o.type for o in FIELDS if o.web and o.type is not None}
+
+
+def form_choices() -> dict[str, list[str]]:
+    """The choices of the web form's menus, from StyleConfig's fields. The page cannot name files on
+    the server, so its start images are the named ones only."""
+    menus = {o.name: list(o.choices) for o in FIELDS if o.web and o.choices is not None}
+    menus["init"] = list(INIT_CHOICES)
+    return menus
+
+
+@dataclass(frozen=True)
+class Images:
+    """The images a request names, found: each file, and the word a command line names it by
+    (:func:`command_word`)."""
+
+    content: Path
+    content_name: str  # the name the user knows it by
+    content_word: str
+    styles: list[Path]
+    style_words: list[str]
+    blend: list[float]  # the styles' weights, as given
+    masks: list[Path]  # white where each style goes (none, one per style, or the first of two)
+    mask_words: list[str]
+
+
+def images(request: dict[str, Any], find: Callable[[object], tuple[Path, str]], max_styles: int) -> Images:
+    """The content and styles ``request`` names, each found by ``find`` ("upload:ID" or "example:NAME"
+    → (the file, its name)), at most ``max_styles`` styles."""
+    content, content_name = find(request.get("content"))
+    styles_in = request.get("styles")
+    if not isinstance(styles_in, list) or not styles_in:
+        raise HttpError(HTTPStatus.BAD_REQUEST, "choose at least one style image")
+    if len(styles_in) > max_styles:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"at most {max_styles} style images")
+    styles, style_words, blend, masks, mask_words = [], [], [], [], []
+    for item in styles_in:
+        if not isinstance(item, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "each style is {image, weight, mask}")
+        path, name = find(item.get("image"))
+        styles.append(path)
+        style_words.append(command_word(item.get("image"), path, name))
+        blend.append(number(item.get("weight", 1.0), "style weight"))
+        if item.get("mask") is not None:  # white where this style goes
+            mask, mask_name = find(item["mask"])
+            masks.append(mask)
+            mask_words.append(command_word(item["mask"], mask, mask_name))
+    if masks and not (len(masks) == len(styles) or (len(styles) == 2 and styles_in[0].get("mask"))):
+        raise HttpError(
+            HTTPStatus.BAD_REQUEST,
+            "give every style a mask, or none (with two styles, the first one's mask is enough)",
+        )
+    content_word = command_word(request.get("content"), content, content_name)
+    return Images(content, content_name, content_word, styles, style_words, blend, masks, mask_words)
+
+
+def options(
+    requested: object, blend: list[float], masks: tuple[Path, ...], device: str, limits: Limits
+) -> tuple[StyleConfig, float | None]:
+    """The request's ``options`` object → (the run's StyleConfig on ``device``, with the styles' ``blend``
+    and their ``masks``; its time budget or None). Only the options the page may set, each of its JSON
+    type; then the checks every option passes, and this server's ``limits``."""
+    if not isinstance(requested, dict):
+        raise HttpError(HTTPStatus.BAD_REQUEST, "options must be an object")
+    values: dict[str, Any] = {}
+    for name, value in requested.items():
+        if name == "time_budget" or value is None or value == "":
+            continue
+        kind = OPTIONS.get(name)
+        if kind is None:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown option {name!r}")
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be true or false, got {shown(value)}")
+            values[name] = value
+        elif kind is str:
+            if not isinstance(value, str):
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be text, got {shown(value)}")
+            values[name] = value
+        else:
+            amount = number(value, name)
+            if kind is int and amount != int(amount):
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a whole number, got {shown(value)}")
+            values[name] = int(amount) if kind is int else amount
+    if values.get("init", "content") not in INIT_CHOICES:  # not a path: no files on the server
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"init must be one of {', '.join(INIT_CHOICES)}")
+    budget = requested.get("time_budget")
+    budget = None if budget in (None, "", 0) else number(budget, "time budget")
+    if budget is not None and budget <= 0:
+        raise HttpError(HTTPStatus.BAD_REQUEST, "the time budget must be a positive number of seconds")
+    try:
+        config = StyleConfig(device=device, style_blend=tuple(blend), content_masks=masks, **values)
+    except ConfigError as error:
+        raise HttpError(HTTPStatus.BAD_REQUEST, str(error)) from None
+    if config.size is not None and config.size > limits.max_size:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"this server makes images of at most {limits.max_size} px")
+    if config.iterations is not None and config.iterations > limits.max_iterations:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"at most {limits.max_iterations} iterations here")
+    return config, budget
+
+
+def command_word(reference: object, path: Path, name: str) -> str:
+    """How a command line names an image: an example by its real path (it ships with impasto, so the
+    command runs as shown), an upload by the name of the file the user chose."""
+    return str(path) if isinstance(reference, str) and reference.startswith("example:") else name
+
+
+def number(value: object, what: str) -> float:
+    """A finite number from JSON (or a numeric string, as a form sends); anything else is a 400."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {shown(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a number, got {shown(value)}") from None
+    if not math.isfinite(number):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{what} must be a finite number, got {shown(value)}")
+    return number
+
+
+def shown(value: object) -> str:
+    """``value`` for an error message, cut short: a request can hold a 5000-digit number."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"

@@ -1,0 +1,36 @@
+"""What one web server allows: the sizes, counts and times its sessions, uploads, jobs and connections
+are held to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server allows; the defaults suit a laptop serving a few people."""
+
+    max_upload_bytes: int = 25 * 2**20
+    max_upload_pixels: int = 40_000_000
+    # Memory one image's decoding may take (images.decode_cost: a 32 Mpx baseline JPEG or PNG, about
+    # 26 Mpx of progressive JPEG, 16 Mpx of WebP), for an upload and again when a job reads it. Uploads
+    # are decoded one at a time; one that waits longer than request_timeout for its turn hears 503.
+    max_decode_bytes: int = 384 * 2**20
+    max_size: int = 1024  # long side of an output
+    max_iterations: int = 2000
+    max_styles: int = 4
+    max_waiting: int = 16  # jobs queued behind the running one
+    max_sketches: int = 16  # quick sketches waiting for the sketch thread (about half a second each)
+    uploads_per_session: int = 8  # the oldest is forgotten beyond this
+    jobs_per_session: int = 4  # finished jobs kept (with their images); the oldest go first
+    session_idle: float = 3600.0  # seconds without a request before a session and its files are dropped
+    # Sessions kept at once. Only a request carrying the page's token makes one; beyond this the
+    # longest-idle session with nothing in it goes, and a session with uploads or jobs is never dropped
+    # to make room (a newcomer then hears 503).
+    max_sessions: int = 256
+    max_disk_bytes: int = 2 * 2**30  # uploads kept at once, all sessions together
+    request_timeout: float = 30.0  # seconds a request's headers may take (connections.py: the body more)
+    idle_timeout: float = 15.0  # seconds a connection may wait for its (next) request
+    per_client: int = 64  # connections one address may hold; its newest replaces its oldest idle one
+    max_connections: int = 512  # connections open at once; more are turned away with a 503
+    streams_per_session: int = 4  # progress streams (server-sent events) one session may hold open
