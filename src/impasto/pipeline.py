@@ -118,26 +118,16 @@ def stylize_detailed(
     ``deadline`` (a :func:`time.monotonic` value) and ``should_stop`` (asked after every iteration)
     end the run early with its best image so far: ``ended`` is then "out of time" or "stopped". The one
     way to stop a run is these two; Ctrl-C (a KeyboardInterrupt, also one raised from ``callback``)
-    still raises :class:`~impasto.core.optimize.Interrupted` with the best image so far. ``temporal`` (for
-    video frames, see apps/video/temporal.py) adds the temporal consistency terms and the start image,
-    at one scale. ``status`` hears what the run is doing when it is not iterating ("loading the vgg19
-    weights").
+    still raises :class:`~impasto.core.optimize.Interrupted` with the best image so far. ``temporal``
+    (video frames: apps/video/temporal.py) adds the temporal terms and the start image, at one scale.
+    ``status`` hears what the run does when it is not iterating ("loading the vgg19 weights").
 
-    The steps, each a function below: 1. :func:`prepare` (options, images, masks and the plan, every
-    check that can fail before the first iteration); 2. :func:`seen_by_network` (the colour
-    preparation); 3. :func:`load_network`; 4. :func:`run_scale` for each scale, coarse to fine, each
-    starting from the one before; 5. :func:`finish` (the output size and colours)."""
+    The steps, each a function below: 1. :func:`prepare` (options, images, masks and the plan: every
+    check that can fail, before any work); 2. :func:`seen_by_network` (the colour preparation);
+    3. :func:`load_network`; 4. :func:`run_scale` for each scale, coarse to fine; 5. :func:`finish`."""
     tell = status or (lambda message: None)
     why: list[Ended] = []  # what stopped the run early, once something has
-
-    def stopping() -> bool:
-        if deadline is not None and time.monotonic() >= deadline:
-            why.append("out of time")
-        elif should_stop is not None and should_stop():
-            why.append("stopped")
-        return bool(why)
-
-    polled = stopping if deadline is not None or should_stop is not None else None
+    polled = _stopper(deadline, should_stop, why)
     tell("reading the images")
     run = prepare(content, style, config=config, temporal=temporal, **options)  # 1
     finished: list[optimize.RunResult] = []  # each scale's result, coarse to fine
@@ -146,19 +136,8 @@ def stylize_detailed(
         seen = seen_by_network(run)  # 2
         weights = loss_weights(run.config)
         runner = load_network(run, weights, tell)  # 3
-        for index in range(len(run.plan.scales)):  # 4
-            previous = finished[-1].image if finished else None
-            try:
-                result = run_scale(
-                    run, seen, runner, weights, index, previous, callback, temporal, tell, polled
-                )
-            except optimize.Interrupted as stop:
-                raise optimize.Interrupted(
-                    stop.result, finish(run, seen, stop.result.image), run.content.icc_profile
-                ) from None
-            finished.append(result)
-            if result.stopped != "done":
-                break
+        _run_scales(run, seen, runner, weights, finished, callback, temporal, tell, polled)  # 4
+        result = finished[-1]
     except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
         if not ran_out_of_memory(error):
             raise
@@ -174,6 +153,52 @@ def stylize_detailed(
         runtime=runner.description if runner is not None else "",
         ended=why[0] if why else "diverged" if result.stopped == "diverged" else "made",
     )
+
+
+def _stopper(
+    deadline: float | None, should_stop: Callable[[], bool] | None, why: list[Ended]
+) -> Callable[[], bool] | None:
+    """What the loop asks after each iteration, for a run with a ``deadline`` or a ``should_stop``:
+    whether to end now, the reason appended to ``why``; None for a run with neither."""
+    if deadline is None and should_stop is None:
+        return None
+
+    def stopping() -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            why.append("out of time")
+        elif should_stop is not None and should_stop():
+            why.append("stopped")
+        return bool(why)
+
+    return stopping
+
+
+def _run_scales(
+    run: Prepared,
+    seen: Seen,
+    runner: runtime.Runner,
+    weights: losses.Weights,
+    finished: list[optimize.RunResult],
+    callback: Callable[[optimize.Progress], None] | None,
+    temporal: Temporal | None,
+    tell: Callable[[str], None],
+    should_stop: Callable[[], bool] | None,
+) -> None:
+    """Step 4: :func:`run_scale` for each scale, coarse to fine, each from the one before, its result
+    appended to ``finished`` (which the caller keeps should memory run out); a scale that ends early
+    ends the run. Ctrl-C raises Interrupted with the best image so far, finished (step 5)."""
+    for index in range(len(run.plan.scales)):
+        previous = finished[-1].image if finished else None
+        try:
+            result = run_scale(
+                run, seen, runner, weights, index, previous, callback, temporal, tell, should_stop
+            )
+        except optimize.Interrupted as stop:
+            image = finish(run, seen, stop.result.image)
+            raise optimize.Interrupted(stop.result, image, run.content.icc_profile) from None
+        finished.append(result)
+        if result.stopped != "done":
+            return
 
 
 def _out_of_memory(run: Prepared, finished: Sequence[optimize.RunResult]) -> optimize.RunResult:
@@ -324,19 +349,9 @@ def run_scale(
     scale = schedule.scales[index]
     content = pyramid.resize(seen.content, scale.shape)
     styles = [pyramid.resize_long_side(s, scale.style_size) for s in seen.styles]
-    if temporal is not None:
-        start = temporal.init.to(schedule.device)
-    elif previous is None:
-        masks = [pyramid.resize(mask, scale.shape) for mask in seen.content_masks]
-        start = initial_image(config, content, styles, run.blend, tell, masks, run.start_picture)
-    else:
-        start = pyramid.resize(previous, scale.shape)
-    height, width = scale.shape
+    start = _start_of(run, seen, scale, content, styles, previous, temporal, tell)
     compiling = ", then compiling it (cached for later runs)" if scale.compiled else ""
-    where = f"{width}×{height} px"
-    if len(schedule.scales) > 1:
-        where = f"scale {index + 1}/{len(schedule.scales)}, {where}"
-    tell(f"{where}: computing the targets{compiling}")
+    tell(f"{_scale_name(schedule, index)}: computing the targets{compiling}")
 
     def descend(
         start: torch.Tensor, targets: losses.Targets, report: Callable[[optimize.Progress], None] | None
@@ -350,27 +365,16 @@ def run_scale(
             (pyramid.resize(mask, scale.shape), _resized_like(s_mask, style))
             for mask, s_mask, style in zip(seen.content_masks, seen.style_masks, styles, strict=False)
         ]
+        extractor, kind = runner.extractor, config.style_loss
         targets = make_targets(
-            runner.extractor,
-            content,
-            styles,
-            run.blend,
-            weights,
-            regions,
-            kind=config.style_loss,
-            seed=config.seed,
+            extractor, content, styles, run.blend, weights, regions, kind=kind, seed=config.seed
         )
         return descend(start, targets, _reporter(callback, schedule, index))
     # Tiled (core/tiling.py): what the style loss keeps of each painting is gathered tile by tile of it,
     # once; each tile's targets come from the content under it.
+    side, kind = scale.tile_side, config.style_loss
     tile_targets = tiled_targets(
-        runner.extractor,
-        styles,
-        run.blend,
-        weights,
-        scale.tile_side,
-        kind=config.style_loss,
-        seed=config.seed,
+        runner.extractor, styles, run.blend, weights, side, kind=kind, seed=config.seed
     )
 
     def optimize_window(
@@ -380,6 +384,33 @@ def run_scale(
         return descend(tile_start, targets, _reporter(callback, schedule, index, tile, tiles))
 
     return tiling.optimize_tiled(start, scale.tile_side, optimize_window)
+
+
+def _start_of(
+    run: Prepared,
+    seen: Seen,
+    scale: Scale,
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    previous: torch.Tensor | None,
+    temporal: Temporal | None,
+    tell: Callable[[str], None],
+) -> torch.Tensor:
+    """A scale's start image (1, 3, H, W): a video frame's own (``temporal``), the first scale's
+    (:func:`~impasto.start.initial_image`), or the scale before's result (``previous``) enlarged."""
+    if temporal is not None:
+        return temporal.init.to(run.plan.device)
+    if previous is None:
+        masks = [pyramid.resize(mask, scale.shape) for mask in seen.content_masks]
+        return initial_image(run.config, content, styles, run.blend, tell, masks, run.start_picture)
+    return pyramid.resize(previous, scale.shape)
+
+
+def _scale_name(schedule: Plan, index: int) -> str:
+    """How the run's messages name scale ``index``: "scale 2/3, 362×240 px" ("362×240 px" alone)."""
+    height, width = schedule.scales[index].shape
+    where = f"{width}×{height} px"
+    return f"scale {index + 1}/{len(schedule.scales)}, {where}" if len(schedule.scales) > 1 else where
 
 
 def descend_in_rounds(
