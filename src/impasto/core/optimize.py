@@ -1,10 +1,19 @@
 """The optimization loop: pixels of the image descend the objective, progress goes to a callback.
 
 Library code never prints; whoever calls :func:`run` decides how to show :class:`Progress`.
+
+Pixels are clamped to [0, 1] after every step. The loop never waits for the device between two
+reports: losses go into a tensor, the best image so far is kept with ``torch.where``. At a report, a
+non-finite loss or gradient since the last one sends the image back to the best one so far and
+restarts the optimizer with half the step; after MAX_RECOVERIES in a row the loop stops and returns the
+best image. The callback hears about every iteration, in bursts; ``Progress.image`` is the image at the
+time of the burst. ``should_stop`` is asked after each iteration is reported: when it says so, the loop
+returns the best image so far. Ctrl-C raises :class:`Interrupted` carrying the best image so far.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -44,6 +53,10 @@ class Progress:
     work_total: float = 0.0
 
 
+# How a loop ended (RunResult.stopped).
+Stopped = Literal["done", "diverged", "stopped", "interrupted"]
+
+
 @dataclass(frozen=True)
 class RunResult:
     """The best image the loop saw and how the loop ended."""
@@ -53,7 +66,7 @@ class RunResult:
     iterations: int
     # done: every iteration ran; diverged: the loss went non-finite too often; stopped: should_stop
     # said so; interrupted: Ctrl-C (carried by :class:`Interrupted`).
-    stopped: Literal["done", "diverged", "stopped", "interrupted"]
+    stopped: Stopped
     message: str = ""
 
 
@@ -139,100 +152,108 @@ def run(
     report_every: int | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
-    """Minimize ``objective`` over the pixels of ``init`` (1, 3, H, W) in [0, 1].
-
-    Pixels are clamped to [0, 1] after every step. The loop never waits for the device between two
-    reports (every ``report_every`` iterations, default :func:`report_interval`): losses go into a
-    tensor, the best image so far is kept with ``torch.where``. At a report, a non-finite loss or
-    gradient since the last one sends the image back to the best one so far and restarts the optimizer
-    with half the step; after MAX_RECOVERIES in a row the loop stops and returns the best image
-    (``stopped="diverged"``). Ctrl-C raises :class:`Interrupted` carrying the best image so far. The
-    callback hears about every iteration, in bursts of ``report_every``; ``Progress.image`` is the image
-    at the time of the burst. ``should_stop`` is asked after each iteration is reported: when it says
-    so, the loop returns the best image so far (``stopped="stopped"``).
-    """
+    """Minimize ``objective`` over the pixels of ``init`` (1, 3, H, W) in [0, 1], as the module's
+    docstring tells: reports every ``report_every`` iterations (default :func:`report_interval`), the
+    callback told of each iteration then, ``should_stop`` asked after each (``stopped="stopped"``), a
+    non-finite step undone (``"diverged"`` after MAX_RECOVERIES in a row), Ctrl-C raising
+    :class:`Interrupted`; each with the best image so far."""
     device = init.device
     every = report_every or report_interval(device)
     method = resolve_optimizer(optimizer, device)
     # Contiguous whatever the caller's strides: L-BFGS views the gradient as one flat vector.
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1).requires_grad_(True)
     stepper = _Stepper(method, x, lr)
-    best = x.detach().clone()
-    best_loss = torch.full((), math.inf, device=device)
-    names: list[str] = []
+    best = _Best(x)
     record: torch.Tensor | None = None  # (iterations, 2 + terms): loss, finite, each term
     recoveries, done, queued = 0, 0, 0  # queued: iterations run since the last report
     start = time.perf_counter()
     try:
         while done < iterations:
-            total, terms = objective(x)
-            (grad,) = torch.autograd.grad(total, x)
-            total = total.detach().float()
+            row, names = _step(objective, x, stepper, best)
             if record is None:
-                names = list(terms)
-                record = torch.zeros(iterations, 2 + len(names), device=device)
-            finite = torch.isfinite(total) & torch.isfinite(grad).all()
-            row = torch.stack([total, finite.float(), *(t.detach().float() for t in terms.values())])
+                record = torch.zeros(iterations, len(row), device=device)
             record[done + queued].copy_(row)
-            with torch.no_grad():
-                better = finite & (total < best_loss)
-                torch.where(better, x, best, out=best)
-                torch.where(better, total, best_loss, out=best_loss)
-            stepper.step(total, grad)
-            with torch.no_grad():
-                x.clamp_(0, 1)
             queued += 1
             if queued < every and done + queued < iterations:
                 continue
-            rows = record[done : done + queued].tolist()  # the one wait for the device
-            queued = 0
-            elapsed = time.perf_counter() - start
+            rows, queued = record[done : done + queued].tolist(), 0  # the one wait for the device
             healthy = next((i for i, values in enumerate(rows) if not values[1]), len(rows))
+            elapsed = time.perf_counter() - start
             for values in rows[:healthy]:
                 done, recoveries = done + 1, 0
                 if callback is not None:
-                    callback(
-                        Progress(
-                            iteration=done,
-                            total=iterations,
-                            loss=values[0],
-                            terms=dict(zip(names, values[2:], strict=True)),
-                            elapsed=elapsed,
-                            image=x.detach(),
-                            work_done=done,
-                            work_total=iterations,
-                        )
-                    )
+                    callback(_progress(values, done, iterations, names, elapsed, x))
                 if should_stop is not None and should_stop():
-                    return RunResult(
-                        best, best_loss.item(), done, "stopped", f"stopped after {done} iterations"
-                    )
+                    return best.result(done, "stopped", f"stopped after {done} iterations")
             if healthy == len(rows):
                 continue
             # A non-finite loss or gradient: what came after it was computed from NaNs and is dropped.
             recoveries += 1
             if recoveries > MAX_RECOVERIES:
-                return RunResult(
-                    best,
-                    best_loss.item(),
-                    done,
-                    "diverged",
-                    f"the loss or gradient became NaN or infinite {recoveries} times in a row; "
-                    f"stopped after {done} iterations with the best image so far",
-                )
+                why = f"the loss or gradient became NaN or infinite {recoveries} times in a row"
+                return best.result(done, "diverged", f"{why}; {_kept(done)}")
             lr /= 2
-            with torch.no_grad():
-                x.copy_(best)
+            best.restore(x)
             stepper = _Stepper(method, x, lr)
         # The last step's result has not been scored yet. Scored with gradients enabled (and unused):
         # under no_grad a compiled objective would compile a second time, for inference.
         final = objective(x)[0].detach().float()
-        with torch.no_grad():
-            better = torch.isfinite(final) & (final < best_loss)
-            torch.where(better, x, best, out=best)
-            torch.where(better, final, best_loss, out=best_loss)
+        best.offer(x, final, torch.isfinite(final))
     except KeyboardInterrupt:
-        raise Interrupted(
-            RunResult(best, best_loss.item(), done, "interrupted", f"interrupted after {done} iterations")
-        ) from None
-    return RunResult(best, best_loss.item(), done, "done")
+        raise Interrupted(best.result(done, "interrupted", f"interrupted after {done} iterations")) from None
+    return best.result(done, "done")
+
+
+def _kept(done: int) -> str:
+    return f"stopped after {done} iterations with the best image so far"
+
+
+def _step(
+    objective: Objective, x: torch.Tensor, stepper: _Stepper, best: _Best
+) -> tuple[torch.Tensor, list[str]]:
+    """One iteration: the objective and its gradient at ``x``, ``x`` offered to ``best``, one step of
+    ``stepper`` and the pixels clamped → (the row the loop records: loss, finite (1 or 0), each
+    term; the terms' names)."""
+    total, terms = objective(x)
+    (grad,) = torch.autograd.grad(total, x)
+    total = total.detach().float()
+    finite = torch.isfinite(total) & torch.isfinite(grad).all()
+    row = torch.stack([total, finite.float(), *(t.detach().float() for t in terms.values())])
+    best.offer(x, total, finite)
+    stepper.step(total, grad)
+    with torch.no_grad():
+        x.clamp_(0, 1)
+    return row, list(terms)
+
+
+def _progress(
+    values: list[float], done: int, iterations: int, names: list[str], elapsed: float, x: torch.Tensor
+) -> Progress:
+    """What the callback hears of iteration ``done``, recorded as ``values`` by :func:`_step`."""
+    terms = dict(zip(names, values[2:], strict=True))
+    progress = Progress(done, iterations, values[0], terms, elapsed, x.detach())
+    return dataclasses.replace(progress, work_done=done, work_total=iterations)
+
+
+class _Best:
+    """The best image the loop has seen and its loss, kept on the device: choosing it
+    (``torch.where``) never waits for the device."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.image = x.detach().clone()  # (1, 3, H, W)
+        self.loss = torch.full((), math.inf, device=x.device)
+
+    def offer(self, x: torch.Tensor, loss: torch.Tensor, finite: torch.Tensor) -> None:
+        """``x`` becomes the best image if its ``loss`` (a scalar tensor) is ``finite`` and lower."""
+        with torch.no_grad():
+            better = finite & (loss < self.loss)
+            torch.where(better, x, self.image, out=self.image)
+            torch.where(better, loss, self.loss, out=self.loss)
+
+    def restore(self, x: torch.Tensor) -> None:
+        """``x`` set back to the best image."""
+        with torch.no_grad():
+            x.copy_(self.image)
+
+    def result(self, done: int, stopped: Stopped, message: str = "") -> RunResult:
+        return RunResult(self.image, self.loss.item(), done, stopped, message)
