@@ -153,30 +153,7 @@ def make_plan(
         shape = refuse_thin("the content image", content_shape, size, "raise --size and --base-size")
         tile_side, count = 0, 0
         if shape[0] * shape[1] > tile_pixels:
-            where = f"{shape[1]}×{shape[0]} px needs tiles ({_memory(budget)} allowed)"
-            if video_frame:
-                raise ConfigError(f"a video frame of {where}: use a smaller --size")
-            if masks:
-                raise ConfigError(
-                    f"masks work only on images that fit in memory; {where}: use a smaller --size or a "
-                    "larger --max-memory"
-                )
-            if style_kinds.serving(config.style_loss, tiles=True) is None:
-                raise ConfigError(
-                    f"--style-loss {config.style_loss} works only on images that fit in memory; {where}: "
-                    f"use --style-loss {style_kinds.accepting('tiles')}, a smaller --size or a "
-                    "larger --max-memory"
-                )
-            # The whole picture stays in memory beside the tile being optimized.
-            canvas = shape[0] * shape[1] * tiling.CANVAS_BYTES_PER_PIXEL
-            tile_side = math.isqrt(tiling.max_tile_pixels(budget - canvas, device))
-            if tile_side < tiling.MIN_TILE:
-                raise ConfigError(
-                    f"{_memory(budget)} leaves room for tiles of only {tile_side} px (at least "
-                    f"{tiling.MIN_TILE} needed) beside the {shape[1]}×{shape[0]} px picture itself "
-                    f"({_memory(canvas)}): use a smaller --size or allow more memory with --max-memory"
-                )
-            count = len(tiling.tiles(shape[0], shape[1], tile_side, tiling.OVERLAP))
+            tile_side, count = _tiles(config, shape, budget, device, masks=masks, video_frame=video_frame)
         scales.append(
             Scale(
                 size=size,
@@ -196,6 +173,44 @@ def make_plan(
         raise ConfigError(f"masks work with --style-loss {accepted} only, not {config.style_loss}")
     start = "video frame" if video_frame else config.init
     return Plan(scales=tuple(scales), device=device, start=start)
+
+
+def _tiles(
+    config: StyleConfig,
+    shape: tuple[int, int],
+    budget: int,
+    device: torch.device,
+    *,
+    masks: bool,
+    video_frame: bool,
+) -> tuple[int, int]:
+    """A scale of ``shape`` (H, W) too large for ``budget`` bytes in one piece → (the side of its tiles,
+    how many); ConfigError where tiles cannot serve (a video frame, masks, a kind of style loss that
+    takes no tiles) or the picture leaves no room for a tile."""
+    where = f"{shape[1]}×{shape[0]} px needs tiles ({_memory(budget)} allowed)"
+    if video_frame:
+        raise ConfigError(f"a video frame of {where}: use a smaller --size")
+    if masks:
+        raise ConfigError(
+            f"masks work only on images that fit in memory; {where}: use a smaller --size or a "
+            "larger --max-memory"
+        )
+    if style_kinds.serving(config.style_loss, tiles=True) is None:
+        raise ConfigError(
+            f"--style-loss {config.style_loss} works only on images that fit in memory; {where}: "
+            f"use --style-loss {style_kinds.accepting('tiles')}, a smaller --size or a "
+            "larger --max-memory"
+        )
+    # The whole picture stays in memory beside the tile being optimized.
+    canvas = shape[0] * shape[1] * tiling.CANVAS_BYTES_PER_PIXEL
+    tile_side = math.isqrt(tiling.max_tile_pixels(budget - canvas, device))
+    if tile_side < tiling.MIN_TILE:
+        raise ConfigError(
+            f"{_memory(budget)} leaves room for tiles of only {tile_side} px (at least "
+            f"{tiling.MIN_TILE} needed) beside the {shape[1]}×{shape[0]} px picture itself "
+            f"({_memory(canvas)}): use a smaller --size or allow more memory with --max-memory"
+        )
+    return tile_side, len(tiling.tiles(shape[0], shape[1], tile_side, tiling.OVERLAP))
 
 
 def _memory(count: int) -> str:
