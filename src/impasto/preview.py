@@ -150,20 +150,7 @@ def make(
     config = (config or StyleConfig()).with_options(**options)
     photo = _load(content, config, "content")
     styles = [_load(s, config, "style").image for s in images.expand(style, "style image")]
-    if config.style_blend is not None and len(config.style_blend) != len(styles):
-        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(styles)} style images")
-    width, height = photo.image.size
-    size = config.size or min(CONTENT_SIZE, max(width, height))
-    if size > config.max_upscale * max(width, height):
-        raise ConfigError(
-            f"--size {size} would enlarge the {width}×{height} content image {size / max(width, height):.0f} "
-            f"times, more than the {config.max_upscale:g} allowed (raise --max-upscale if you mean it)"
-        )
-    refuse_thin("the content image", (height, width), size, "raise --size")
-    for each in styles:
-        refuse_thin("a style image", (each.height, each.width), STYLE_SIZE, "use a squarer one")
-
-    picture = images.fit(photo.image, size)  # the content at the result's size
+    picture = images.fit(photo.image, _checked_size(config, photo.image, styles))  # at the result's size
     masks = _region_masks(config, len(styles), picture.size)
     if masks:  # spatial control: each region its own style's sketch
         alone = config.with_options(style_blend=None)
@@ -173,6 +160,24 @@ def make(
     if photo.icc_profile is not None:
         out.info["icc_profile"] = photo.icc_profile
     return out
+
+
+def _checked_size(config: StyleConfig, photo: Image.Image, styles: Sequence[Image.Image]) -> int:
+    """The result's long side in px, once the options and images are checked as stylize checks them:
+    a weight per style, no enlargement past ``max_upscale``, no image too thin for the network."""
+    if config.style_blend is not None and len(config.style_blend) != len(styles):
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(styles)} style images")
+    width, height = photo.size
+    size = config.size or min(CONTENT_SIZE, max(width, height))
+    if size > config.max_upscale * max(width, height):
+        raise ConfigError(
+            f"--size {size} would enlarge the {width}×{height} content image {size / max(width, height):.0f} "
+            f"times, more than the {config.max_upscale:g} allowed (raise --max-upscale if you mean it)"
+        )
+    refuse_thin("the content image", (height, width), size, "raise --size")
+    for each in styles:
+        refuse_thin("a style image", (each.height, each.width), STYLE_SIZE, "use a squarer one")
+    return size
 
 
 def composite(sketches: Sequence[Image.Image], masks: Sequence[NDArray[np.float32]]) -> Image.Image:
