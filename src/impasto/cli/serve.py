@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import secrets
 import sys
 from collections.abc import Sequence
 
@@ -53,35 +54,43 @@ def build_serve_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _bad_number(args: argparse.Namespace) -> str | None:
+    """What is wrong with the numbers ``impasto serve`` was given, or None."""
+    if not 0 <= args.port <= 65535:
+        return f"port must be from 0 to 65535, got {args.port}"
+    if args.max_size < 32:
+        return f"--max-size must be at least 32, got {args.max_size}"
+    if not (math.isfinite(args.max_upload_mb) and 0 < args.max_upload_mb <= 2**20):
+        return f"--max-upload-mb must be a number of megabytes above 0, got {args.max_upload_mb:g}"
+    if args.max_waiting < 1:
+        return f"--max-waiting must be at least 1 (jobs wait their turn), got {args.max_waiting}"
+    return None
+
+
+def _bad_name(args: argparse.Namespace) -> str | None:
+    """What is wrong with the access token or the host names ``impasto serve`` was given, or None."""
+    if args.token not in (None, "new") and not re.fullmatch(r"[A-Za-z0-9._~-]{8,128}", args.token):
+        return "--token must be 8 to 128 letters, digits or . _ ~ -"
+    for name in args.allow_host:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", name):
+            return f"--allow-host takes a host name, got {name!r}"
+    return None
+
+
 def serve_main(argv: Sequence[str]) -> int:
     """``impasto serve``: the web app on 127.0.0.1 until Ctrl-C."""
     args = build_serve_parser().parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        return fail(f"port must be from 0 to 65535, got {args.port}", EXIT_USAGE)
-    if args.max_size < 32:
-        return fail(f"--max-size must be at least 32, got {args.max_size}", EXIT_USAGE)
-    if not (math.isfinite(args.max_upload_mb) and 0 < args.max_upload_mb <= 2**20):
-        return fail(
-            f"--max-upload-mb must be a number of megabytes above 0, got {args.max_upload_mb:g}", EXIT_USAGE
-        )
-    if args.max_waiting < 1:
-        return fail(
-            f"--max-waiting must be at least 1 (jobs wait their turn), got {args.max_waiting}", EXIT_USAGE
-        )
+    problem = _bad_number(args)
+    if problem is not None:
+        return fail(problem, EXIT_USAGE)
     try:
         StyleConfig(device=args.device)
     except ConfigError as error:
         return failed(error)
-    token = args.token
-    if token == "new":
-        import secrets
-
-        token = secrets.token_urlsafe(16)
-    elif token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{8,128}", token):
-        return fail("--token must be 8 to 128 letters, digits or . _ ~ -", EXIT_USAGE)
-    for name in args.allow_host:
-        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", name):
-            return fail(f"--allow-host takes a host name, got {name!r}", EXIT_USAGE)
+    problem = _bad_name(args)
+    if problem is not None:
+        return fail(problem, EXIT_USAGE)
+    token = secrets.token_urlsafe(16) if args.token == "new" else args.token
     from impasto.web import BindError, Limits, make_server
     from impasto.web.server import is_loopback
 
