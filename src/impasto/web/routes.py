@@ -58,46 +58,77 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
     """The Starlette application of ``app``, for a server at ``url`` (loopback: bound to this computer
     only; ``names``: host names it answers to besides its addresses and localhost)."""
 
-    def session_cookie(response: Response, value: str | None) -> None:
-        if value is not None:
-            response.headers.append("Set-Cookie", f"{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict")
+    h = _Handlers(app)
+    routes = [
+        Route("/", h.page, methods=["GET"]),
+        Route("/index.html", h.page, methods=["GET"]),
+        Route("/favicon.ico", h.favicon, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/examples/{name}", h.example, methods=["GET"]),
+        Route("/api/setup", h.setup, methods=["GET"]),
+        Route("/api/uploads", h.upload, methods=["POST"]),
+        Route("/api/jobs", h.start, methods=["POST"]),
+        Route("/api/jobs", h.history, methods=["GET"]),
+        Route("/api/jobs/{job}", h.status, methods=["GET"]),
+        Route("/api/jobs/{job}/events", h.events, methods=["GET"]),
+        Route("/api/jobs/{job}/{which:str}", h.picture, methods=["GET"]),
+        Route("/api/jobs/{job}/stop", h.stop, methods=["POST"]),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(HostCheck, loopback=loopback, names=names, url=url),
+        Middleware(AccessToken, token=app.access_token),
+        Middleware(SameOrigin, token=app.token),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
+    )
 
-    def session_of(request: Request) -> Session | None:
-        return app.sessions.find(request.cookies.get(COOKIE))
 
-    def job_of(request: Request) -> Job:
-        return app.job(session_of(request), request.path_params["job"])
+class _Handlers:
+    """The routes' handlers over one :class:`App`."""
 
-    async def page(request: Request) -> Response:
-        app.sketcher.warm()  # whoever loads the page will soon want a sketch
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def session_of(self, request: Request) -> Session | None:
+        return self.app.sessions.find(request.cookies.get(COOKIE))
+
+    def job_of(self, request: Request) -> Job:
+        return self.app.job(self.session_of(request), request.path_params["job"])
+
+    async def page(self, request: Request) -> Response:
+        self.app.sketcher.warm()  # whoever loads the page will soon want a sketch
         response = Response((STATIC / "index.html").read_bytes(), media_type="text/html; charset=utf-8")
         response.headers["Cache-Control"] = "no-store"
-        session_cookie(response, app.sessions.new_cookie(request.cookies.get(COOKIE)))
+        _set_cookie(response, self.app.sessions.new_cookie(request.cookies.get(COOKIE)))
         return response
 
-    async def favicon(request: Request) -> Response:  # browsers ask for it whatever the page says
+    async def favicon(self, request: Request) -> Response:  # browsers ask for it whatever the page says
         return Response((STATIC / "favicon.svg").read_bytes(), media_type="image/svg+xml")
 
-    async def example(request: Request) -> Response:
+    async def example(self, request: Request) -> Response:
         name = request.path_params["name"]
-        if name not in examples.ROLES or not (app.examples / name).is_file():
+        if name not in examples.ROLES or not (self.app.examples / name).is_file():
             raise HttpError(HTTPStatus.NOT_FOUND, "no such example")
-        return Response((app.examples / name).read_bytes(), media_type="image/png")
+        return Response((self.app.examples / name).read_bytes(), media_type="image/png")
 
-    async def setup(request: Request) -> Response:
-        return _json(app.setup())
+    async def setup(self, request: Request) -> Response:
+        return _json(self.app.setup())
 
-    async def upload(request: Request) -> Response:
-        session, new = app.sessions.session(request.cookies.get(COOKIE))
-        body = await _body(request, app.limits.max_upload_bytes)
+    async def upload(self, request: Request) -> Response:
+        session, new = self.app.sessions.session(request.cookies.get(COOKIE))
+        body = await _body(request, self.app.limits.max_upload_bytes)
         name = urllib.parse.unquote(request.headers.get("x-filename", "image"))
-        reference, kept = await run_in_threadpool(app.upload, session, name, body)
+        reference, kept = await run_in_threadpool(self.app.upload, session, name, body)
         response = _json({"id": reference, "name": kept.name, "width": kept.width, "height": kept.height})
-        session_cookie(response, new)
+        _set_cookie(response, new)
         return response
 
-    async def start(request: Request) -> Response:
-        session, new = app.sessions.session(request.cookies.get(COOKIE))
+    async def start(self, request: Request) -> Response:
+        session, new = self.app.sessions.session(request.cookies.get(COOKIE))
         body = await _body(request, JSON_LIMIT)
         try:
             asked = json.loads(body or b"{}")
@@ -105,31 +136,31 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
             raise HttpError(HTTPStatus.BAD_REQUEST, "the request is not JSON impasto can read") from None
         if not isinstance(asked, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "the request must be a JSON object")
-        job = await run_in_threadpool(app.start, session, asked)
+        job = await run_in_threadpool(self.app.start, session, asked)
         response = _json({"id": job.id}, HTTPStatus.ACCEPTED)
-        session_cookie(response, new)
+        _set_cookie(response, new)
         return response
 
-    async def history(request: Request) -> Response:
-        return _json(app.history(session_of(request)))
+    async def history(self, request: Request) -> Response:
+        return _json(self.app.history(self.session_of(request)))
 
-    async def status(request: Request) -> Response:
-        return _json(app.status(job_of(request)))
+    async def status(self, request: Request) -> Response:
+        return _json(self.app.status(self.job_of(request)))
 
-    async def events(request: Request) -> Response:
-        session = session_of(request)
-        job = app.job(session, request.path_params["job"])
-        assert session is not None  # app.job found the job in it
-        with app.sessions.lock:
-            if session.streams >= app.limits.streams_per_session:
+    async def events(self, request: Request) -> Response:
+        session = self.session_of(request)
+        job = self.app.job(session, request.path_params["job"])
+        assert session is not None  # self.app.job found the job in it
+        with self.app.sessions.lock:
+            if session.streams >= self.app.limits.streams_per_session:
                 raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, "this page has too many progress streams open")
             session.streams += 1
 
         async def stream() -> AsyncIterator[str]:
             try:
                 last = ""
-                while not app.closing.is_set():
-                    status = app.status(job)
+                while not self.app.closing.is_set():
+                    status = self.app.status(job)
                     shown = json.dumps(status)
                     if shown != last:
                         yield f"data: {shown}\n\n"
@@ -138,15 +169,15 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
                         return
                     await asyncio.sleep(EVENT_INTERVAL[bool(status["preview_version"])])
             finally:
-                with app.sessions.lock:
+                with self.app.sessions.lock:
                     session.streams -= 1
 
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
 
-    async def picture(request: Request) -> Response:
-        job = job_of(request)
+    async def picture(self, request: Request) -> Response:
+        job = self.job_of(request)
         which = request.path_params["which"]
         if which not in ("preview", "sketch", "result"):
             raise HttpError(HTTPStatus.NOT_FOUND, "no such page")
@@ -165,39 +196,18 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return Response(image, media_type="image/png", headers=headers)
 
-    async def stop(request: Request) -> Response:
-        job = job_of(request)
+    async def stop(self, request: Request) -> Response:
+        job = self.job_of(request)
         if "content-length" in request.headers:  # read (and ignore) what came with it
             await _body(request, 2**10)
-        app.queue.stop(job)
+        self.app.queue.stop(job)
         return _json({"state": job.state})
 
-    routes = [
-        Route("/", page, methods=["GET"]),
-        Route("/index.html", page, methods=["GET"]),
-        Route("/favicon.ico", favicon, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        Route("/examples/{name}", example, methods=["GET"]),
-        Route("/api/setup", setup, methods=["GET"]),
-        Route("/api/uploads", upload, methods=["POST"]),
-        Route("/api/jobs", start, methods=["POST"]),
-        Route("/api/jobs", history, methods=["GET"]),
-        Route("/api/jobs/{job}", status, methods=["GET"]),
-        Route("/api/jobs/{job}/events", events, methods=["GET"]),
-        Route("/api/jobs/{job}/{which:str}", picture, methods=["GET"]),
-        Route("/api/jobs/{job}/stop", stop, methods=["POST"]),
-    ]
-    middleware = [
-        Middleware(SecurityHeaders),
-        Middleware(HostCheck, loopback=loopback, names=names, url=url),
-        Middleware(AccessToken, token=app.access_token),
-        Middleware(SameOrigin, token=app.token),
-    ]
-    return Starlette(
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
-    )
+
+def _set_cookie(response: Response, value: str | None) -> None:
+    """The session cookie ``value`` set on ``response``, when there is one to set."""
+    if value is not None:
+        response.headers.append("Set-Cookie", f"{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict")
 
 
 async def _body(request: Request, limit: int) -> bytes:
