@@ -268,64 +268,91 @@ def run_batch(
     summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
     style_digests = [files.sha256(s) for s in style_paths]
     start = time.perf_counter()
-
-    def tell(kind: Any, index: int, item: Item, message: str = "", progress: Progress | None = None) -> None:
-        if callback is not None:
-            callback(Event(kind, index, len(items), item, message, progress))
-
-    def record(index: int, item: Item, key: str, seconds: float, cut_short: str = "") -> None:
-        entry: dict[str, Any] = {
-            "key": key,
-            "input": str(item.relative),
-            "styles": [s.name for s in style_paths],
-            "options": look_options(config),
-            "seconds": round(seconds, 2),
-        }
-        if cut_short:
-            entry["time_budget"] = time_budget
-        record_path = manifest_path(output_dir, item)
-        record_path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomically(record_path, json.dumps(entry, indent=1).encode())
-        summary.done.append(item)
-        tell("done", index, item, cut_short)
-
-    def fail(index: int, item: Item, message: str) -> None:
-        summary.failed.append((item, message))
-        tell("failed", index, item, message)
-
+    batch = _Batch(items, style_paths, config, output_dir, summary, callback, time_budget)
     try:
-        pending: list[tuple[int, Item, str]] = []
-        for index, item in enumerate(items):
-            try:
-                key = item_key(files.sha256(item.source), style_digests, config)
-            except OSError as error:
-                fail(index, item, f"cannot read it ({error.strerror})")
-                continue
-            if not force and up_to_date(output_dir, item, key, time_budget):
-                summary.skipped.append(item)
-                tell("skipped", index, item)
-                continue
-            pending.append((index, item, key))
+        pending = batch.pending(style_digests, force)
         if ray_address is not None and pending:
-            _run_on_ray(ray_address, pending, style_paths, config, tell, record, fail)
+            _run_on_ray(ray_address, pending, style_paths, config, batch.tell, batch.record, batch.fail)
             return summary
-        for index, item, key in pending:
-            with claim(output_dir, item) as mine:
-                if not mine:
-                    summary.elsewhere.append(item)
-                    tell("skipped", index, item, "being made by another run")
-                    continue
-                if not force and up_to_date(output_dir, item, key, time_budget):
-                    summary.skipped.append(item)  # another run made it while this one worked
-                    tell("skipped", index, item)
-                    continue
-                _make(run, item, style_paths, config, tell, index, key, record, fail, time_budget)
+        batch.make_here(run, pending, force)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise BatchInterrupted(summary) from None
     finally:
         summary.seconds = time.perf_counter() - start
     return summary
+
+
+@dataclass
+class _Batch:
+    """One call of :func:`run_batch`: its items, what it tells ``callback`` and records of each."""
+
+    items: list[Item]
+    style_paths: list[Path]
+    config: StyleConfig
+    output_dir: Path
+    summary: Summary
+    callback: Callable[[Event], None] | None
+    time_budget: float | None
+
+    def tell(
+        self, kind: Any, index: int, item: Item, message: str = "", progress: Progress | None = None
+    ) -> None:
+        if self.callback is not None:
+            self.callback(Event(kind, index, len(self.items), item, message, progress))
+
+    def record(self, index: int, item: Item, key: str, seconds: float, cut_short: str = "") -> None:
+        """``item`` made: its record (key, input, styles, options, seconds) written beside it."""
+        entry: dict[str, Any] = {
+            "key": key,
+            "input": str(item.relative),
+            "styles": [s.name for s in self.style_paths],
+            "options": look_options(self.config),
+            "seconds": round(seconds, 2),
+        }
+        if cut_short:
+            entry["time_budget"] = self.time_budget
+        record_path = manifest_path(self.output_dir, item)
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomically(record_path, json.dumps(entry, indent=1).encode())
+        self.summary.done.append(item)
+        self.tell("done", index, item, cut_short)
+
+    def fail(self, index: int, item: Item, message: str) -> None:
+        self.summary.failed.append((item, message))
+        self.tell("failed", index, item, message)
+
+    def pending(self, style_digests: Sequence[str], force: bool) -> list[tuple[int, Item, str]]:
+        """(index, item, key) of each item to make: not up to date (or ``force``), its file readable."""
+        pending: list[tuple[int, Item, str]] = []
+        for index, item in enumerate(self.items):
+            try:
+                key = item_key(files.sha256(item.source), style_digests, self.config)
+            except OSError as error:
+                self.fail(index, item, f"cannot read it ({error.strerror})")
+                continue
+            if not force and up_to_date(self.output_dir, item, key, self.time_budget):
+                self.summary.skipped.append(item)
+                self.tell("skipped", index, item)
+                continue
+            pending.append((index, item, key))
+        return pending
+
+    def make_here(self, run: Stylize, pending: Sequence[tuple[int, Item, str]], force: bool) -> None:
+        """The ``pending`` items made on this machine, one by one, each claimed first: another run
+        working in the same folder makes the ones it has claimed."""
+        for index, item, key in pending:
+            with claim(self.output_dir, item) as mine:
+                if not mine:
+                    self.summary.elsewhere.append(item)
+                    self.tell("skipped", index, item, "being made by another run")
+                    continue
+                if not force and up_to_date(self.output_dir, item, key, self.time_budget):
+                    self.summary.skipped.append(item)  # another run made it while this one worked
+                    self.tell("skipped", index, item)
+                    continue
+                paths, config, budget = self.style_paths, self.config, self.time_budget
+                _make(run, item, paths, config, self.tell, index, key, self.record, self.fail, budget)
 
 
 def _make(
