@@ -92,22 +92,9 @@ def _job(
     config = (config or StyleConfig()).with_options(multiscale=False)
     if config.content_masks or config.style_masks:
         raise ConfigError("masks belong to one image; a video cannot use them")
-    if not temporal_weight >= 0:
-        raise ConfigError(f"temporal weight must be ≥ 0, got {temporal_weight}")
-    if passes < 1 or (passes > 1 and (independent or ray_address is not None)):
-        raise ConfigError("passes must be ≥ 1, and several passes run here, with the temporal term on")
-    if chunk_frames is not None and chunk_frames < 1:
-        raise ConfigError(f"chunk frames must be ≥ 1, got {chunk_frames}")
-    if time_budget is not None and not time_budget > 0:
-        raise ConfigError(f"time budget must be > 0 seconds, got {time_budget}")
+    _check_numbers(temporal_weight, passes, independent, ray_address, chunk_frames, time_budget)
     input_path, output_path = Path(input_path), Path(output_path)
-    video_io.check_output(output_path)  # a container impasto writes, in a writable folder
-    work_folder = output_path.with_name(output_path.name + ".work")
-    inputs = [input_path, *(Path(s) for s in styles)]
-    files.check_outputs([("-o", output_path), ("the work folder", work_folder)], inputs)
-    for path in inputs:  # the work folder is removed when a run starts afresh, with what is in it
-        if Path(os.path.realpath(path)).is_relative_to(os.path.realpath(work_folder)):
-            raise ConfigError(f"{path} is inside the work folder {work_folder}; move it out first")
+    work_folder = _work_folder(input_path, styles, output_path)
     info = video_io.probe(input_path)
     if info.frames == 0:
         raise ImageError(f"{input_path}: not one frame of the video can be decoded")
@@ -115,21 +102,11 @@ def _job(
     for style in styles:  # every input checked before the work folder is made
         loaded = images.load(style, config.max_pixels, config.max_memory).image
         style_shapes.append((loaded.height, loaded.width))
-    # The device, the frames' size and iterations as `impasto` settles them for a picture
-    # (pipeline.prepare: resolve_device, then make_plan), but a video is never enlarged: a --size
-    # above its own long side is that side (or the smallest size there is).
-    device = resolve_device(config.device)
-    shape = (info.height, info.width)
-    if config.size is not None and config.size > max(shape):
-        config = config.with_options(size=max(MIN_SIZE, *shape))
-    first = make_plan(config, shape, device)
-    config = config.with_options(size=first.scales[-1].size)  # the frames' long side, from now on
+    temporal = temporal_weight > 0 and not independent
+    config, first, later, later_iterations = _frame_plans(
+        config, (info.height, info.width), frame_iterations, temporal
+    )
     first_iterations = first.scales[-1].iterations
-    later_iterations = frame_iterations or max(1, first_iterations // 2)
-    later = None
-    if temporal_weight > 0 and not independent:
-        again = config.with_options(iterations=later_iterations)
-        later = make_plan(again, shape, device, video_frame=True)  # refuses what a frame cannot do
     for style_shape in style_shapes:
         check_style_shape(style_shape, first.scales[0].style_size)
     style_paths = [Path(s) for s in styles]
@@ -137,10 +114,7 @@ def _job(
         "input": files.sha256(input_path),
         "styles": [files.sha256(s) for s in style_paths],
         "options": look_options(config),
-        "temporal_weight": 0.0 if independent else temporal_weight,
-        "long_term": long_term and not independent,
-        "frame_iterations": later_iterations,
-        "cut_threshold": cut_threshold,
+        **_frames_key(temporal_weight, long_term, independent, later_iterations, cut_threshold),
         "passes": passes,
         "chunk_frames": chunk_frames,
     }
@@ -156,6 +130,72 @@ def _job(
         time_budget=time_budget,
     )
     return _Job(config, info, style_paths, work_folder, plan, key, first, later)
+
+
+def _frame_plans(
+    config: StyleConfig, shape: tuple[int, int], frame_iterations: int | None, temporal: bool
+) -> tuple[StyleConfig, Plan, Plan | None, int]:
+    """(the frames' config, with their long side; the plan of a shot's first frame; that of the frames
+    after it, which start from the one before, or None without the temporal term; the iterations of
+    those) for frames of ``shape`` (H, W)."""
+    # The device, the frames' size and iterations as `impasto` settles them for a picture
+    # (pipeline.prepare: resolve_device, then make_plan), but a video is never enlarged: a --size
+    # above its own long side is that side (or the smallest size there is).
+    device = resolve_device(config.device)
+    if config.size is not None and config.size > max(shape):
+        config = config.with_options(size=max(MIN_SIZE, *shape))
+    first = make_plan(config, shape, device)
+    config = config.with_options(size=first.scales[-1].size)  # the frames' long side, from now on
+    later, later_iterations = None, frame_iterations or max(1, first.scales[-1].iterations // 2)
+    if temporal:
+        again = config.with_options(iterations=later_iterations)
+        later = make_plan(again, shape, device, video_frame=True)  # refuses what a frame cannot do
+    return config, first, later, later_iterations
+
+
+def _frames_key(
+    temporal_weight: float, long_term: bool, independent: bool, later_iterations: int, cut_threshold: float
+) -> dict[str, Any]:
+    """What the work folder's key holds of how the frames are made (one with a different key starts
+    afresh)."""
+    return {
+        "temporal_weight": 0.0 if independent else temporal_weight,
+        "long_term": long_term and not independent,
+        "frame_iterations": later_iterations,
+        "cut_threshold": cut_threshold,
+    }
+
+
+def _check_numbers(
+    temporal_weight: float,
+    passes: int,
+    independent: bool,
+    ray_address: str | None,
+    chunk_frames: int | None,
+    time_budget: float | None,
+) -> None:
+    """ConfigError for a video option out of its range, or passes where they cannot run."""
+    if not temporal_weight >= 0:
+        raise ConfigError(f"temporal weight must be ≥ 0, got {temporal_weight}")
+    if passes < 1 or (passes > 1 and (independent or ray_address is not None)):
+        raise ConfigError("passes must be ≥ 1, and several passes run here, with the temporal term on")
+    if chunk_frames is not None and chunk_frames < 1:
+        raise ConfigError(f"chunk frames must be ≥ 1, got {chunk_frames}")
+    if time_budget is not None and not time_budget > 0:
+        raise ConfigError(f"time budget must be > 0 seconds, got {time_budget}")
+
+
+def _work_folder(input_path: Path, styles: Sequence[str | Path], output_path: Path) -> Path:
+    """The work folder beside ``output_path``, once the output (a container impasto writes, in a
+    writable folder) and the work folder are checked to leave every input alone."""
+    video_io.check_output(output_path)
+    work_folder = output_path.with_name(output_path.name + ".work")
+    inputs = [input_path, *(Path(s) for s in styles)]
+    files.check_outputs([("-o", output_path), ("the work folder", work_folder)], inputs)
+    for path in inputs:  # the work folder is removed when a run starts afresh, with what is in it
+        if Path(os.path.realpath(path)).is_relative_to(os.path.realpath(work_folder)):
+            raise ConfigError(f"{path} is inside the work folder {work_folder}; move it out first")
+    return work_folder
 
 
 def plan_video(
@@ -271,34 +311,13 @@ def stylize_video(
         shots = shot_ranges.shots(work, count, cut_threshold)
         start = time.perf_counter()
         resumed = sum(1 for t in range(count) if work.has_stylized(t))
-        todo = [
-            (first, last)
-            for first, last in shot_ranges.chunks(shots, chunk_frames)
-            if not all(work.has_stylized(t) for t in range(first, last))
-        ]
-        for t in range(count):
-            if work.has_stylized(t) and callback is not None:
-                callback(VideoEvent("frame", t, count, skipped=True))
-        if passes > 1 and todo:
-            for first, last in todo:
-                multi_pass(work, first, last, plan, passes, count, callback)
-        elif ray_address is not None and todo:
-            run_on_ray(ray_address, work, todo, plan, count, callback)
-        else:
-            for first, last in todo:
-                stylize_range(work, first, last, plan, count, callback)
+        todo = _todo(work, shot_ranges.chunks(shots, chunk_frames), count, callback)
+        _stylize_ranges(work, todo, plan, count, passes, ray_address, callback)
         made = count - resumed
         stylize_seconds = time.perf_counter() - start
         if callback is not None:
             callback(VideoEvent("write", count - 1, count))
-        video_io.write_video(
-            output_path,
-            (np.asarray(work.stylized_image(t), dtype=np.uint8) for t in range(count)),
-            info.rate,
-            audio_from=input_path if info.audio else None,
-            # A variable frame rate keeps each frame's time (the frames are the input's, one for one).
-            times=info.times if info.variable_rate and len(info.times) == count else None,
-        )
+        _write(work, output_path, input_path, info, count)
     size = work.stylized_image(0).size
     if not keep_work:
         work.remove()
@@ -311,4 +330,53 @@ def stylize_video(
         rate=info.rate,
         size=size,
         shots=tuple(shots),
+    )
+
+
+def _todo(
+    work: Workdir,
+    ranges: Sequence[tuple[int, int]],
+    count: int,
+    callback: Callable[[VideoEvent], None] | None,
+) -> list[tuple[int, int]]:
+    """The (first, last) frame ranges of ``ranges`` not all stylized yet; ``callback`` hears of each
+    frame an earlier run stylized (skipped)."""
+    todo = [
+        (first, last) for first, last in ranges if not all(work.has_stylized(t) for t in range(first, last))
+    ]
+    for t in range(count):
+        if work.has_stylized(t) and callback is not None:
+            callback(VideoEvent("frame", t, count, skipped=True))
+    return todo
+
+
+def _stylize_ranges(
+    work: Workdir,
+    todo: Sequence[tuple[int, int]],
+    plan: FramePlan,
+    count: int,
+    passes: int,
+    ray_address: str | None,
+    callback: Callable[[VideoEvent], None] | None,
+) -> None:
+    """Each range of ``todo`` stylized: in several passes, on a Ray cluster, or here, one after another."""
+    if passes > 1 and todo:
+        for first, last in todo:
+            multi_pass(work, first, last, plan, passes, count, callback)
+    elif ray_address is not None and todo:
+        run_on_ray(ray_address, work, list(todo), plan, count, callback)
+    else:
+        for first, last in todo:
+            stylize_range(work, first, last, plan, count, callback)
+
+
+def _write(work: Workdir, output_path: Path, input_path: Path, info: video_io.VideoInfo, count: int) -> None:
+    """The ``count`` stylized frames written to ``output_path`` at the input's rate, with its audio."""
+    video_io.write_video(
+        output_path,
+        (np.asarray(work.stylized_image(t), dtype=np.uint8) for t in range(count)),
+        info.rate,
+        audio_from=input_path if info.audio else None,
+        # A variable frame rate keeps each frame's time (the frames are the input's, one for one).
+        times=info.times if info.variable_rate and len(info.times) == count else None,
     )
