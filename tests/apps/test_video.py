@@ -374,3 +374,17 @@ def test_auto_takes_the_device_the_plan_would_and_the_frames_size_and_iterations
     # A --size above the video's own is the video's: no frame is enlarged.
     said = video.plan_video(clip, [style_path], tmp_path / "out.mp4", StyleConfig(size=2 * WIDTH))
     assert f"    1. {WIDTH}×{HEIGHT} px, {first} iterations" in said
+
+
+def test_the_video_options_are_one_object_its_fields_also_keywords(
+    tmp_path: Path, clip: Path, style_path: Path
+) -> None:
+    config = StyleConfig(size=48, iterations=2, device="cpu")
+    given = video.VideoOptions(passes=2, frame_iterations=3)
+    said = video.plan_video(clip, [style_path], tmp_path / "out.mp4", config, given)
+    assert "then 1 more passes" in said and "every later frame" in said
+    # A keyword overrides the object's field: two passes and no temporal term cannot run together.
+    with pytest.raises(ConfigError, match="passes must be"):
+        video.plan_video(clip, [style_path], tmp_path / "out.mp4", config, given, independent=True)
+    with pytest.raises(TypeError):
+        video.plan_video(clip, [style_path], tmp_path / "out.mp4", config, given, passess=2)

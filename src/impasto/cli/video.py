@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from impasto.cli.common import (
     Parser,
@@ -18,6 +18,9 @@ from impasto.cli.common import (
     save_config,
 )
 from impasto.cli.progress import VideoFeedback
+
+if TYPE_CHECKING:  # at run time the video app (and torch) load only once a command runs
+    from impasto.apps.video import VideoOptions
 from impasto.errors import ConfigError, ImpastoError
 
 
@@ -89,20 +92,11 @@ def video_main(argv: Sequence[str]) -> int:
         written = {"-o": args.output, "--log-json": args.log_json, "--save-config": args.save_config}
         check_written(written, inputs, checked=("-o",))
         save_config(args, config)
-        how: dict[str, Any] = {
-            "temporal_weight": args.temporal_weight,
-            "long_term": args.long_term,
-            "independent": args.independent,
-            "frame_iterations": args.frame_iterations,
-            "chunk_frames": args.chunk_frames,
-            "ray_address": args.ray,
-            "passes": args.passes,
-            "time_budget": args.time_budget,
-        }
+        how = _video_options(args)
         if args.dry_run:
             from impasto.apps.video import plan_video
 
-            print(plan_video(args.input_video, args.style, args.output, config, **how))
+            print(plan_video(args.input_video, args.style, args.output, config, how))
             return 0
         feedback = VideoFeedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
         try:
@@ -110,7 +104,7 @@ def video_main(argv: Sequence[str]) -> int:
             from impasto.apps.video import stylize_video
 
             result = stylize_video(
-                args.input_video, args.style, args.output, config, callback=feedback.update, **how
+                args.input_video, args.style, args.output, config, how, callback=feedback.update
             )
         finally:
             feedback.close()
@@ -119,6 +113,22 @@ def video_main(argv: Sequence[str]) -> int:
     resumed = f", {result.resumed} from an earlier run" if result.resumed else ""
     print(f"{result.output} ({result.frames} frames{resumed}, {result.seconds_per_frame:.1f} s per frame)")
     return 0
+
+
+def _video_options(args: argparse.Namespace) -> VideoOptions:
+    """The command line's video options (--temporal-weight, --passes, …) as the library takes them."""
+    from impasto.apps.video import VideoOptions
+
+    return VideoOptions(
+        temporal_weight=args.temporal_weight,
+        long_term=args.long_term,
+        independent=args.independent,
+        frame_iterations=args.frame_iterations,
+        chunk_frames=args.chunk_frames,
+        ray_address=args.ray,
+        passes=args.passes,
+        time_budget=args.time_budget,
+    )
 
 
 def metrics_main(argv: Sequence[str]) -> int:

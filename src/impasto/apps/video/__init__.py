@@ -16,6 +16,7 @@ folder; anything else starts it afresh. :func:`plan_video` says what a run would
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -50,12 +51,29 @@ __all__ = [
     "DEFAULT_TEMPORAL_WEIGHT",
     "LONG_TERM_OFFSETS",
     "VideoEvent",
+    "VideoOptions",
     "VideoResult",
     "detect_cuts",
     "plan_video",
     "stylize_video",
     "warping_error",
 ]
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How a video is made, beside the picture's options (StyleConfig): what :func:`stylize_video`,
+    :func:`plan_video`, ``impasto video`` and the Ray tasks share, each written once."""
+
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT  # each frame held to the one before (Ruder et al.)
+    long_term: bool = False  # held to frames 1, 2 and 4 back, not only the one before
+    independent: bool = False  # each frame alone: no temporal term (for comparison)
+    frame_iterations: int | None = None  # a later frame's iterations (None: half the first frame's)
+    cut_threshold: float = CUT_THRESHOLD  # how different two frames are at a cut (shots.py)
+    chunk_frames: int | None = None  # shots split into chunks of so many frames, each afresh
+    ray_address: str | None = None  # shots (or chunks) sent to a Ray cluster (distributed.py)
+    passes: int = 1  # the paper's multi-pass variant when > 1 (temporal.multi_pass)
+    time_budget: float | None = None  # seconds each frame may take
 
 
 @dataclass(frozen=True)
@@ -77,22 +95,13 @@ def _job(
     styles: Sequence[str | Path],
     output_path: str | Path,
     config: StyleConfig | None,
-    *,
-    temporal_weight: float,
-    long_term: bool,
-    independent: bool,
-    frame_iterations: int | None,
-    cut_threshold: float,
-    chunk_frames: int | None,
-    ray_address: str | None,
-    passes: int,
-    time_budget: float | None,
+    how: VideoOptions,
 ) -> _Job:
     """Every check a run makes before it writes anything, and the run they allow."""
     config = (config or StyleConfig()).with_options(multiscale=False)
     if config.content_masks or config.style_masks:
         raise ConfigError("masks belong to one image; a video cannot use them")
-    _check_numbers(temporal_weight, passes, independent, ray_address, chunk_frames, time_budget)
+    _check_numbers(how)
     input_path, output_path = Path(input_path), Path(output_path)
     work_folder = _work_folder(input_path, styles, output_path)
     info = video_io.probe(input_path)
@@ -102,9 +111,9 @@ def _job(
     for style in styles:  # every input checked before the work folder is made
         loaded = images.load(style, config.max_pixels, config.max_memory).image
         style_shapes.append((loaded.height, loaded.width))
-    temporal = temporal_weight > 0 and not independent
+    temporal = how.temporal_weight > 0 and not how.independent
     config, first, later, later_iterations = _frame_plans(
-        config, (info.height, info.width), frame_iterations, temporal
+        config, (info.height, info.width), how.frame_iterations, temporal
     )
     first_iterations = first.scales[-1].iterations
     for style_shape in style_shapes:
@@ -114,20 +123,20 @@ def _job(
         "input": files.sha256(input_path),
         "styles": [files.sha256(s) for s in style_paths],
         "options": look_options(config),
-        **_frames_key(temporal_weight, long_term, independent, later_iterations, cut_threshold),
-        "passes": passes,
-        "chunk_frames": chunk_frames,
+        **_frames_key(how, later_iterations),
+        "passes": how.passes,
+        "chunk_frames": how.chunk_frames,
     }
-    if time_budget is not None:  # only then: work folders of runs without one stay resumable
-        key["time_budget"] = time_budget
+    if how.time_budget is not None:  # only then: work folders of runs without one stay resumable
+        key["time_budget"] = how.time_budget
     plan = FramePlan(
         styles=[str(s) for s in style_paths],
         config=config,
         first_iterations=first_iterations,
         later_iterations=later_iterations,
-        temporal_weight=0.0 if independent else temporal_weight,
-        long_term=long_term and not independent,
-        time_budget=time_budget,
+        temporal_weight=0.0 if how.independent else how.temporal_weight,
+        long_term=how.long_term and not how.independent,
+        time_budget=how.time_budget,
     )
     return _Job(config, info, style_paths, work_folder, plan, key, first, later)
 
@@ -153,36 +162,27 @@ def _frame_plans(
     return config, first, later, later_iterations
 
 
-def _frames_key(
-    temporal_weight: float, long_term: bool, independent: bool, later_iterations: int, cut_threshold: float
-) -> dict[str, Any]:
+def _frames_key(how: VideoOptions, later_iterations: int) -> dict[str, Any]:
     """What the work folder's key holds of how the frames are made (one with a different key starts
     afresh)."""
     return {
-        "temporal_weight": 0.0 if independent else temporal_weight,
-        "long_term": long_term and not independent,
+        "temporal_weight": 0.0 if how.independent else how.temporal_weight,
+        "long_term": how.long_term and not how.independent,
         "frame_iterations": later_iterations,
-        "cut_threshold": cut_threshold,
+        "cut_threshold": how.cut_threshold,
     }
 
 
-def _check_numbers(
-    temporal_weight: float,
-    passes: int,
-    independent: bool,
-    ray_address: str | None,
-    chunk_frames: int | None,
-    time_budget: float | None,
-) -> None:
+def _check_numbers(how: VideoOptions) -> None:
     """ConfigError for a video option out of its range, or passes where they cannot run."""
-    if not temporal_weight >= 0:
-        raise ConfigError(f"temporal weight must be ≥ 0, got {temporal_weight}")
-    if passes < 1 or (passes > 1 and (independent or ray_address is not None)):
+    if not how.temporal_weight >= 0:
+        raise ConfigError(f"temporal weight must be ≥ 0, got {how.temporal_weight}")
+    if how.passes < 1 or (how.passes > 1 and (how.independent or how.ray_address is not None)):
         raise ConfigError("passes must be ≥ 1, and several passes run here, with the temporal term on")
-    if chunk_frames is not None and chunk_frames < 1:
-        raise ConfigError(f"chunk frames must be ≥ 1, got {chunk_frames}")
-    if time_budget is not None and not time_budget > 0:
-        raise ConfigError(f"time budget must be > 0 seconds, got {time_budget}")
+    if how.chunk_frames is not None and how.chunk_frames < 1:
+        raise ConfigError(f"chunk frames must be ≥ 1, got {how.chunk_frames}")
+    if how.time_budget is not None and not how.time_budget > 0:
+        raise ConfigError(f"time budget must be > 0 seconds, got {how.time_budget}")
 
 
 def _work_folder(input_path: Path, styles: Sequence[str | Path], output_path: Path) -> Path:
@@ -203,29 +203,17 @@ def plan_video(
     styles: Sequence[str | Path],
     output_path: str | Path,
     config: StyleConfig | None = None,
-    *,
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
-    long_term: bool = False,
-    independent: bool = False,
-    frame_iterations: int | None = None,
-    cut_threshold: float = CUT_THRESHOLD,
-    chunk_frames: int | None = None,
-    ray_address: str | None = None,
-    passes: int = 1,
-    time_budget: float | None = None,
+    options: VideoOptions | None = None,
+    **given: Any,
 ) -> str:
     """What :func:`stylize_video` with these arguments would do, for people, writing nothing: the video,
     the plan of a shot's first frame and of the frames after it, and what an earlier run left in the
     work folder. Raises what stylize_video raises before it writes anything."""
-    job = _job(
-        input_path, styles, output_path, config,
-        temporal_weight=temporal_weight, long_term=long_term, independent=independent,
-        frame_iterations=frame_iterations, cut_threshold=cut_threshold, chunk_frames=chunk_frames,
-        ray_address=ray_address, passes=passes, time_budget=time_budget,
-    )  # fmt: skip
+    how = dataclasses.replace(options or VideoOptions(), **given)
+    job = _job(input_path, styles, output_path, config, how)
     info, plan = job.info, job.plan
     audio = ", with audio" if info.audio else ""
-    chunks = f"; a fresh start every {chunk_frames} frames too" if chunk_frames else ""
+    chunks = f"; a fresh start every {how.chunk_frames} frames too" if how.chunk_frames else ""
     lines = [
         f"{Path(input_path).name}: {info.frames} frames of {info.width}×{info.height}, "
         f"{float(info.rate):g} a second{audio}",
@@ -241,10 +229,10 @@ def plan_video(
         lines += [f"  {line}" for line in job.later.describe().splitlines()]
     else:
         lines.append("every later frame: the same, on its own (no temporal term)")
-    if passes > 1:
-        lines.append(f"then {passes - 1} more passes through each shot, in alternating directions")
-    if time_budget is not None:
-        lines.append(f"each frame stops after {time_budget:g} s with its best image so far")
+    if how.passes > 1:
+        lines.append(f"then {how.passes - 1} more passes through each shot, in alternating directions")
+    if how.time_budget is not None:
+        lines.append(f"each frame stops after {how.time_budget:g} s with its best image so far")
     kept = _resumable(job.work_folder, job.key)
     if kept is None:
         lines.append(f"work folder {job.work_folder}: none to continue from; made afresh")
@@ -268,34 +256,24 @@ def stylize_video(
     styles: Sequence[str | Path],
     output_path: str | Path,
     config: StyleConfig | None = None,
+    options: VideoOptions | None = None,
     *,
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
-    long_term: bool = False,
-    independent: bool = False,
-    frame_iterations: int | None = None,
     keep_work: bool = True,
-    cut_threshold: float = CUT_THRESHOLD,
-    chunk_frames: int | None = None,
-    ray_address: str | None = None,
-    passes: int = 1,
-    time_budget: float | None = None,
     callback: Callable[[VideoEvent], None] | None = None,
+    **given: Any,
 ) -> VideoResult:
     """Stylize every frame of ``input_path`` into ``output_path`` (.mp4, .mov, .mkv) with the input's
-    frame rate (or frame times) and audio. ``independent`` turns the temporal terms off (each frame
-    alone, for comparison). ``frame_iterations``: iterations for every frame after a shot's first, which
+    frame rate (or frame times) and audio. How: ``options`` (:class:`VideoOptions`), its fields also
+    given as keywords (``given``, over ``options``). ``independent`` turns the temporal terms off (each
+    frame alone, for comparison). ``frame_iterations``: iterations for every frame after a shot's first, which
     starts from scratch (default: half of the config's). A cut (``cut_threshold``) starts a new shot
     afresh, with no temporal term across it; ``chunk_frames`` splits shots into chunks that start afresh
     too (a seam every so many frames, for spreading one long shot over many workers). ``ray_address``
     sends shots (or chunks) to a Ray cluster as independent tasks (distributed.py). ``passes`` > 1: the
     paper's multi-pass variant (temporal.multi_pass; on this machine, not resumable mid-shot).
     ``time_budget``: seconds each frame may take; then it keeps its best image so far."""
-    job = _job(
-        input_path, styles, output_path, config,
-        temporal_weight=temporal_weight, long_term=long_term, independent=independent,
-        frame_iterations=frame_iterations, cut_threshold=cut_threshold, chunk_frames=chunk_frames,
-        ray_address=ray_address, passes=passes, time_budget=time_budget,
-    )  # fmt: skip
+    how = dataclasses.replace(options or VideoOptions(), **given)
+    job = _job(input_path, styles, output_path, config, how)
     input_path, output_path = Path(input_path), Path(output_path)
     config, info, plan = job.config, job.info, job.plan
     assert config.size is not None  # _job settled it: the frames' long side
@@ -308,11 +286,11 @@ def stylize_video(
                 callback(VideoEvent("frames", index, 0))
 
         count = work.extract(input_path, long_side, on_frame)
-        shots = shot_ranges.shots(work, count, cut_threshold)
+        shots = shot_ranges.shots(work, count, how.cut_threshold)
         start = time.perf_counter()
         resumed = sum(1 for t in range(count) if work.has_stylized(t))
-        todo = _todo(work, shot_ranges.chunks(shots, chunk_frames), count, callback)
-        _stylize_ranges(work, todo, plan, count, passes, ray_address, callback)
+        todo = _todo(work, shot_ranges.chunks(shots, how.chunk_frames), count, callback)
+        _stylize_ranges(work, todo, plan, count, how.passes, how.ray_address, callback)
         made = count - resumed
         stylize_seconds = time.perf_counter() - start
         if callback is not None:
