@@ -40,6 +40,23 @@ def photos(tmp_path: Path) -> Path:
     return folder
 
 
+def test_the_batch_options_are_one_object_its_fields_also_keywords(
+    photos: Path, tmp_path: Path, style_path: Path
+) -> None:
+    flat = batch.plan_batch(photos, [style_path], tmp_path / "o", FAST, batch.BatchOptions())
+    deep = batch.plan_batch(photos, [style_path], tmp_path / "o", FAST, batch.BatchOptions(recursive=True))
+    assert len(deep) == len(flat) + 1  # in/trip/c.png
+    # A keyword overrides the object's field.
+    again = batch.plan_batch(
+        photos, [style_path], tmp_path / "o", FAST, batch.BatchOptions(recursive=True), recursive=False
+    )
+    assert [p.item.relative for p in again] == [p.item.relative for p in flat]
+    with pytest.raises(ConfigError, match="time budget holds on this machine"):
+        batch.run_batch(
+            photos, [style_path], tmp_path / "o", FAST, batch.BatchOptions(ray_address="local", time_budget=5)
+        )
+
+
 def test_find_items_mirrors_the_tree(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     flat = batch.find_items(photos, out)

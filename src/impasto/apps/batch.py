@@ -226,6 +226,18 @@ def claim(output_dir: Path, item: Item) -> Iterator[bool]:
 Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed
 
 
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a folder is made, beside the picture's options (StyleConfig): what :func:`run_batch`,
+    :func:`plan_batch` and ``impasto batch`` share, each written once."""
+
+    recursive: bool = False  # the images of the folders inside too, their layout kept
+    force: bool = False  # make again what is up to date
+    suffix: str | None = None  # the outputs' format (".png", ".jpg", …); None: each input's own
+    ray_address: str | None = None  # the images sent to a Ray cluster (run_batch; distributed.py)
+    time_budget: float | None = None  # seconds each image may take
+
+
 def _not_made(made: Stylized) -> str:
     """Why a run that ended neither "made" nor "out of time" gives no output (it diverged, or ran out
     of memory after a scale): its item fails, unsaved, so a rerun redoes it."""
@@ -237,16 +249,14 @@ def run_batch(
     styles: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     config: StyleConfig | None = None,
+    options: BatchOptions | None = None,
     *,
-    recursive: bool = False,
-    force: bool = False,
-    suffix: str | None = None,
     callback: Callable[[Event], None] | None = None,
     stylize: Stylize | None = None,
-    ray_address: str | None = None,
-    time_budget: float | None = None,
+    **given: Any,
 ) -> Summary:
-    """Stylize every image of ``input_dir`` with ``styles`` into ``output_dir`` (created if missing).
+    """Stylize every image of ``input_dir`` with ``styles`` into ``output_dir`` (created if missing),
+    as ``options`` (:class:`BatchOptions`; its fields also given as keywords, ``given``, over it) say.
 
     Items already done with the same key are skipped unless ``force``. A failing item (a bad image, a
     run that diverged or ran out of memory) is reported through ``callback`` and the batch goes on.
@@ -257,10 +267,11 @@ def run_batch(
     """
     from impasto.pipeline import stylize_detailed
 
-    if time_budget is not None and ray_address is not None:
+    how = dataclasses.replace(options or BatchOptions(), **given)
+    if how.time_budget is not None and how.ray_address is not None:
         raise ConfigError("a time budget holds on this machine; on a Ray cluster each image runs to the end")
     config = config or StyleConfig()
-    suffix, style_paths, items = _checked(input_dir, styles, output_dir, config, recursive, suffix)
+    suffix, style_paths, items = _checked(input_dir, styles, output_dir, config, how.recursive, how.suffix)
     run = stylize or stylize_detailed
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     _make_folder(output_dir)
@@ -268,13 +279,13 @@ def run_batch(
     summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
     style_digests = [files.sha256(s) for s in style_paths]
     start = time.perf_counter()
-    batch = _Batch(items, style_paths, config, output_dir, summary, callback, time_budget)
+    batch = _Batch(items, style_paths, config, output_dir, summary, callback, how.time_budget)
     try:
-        pending = batch.pending(style_digests, force)
-        if ray_address is not None and pending:
-            _run_on_ray(ray_address, pending, style_paths, config, batch.tell, batch.record, batch.fail)
+        pending = batch.pending(style_digests, how.force)
+        if how.ray_address is not None and pending:
+            _run_on_ray(how.ray_address, pending, style_paths, config, batch.tell, batch.record, batch.fail)
             return summary
-        batch.make_here(run, pending, force)
+        batch.make_here(run, pending, how.force)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise BatchInterrupted(summary) from None
@@ -532,19 +543,18 @@ def plan_batch(
     styles: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     config: StyleConfig | None = None,
-    *,
-    recursive: bool = False,
-    force: bool = False,
-    suffix: str | None = None,
-    time_budget: float | None = None,
+    options: BatchOptions | None = None,
+    **given: Any,
 ) -> list[Planned]:
     """What :func:`run_batch` with these arguments would do with each item, writing nothing: each item
     read and planned as its run would be (pipeline.prepare: every option checked), or found up to
     date. Raises what run_batch raises before its first item."""
     from impasto.pipeline import prepare
 
+    how = dataclasses.replace(options or BatchOptions(), **given)
+
     config = config or StyleConfig()
-    suffix, style_paths, items = _checked(input_dir, styles, output_dir, config, recursive, suffix)
+    _, style_paths, items = _checked(input_dir, styles, output_dir, config, how.recursive, how.suffix)
     style_digests = [files.sha256(s) for s in style_paths]
     planned = []
     for item in items:
@@ -553,7 +563,7 @@ def plan_batch(
         except OSError as error:
             planned.append(Planned(item, "cannot", message=f"cannot read it ({error.strerror})"))
             continue
-        if not force and up_to_date(Path(output_dir), item, key, time_budget):
+        if not how.force and up_to_date(Path(output_dir), item, key, how.time_budget):
             planned.append(Planned(item, "up to date"))
             continue
         try:

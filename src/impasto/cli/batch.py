@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from impasto.cli.common import (
     EXIT_FAILED,
@@ -20,6 +20,9 @@ from impasto.cli.common import (
     save_config,
 )
 from impasto.cli.progress import BatchFeedback
+
+if TYPE_CHECKING:  # at run time the batch app (and torch) load only once a command runs
+    from impasto.apps.batch import BatchOptions
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
 
@@ -70,14 +73,9 @@ def batch_main(argv: Sequence[str]) -> int:
             from impasto.apps.batch import BatchInterrupted, run_batch
 
             try:
+                how = _batch_options(args)
                 summary = run_batch(
-                    args.input_dir,
-                    args.style,
-                    args.output,
-                    config,
-                    **_shared_options(args),
-                    callback=feedback.update,
-                    ray_address=args.ray,
+                    args.input_dir, args.style, args.output, config, how, callback=feedback.update
                 )
             except BatchInterrupted as stop:
                 feedback.close()
@@ -100,14 +98,13 @@ def batch_main(argv: Sequence[str]) -> int:
     return EXIT_FAILED if summary.failed else 0
 
 
-def _shared_options(args: argparse.Namespace) -> dict[str, Any]:
-    """What a batch and its --dry-run are both told besides the folders, the styles and the config."""
-    return {
-        "recursive": args.recursive,
-        "force": args.force,
-        "suffix": f".{args.format}" if args.format else None,
-        "time_budget": args.time_budget,
-    }
+def _batch_options(args: argparse.Namespace) -> BatchOptions:
+    """The command line's batch options (--recursive, --force, --format, --ray, --time-budget) as the
+    library takes them: what a batch and its --dry-run are both told."""
+    from impasto.apps.batch import BatchOptions
+
+    suffix = f".{args.format}" if args.format else None
+    return BatchOptions(args.recursive, args.force, suffix, args.ray, args.time_budget)
 
 
 def _dry_run(args: argparse.Namespace, config: StyleConfig) -> int:
@@ -115,7 +112,7 @@ def _dry_run(args: argparse.Namespace, config: StyleConfig) -> int:
     written. Exit 1 when an image cannot be made, as the batch itself would."""
     from impasto.apps.batch import plan_batch
 
-    planned = plan_batch(args.input_dir, args.style, args.output, config, **_shared_options(args))
+    planned = plan_batch(args.input_dir, args.style, args.output, config, _batch_options(args))
     for entry in planned:
         item = entry.item
         if entry.state == "to do":
