@@ -92,7 +92,7 @@ def test_the_network_cache_knows_a_weights_file_by_its_path_and_time(
 ) -> None:
     import os
 
-    from impasto import pipeline
+    from impasto import objective
     from impasto.core import weights
 
     real = weights.load_params_cached("vgg16", None)
@@ -102,14 +102,14 @@ def test_the_network_cache_knows_a_weights_file_by_its_path_and_time(
         reads.append(path)
         return real
 
-    monkeypatch.setattr(pipeline, "load_params_cached", load)
+    monkeypatch.setattr(objective, "load_params_cached", load)
     file = tmp_path / "mine.pth"
     file.write_bytes(b"weights")
     options = (("relu1_1",), "max", "cpu", "fp32", "off", "auto")
-    first = pipeline.network("vgg16", file, *options)
-    assert pipeline.network("vgg16", file, *options) is first and len(reads) == 1
+    first = objective.network("vgg16", file, *options)
+    assert objective.network("vgg16", file, *options) is first and len(reads) == 1
     os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**9))  # replaced, same name
-    assert pipeline.network("vgg16", file, *options) is not first and len(reads) == 2
+    assert objective.network("vgg16", file, *options) is not first and len(reads) == 2
 
 
 def test_a_zero_weighted_layer_changes_nothing(content_path: Path, style_path: Path) -> None:

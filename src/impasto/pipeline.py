@@ -7,55 +7,56 @@ targets from the backbone, then optimization from the upsampled previous result 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from PIL import Image
 
-from impasto.choices import INIT_CHOICES
-from impasto.config import MaskLike, StyleConfig
+from impasto.config import StyleConfig
 from impasto.core import color, losses, optimize, pyramid, runtime, tiling
 from impasto.core import style as style_kinds
-from impasto.core.backbone import FeatureExtractor
-from impasto.core.devices import ran_out_of_memory, release_memory, resolve_device
+from impasto.core.devices import ran_out_of_memory, release_memory
 from impasto.core.targets import make_targets, tiled_targets
-from impasto.core.weights import CAFFE_IMAGENET, IMAGENET, load_params_cached
-from impasto.errors import ConfigError, ImageError, OutOfMemory
+from impasto.errors import OutOfMemory
+from impasto.inputs import ImageLike, Prepared, StyleLike, Temporal, expand_styles, prepare
 from impasto.io import images
-from impasto.plan import Plan, Scale, check_style_shape, make_plan
+from impasto.objective import loss_weights, network, objective, total_loss
+from impasto.plan import Plan, Scale
 from impasto.start import initial_image
 
-ImageLike = str | os.PathLike[str] | Image.Image | torch.Tensor
-StyleLike = ImageLike | Sequence[ImageLike]
+# The public API of the pipeline (docs/design.md): stylize and its steps, and what step 1 (inputs.py)
+# takes and gives.
+__all__ = [
+    "Ended",
+    "ImageLike",
+    "Prepared",
+    "Seen",
+    "StyleLike",
+    "Stylized",
+    "Temporal",
+    "expand_styles",
+    "finish",
+    "load_network",
+    "loss_weights",
+    "network",
+    "objective",
+    "prepare",
+    "run_scale",
+    "seen_by_network",
+    "stylize",
+    "stylize_detailed",
+    "total_loss",
+]
+
 # How a run ended (:attr:`Stylized.ended`): every iteration done ("made"), ``should_stop`` said so
 # ("stopped"), the ``deadline`` passed ("out of time"), the loss went non-finite too often
 # ("diverged"), or the device ran out of memory after a scale had finished ("out of memory": that
 # scale's image, enlarged); each with the best image so far. Ctrl-C is not among them: it raises
 # Interrupted; nor is running out of memory before any scale finished: it raises OutOfMemory.
 Ended = Literal["made", "stopped", "out of time", "diverged", "out of memory"]
-# --preprocessing → what the weights expect ("auto": the registered weights' own).
-PREPROCESSING = {"caffe": CAFFE_IMAGENET, "torchvision": IMAGENET}
-
-
-@dataclass(frozen=True)
-class Temporal:
-    """What a video frame owes the frames before it (Ruder et al. 2016), at the output size.
-
-    init: (1, 3, H, W) the image to start from (the previous stylized frame warped onto this one).
-    targets: ((warped previous stylized frame (1, 3, H, W), consistency (1, 1, H, W)), …), closest
-    first; each adds weight · mean(c · (x − warped)²) to the objective.
-    """
-
-    init: torch.Tensor
-    targets: tuple[tuple[torch.Tensor, torch.Tensor], ...]
-    weight: float
 
 
 @dataclass(frozen=True)
@@ -217,55 +218,6 @@ def _out_of_memory(run: Prepared, finished: Sequence[optimize.RunResult]) -> opt
         finished[-1],
         message=f"out of memory on {run.plan.device} at {where}; kept scale {len(finished)}'s image "
         f"({kept_width}×{kept_height} px), enlarged to the output size; try a smaller size",
-    )
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A run ready to go: its options, loaded images and validated plan (see :func:`prepare`)."""
-
-    config: StyleConfig
-    content: images.LoadedImage
-    styles: list[images.LoadedImage]
-    blend: list[float]
-    content_masks: list[torch.Tensor]  # one per style, each (1, 1, H, W) in [0, 1]; empty: no masks
-    style_masks: list[torch.Tensor | None]
-    plan: Plan
-    start_picture: images.LoadedImage | None = None  # the image file ``init`` names, if it names one
-
-
-def prepare(
-    content: ImageLike,
-    style: StyleLike,
-    *,
-    config: StyleConfig | None = None,
-    temporal: Temporal | None = None,
-    **options: Any,
-) -> Prepared:
-    """Step 1: load the images and make the run's plan, validating everything that can fail before the
-    first iteration (``impasto --dry-run`` prints ``prepare(...).plan.describe()``)."""
-    config = config or StyleConfig()
-    if options:  # validated once: a given config already was, when it was made
-        config = config.with_options(**options)
-    device = resolve_device(config.device)
-    content_image = _load(content, config, "content")
-    style_images = [_load(s, config, "style") for s in expand_styles(style)]
-    blend = _blend(config.style_blend, len(style_images))
-    content_masks, style_masks = _masks(config, len(style_images))
-    width, height = content_image.image.size
-    schedule = make_plan(
-        config, (height, width), device, masks=bool(config.content_masks), video_frame=temporal is not None
-    )
-    smallest = min(scale.style_size for scale in schedule.scales)
-    for style_image in style_images:
-        check_style_shape((style_image.image.height, style_image.image.width), smallest)
-    if temporal is not None and temporal.init.shape[-2:] != schedule.scales[-1].shape:
-        raise ConfigError(
-            f"temporal start image {tuple(temporal.init.shape)} is not {schedule.scales[-1].shape}"
-        )
-    start_picture = None if config.init in INIT_CHOICES else _load(config.init, config, "start image")
-    return Prepared(
-        config, content_image, style_images, blend, content_masks, style_masks, schedule, start_picture
     )
 
 
@@ -468,139 +420,8 @@ def finish(run: Prepared, seen: Seen, image: torch.Tensor) -> Image.Image:
     return images.to_pil(image)
 
 
-def network(
-    model: str,
-    weights: Path | None,
-    layers: tuple[str, ...],
-    pooling: str,
-    device: str,
-    precision: str,
-    compile_mode: str,
-    preprocessing: str = "auto",
-) -> runtime.Runner:
-    """The frozen network for these options, built once per process: video frames, batches and the web
-    app's jobs reuse it, and a compiled network (torch.compile) is not compiled again for every call.
-    A weights file is known by its path and its modification time, as the weights cache knows it: a
-    file replaced under the same name is read again."""
-    stamp = weights.stat().st_mtime_ns if weights is not None and weights.is_file() else 0
-    return _network(model, weights, stamp, layers, pooling, device, precision, compile_mode, preprocessing)
-
-
-@functools.lru_cache(maxsize=4)
-def _network(
-    model: str,
-    weights: Path | None,
-    weights_stamp: int,
-    layers: tuple[str, ...],
-    pooling: str,
-    device: str,
-    precision: str,
-    compile_mode: str,
-    preprocessing: str,
-) -> runtime.Runner:
-    entry, params = load_params_cached(model, weights)
-    where = torch.device(device)
-    expects = PREPROCESSING.get(preprocessing, entry.preprocessing)
-    extractor = FeatureExtractor(entry.architecture, params, expects, layers, pooling).to(where)  # type: ignore[arg-type]
-    return runtime.Runner(
-        extractor,
-        runtime.resolve_precision(precision, where),
-        compile=runtime.compile_wanted(compile_mode, where),
-    )
-
-
-def loss_weights(config: StyleConfig) -> losses.Weights:
-    """α, β, γ and the per-layer weights of ``config``, each set of layer weights normalized to sum 1."""
-    return losses.Weights(
-        content=config.content_weight,
-        style=config.style_weight,
-        tv=config.tv_weight,
-        content_layers=_normalized(config.content_layers),
-        style_layers=_normalized(config.style_layers),
-    )
-
-
-def objective(
-    runner: runtime.Runner,
-    targets: losses.Targets,
-    weights: losses.Weights,
-    temporal: Temporal | None = None,
-    *,
-    compiled: bool = True,
-) -> optimize.Objective:
-    """x (1, 3, H, W) → (J, its terms), run by ``runner``: compiled as one region where the runner
-    compiles and ``compiled`` (the plan's :attr:`~impasto.plan.Scale.compiled`) says so."""
-    return runner.objective(total_loss, targets, weights, temporal, compiled=compiled)
-
-
-def total_loss(
-    x: torch.Tensor,
-    features: dict[str, torch.Tensor],
-    targets: losses.Targets,
-    weights: losses.Weights,
-    temporal: Temporal | None,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """J of ``x`` given its features: Gatys et al.'s terms, and the temporal ones of a video frame."""
-    total, terms = losses.objective(x, features, targets, weights)
-    if temporal is not None and temporal.weight > 0 and temporal.targets:
-        term = sum(
-            (losses.temporal_loss(x, warped, c) for warped, c in temporal.targets),
-            torch.zeros((), device=x.device),
-        )
-        terms["temporal"] = temporal.weight * term
-        total = total + terms["temporal"]
-    return total, terms
-
-
 def _resized_like(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tensor | None:
     return None if mask is None else pyramid.resize(mask, (image.shape[-2], image.shape[-1]))
-
-
-def _masks(config: StyleConfig, styles: int) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
-    """The content masks (one per style, each (1, 1, H, W) in [0, 1]) and style masks (or Nones)."""
-    content = [_load_mask(m, config, "content mask") for m in config.content_masks]
-    if len(content) == 1 and styles == 2:
-        content.append(1 - content[0])  # one mask for two styles: the second takes the rest
-    if content and len(content) != styles:
-        raise ConfigError(
-            f"{len(config.content_masks)} content masks for {styles} style images: give one per style "
-            "(or one for two styles)"
-        )
-    style: list[torch.Tensor | None] = [_load_mask(m, config, "style mask") for m in config.style_masks]
-    if style and len(style) != styles:
-        raise ConfigError(f"{len(style)} style masks for {styles} style images: give one per style")
-    if style and not content:
-        raise ConfigError("style masks need content masks: which part of the output takes which style?")
-    return content, style or [None] * len(content)
-
-
-def _load_mask(source: MaskLike, config: StyleConfig, what: str) -> torch.Tensor:
-    """A mask image → (1, 1, H, W) in [0, 1] (its luminance; white = inside)."""
-    loaded = _load(source, config, what)
-    grey = np.asarray(loaded.image.convert("L"), dtype=np.float32) / 255.0  # (H, W)
-    return torch.from_numpy(grey)[None, None]
-
-
-def expand_styles(style: StyleLike) -> list[ImageLike]:
-    """One style, a list of styles, or a folder (every image in it, sorted by name) → a list."""
-    listed = [style] if isinstance(style, str | os.PathLike | Image.Image | torch.Tensor) else list(style)
-    expanded: list[ImageLike] = [
-        found
-        for item in listed
-        for found in ([item] if isinstance(item, torch.Tensor) else images.expand(item, "style image"))
-    ]
-    if not expanded:
-        raise ImageError("no style image given")
-    return expanded
-
-
-def _blend(weights: tuple[float, ...] | None, count: int) -> list[float]:
-    if weights is None:
-        return [1.0 / count] * count
-    if len(weights) != count:
-        raise ConfigError(f"style_blend has {len(weights)} weights for {count} style images")
-    total = sum(weights)
-    return [w / total for w in weights]
 
 
 def _reporter(
@@ -634,21 +455,3 @@ def _reporter(
         )
 
     return report
-
-
-def _load(source: ImageLike, config: StyleConfig, what: str) -> images.LoadedImage:
-    if isinstance(source, Image.Image):
-        return images.from_pil(source)
-    if isinstance(source, torch.Tensor):
-        try:
-            return images.LoadedImage(images.to_pil(source), None)
-        except ValueError as error:
-            raise ImageError(f"{what} tensor: {error}") from None
-    if isinstance(source, str | os.PathLike):
-        return images.load(source, config.max_pixels, config.max_memory)
-    raise ImageError(f"{what}: expected a path, a PIL image or a tensor, got {type(source).__name__}")
-
-
-def _normalized(layers: tuple[tuple[str, float], ...]) -> dict[str, float]:
-    total = sum(weight for _, weight in layers)
-    return {name: weight / total for name, weight in layers if weight > 0}
