@@ -132,11 +132,7 @@ def write_video(
                         audio_out = out.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
                 for index, array in enumerate(frames):
                     if video is None:
-                        video = out.add_stream("libx264", rate=rate)
-                        video.height, video.width = array.shape[0] & ~1, array.shape[1] & ~1
-                        video.pix_fmt = "yuv420p"
-                        video.options = {"crf": str(crf)}
-                        video.codec_context.time_base = video.time_base = clock
+                        video = _video_stream(out, rate, clock, crf, array.shape)
                     frame = av.VideoFrame.from_ndarray(
                         np.ascontiguousarray(array[: video.height, : video.width]), format="rgb24"
                     )
@@ -149,19 +145,7 @@ def write_video(
                 for packet in video.encode():
                     out.mux(packet)
                 if audio_in is not None and audio_out is not None and source is not None:
-                    if copy:
-                        for packet in source.demux(audio_in):
-                            if packet.dts is None:
-                                continue
-                            packet.stream = audio_out
-                            out.mux(packet)
-                    else:
-                        for decoded in source.decode(audio_in):
-                            decoded.pts = None
-                            for packet in audio_out.encode(decoded):
-                                out.mux(packet)
-                        for packet in audio_out.encode():
-                            out.mux(packet)
+                    _mux_audio(out, source, audio_in, audio_out, copy)
             finally:
                 if source is not None:
                     source.close()
@@ -171,6 +155,34 @@ def write_video(
     finally:
         with contextlib.suppress(OSError):
             temp.unlink()
+
+
+def _video_stream(out: Any, rate: Fraction, clock: Fraction, crf: int, shape: tuple[int, ...]) -> Any:
+    """The H.264/yuv420p stream of ``out`` for frames of ``shape`` (H, W, 3), cut to even sides."""
+    video = out.add_stream("libx264", rate=rate)
+    video.height, video.width = shape[0] & ~1, shape[1] & ~1
+    video.pix_fmt = "yuv420p"
+    video.options = {"crf": str(crf)}
+    video.codec_context.time_base = video.time_base = clock
+    return video
+
+
+def _mux_audio(out: Any, source: Any, audio_in: Any, audio_out: Any, copy: bool) -> None:
+    """``source``'s audio stream ``audio_in`` into ``out``'s ``audio_out``: its packets as they are
+    (``copy``) or decoded and encoded again."""
+    if copy:
+        for packet in source.demux(audio_in):
+            if packet.dts is None:
+                continue
+            packet.stream = audio_out
+            out.mux(packet)
+        return
+    for decoded in source.decode(audio_in):
+        decoded.pts = None
+        for packet in audio_out.encode(decoded):
+            out.mux(packet)
+    for packet in audio_out.encode():
+        out.mux(packet)
 
 
 def check_output(path: Path) -> None:
