@@ -4,7 +4,7 @@ A field holds the option's type (its annotation) and default; its metadata (:fun
 :class:`Option`) holds the rest: its range or choices, its help, --help section and flag, and whether
 the web page may set it. From these StyleConfig checks every value (by hand only what depends on
 another field, and the two open sets: init, device); :data:`OPTIONS` lists them for the front ends to
-read (cli/common.py builds the command line's arguments from it, web/app.py the web form's), and
+read (cli/common.py builds the command line's arguments from it, web/job_requests.py the web form's), and
 to_toml/from_toml (and the options a PNG carries) write and read each field in its type. Adding an
 option is adding a field. Nothing here imports torch: ``impasto --help`` is built in a tenth of a second.
 
