@@ -30,6 +30,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 # Seconds a connection must have been silent before a newer one of its client may replace it.
 QUIET = 1.0
+# Seconds a connection answered with a refusal stays open to read (and drop) what its client still
+# sends, so that the client reads the answer before the connection closes (GuardedProtocol._linger).
+LINGER = 2.0
 # The slowest a request body may come: 25 MB (the default upload limit) in under two minutes.
 MIN_BODY_RATE = 256 * 2**10  # bytes per second
 _BUSY_BODY = b'{"error": "the server is busy; try again soon"}'
@@ -69,6 +72,7 @@ class GuardedProtocol(H11Protocol):
         self._body_deadline_set = False
         self._since = time.monotonic()  # when it opened, or its current request began
         self._heard = time.monotonic()  # when it opened, or last sent something
+        self._lingering = False  # answered and half-closed: what still comes is read and dropped
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------
 
@@ -105,6 +109,8 @@ class GuardedProtocol(H11Protocol):
                 del self.rules.open[client]
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         self._heard = time.monotonic()
         starting = self._deadline is None or self._awaiting_first_byte
         self._awaiting_first_byte = False
@@ -131,6 +137,33 @@ class GuardedProtocol(H11Protocol):
         self._since = time.monotonic()
         if self.conn.their_state is h11.SEND_BODY:  # answered before its body came (a refusal): the
             self._close()  # rest would only be read to be dropped, and may never come
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are no HTTP request, its hang-up made a lingering one."""
+        transport = self.transport
+        self.transport = _Lingering(transport, self._linger)  # type: ignore[assignment]
+        try:
+            super().send_400_response(msg)
+        finally:
+            self.transport = transport
+
+    def eof_received(self) -> None:
+        if self._lingering:  # the client has read the answer and hung up: so may we
+            self.transport.close()
+            return
+        super().eof_received()
+
+    def _linger(self) -> None:
+        """Hang up after an answer the client may still be sending to: stop writing (its end tells the
+        client the answer is whole), read and drop what still comes for up to LINGER seconds, then
+        close. Closing with its bytes unread makes the system reset the connection, and the client may
+        lose the answer before it has read it."""
+        self._forget()
+        self._disarm()
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER, self.transport.close)
 
     # -- the rules -------------------------------------------------------------------------------------
 
@@ -162,6 +195,16 @@ class GuardedProtocol(H11Protocol):
     def _refuse(self) -> None:
         self.transport.write(BUSY)
         self.transport.close()
+
+
+class _Lingering:
+    """A transport whose ``close`` lingers (:meth:`GuardedProtocol._linger`); all else is the real one's."""
+
+    def __init__(self, transport: asyncio.Transport, linger: Any) -> None:
+        self._transport, self.close = transport, linger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _content_length(headers: list[tuple[bytes, bytes]] | None) -> int:
