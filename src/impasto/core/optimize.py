@@ -13,7 +13,6 @@ returns the best image so far. Ctrl-C raises :class:`Interrupted` carrying the b
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -231,8 +230,9 @@ def _progress(
 ) -> Progress:
     """What the callback hears of iteration ``done``, recorded as ``values`` by :func:`_step`."""
     terms = dict(zip(names, values[2:], strict=True))
-    progress = Progress(done, iterations, values[0], terms, elapsed, x.detach())
-    return dataclasses.replace(progress, work_done=done, work_total=iterations)
+    return Progress(
+        done, iterations, values[0], terms, elapsed, x.detach(), work_done=done, work_total=iterations
+    )
 
 
 class _Best:
