@@ -5,16 +5,17 @@ picture's options, read from StyleConfig's fields; the options of how a run goes
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
 from impasto._version import __version__
 from impasto.choices import INIT_CHOICES
-from impasto.config import BY_NAME, GROUPS, OPTIONS, Option, StyleConfig, default_text
+from impasto.config import BY_NAME, GROUPS, OPTIONS, Option, StyleConfig, default_text, read_value
 from impasto.errors import ConfigError, ImpastoError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -205,12 +206,25 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, option
     if option.switch:
         keywords["action"] = argparse.BooleanOptionalAction
     else:
-        keywords.update(type=option.parse, metavar=option.metavar)
+        keywords.update(type=word_reader(option), metavar=option.metavar)
         if option.choices is not None:
             keywords["choices"] = list(option.choices)
         if option.many:
             keywords["nargs"] = "+"
     parser.add_argument(option.flags, **keywords)
+
+
+@functools.cache
+def word_reader(option: Option) -> Callable[[str], Any]:
+    """argparse's ``type`` for ``option``: :func:`impasto.config.read_value` of one word, under its
+    parse's name (argparse's "invalid int value: 'many'" names it); one per option, so that every
+    command's argument is parsed by the same function."""
+
+    def read_word(text: str) -> Any:
+        return read_value(option, text, words=True)
+
+    read_word.__name__ = (option.parse or str).__name__
+    return read_word
 
 
 def add_config_files(parser: argparse.ArgumentParser) -> None:

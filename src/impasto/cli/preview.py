@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from impasto.cli.common import Parser, add_option, checked_output, failed, input_files
+from impasto.cli.common import Parser, add_option, checked_output, failed, input_files, word_reader
 from impasto.config import BY_NAME
 from impasto.errors import ImpastoError
 
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--size",
-        type=int,
+        type=word_reader(BY_NAME["size"]),
         metavar="PX",
         help="long side of the sketch (default: the content's, at most 384). The network works at 384 px: "
         "a larger sketch is upscaled from it (Lanczos), no sharper than that",

@@ -4,15 +4,16 @@ A field holds the option's type (its annotation) and default; its metadata (:fun
 :class:`Option`) holds the rest: its range or choices, its help, --help section and flag, and whether
 the web page may set it. From these StyleConfig checks every value (by hand only what depends on
 another field, and the two open sets: init, device); :data:`OPTIONS` lists them for the front ends to
-read (cli/common.py builds the command line's arguments from it, web/job_requests.py the web form's), and
-to_toml/from_toml (and the options a PNG carries) write and read each field in its type. Adding an
-option is adding a field. Nothing here imports torch: ``impasto --help`` is built in a tenth of a second.
+read (cli/common.py builds the command line's arguments from it, web/job_requests.py and the page the
+web form), and :func:`read_value` reads one value as each front end gives it (the command line's
+words, a config file's or a request's typed values). Adding an option is adding a field. Nothing here
+imports torch: ``impasto --help`` is built in a tenth of a second.
 
-The rooms: option.py (what an option is, the --help sections), values.py (one value read from text
-and checked), fields.py (StyleConfig itself and the defaults), table.py (:data:`OPTIONS`), files.py
-(TOML files and the options a PNG carries). The named choices themselves (the ``Literal`` types and
-their tuples) are in choices.py, which the algorithm's modules (core/) read too without reaching up to
-the options.
+The rooms: option.py (what an option is, the --help sections), values.py (one value read and
+checked), fields.py (StyleConfig itself and the defaults), table.py (:data:`OPTIONS`), files.py (TOML
+files and the options a PNG carries). The named choices themselves (the ``Literal`` types and their
+tuples) are in choices.py, which the algorithm's modules (core/) read too without reaching up to the
+options.
 """
 
 from impasto.config.fields import (
@@ -42,6 +43,7 @@ from impasto.config.values import (
     floats,
     parse_layers,
     parse_memory,
+    read_value,
 )
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "look_options",
     "parse_layers",
     "parse_memory",
+    "read_value",
     "to_png_text",
     "to_toml",
 ]

@@ -406,6 +406,7 @@ class StyleConfig:
             "memory the optimization may use, like 2GB; a larger image is optimized in overlapping tiles",
             "SIZE",
             parse=str,
+            as_text=True,
             low=2**20,
             high=2**50,
             normalize=lambda value: parse_memory(value) if isinstance(value, str) else value,

@@ -3,22 +3,20 @@ that made it (written by :func:`to_png_text`, read by :func:`from_png`)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-import types
-import typing
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 
 from impasto._version import __version__
 from impasto.config.fields import StyleConfig
-from impasto.config.values import as_float, is_number, layer_pair, quoted
+from impasto.config.table import BY_NAME
+from impasto.config.values import read_value
 from impasto.errors import ConfigError, ImpastoError
 
 # Options that change how a run is carried out or what it refuses, never the image it makes: left out
@@ -143,10 +141,9 @@ def _from_table(path: str | Path, table: dict[str, Any], base: StyleConfig | Non
             raise ConfigError(f"{path}: {name} is given twice")
         options[name] = value
     try:
-        types = _toml_types()
         for name, value in options.items():
-            if name in types:  # an unknown name is with_options' to refuse, with a suggestion
-                options[name] = _from_toml_value(name, value, types[name])
+            if name in BY_NAME:  # an unknown name is with_options' to refuse, with a suggestion
+                options[name] = read_value(BY_NAME[name], value)
         return (base or StyleConfig()).with_options(**options)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
@@ -235,86 +232,3 @@ def _parse_toml(text: str, failure: str) -> dict[str, Any]:
         raise ConfigError(f"{failure}: nested too deeply") from None
     except ValueError as error:  # TOMLDecodeError, or an integer of thousands of digits
         raise ConfigError(f"{failure}: {error}") from None
-
-
-@functools.cache
-def _toml_types() -> dict[str, Any]:
-    """The type each field takes in a file: its annotation, but for max_memory, which may be given as
-    text ("2GB") as on the command line."""
-    hints = typing.get_type_hints(StyleConfig)
-    hints["max_memory"] = int | str
-    return hints
-
-
-def _from_toml_value(name: str, value: object, hint: Any) -> object:
-    """``value`` as a config file gives it for field ``name`` of type ``hint``: arrays as tuples, whole
-    numbers as floats where a number goes; ConfigError, naming the key, for a value of another type."""
-    if name in ("content_layers", "style_layers"):
-        return _layers_from_toml(name, value)
-    converted = _converted(value, hint)
-    if converted is _WRONG:
-        raise ConfigError(f"{name} must be {_described(hint)}, got {quoted(value)}")
-    return converted
-
-
-_WRONG = object()  # what _converted returns for a value of another type
-
-
-def _converted(value: object, hint: Any) -> object:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is bool:
-        return value if isinstance(value, bool) else _WRONG
-    if isinstance(value, bool):  # true is no number and no text
-        return _WRONG
-    if origin in (types.UnionType, typing.Union):
-        for arg in args:
-            if arg is not type(None) and (converted := _converted(value, arg)) is not _WRONG:
-                return converted
-        return _WRONG
-    if hint is int:
-        return value if isinstance(value, int) else _WRONG
-    if hint is float:
-        return as_float(value) if isinstance(value, int | float) else _WRONG
-    if hint in (str, Path) or origin is Literal:
-        return value if isinstance(value, str) else _WRONG
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        if not isinstance(value, list):
-            return _WRONG
-        items = [_converted(item, args[0]) for item in value]
-        return _WRONG if any(item is _WRONG for item in items) else tuple(items)
-    return _WRONG  # a picture in memory: nothing a file can hold
-
-
-def _described(hint: Any, plural: bool = False) -> str:
-    """What a value of ``hint`` is, in the words of TOML: "a whole number", "an array of strings"."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is bool:
-        return "true or false"
-    if origin in (types.UnionType, typing.Union):
-        kinds = [_described(arg, plural) for arg in args if arg is not type(None)]
-        return " or ".join(dict.fromkeys(kind for kind in kinds if kind))
-    if origin is Literal:
-        return "one of " + ", ".join(json.dumps(choice) for choice in args)
-    if origin is tuple:
-        return "an array of " + _described(args[0], plural=True)
-    words = {int: ("a whole number", "whole numbers"), float: ("a number", "numbers")}
-    words.update({str: ("a string", "strings"), Path: ("a string", "strings")})
-    return words[hint][plural] if hint in words else ""
-
-
-def _layers_from_toml(name: str, value: object) -> object:
-    """Layers as on the command line ("relu1_1,relu2_1:0.5"), an array of names and [name, weight]
-    pairs, or a table of name = weight."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and all(is_number(w) for w in value.values()):
-        return {layer: as_float(w) for layer, w in value.items()}
-    if isinstance(value, list):
-        try:
-            return tuple((layer, as_float(w)) for layer, w in (layer_pair(item) for item in value))
-        except TypeError:
-            pass
-    raise ConfigError(
-        f'{name} must be a string like "relu1_1,relu2_1:0.5", an array of names and [name, weight] '
-        f"pairs, or a table of name = weight; got {quoted(value)}"
-    )

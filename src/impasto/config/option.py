@@ -45,11 +45,13 @@ class Option:
     many: bool = False  # takes one or more values (nargs="+")
     switch: bool = False  # --name / --no-name
     web: bool = False  # the web page may set it
+    as_text: bool = False  # a file or the page may give it as text too ("2GB"), as the command line does
     # Filled in from the field's annotation (field_options): the type of one value (str for a
-    # Literal; None for what only its normalize and the hand-written rules check), and whether None
-    # is one.
+    # Literal; None for what only its normalize and the hand-written rules check), whether None
+    # is one, and the annotation itself (what a file's or a request's value is read as: values.read_value).
     type: type | None = None
     optional: bool = False
+    hint: Any = None
 
     @property
     def flags(self) -> str:
@@ -82,5 +84,5 @@ def field_options(config: type) -> tuple[Option, ...]:
             else None
         )
         parse = option.parse or (kind if kind in (int, float, Path) else None)
-        described.append(replace(option, name=f.name, type=kind, optional=optional, parse=parse))
+        described.append(replace(option, name=f.name, type=kind, optional=optional, parse=parse, hint=hint))
     return tuple(described)

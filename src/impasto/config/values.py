@@ -1,5 +1,7 @@
-"""One option's value: read from text (memory sizes, layer lists, weights) and checked against its
-:class:`~impasto.config.option.Option`. Every problem is a ConfigError of one line that names the option."""
+"""One option's value: read as a front end gives it (:func:`read_value`: the command line's words, a config
+file's or a web request's typed values), parsed from text (memory sizes, layer lists, weights) and checked
+against its :class:`~impasto.config.option.Option`. Every problem is a ConfigError of one line that names
+the option."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import difflib
 import json
 import math
 import re
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -30,6 +34,92 @@ LayersLike = str | Sequence[str | tuple[str, float]] | Mapping[str, float]
 
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30, "GB": 2**30}
+
+
+def read_value(option: Option, value: object, *, words: bool = False) -> object:
+    """One value of ``option`` as a front end gives it → what its StyleConfig field takes (which then
+    checks it as it checks every value): the one reader of the command line, the config files and the
+    web page.
+
+    ``words``: the command line's text ("512", "1,3"), read by the option's ``parse`` (as its type
+    when it has none). Otherwise a value as TOML or JSON holds it, of the field's type: true or
+    false, a whole number, a number (a whole one too), a string, an array of them; never the text
+    "false" for false nor "1" for 1, but text where the option reads text everywhere (``as_text``:
+    "2GB"); layers also as a table of name = weight or an array of names and [name, weight] pairs."""
+    if words:
+        return value if option.parse is None else option.parse(str(value))
+    if option.name.endswith("_layers"):
+        return _layers(option.name, value)
+    hint = option.hint | str if option.as_text else option.hint
+    converted = _converted(value, hint)
+    if converted is _WRONG:
+        raise ConfigError(f"{option.name} must be {_described(hint)}, got {quoted(value)}")
+    return converted
+
+
+_WRONG = object()  # what _converted returns for a value of another type
+
+
+def _converted(value: object, hint: Any) -> object:
+    """``value`` as a value of the annotation ``hint`` (arrays as tuples, whole numbers as floats where a
+    number goes), or _WRONG."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return value if isinstance(value, bool) else _WRONG
+    if isinstance(value, bool):  # true is no number and no text
+        return _WRONG
+    if origin in (types.UnionType, typing.Union):
+        for arg in args:
+            if arg is not type(None) and (converted := _converted(value, arg)) is not _WRONG:
+                return converted
+        return _WRONG
+    if hint is int:
+        return value if isinstance(value, int) else _WRONG
+    if hint is float:
+        return as_float(value) if isinstance(value, int | float) else _WRONG
+    if hint in (str, Path) or origin is Literal:
+        return value if isinstance(value, str) else _WRONG
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            return _WRONG
+        items = [_converted(item, args[0]) for item in value]
+        return _WRONG if any(item is _WRONG for item in items) else tuple(items)
+    return _WRONG  # a picture in memory: nothing a file or a request can hold
+
+
+def _described(hint: Any, plural: bool = False) -> str:
+    """What a value of ``hint`` is, in the words of TOML: "a whole number", "an array of strings"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return "true or false"
+    if origin in (types.UnionType, typing.Union):
+        kinds = [_described(arg, plural) for arg in args if arg is not type(None)]
+        return " or ".join(dict.fromkeys(kind for kind in kinds if kind))
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(choice) for choice in args)
+    if origin is tuple:
+        return "an array of " + _described(args[0], plural=True)
+    words = {int: ("a whole number", "whole numbers"), float: ("a number", "numbers")}
+    words.update({str: ("a string", "strings"), Path: ("a string", "strings")})
+    return words[hint][plural] if hint in words else ""
+
+
+def _layers(name: str, value: object) -> object:
+    """Layers as on the command line ("relu1_1,relu2_1:0.5"), an array of names and [name, weight]
+    pairs, or a table of name = weight."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and all(is_number(w) for w in value.values()):
+        return {layer: as_float(w) for layer, w in value.items()}
+    if isinstance(value, list | tuple):
+        try:
+            return tuple((layer, as_float(w)) for layer, w in (layer_pair(item) for item in value))
+        except TypeError:
+            pass
+    raise ConfigError(
+        f'{name} must be a string like "relu1_1,relu2_1:0.5", an array of names and [name, weight] '
+        f"pairs, or a table of name = weight; got {quoted(value)}"
+    )
 
 
 def parse_memory(text: str) -> int:

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from impasto.choices import INIT_CHOICES
+from impasto.config import BY_NAME, StyleConfig, read_value
 from impasto.config import OPTIONS as FIELDS
-from impasto.config import StyleConfig
 from impasto.errors import ConfigError
 from impasto.web.errors import HttpError
 from impasto.web.limits import Limits
 
-# Options the page may set (those StyleConfig's fields mark ``web``), and the JSON type of each.
-# Everything else keeps the library's default.
-OPTIONS: dict[str, type] = {o.name: o.type for o in FIELDS if o.web and o.type is not None}
+# Options the page may set (those StyleConfig's fields mark ``web``); everything else keeps the
+# library's default.
+OPTIONS: tuple[str, ...] = tuple(o.name for o in FIELDS if o.web and o.type is not None)
 
 
 def form_choices() -> dict[str, list[str]]:
@@ -79,30 +79,21 @@ def options(
     requested: object, blend: list[float], masks: tuple[Path, ...], device: str, limits: Limits
 ) -> tuple[StyleConfig, float | None]:
     """The request's ``options`` object → (the run's StyleConfig on ``device``, with the styles' ``blend``
-    and their ``masks``; its time budget or None). Only the options the page may set, each of its JSON
-    type; then the checks every option passes, and this server's ``limits``."""
+    and their ``masks``; its time budget or None). Only the options the page may set, each read as a
+    config file's value is (config.read_value); then the checks every option passes, and this
+    server's ``limits``."""
     if not isinstance(requested, dict):
         raise HttpError(HTTPStatus.BAD_REQUEST, "options must be an object")
     values: dict[str, Any] = {}
     for name, value in requested.items():
         if name == "time_budget" or value is None or value == "":
             continue
-        kind = OPTIONS.get(name)
-        if kind is None:
+        if name not in OPTIONS:
             raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown option {name!r}")
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be true or false, got {shown(value)}")
-            values[name] = value
-        elif kind is str:
-            if not isinstance(value, str):
-                raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be text, got {shown(value)}")
-            values[name] = value
-        else:
-            amount = number(value, name)
-            if kind is int and amount != int(amount):
-                raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a whole number, got {shown(value)}")
-            values[name] = int(amount) if kind is int else amount
+        try:
+            values[name] = read_value(BY_NAME[name], value)  # of its type, as a config file holds it
+        except ConfigError as error:
+            raise HttpError(HTTPStatus.BAD_REQUEST, str(error)) from None
     if values.get("init", "content") not in INIT_CHOICES:  # not a path: no files on the server
         raise HttpError(HTTPStatus.BAD_REQUEST, f"init must be one of {', '.join(INIT_CHOICES)}")
     budget = requested.get("time_budget")
