@@ -301,6 +301,11 @@ def test_the_page_remembers_settings_and_results_and_offers_what_the_device_has(
     page.wait_for_selector("body[data-ready=true]")
     assert page.is_hidden("#history-card") and page.is_hidden("#seed-label")  # photo start: no seed
     assert page.input_value("#size") == "384"  # this server's device is the CPU
+    # Every setting of the option table has its control: drawn, or the page's own slider.
+    for name in page.evaluate("state.setup.settings.map((s) => s.name)"):
+        assert page.locator(f"#{name}, [data-option={name}]").count() == 1, name
+    assert page.input_value("#iterations") == "40" and page.input_value("#preserve_colors") == "none"
+    assert page.is_checked("#multiscale")
     # bf16 is offered on a CPU with bf16 units (AVX512_BF16 or AMX) and on no other: this machine's.
     offered = page.eval_on_selector("#precision", "e => [...e.options].map((o) => o.value)")
     assert ("bf16" in offered) == cpu_has_fast_bf16(), offered

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from serve_command import impasto_serve
 
-from impasto.config import StyleConfig
+from impasto.config import OPTIONS, StyleConfig
 from impasto.core import style
 from impasto.web import Limits, Server
 from impasto.web.commands import command_line
@@ -116,6 +116,29 @@ def test_the_page_and_its_files_are_served(server: Server) -> None:
     assert setup["choices"]["style_loss"] == list(style.NAMES)  # the registry's kinds, in its order
     assert {"name": "chelsea.png", "role": "content"} in setup["examples"]
     assert browser.request("GET", "/examples/chelsea.png")[0] == 200
+
+
+def test_the_settings_form_is_drawn_from_the_option_table(server: Server) -> None:
+    """Every option the table marks for the page is in /api/setup's settings, in the table's order,
+    with its label and its control; the page names none of those it draws (a new row is a new
+    control, with nothing to write in the page)."""
+    browser = Browser(server.url)
+    setup = browser.json("GET", "/api/setup")[1]
+    settings = {setting["name"]: setting for setting in setup["settings"]}
+    assert list(settings) == [o.name for o in OPTIONS if o.web]
+    assert all(
+        settings[o.name]["label"] == o.web and settings[o.name]["help"] == o.help for o in OPTIONS if o.web
+    )
+    assert settings["size"] == {**settings["size"], "control": "whole", "low": 32, "high": 1024, "main": True}
+    assert settings["multiscale"]["control"] == "switch" and not settings["multiscale"]["main"]
+    assert settings["style_loss"]["control"] == "menu"
+    assert settings["style_loss"]["choices"] == setup["choices"]["style_loss"]
+    assert settings["tv_weight"]["control"] == "number" and "high" not in settings["tv_weight"]  # no end
+    assert settings["seed"]["low"] == 0 and "high" not in settings["seed"]  # 2**63 - 1: beyond JavaScript
+    page = browser.request("GET", "/")[1].decode()
+    own = set(re.findall(r'data-option="(\w+)"', page))
+    assert own == {"size", "style_weight", "style_scale"}  # the sliders
+    assert not [name for name in settings if name not in own and re.search(rf'id="{name}"', page)]
 
 
 @pytest.mark.parametrize("bf16_units", [True, False])

@@ -92,7 +92,8 @@ class StyleConfig:
             low=MIN_SIZE,
             high=MAX_SIZE,
             shown=f"{DEFAULT_SIZE['cpu']} on a CPU, {DEFAULT_SIZE['gpu']} on a GPU",
-            web=True,
+            web="Output size",
+            web_main=True,
         ),
     )
     iterations: int | None = field(
@@ -104,7 +105,8 @@ class StyleConfig:
             low=1,
             high=MAX_ITERATIONS,
             shown=f"{DEFAULT_ITERATIONS['cpu']} on a CPU, {DEFAULT_ITERATIONS['gpu']} on a GPU",
-            web=True,
+            web="Iterations",
+            web_main=True,
         ),
     )
     # Coarse to fine (Gatys et al. 2017, see plan.py): each scale starts from the upsampled result of
@@ -118,7 +120,7 @@ class StyleConfig:
             "(--no-multiscale optimizes at --size only)",
             shown="on",
             switch=True,
-            web=True,
+            web="Coarse to fine (multi-scale)",
         ),
     )
     base_size: int = field(
@@ -171,7 +173,8 @@ class StyleConfig:
             "β",
             low=0,
             high=math.inf,
-            web=True,
+            web="More photo … more painting",
+            web_main=True,
         ),
     )
     tv_weight: float = field(
@@ -182,7 +185,7 @@ class StyleConfig:
             "γ",
             low=0,
             high=math.inf,
-            web=True,
+            web="Smoothness (TV weight)",
         ),
     )
     # core/style/, one module per kind: "neighbours" (the default since 2.0) is after Kolkin et al.
@@ -199,7 +202,7 @@ class StyleConfig:
             "but pastes the painting's objects), means and covariances, or the whole feature "
             "distribution along random directions",
             choices=STYLE_LOSSES,
-            web=True,
+            web="Style loss",
         ),
     )
     content_layers: LayerSpec = field(
@@ -223,7 +226,8 @@ class StyleConfig:
             "F",
             low=0.05,
             high=8,
-            web=True,
+            web="Brush size (style scale)",
+            web_main=True,
         ),
     )
     # None: equal weights.
@@ -246,7 +250,8 @@ class StyleConfig:
             "keep the content's colours: transfer on luminance only, or recolour the style image to the "
             "content's colour statistics first",
             choices=PRESERVE_COLORS,
-            web=True,
+            web="Keep the photo's colours",
+            web_main=True,
         ),
     )
     # sym: symmetric square roots.
@@ -293,7 +298,7 @@ class StyleConfig:
             "start image of the first scale: white noise, the content image, their mean (blend), the style "
             "image, the feed-forward sketch (preview: the look arrives in fewer iterations), or a file",
             "{" + ",".join(INIT_CHOICES) + ",PATH}",
-            web=True,
+            web="Start from",
         ),
     )
     # "lbfgs" as in the paper (best per iteration); "adam" has cheaper steps and lower memory.
@@ -304,7 +309,7 @@ class StyleConfig:
             "lbfgs: the faster for the device of lbfgs-device (impasto's, never waits for a GPU) and "
             "lbfgs-torch (the same steps); adam: cheaper steps",
             choices=OPTIMIZERS,
-            web=True,
+            web="Optimizer",
         ),
     )
     # None: 1.0 for L-BFGS, 0.02 (in [0, 1] pixel units) for Adam.
@@ -330,7 +335,7 @@ class StyleConfig:
             "(impasto weights install vgg16), vgg19-torchvision torchvision's retrained VGG-19 (downloaded "
             "once)",
             choices=tuple(MODELS),
-            web=True,
+            web="Network",
         ),
     )
     # .h5 Keras, or a torch state dict.
@@ -358,7 +363,9 @@ class StyleConfig:
     # "max" as trained, "avg" as in the paper.
     pooling: Pooling = field(
         default="max",
-        metadata=described(NETWORK, "pooling between blocks; the paper used avg", choices=POOLINGS, web=True),
+        metadata=described(
+            NETWORK, "pooling between blocks; the paper used avg", choices=POOLINGS, web="Pooling"
+        ),
     )
     # Checked by hand below: one of DEVICES or cuda:N.
     device: str = field(
@@ -379,7 +386,7 @@ class StyleConfig:
             NETWORK,
             "number format of the network; auto: bf16 on GPUs and on CPUs with AVX512_BF16 or AMX, else fp32",
             choices=PRECISIONS,
-            web=True,
+            web="Precision",
         ),
     )
     # "auto" compiles on CUDA only, where it pays for itself in seconds.
@@ -395,7 +402,7 @@ class StyleConfig:
     seed: int = field(
         default=0,
         metadata=described(
-            OPTIMIZATION, "seed of the noise start image", "N", low=0, high=2**63 - 1, web=True
+            OPTIMIZATION, "seed of the noise start image", "N", low=0, high=2**63 - 1, web="Seed of the noise"
         ),
     )
     # In bytes; the API also takes "2GB", "512MB".

@@ -26,7 +26,7 @@ SIZE, STYLE, BALANCE, OPTIMIZATION, NETWORK, LIMITS = GROUPS = (
 class Option:
     """What a StyleConfig field is beside its type and default, held in its metadata (see
     :func:`described`): how it is checked (``choices``, ``low``–``high``, ``normalize``), and how people
-    reach it — its --help section, text and flag, and whether the web page may set it. StyleConfig
+    reach it — its --help section, text and flag, and the web page's label for it. StyleConfig
     checks every field from it, the command line and the web form are built from it, and
     the TOML reader takes each field's type from its annotation."""
 
@@ -44,7 +44,11 @@ class Option:
     flag: str | None = None  # None: --name-with-dashes
     many: bool = False  # takes one or more values (nargs="+")
     switch: bool = False  # --name / --no-name
-    web: bool = False  # the web page may set it
+    # The web page's label for it; "" where the page may not set it. The page draws its control from
+    # this row (a menu of the choices, a switch, a number within the range), on the form's face with
+    # ``web_main``, else under Advanced, unless the page has a control of its own for it (a slider).
+    web: str = ""
+    web_main: bool = False
     as_text: bool = False  # a file or the page may give it as text too ("2GB"), as the command line does
     # Filled in from the field's annotation (field_options): the type of one value (str for a
     # Literal; None for what only its normalize and the hand-written rules check), whether None

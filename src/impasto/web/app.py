@@ -258,8 +258,9 @@ class App:
         return self._device_kind
 
     def setup(self) -> dict[str, Any]:
-        """What the page needs: its token, and the defaults and choices of this server's device (a GPU's
-        sizes and iterations on a GPU; the precisions the device has; the networks installed here)."""
+        """What the page needs: its token, its settings form (drawn from the option table), and the
+        defaults and choices of this server's device (a GPU's sizes and iterations on a GPU; the
+        precisions the device has; the networks installed here)."""
         defaults = StyleConfig()
         kind = self.device()
         group = "cpu" if kind == "cpu" else "gpu"
@@ -269,12 +270,14 @@ class App:
         choices = job_requests.form_choices()
         choices["precision"] = [p for p in choices["precision"] if p in _precisions(kind)]
         choices["model"] = [m for m in choices["model"] if _installed(m)] or choices["model"][:1]
+        highs = {"size": self.limits.max_size, "iterations": self.limits.max_iterations}
         return {
             "token": self.token,  # for the X-Impasto-Token header of every POST
             "sketch": self.sketcher.unavailable is None,  # whether quick sketches are made here
             "device": kind,
             "defaults": shown,
             "choices": choices,
+            "settings": job_requests.form_settings(choices, highs),  # the form, from the option table
             "limits": {
                 "max_upload_bytes": self.limits.max_upload_bytes,
                 "max_size": self.limits.max_size,

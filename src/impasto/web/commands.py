@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import fields
 from pathlib import Path
 
-from impasto.config import StyleConfig
+from impasto.config import OPTIONS, StyleConfig
 
 # The options ``impasto preview`` takes: those a feed-forward sketch honours (preview.make).
 SKETCH_OPTIONS = frozenset(
@@ -26,27 +25,27 @@ def command_line(
     masks: list[str] = [],  # noqa: B006 (never changed)
 ) -> str:
     """The ``impasto`` command that makes the same image (options that differ from the defaults, the
-    server's device included); with ``sketch``, the ``impasto preview`` command of its quick sketch."""
+    server's device included, each by its flag in the option table); with ``sketch``, the ``impasto
+    preview`` command of its quick sketch."""
     defaults = StyleConfig()
     words = ["impasto", *(["preview"] if sketch else []), content, *styles]
     words += ["-o", "impasto-sketch.png" if sketch else "impasto.png"]
-    for f in fields(StyleConfig):
-        value = getattr(config, f.name)
-        if value == getattr(defaults, f.name) or (sketch and f.name not in SKETCH_OPTIONS):
+    for option in OPTIONS:  # each as its row in the option table says the command line takes it
+        value = getattr(config, option.name)
+        if value == getattr(defaults, option.name) or (sketch and option.name not in SKETCH_OPTIONS):
             continue
-        if f.name == "content_masks":  # by the names the user knows them by
+        if option.name == "content_masks":  # by the names the user knows them by
             for mask in masks:
-                words += ["--content-mask", mask]
+                words += [option.flags, mask]
             continue
-        option = "--" + f.name.replace("_", "-")
-        if isinstance(value, bool):
-            words.append(option if value else f"--no-{f.name.replace('_', '-')}")
+        if option.switch:
+            words.append(option.flags if value else "--no-" + option.flags.removeprefix("--"))
         elif isinstance(value, tuple):
-            if f.name == "style_blend" and len(set(value)) <= 1:
+            if option.name == "style_blend" and len(set(value)) <= 1:
                 continue
-            words += [option, ",".join(f"{v:g}" for v in value)]
+            words += [option.flags, ",".join(f"{v:g}" for v in value)]
         else:
-            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+            words += [option.flags, f"{value:g}" if isinstance(value, float) else str(value)]
     if budget is not None and not sketch:
         words += ["--time-budget", f"{budget:g}"]
     return shlex.join(words)

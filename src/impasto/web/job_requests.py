@@ -1,10 +1,11 @@
 """A page's request for a job, read: its images (uploads or examples, by reference), the styles' weights
-and masks, and its options, each checked; every bad value a 400 that names it."""
+and masks, and its options, each checked; every bad value a 400 that names it. And the form the page
+asks with, drawn from the option table (:func:`form_settings`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -28,6 +29,45 @@ def form_choices() -> dict[str, list[str]]:
     menus = {o.name: list(o.choices) for o in FIELDS if o.web and o.choices is not None}
     menus["init"] = list(INIT_CHOICES)
     return menus
+
+
+# Beyond this a number loses whole numbers in the page's JavaScript: such a bound is left out.
+_PAGE_NUMBERS = 2**53
+
+
+def form_settings(choices: Mapping[str, list[str]], highs: Mapping[str, int]) -> list[dict[str, Any]]:
+    """The page's settings form, drawn from the option table (:data:`impasto.config.OPTIONS`): for each
+    option the page may set, in the table's order, its name, label, help (a tooltip), its control (a
+    menu of ``choices``, a switch, a whole number or a number, within its range, ``highs`` lowering
+    this server's maximums) and whether it goes on the form's face or under Advanced."""
+    drawn = []
+    for option in FIELDS:
+        if not option.web:
+            continue
+        control = (
+            "menu"
+            if option.name in choices
+            else "switch"
+            if option.type is bool
+            else "whole"
+            if option.type is int
+            else "number"
+        )
+        setting: dict[str, Any] = {
+            "name": option.name,
+            "label": option.web,
+            "help": option.help,
+            "control": control,
+            "main": option.web_main,
+        }
+        if control == "menu":
+            setting["choices"] = list(choices[option.name])
+        high = highs.get(option.name, option.high)
+        for end, bound in (("low", option.low), ("high", high)):
+            if bound is not None and math.isfinite(bound) and abs(bound) <= _PAGE_NUMBERS:
+                setting[end] = bound
+        drawn.append(setting)
+    return drawn
 
 
 @dataclass(frozen=True)

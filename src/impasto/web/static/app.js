@@ -202,25 +202,47 @@ function exampleButton(example, onPick) {
   return button;
 }
 
+// The request's options: each setting of the form (/api/setup's settings) read from its control; the
+// style weight from the strength slider's power of ten.
 function options() {
   const number = (id) => ($(id).value === "" ? null : Number($(id).value));
-  return {
-    size: number("size"),
-    style_weight: Number((10 ** Number($("strength").value)).toPrecision(2)),
-    iterations: number("iterations"),
-    time_budget: number("time-budget"),
-    preserve_colors: $("preserve_colors").value,
-    style_scale: number("style_scale"),
-    model: $("model").value,
-    precision: $("precision").value,
-    seed: number("seed"),
-    init: $("init").value,
-    optimizer: $("optimizer").value,
-    tv_weight: number("tv_weight"),
-    pooling: $("pooling").value,
-    style_loss: $("style_loss").value,
-    multiscale: $("multiscale").checked,
-  };
+  const read = (id) => $(id).type === "checkbox" ? $(id).checked : $(id).tagName === "SELECT" ? $(id).value : number(id);
+  const chosen = { time_budget: number("time-budget") };
+  for (const { name } of state.setup.settings) {
+    chosen[name] = name === "style_weight" ? Number((10 ** Number($("strength").value)).toPrecision(2)) : read(name);
+  }
+  return chosen;
+}
+
+// Each setting's control, drawn from the option table (/api/setup's settings) on the form's face or
+// under Advanced, unless the page has a control of its own for it (a slider with data-option).
+function drawSettings(settings, defaults) {
+  for (const setting of settings) {
+    if (document.querySelector(`[data-option="${setting.name}"]`)) continue;
+    const label = document.createElement("label");
+    label.id = `${setting.name}-label`;
+    label.title = setting.help;
+    const control = document.createElement(setting.control === "menu" ? "select" : "input");
+    control.id = setting.name;
+    if (setting.control === "switch") {
+      control.type = "checkbox";
+      label.className = "inline";
+      label.append(control, ` ${setting.label}`);
+    } else {
+      if (setting.control !== "menu") {
+        control.type = "number";
+        control.step = setting.control === "whole" ? "1" : "any";
+        if (setting.low !== undefined) control.min = setting.low;
+        if (setting.high !== undefined) control.max = setting.high;
+      }
+      label.append(`${setting.label} `, control);
+    }
+    $(setting.main ? "settings-main" : "settings-advanced").appendChild(label);
+    if (setting.control === "menu") fillSelect(setting.name, setting.choices, defaults[setting.name]);
+    else if (setting.control === "switch") control.checked = Boolean(defaults[setting.name]);
+    else control.value = defaults[setting.name] ?? "";
+    SETTINGS.push(setting.name);
+  }
 }
 
 function drawCurve(losses) {
@@ -414,8 +436,8 @@ function onPaste(event) {
 }
 
 // The settings are kept in this browser (local storage) and come back on reload; Reset forgets them.
-const SETTINGS = ["size", "strength", "iterations", "time-budget", "preserve_colors", "style_scale", "model",
-  "precision", "init", "seed", "optimizer", "tv_weight", "pooling", "style_loss", "multiscale"];
+// The controls whose values are kept: the page's own, and those drawSettings adds.
+const SETTINGS = ["size", "strength", "time-budget", "style_scale"];
 const STORE = "impasto.settings";
 
 function saveSettings() {
@@ -509,7 +531,7 @@ function describeStrength() {
 
 async function init() {
   state.setup = await api("/api/setup");
-  const { defaults, choices, limits } = state.setup;
+  const { defaults, limits } = state.setup;
   $("size").max = limits.max_size;
   $("size").value = defaults.size || 384;
   $("size-value").textContent = $("size").value;
@@ -517,15 +539,10 @@ async function init() {
   $("strength").value = Math.log10(defaults.style_weight);
   $("strength").addEventListener("input", describeStrength);
   describeStrength();
-  $("iterations").max = limits.max_iterations;
-  $("iterations").value = defaults.iterations || 200;
   $("style_scale").value = defaults.style_scale;
   $("style-scale-value").textContent = `${defaults.style_scale}×`;
   $("style_scale").addEventListener("input", () => { $("style-scale-value").textContent = `${$("style_scale").value}×`; });
-  $("seed").value = defaults.seed;
-  $("tv_weight").value = defaults.tv_weight;
-  $("multiscale").checked = defaults.multiscale;
-  for (const [id, list] of Object.entries(choices)) fillSelect(id, list, defaults[id]);
+  drawSettings(state.setup.settings, defaults);
   // The seed draws the noise a noise (or blend) start begins from; from the photo it does nothing.
   const showSeed = () => { $("seed-label").hidden = !["noise", "blend"].includes($("init").value); };
   $("init").addEventListener("change", showSeed);
