@@ -1,6 +1,6 @@
 """The one Ray adapter (``--ray ADDRESS``; ``pip install impasto[ray]``): :func:`connect`,
 :func:`map_remote`, and files sent to the workers (:func:`put_files`, :func:`received`). Batches send an
-image per task (apps/batch.py), videos a shot per task (apps/video/remote.py); each app's task function
+image per task (apps/batch/remote.py), videos a shot per task (apps/video/remote.py); each app's task function
 lives beside the app, this module knows nothing of what a task does.
 
 The default path never imports Ray. With ``--ray``, the driver (the process you started) plans the

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from impasto.apps import batch
+from impasto.apps.batch import remote
 from impasto.cli import main
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError
@@ -411,15 +412,15 @@ def test_a_ray_workers_task_sends_failures_back_as_messages_naming_the_sent_file
 ) -> None:
     """The task function itself, run here: no cluster needed."""
     content = photo(tmp_path / "a.png", (200, 30, 30)).read_bytes()
-    broken = batch._stylize_remote(content, "a.png", [("bad style.png", b"not an image")], FAST)
+    broken = remote.stylize_remote(content, "a.png", [("bad style.png", b"not an image")], FAST)
     assert broken.png is None and broken.message.startswith("bad style.png: ")
     assert "impasto-ray-" not in broken.message
-    made = batch._stylize_remote(content, "a.png", [(style_path.name, style_path.read_bytes())], FAST)
+    made = remote.stylize_remote(content, "a.png", [(style_path.name, style_path.read_bytes())], FAST)
     assert made.png is not None and made.size == (32, 21) and not made.message
 
     def out_of_memory(*args: Any, **kwargs: Any) -> object:
         return SimpleNamespace(ended="out of memory", result=SimpleNamespace(message="out of memory at …"))
 
     monkeypatch.setattr("impasto.pipeline.stylize_detailed", out_of_memory)
-    failed = batch._stylize_remote(content, "a.png", [(style_path.name, style_path.read_bytes())], FAST)
+    failed = remote.stylize_remote(content, "a.png", [(style_path.name, style_path.read_bytes())], FAST)
     assert (failed.png, failed.message) == (None, "out of memory at …")

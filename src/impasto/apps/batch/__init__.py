@@ -18,48 +18,61 @@ Two runs on one output folder share the work: an item is made by the run holding
 it ends); another run passes it by. Ctrl-C stops the batch at once with :class:`BatchInterrupted`,
 which carries the summary of what was done.
 
-With ``ray_address`` the images run on a Ray cluster, a task each (:func:`_stylize_remote`, through
-distributed.py); the driver still keys, writes and records every output itself.
+With ``ray_address`` the images run on a Ray cluster, a task each (remote.py, through distributed.py);
+the driver still keys, writes and records every output itself.
+
+The rooms: items.py (an item, the folder's items, why one fails), records.py (the keys recorded beside
+the outputs, the locks), remote.py (the Ray tasks), and here the run itself and its plan.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import json
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from impasto import distributed
+from impasto.apps.batch.items import OUT_OF_MEMORY, Item, find_items, make_folder, not_made
+from impasto.apps.batch.records import (
+    MANIFEST,
+    claim,
+    item_key,
+    iter_outputs,
+    manifest_path,
+    recorded_key,
+    up_to_date,
+)
+from impasto.apps.batch.remote import run_on_ray
 from impasto.config import StyleConfig, look_options, to_png_text
 from impasto.core.optimize import Progress
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.io import files, images
 
-if TYPE_CHECKING:
-    from impasto.pipeline import Stylized
-
-MANIFEST = ".impasto"  # the folder of keys inside OUTPUT_DIR
-# An item's message when the machine ran out of memory outside the optimization (reading the images);
-# inside it, the pipeline says so itself (Stylized.ended "out of memory", or errors.OutOfMemory).
-OUT_OF_MEMORY = "out of memory; try a smaller --size"
+__all__ = [
+    "MANIFEST",
+    "OUT_OF_MEMORY",
+    "BatchInterrupted",
+    "BatchOptions",
+    "Event",
+    "Item",
+    "Planned",
+    "Summary",
+    "claim",
+    "find_items",
+    "item_key",
+    "iter_outputs",
+    "manifest_path",
+    "plan_batch",
+    "recorded_key",
+    "run_batch",
+    "up_to_date",
+]
 
 Outcome = Literal["done", "skipped", "failed"]
-
-
-@dataclass(frozen=True)
-class Item:
-    """One image of the batch: where it comes from and where its result goes."""
-
-    source: Path
-    output: Path
-    relative: Path  # of the source, inside the input folder
 
 
 @dataclass(frozen=True)
@@ -107,122 +120,6 @@ class BatchInterrupted(KeyboardInterrupt):
         self.summary = summary
 
 
-def find_items(
-    input_dir: Path, output_dir: Path, recursive: bool = False, suffix: str | None = None
-) -> list[Item]:
-    """The images in ``input_dir`` (and its subfolders when ``recursive``), sorted, each with its output
-    path in ``output_dir`` (same relative path; ``suffix`` replaces the extension when given). Hidden
-    files and folders are left out."""
-    if not input_dir.is_dir():
-        raise ImageError(f"{input_dir}: not a folder")
-    if input_dir.resolve() == output_dir.resolve():
-        raise ConfigError(f"{output_dir} is the input folder; the output needs a folder of its own")
-    pattern = "**/*" if recursive else "*"
-    items = []
-    for source in sorted(input_dir.glob(pattern)):
-        relative = source.relative_to(input_dir)
-        if any(part.startswith(".") for part in relative.parts) or not source.is_file():
-            continue
-        if source.suffix.lower() not in files.IMAGE_SUFFIXES:
-            continue
-        if _inside(source, output_dir):
-            continue  # an output folder inside the input folder: never stylize our own results
-        output = output_dir / relative
-        if suffix is not None:
-            output = output.with_suffix(suffix)
-        elif output.suffix.lower() not in images.FORMATS:
-            output = output.with_suffix(".png")  # a .gif or .bmp is read, but written as PNG
-        items.append(Item(source, output, relative))
-    collisions: dict[Path, Item] = {}
-    for item in items:
-        other = collisions.setdefault(item.output, item)
-        if other is not item:
-            raise ConfigError(
-                f"{other.relative} and {item.relative} would both be written to "
-                f"{item.output.relative_to(output_dir)}; rename one, or leave out --format"
-            )
-    return items
-
-
-def _make_folder(folder: Path) -> None:
-    """``folder`` made if missing (with its parents), or one line why it cannot be."""
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder; the output of a batch is a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ImageError(f"{folder}: cannot make the output folder ({error.strerror or error})") from None
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def item_key(source_digest: str, style_digests: Sequence[str], config: StyleConfig) -> str:
-    """The key of an output: what went in, in one hash."""
-    record = {"input": source_digest, "styles": list(style_digests), "options": look_options(config)}
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-
-
-def manifest_path(output_dir: Path, item: Item) -> Path:
-    return output_dir / MANIFEST / f"{item.output.relative_to(output_dir)}.json"
-
-
-def _record(output_dir: Path, item: Item) -> dict[str, Any]:
-    try:
-        record = json.loads(manifest_path(output_dir, item).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def recorded_key(output_dir: Path, item: Item) -> str | None:
-    key = _record(output_dir, item).get("key")
-    return key if isinstance(key, str) else None
-
-
-def up_to_date(output_dir: Path, item: Item, key: str, time_budget: float | None = None) -> bool:
-    """Whether ``item``'s output is there, made with ``key`` — and, if a time budget cut it short, with
-    no less time than ``time_budget`` would give it (None: all the time it needs)."""
-    if not item.output.is_file():
-        return False
-    record = _record(output_dir, item)
-    if record.get("key") != key:
-        return False
-    cut_at = record.get("time_budget")  # seconds, where the budget was spent
-    return cut_at is None or (time_budget is not None and time_budget <= cut_at)
-
-
-@contextlib.contextmanager
-def claim(output_dir: Path, item: Item) -> Iterator[bool]:
-    """Whether this run holds ``item``'s lock (False: another run is making it). The lock file is
-    removed after the item is recorded; a run that opened it just before is safe, as it reads the
-    recorded key after taking the lock."""
-    if sys.platform == "win32":  # no flock there: each run works as if alone
-        yield True
-        return
-    import fcntl
-
-    path = manifest_path(output_dir, item).with_suffix(".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed
 
 
@@ -236,12 +133,6 @@ class BatchOptions:
     suffix: str | None = None  # the outputs' format (".png", ".jpg", …); None: each input's own
     ray_address: str | None = None  # the images sent to a Ray cluster (run_batch; distributed.py)
     time_budget: float | None = None  # seconds each image may take
-
-
-def _not_made(made: Stylized) -> str:
-    """Why a run that ended neither "made" nor "out of time" gives no output (it diverged, or ran out
-    of memory after a scale): its item fails, unsaved, so a rerun redoes it."""
-    return made.result.message or "the optimization did not finish"
 
 
 def run_batch(
@@ -274,7 +165,7 @@ def run_batch(
     suffix, style_paths, items = _checked(input_dir, styles, output_dir, config, how.recursive, how.suffix)
     run = stylize or stylize_detailed
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    _make_folder(output_dir)
+    make_folder(output_dir)
     summary = Summary(swept=files.sweep_temporaries(output_dir))
     summary.as_png = [i for i in items if suffix is None and i.output.suffix != i.source.suffix]
     style_digests = [files.sha256(s) for s in style_paths]
@@ -283,7 +174,7 @@ def run_batch(
     try:
         pending = batch.pending(style_digests, how.force)
         if how.ray_address is not None and pending:
-            _run_on_ray(how.ray_address, pending, style_paths, config, batch.tell, batch.record, batch.fail)
+            run_on_ray(how.ray_address, pending, style_paths, config, batch.tell, batch.record, batch.fail)
             return summary
         batch.make_here(run, pending, how.force)
     except KeyboardInterrupt:
@@ -393,7 +284,7 @@ def _make(
 
     cut_short = ""
     try:
-        _make_folder(item.output.parent)
+        make_folder(item.output.parent)
         # Ctrl-C (Interrupted) goes through: the batch stops.
         made = run(
             item.source, style_paths, config=config, callback=on_progress, status=on_status, deadline=deadline
@@ -405,7 +296,7 @@ def _make(
                 f"time budget of {time_budget:g} s spent at {scale}iteration {at.iteration}/{at.total}"
             )
         elif made.ended != "made":
-            raise ImpastoError(_not_made(made))
+            raise ImpastoError(not_made(made))
         images.save(made.image, item.output, made.icc_profile, to_png_text(config, item.source, style_paths))
     except ImpastoError as error:  # errors.OutOfMemory among them
         fail(index, item, str(error))
@@ -414,83 +305,6 @@ def _make(
         fail(index, item, OUT_OF_MEMORY)
         return
     record(index, item, key, time.perf_counter() - began, cut_short)
-
-
-@dataclass(frozen=True)
-class RemoteResult:
-    """An item made on a Ray worker (:func:`_stylize_remote`), as it comes back to the driver."""
-
-    png: bytes | None  # the result as PNG (colour profile embedded), None when it failed
-    size: tuple[int, int]
-    message: str  # why it failed, or ""
-    worker: str  # node and process that made it, for reports
-
-
-def _run_on_ray(
-    address: str,
-    pending: list[tuple[int, Item, str]],
-    styles: list[Path],
-    config: StyleConfig,
-    tell: Callable[..., None],
-    record: Callable[[int, Item, str, float], None],
-    fail: Callable[[int, Item, str], None],
-) -> None:
-    """The pending items on a Ray cluster, a task each (distributed.py); the driver writes every output
-    as the results arrive, and an item the cluster could not run fails while the batch goes on."""
-    ray = distributed.connect(address)
-    began = time.perf_counter()
-    for index, item, _ in pending:
-        tell("start", index, item)
-    sent_styles = distributed.put_files(ray, styles)
-    calls = [
-        ((index, item, key), (item.source.read_bytes(), item.source.name, sent_styles, config))
-        for index, item, key in pending
-    ]
-
-    def on_result(token: tuple[int, Item, str], result: RemoteResult) -> None:
-        index, item, key = token
-        if result.png is None:
-            fail(index, item, result.message)
-            return
-        try:
-            loaded = images.load(result.png, config.max_pixels, config.max_memory)
-            _make_folder(item.output.parent)
-            options = to_png_text(config, item.source, styles)
-            images.save(loaded.image, item.output, loaded.icc_profile, options)
-        except ImpastoError as error:
-            fail(index, item, str(error))
-            return
-        record(index, item, key, time.perf_counter() - began)
-
-    def on_failure(token: tuple[int, Item, str], error: Exception) -> None:
-        index, item, _ = token
-        fail(index, item, f"the cluster could not run it ({type(error).__name__})")
-
-    distributed.map_remote(ray, _stylize_remote, calls, on_result, on_failure)
-
-
-def _stylize_remote(
-    content: bytes, content_name: str, styles: distributed.Files, config: StyleConfig
-) -> RemoteResult:
-    """Runs on a Ray worker: an item's files arrive as bytes, its image leaves as PNG bytes. A failure
-    comes back as the message :func:`_make` would give, naming the files as the driver knows them."""
-    import socket
-
-    from impasto.io.images import png_bytes
-    from impasto.pipeline import stylize_detailed
-
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    sent = [(content_name, content), *styles]
-    with distributed.received(sent) as files_here:
-        try:
-            made = stylize_detailed(files_here.paths[0], files_here.paths[1:], config=config)
-        except ImpastoError as error:
-            return RemoteResult(None, (0, 0), files_here.named(str(error)), worker)
-        except MemoryError:
-            return RemoteResult(None, (0, 0), OUT_OF_MEMORY, worker)
-        if made.ended != "made":  # no time budget on a cluster: never "out of time" here
-            return RemoteResult(None, (0, 0), _not_made(made), worker)
-        return RemoteResult(png_bytes(made.image, made.icc_profile), made.image.size, "", worker)
 
 
 def _checked(
@@ -573,15 +387,3 @@ def plan_batch(
         except MemoryError:
             planned.append(Planned(item, "cannot", message=OUT_OF_MEMORY))
     return planned
-
-
-def iter_outputs(output_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """(output image, its record) for everything a batch recorded in ``output_dir``."""
-    root = output_dir / MANIFEST
-    for record_path in sorted(root.rglob("*.json")):
-        relative = record_path.relative_to(root)
-        output = output_dir / str(relative)[: -len(".json")]
-        try:
-            yield output, json.loads(record_path.read_text())
-        except (OSError, ValueError):
-            continue
