@@ -8,17 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from impasto.cli.common import (
-    EXIT_FAILED,
-    Parser,
-    add_stylize_options,
-    check_run_options,
-    check_written,
-    config_from_args,
-    failed,
-    input_files,
-    save_config,
-)
+from impasto.cli import common
 from impasto.cli.progress import BatchFeedback
 
 if TYPE_CHECKING:  # at run time the batch app (and torch) load only once a command runs
@@ -30,7 +20,7 @@ from impasto.errors import ImpastoError
 def build_parser() -> argparse.ArgumentParser:
     """``impasto batch``'s parser: its folders and its own switches, then what every command that
     paints takes (common.add_stylize_options)."""
-    p = Parser(
+    p = common.Parser(
         prog="impasto batch",
         description="Paint every image of INPUT_DIR in the style of STYLE into OUTPUT_DIR, mirroring "
         "its folders. A rerun skips what is done and redoes what changed (input, style or options).",
@@ -43,13 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format", choices=["png", "jpg", "webp", "tif"], help="output format (default: the input's own)"
     )
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="run the images on a Ray cluster: its address, or local[:N] for one on this machine "
-        "(N CPUs); needs pip install 'impasto[ray]'",
-    )
-    add_stylize_options(p, "batch")
+    common.add_ray(p, "run the images")
+    common.add_stylize_options(p, "batch")
     return p
 
 
@@ -58,13 +43,13 @@ def batch_main(argv: Sequence[str]) -> int:
     the image, in a log lines that name their image; ``--dry-run`` prints each image's plan instead."""
     args = build_parser().parse_args(argv)
     try:
-        check_run_options(args)
-        config = config_from_args(args)
+        common.check_run_options(args)
+        config = common.config_from_args(args)
         # The output folder's own checks (a folder, none of its images an input) are run_batch's.
-        inputs = input_files([args.input_dir, *args.style], config, args.config)
+        inputs = common.input_files([args.input_dir, *args.style], config, args.config)
         written = {"-o": args.output, "--log-json": args.log_json, "--save-config": args.save_config}
-        check_written(written, inputs, checked=("-o",))
-        save_config(args, config)
+        common.check_written(written, inputs, checked=("-o",))
+        common.save_config(args, config)
         if args.dry_run:
             return _dry_run(args, config)
         feedback = BatchFeedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
@@ -80,11 +65,11 @@ def batch_main(argv: Sequence[str]) -> int:
             except BatchInterrupted as stop:
                 feedback.close()
                 print(stop.summary.line())
-                return failed(stop, "interrupted; finished images are kept, a rerun does the rest")
+                return common.failed(stop, "interrupted; finished images are kept, a rerun does the rest")
         finally:
             feedback.close()
     except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
-        return failed(error, "interrupted before the batch began; nothing written")
+        return common.failed(error, "interrupted before the batch began; nothing written")
     if summary.as_png:
         names = ", ".join(str(item.relative) for item in summary.as_png[:3])
         more = f" and {len(summary.as_png) - 3} more" if len(summary.as_png) > 3 else ""
@@ -93,9 +78,9 @@ def batch_main(argv: Sequence[str]) -> int:
         print(f"removed {summary.swept} temporary files of an earlier, interrupted run", file=sys.stderr)
     if args.quiet:  # otherwise the bars or the log lines said it as it happened
         for item, message in summary.failed:
-            print(f"impasto: failed: {item.relative}: {message}", file=sys.stderr)
+            print(f"impasto: common.failed: {item.relative}: {message}", file=sys.stderr)
     print(summary.line())
-    return EXIT_FAILED if summary.failed else 0
+    return common.EXIT_FAILED if summary.failed else 0
 
 
 def _batch_options(args: argparse.Namespace) -> BatchOptions:
@@ -129,4 +114,4 @@ def _dry_run(args: argparse.Namespace, config: StyleConfig) -> int:
         f"{len(planned)} images: {counts['to do']} to do, {counts['up to date']} up to date, "
         f"{counts['cannot']} cannot be made"
     )
-    return EXIT_FAILED if counts["cannot"] else 0
+    return common.EXIT_FAILED if counts["cannot"] else 0

@@ -186,6 +186,26 @@ NOT_TAKEN: dict[str, dict[str, str]] = {
 }
 
 
+def add_images(parser: argparse.ArgumentParser, style: str, output: str) -> None:
+    """CONTENT STYLE… -o OUTPUT, as ``impasto`` and ``impasto preview`` take them; ``style`` is the
+    style's help, ``output`` what is written."""
+    parser.add_argument("content", type=Path, help="the photo to repaint")
+    parser.add_argument("style", type=Path, nargs="+", help=style)
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help=f"where to write {output}; .png, .jpg, .webp or .tif"
+    )
+
+
+def add_ray(parser: argparse.ArgumentParser, runs: str) -> None:
+    """--ray ADDRESS: ``runs`` (what is sent) on a Ray cluster."""
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help=f"{runs} on a Ray cluster: its address, or local[:N] for one on this machine (N CPUs); "
+        "needs pip install 'impasto[ray]'",
+    )
+
+
 def add_picture_options(parser: argparse.ArgumentParser) -> None:
     """Every option of the picture (StyleConfig's fields, config.OPTIONS) on ``parser``, each in its
     --help section; each lands on the namespace under its field's name, None when not given (so that

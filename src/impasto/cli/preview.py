@@ -6,9 +6,16 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from impasto.cli.common import Parser, add_option, checked_output, failed, input_files, word_reader
+from impasto.cli.common import (
+    Parser,
+    add_images,
+    add_option,
+    checked_output,
+    failed,
+    input_files,
+    word_reader,
+)
 from impasto.config import BY_NAME
 from impasto.errors import ImpastoError
 
@@ -22,19 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: impasto preview photo.jpg painting.jpg -o sketch.png --size 512. "
         "'impasto CONTENT STYLE -o OUT --preview-first' writes such a sketch before it paints.",
     )
-    p.add_argument("content", type=Path, help="the photo to repaint")
-    p.add_argument(
-        "style",
-        type=Path,
-        nargs="+",
-        help="the style image; several (or a folder of them) blend their styles",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        help="where to write the sketch; .png, .jpg, .webp or .tif",
+    add_images(
+        p, style="the style image; several (or a folder of them) blend their styles", output="the sketch"
     )
     p.add_argument(
         "--size",

@@ -21,6 +21,7 @@ from impasto.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     Parser,
+    add_images,
     add_stylize_options,
     check_run_options,
     checked_output,
@@ -47,19 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o sketch.png' (a feed-forward sketch in a second), 'impasto demo' (the example pair), "
         "'impasto weights list' (the backbones); each has its own --help.",
     )
-    p.add_argument("content", type=Path, help="the photo to repaint")
-    p.add_argument(
-        "style",
-        type=Path,
-        nargs="+",
-        help="the image whose style to take; several images (or a folder of them) blend their styles",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        help="where to write the result; .png, .jpg, .webp or .tif",
+    add_images(
+        p,
+        style="the image whose style to take; several images (or a folder of them) blend their styles",
+        output="the result",
     )
     add_stylize_options(p, "stylize")
     return p

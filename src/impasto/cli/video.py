@@ -7,16 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from impasto.cli.common import (
-    Parser,
-    add_stylize_options,
-    check_run_options,
-    check_written,
-    config_from_args,
-    failed,
-    input_files,
-    save_config,
-)
+from impasto.cli import common
 from impasto.cli.progress import VideoFeedback
 
 if TYPE_CHECKING:  # at run time the video app (and torch) load only once a command runs
@@ -27,7 +18,7 @@ from impasto.errors import ConfigError, ImpastoError
 def build_parser() -> argparse.ArgumentParser:
     """``impasto video``'s parser: the video, the styles and the temporal options, then what every
     command that paints takes (common.add_stylize_options)."""
-    p = Parser(
+    p = common.Parser(
         prog="impasto video",
         description="Paint every frame of a video in the style of STYLE without flicker (Ruder et al. "
         "2016): each frame starts from the previous one warped along the optical flow and is held to it "
@@ -68,13 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="split shots into chunks of N frames that start afresh (for --ray; a seam every N frames)",
     )
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="stylize shots (cut apart automatically) as independent tasks on a Ray cluster: its "
-        "address, or local[:N]; needs pip install 'impasto[ray]'",
-    )
-    add_stylize_options(p, "video")
+    common.add_ray(p, "stylize shots (cut apart automatically) as independent tasks")
+    common.add_stylize_options(p, "video")
     return p
 
 
@@ -83,15 +69,15 @@ def video_main(argv: Sequence[str]) -> int:
     their frame; ``--dry-run`` prints the plan instead."""
     args = build_parser().parse_args(argv)
     try:
-        check_run_options(args)
+        common.check_run_options(args)
         if args.frame_iterations is not None and args.frame_iterations < 1:
             raise ConfigError(f"frame-iterations must be ≥ 1, got {args.frame_iterations}")
-        config = config_from_args(args)
+        config = common.config_from_args(args)
         # The video's own checks (a container impasto writes, a writable folder) are stylize_video's.
-        inputs = input_files([args.input_video, *args.style], config, args.config)
+        inputs = common.input_files([args.input_video, *args.style], config, args.config)
         written = {"-o": args.output, "--log-json": args.log_json, "--save-config": args.save_config}
-        check_written(written, inputs, checked=("-o",))
-        save_config(args, config)
+        common.check_written(written, inputs, checked=("-o",))
+        common.save_config(args, config)
         how = _video_options(args)
         if args.dry_run:
             from impasto.apps.video import plan_video
@@ -109,7 +95,7 @@ def video_main(argv: Sequence[str]) -> int:
         finally:
             feedback.close()
     except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
-        return failed(error, "interrupted; the stylized frames are kept, a rerun continues")
+        return common.failed(error, "interrupted; the stylized frames are kept, a rerun continues")
     resumed = f", {result.resumed} from an earlier run" if result.resumed else ""
     print(f"{result.output} ({result.frames} frames{resumed}, {result.seconds_per_frame:.1f} s per frame)")
     return 0
@@ -133,7 +119,7 @@ def _video_options(args: argparse.Namespace) -> VideoOptions:
 
 def metrics_main(argv: Sequence[str]) -> int:
     """``impasto metrics temporal OUT IN``: the warping error of a stylized video."""
-    p = Parser(
+    p = common.Parser(
         prog="impasto metrics",
         description="Measure a stylized video. 'temporal': the warping error between consecutive output "
         "frames over pixels the input's optical flow can follow (Lai et al. 2018); lower flickers less.",
@@ -147,6 +133,6 @@ def metrics_main(argv: Sequence[str]) -> int:
 
         result = warping_error(args.output_video, args.input_video)
     except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
-        return failed(error)
+        return common.failed(error)
     print(f"warping error {result['warping_error']:.6f} over {int(result['pairs'])} frame pairs")
     return 0

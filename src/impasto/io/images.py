@@ -147,6 +147,21 @@ def probe(
 
 
 @contextlib.contextmanager
+def _pillow_alone() -> Iterator[None]:
+    """Pillow to this thread alone, its warnings caught, its decompression-bomb limit (about 89 Mpx,
+    checked in Image.open, a process-wide variable) off and restored on exit: the caller checks its
+    own."""
+    with _PILLOW_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        previous_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous_limit
+
+
+@contextlib.contextmanager
 def _opened(
     source: str | os.PathLike[str] | bytes, max_pixels: int, max_bytes: int | None, decode: bool
 ) -> Iterator[Image.Image]:
@@ -169,22 +184,15 @@ def _opened(
         if not path.is_file():  # a FIFO, a device, a socket: reading it could wait forever
             raise ImageError(f"{path}: not a regular file")
     try:
-        with _PILLOW_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            previous_limit = Image.MAX_IMAGE_PIXELS
-            # Pillow checks its own limit (about 89 Mpx) already in Image.open; ours replaces it, so
-            # max_pixels can be raised above it as well as lowered, and refusals say how to change it.
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                with Image.open(file if isinstance(source, bytes) else path) as image:
-                    _check_limits(name, image, max_pixels, max_bytes)
-                    with _c_errors_silenced(image.format == "TIFF"):
-                        image.load()
-                    if decode:
-                        image.getexif()  # parsed here, where its warnings are caught
-                    yield image
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous_limit
+        # Pillow's own limit is off: ours replaces it, so max_pixels can be raised above it as well
+        # as lowered, and refusals say how to change it.
+        with _pillow_alone(), Image.open(file if isinstance(source, bytes) else path) as image:
+            _check_limits(name, image, max_pixels, max_bytes)
+            with _c_errors_silenced(image.format == "TIFF"):
+                image.load()
+            if decode:
+                image.getexif()  # parsed here, where its warnings are caught
+            yield image
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
     except PermissionError as error:
@@ -423,15 +431,9 @@ def read_options(path: str | os.PathLike[str]) -> str | None:
     """
     path = Path(path)
     try:
-        with _PILLOW_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            previous_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None  # nothing is decoded: the size of the pixels costs nothing
-            try:
-                with Image.open(path, formats=["PNG"]) as image:
-                    text = image.info.get(OPTIONS_KEY)
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous_limit
+        # Pillow's own limit is off: nothing is decoded, the size of the pixels costs nothing.
+        with _pillow_alone(), Image.open(path, formats=["PNG"]) as image:
+            text = image.info.get(OPTIONS_KEY)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except PermissionError as error:
