@@ -319,7 +319,7 @@ def run_scale(
         ]
         extractor, kind = runner.extractor, config.style_loss
         targets = make_targets(
-            extractor, content, styles, run.blend, weights, regions, kind=kind, seed=config.seed
+            extractor, content, styles, run.blend, weights, regions, kind=kind, seed=config.seed, scale=index
         )
         return descend(start, targets, _reporter(callback, schedule, index))
     # Tiled (core/tiling.py): what the style loss keeps of each painting is gathered tile by tile of it,

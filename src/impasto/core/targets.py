@@ -30,9 +30,11 @@ def make_targets(
     *,
     kind: str = "gram",
     seed: int = 0,
+    scale: int = 0,
 ) -> losses.Targets:
     """Content features of ``content`` (1, 3, H, W) and the targets of the style loss ``kind`` (a name
-    of :data:`impasto.core.style.KINDS`, ``seed`` what it draws) for ``styles`` (each (1, 3, H_i, W_i)),
+    of :data:`impasto.core.style.KINDS`, ``seed`` what it draws, ``scale`` the run's scale it serves)
+    for ``styles`` (each (1, 3, H_i, W_i)),
     blended by ``blend`` (summing to 1). With ``regions`` (one (content mask (1, 1, H, W), style mask
     (1, 1, H_i, W_i) or None) per style), each style's target for its own region of the output, from its
     own region of the painting, by the kind that serves ``kind`` with masks.
@@ -45,7 +47,7 @@ def make_targets(
     if served is None:  # the plan refuses this before any work; a library caller may still ask
         accepted = style_kinds.accepting("masks")
         raise ConfigError(f"masks work with --style-loss {accepted} only, not {kind}")
-    loss = style_kinds.make(served, weights.style_layers, seed)
+    loss = style_kinds.make(served, weights.style_layers, seed, scale)
     with torch.no_grad():
         content_features = extractor(content)
     content_target = {name: content_features[name] for name in weights.content_layers}

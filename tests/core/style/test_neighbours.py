@@ -76,6 +76,29 @@ def test_rematching_follows_the_image() -> None:
     assert torch.equal(loss.retarget(target, photo).matched, target.matched)  # the same image: the same match
 
 
+def test_later_scales_compare_the_deep_layers_alone_and_match_as_the_first() -> None:
+    """refine_from: past the first scale the cosine term reads the hypercolumns from that block up
+    (the matched vectors cut there and of unit length again); the matching still reads them whole,
+    and the first scale is unchanged."""
+    painting, photo = tiny_features(0), tiny_features(1)
+    first, later = Neighbours(STYLE_LAYERS, refine_from=4), Neighbours(STYLE_LAYERS, refine_from=4, scale=1)
+    assert first.cosine_layers == HYPERCOLUMN and later.cosine_layers == ("relu4_1", "relu4_2", "relu4_3")
+    assert Neighbours(STYLE_LAYERS, scale=1).cosine_layers == HYPERCOLUMN  # refine_from 1: all of them
+    whole = first.target([first.summarize(painting)], [1.0], photo)
+    cut = later.target([later.summarize(painting)], [1.0], photo)
+    deep = 3 * CHANNELS["relu4"]
+    assert cut.first == whole.matched.shape[1] - deep and cut.matched.shape[1] == deep
+    expected = torch.nn.functional.normalize(whole.bank[:, cut.first :], dim=1)  # the same matches, cut
+    chosen = whole.matched[0].flatten(1).T  # (N, D), rows of the normalized bank
+    index = (chosen[:, None] - torch.nn.functional.normalize(whole.bank, dim=1)[None]).abs().amax(2).argmin(1)
+    assert torch.allclose(cut.matched[0].flatten(1).T, expected[index], atol=1e-12)
+    # The shallow layers no longer count in the cosine term (the Gram terms still read relu1–3).
+    shallow = {**photo, **{n: torch.rand_like(photo[n]) for n in HYPERCOLUMN[:7]}}
+    assert torch.equal(later._cosine(shallow, cut), later._cosine(photo, cut))
+    assert not torch.equal(first._cosine(shallow, whole), first._cosine(photo, whole))
+    assert style.make("neighbours", STYLE_LAYERS, scale=2).scale == 2
+
+
 def test_several_paintings_share_the_bank_by_their_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(neighbours, "MAX_BANK", 40)
     loss = Neighbours(STYLE_LAYERS)

@@ -62,6 +62,10 @@ class StyleLoss(Protocol):
         """The run's style layers → weight, summing to 1."""
 
     @property
+    def scale(self) -> int:
+        """The run's scale it serves (0: the first)."""
+
+    @property
     def reads(self) -> tuple[str, ...]:
         """The layers whose features the kind reads (the network is cut after the deepest)."""
 
@@ -92,10 +96,11 @@ def kind(name: str) -> type[StyleLoss]:
     return found
 
 
-def make(name: str, layers: Mapping[str, float], seed: int = 0) -> StyleLoss:
+def make(name: str, layers: Mapping[str, float], seed: int = 0, scale: int = 0) -> StyleLoss:
     """The style loss ``name`` over ``layers`` (name → weight, summing to 1); ``seed`` draws whatever
-    the kind draws at random (the same at every scale of a run)."""
-    return kind(name)(dict(layers), seed)  # type: ignore[call-arg]
+    the kind draws at random (the same at every scale of a run); ``scale``: the run's scale it serves
+    (0: the first; a kind may refine differently once the first has made the picture)."""
+    return kind(name)(dict(layers), seed, scale=scale)  # type: ignore[call-arg]
 
 
 def serving(name: str, *, masks: bool = False, tiles: bool = False) -> str | None:

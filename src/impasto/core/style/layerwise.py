@@ -23,6 +23,7 @@ class Layerwise:
 
     layers: Mapping[str, float]  # layer → weight, summing to 1
     seed: int = 0
+    scale: int = 0  # the run's scale it serves: a layerwise kind is the same at every one
 
     masks: ClassVar[str | None] = None
     tiles: ClassVar[str | None] = None

@@ -50,14 +50,16 @@ def columns(features: Features, shape: tuple[int, int], places: torch.Tensor | N
     return torch.cat(kept, dim=1)
 
 
-def resampled(features: Features, shape: tuple[int, int]) -> list[torch.Tensor]:
-    """Each layer of :data:`HYPERCOLUMN` on the grid ``shape`` → (1, C_l, h, w): the larger layers
+def resampled(
+    features: Features, shape: tuple[int, int], layers: Sequence[str] = HYPERCOLUMN
+) -> list[torch.Tensor]:
+    """Each of ``layers`` on the grid ``shape`` → (1, C_l, h, w): the larger layers
     averaged over the pixels each grid cell covers (a hypercolumn then sees the strokes around its
     place, where Kolkin et al. sample one pixel bilinearly), the smaller ones enlarged (nearest: each
     relu4 feature, which sees ~90 px, fills the 2 × 2 cells under it; bilinear's backward pass costs
     several times more on a CPU)."""
     out = []
-    for name in HYPERCOLUMN:
+    for name in layers:
         f = features[name]
         height, width = f.shape[-2:]
         if (height, width) == shape:
@@ -132,8 +134,9 @@ class Painting:
 class NeighboursTarget:
     """bank: (M, D) the paintings' hypercolumns; keys: (M, d) the same centred and
     projected, of unit length, what queries are matched against; projection: (D, d); photo: (h·w, d)
-    the photo's hypercolumns projected; matched: (1, D, h, w) the bank's vector nearest to each
-    place's query; grams: the paintings' Gram matrices (1, C, C) at the Gram layers; colours: the
+    the photo's hypercolumns projected; matched: (1, D', h, w) the bank's vector nearest to each
+    place's query, from its column ``first`` on (the layers the cosine term reads, D' = D − first),
+    of unit length; grams: the paintings' Gram matrices (1, C, C) at the Gram layers; colours: the
     Gaussian of the paintings' pixels (several: their mixture)."""
 
     bank: torch.Tensor
@@ -143,6 +146,7 @@ class NeighboursTarget:
     matched: torch.Tensor
     grams: Mapping[str, torch.Tensor]
     colours: losses.MeanCov
+    first: int = 0
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,13 @@ class Neighbours:
     # the coffee 0.10 → 0.014), the embedding within ±0.01 on seven (−0.03 on one, +0.03 on one).
     colour_weight: float = 10.0
     rematch_every: int = 20  # iterations between matches
+    # At the scales after the first, the cosine term compares the hypercolumns from this VGG block up
+    # (1: all of them); the matching still reads them whole. The first scale makes the layout and the
+    # strokes; at the later ones the fine layers' cosine pulls each place towards one matched pixel's
+    # grain, which more iterations then sharpen into a grain of their own, while the Gram and colour
+    # terms keep the painting's fine texture as statistics.
+    refine_from: int = 1
+    scale: int = 0  # the scale of the run this loss serves (0: the first)
 
     masks: ClassVar[str | None] = "neighbours"
     # Tiles take the Gram matrices of every style layer, as 1.5's nearest did: a tiled scale comes after
@@ -197,6 +208,14 @@ class Neighbours:
     @property
     def reads(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((*HYPERCOLUMN, *self.gram_layers, INPUT)))
+
+    @property
+    def cosine_layers(self) -> tuple[str, ...]:
+        """The hypercolumn's layers the cosine term compares: all at the first scale, those from
+        block :attr:`refine_from` up at the later ones (a suffix of :data:`HYPERCOLUMN`)."""
+        return (
+            HYPERCOLUMN if self.scale == 0 else tuple(n for n in HYPERCOLUMN if block(n) >= self.refine_from)
+        )
 
     def summarize(self, features: Features, mask: Masks | None = None) -> Painting:
         grid = _grid(features)
@@ -243,7 +262,8 @@ class Neighbours:
         # An fp32 bank is kept in bfloat16: a match needs three digits, and a 512 px painting's bank is
         # then 70 MB, not 140 (float64, for checks, stays as it is).
         kept = bank.to(torch.bfloat16) if bank.dtype == torch.float32 else bank
-        target = NeighboursTarget(kept, keys, projection, photo, torch.empty(0), grams, colours)
+        first = sum(content[n].shape[1] for n in HYPERCOLUMN if n not in self.cosine_layers)
+        target = NeighboursTarget(kept, keys, projection, photo, torch.empty(0), grams, colours, first)
         return self._matched(target, photo, grid)
 
     def retarget(
@@ -260,20 +280,21 @@ class Neighbours:
         """``target`` matched again for the projected queries (h·w, d) of the places of ``grid``."""
         queries = F.normalize(query - query.mean(dim=0), dim=1)  # centred, of unit length
         chosen = losses.nearest_index(queries, target.keys)  # (N,)
-        rows = target.bank[chosen].to(target.keys.dtype)  # (N, D)
+        rows = target.bank[chosen, target.first :].to(target.keys.dtype)  # (N, D')
         # Kept in the bank's type (bfloat16 in an fp32 run: its rows are bfloat16 already), 66 MB
         # less at 512 px; the cosine is summed in the features' type.
         matched = F.normalize(rows, dim=1).to(target.bank.dtype).T.reshape(1, -1, *grid)  # (1, D, h, w)
         return dataclasses.replace(target, matched=matched)
 
     def _cosine(self, features: Features, target: NeighboursTarget) -> torch.Tensor:
-        """(1, 1, h, w): 1 − cos of each position's hypercolumn with its match."""
+        """(1, 1, h, w): 1 − cos of each position's hypercolumn (its :attr:`cosine_layers`) with its
+        match."""
         # Layer by layer, without the (1, D, h, w) stack: with h_l = f_l / C_l and t of unit length,
         # cos = Σ_l ⟨f_l, t_l⟩ / C_l ÷ √(Σ_l |f_l|² / C_l²).
         shape = (target.matched.shape[-2], target.matched.shape[-1])
         dot = square = torch.zeros(1, 1, *shape, device=target.matched.device)
         start = 0
-        for part in resampled(features, shape):
+        for part in resampled(features, shape, self.cosine_layers):
             channels = part.shape[1]
             match = target.matched[:, start : start + channels]
             dot = dot + (part * match).sum(dim=1, keepdim=True) / channels
