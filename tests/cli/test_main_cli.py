@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_helpers import FAST
 from PIL import Image
 
@@ -41,3 +42,19 @@ def test_a_photo_named_like_a_command_is_stylized(style_path: Path, tmp_path: Pa
     out = tmp_path / "out.png"
     assert main(["stylize", str(tmp_path / "batch"), str(style_path), "-o", str(out), *FAST]) == 0
     assert out.exists()
+
+
+def test_impasto_help_names_a_commands_help_or_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """``impasto help`` is the reading of a new user, not a photo named help."""
+    with pytest.raises(SystemExit) as done:
+        main(["help", "batch"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: impasto batch")
+    with pytest.raises(SystemExit):
+        main(["help"])
+    assert "impasto help COMMAND" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["help", "explain"])
+    assert capsys.readouterr().out.startswith("usage: impasto explain")
+    assert main(["help", "bach"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no command 'bach'; did you mean batch?" in error

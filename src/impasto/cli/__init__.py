@@ -8,6 +8,7 @@
     serve.py      impasto serve
     examples.py   impasto examples: the bundled images, which example:NAME names wherever one is taken
     weights.py    impasto weights
+    (here)        impasto help [COMMAND]: a command's --help
     progress.py   the one progress display: status line, bars, log lines, JSON lines
     common.py     the parser and the shared pieces each command builds its own from (the picture's
                   options, read from StyleConfig's fields; the run's options; --config), the exit
@@ -46,8 +47,26 @@ __all__ = [
     "Feedback",
     "build_parser",
     "config_from_args",
+    "help_main",
     "main",
 ]
+
+
+def help_main(argv: Sequence[str]) -> int:
+    """``impasto help [COMMAND]``: the command's --help, or impasto's with the list of commands."""
+    if not argv:
+        return stylize_main(["--help"])
+    name = argv[0]
+    if name in ("stylize", "help") or name in FIGURES or name in COMMANDS:
+        return main([name, "--help"] if name != "help" else ["--help"])
+    import difflib
+
+    known = sorted(["stylize", *FIGURES, *COMMANDS])
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    print(f"impasto help: no command {name!r}; {hint}the commands: {', '.join(known)}", file=sys.stderr)
+    return EXIT_USAGE
+
 
 # Commands other than stylize, by the name that starts them (explain and sweep: FIGURES).
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
@@ -59,6 +78,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "examples": examples_main,
     "preview": preview_main,
     "weights": weights_main,
+    "help": help_main,
 }
 
 

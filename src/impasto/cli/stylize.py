@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "flicker), 'impasto serve' (the web app), 'impasto explain IMAGE -o fig.png' (what each layer "
         "sees), 'impasto sweep CONTENT STYLE -o grid.png' (α/β ratios), 'impasto preview CONTENT STYLE "
         "-o sketch.png' (a feed-forward sketch in a second), 'impasto demo' (the example pair), "
-        "'impasto weights list' (the backbones); each has its own --help.",
+        "'impasto weights list' (the backbones); each has its own --help (impasto help COMMAND).",
     )
     add_images(
         p,
