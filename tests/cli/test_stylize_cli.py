@@ -72,7 +72,12 @@ def test_help_and_version() -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_the_best_image_so_far(content_path: Path, style_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_ctrl_c_saves_the_best_image_so_far(
+    content_path: Path, style_path: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Ctrl-C, and a stop the system sends (SIGTERM: a shutdown, a supervisor; SIGHUP: the terminal
+    closed), save the best image so far."""
     out = tmp_path / "out.png"
     process = subprocess.Popen(
         cli_command(
@@ -103,7 +108,7 @@ def test_ctrl_c_saves_the_best_image_so_far(content_path: Path, style_path: Path
             break
         seen += chunk
     assert b" iteration " in seen, seen
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, rest = process.communicate(timeout=300)  # generous: a loaded machine is slow, not wrong
     last_line = rest.decode().strip().splitlines()[-1]
     assert process.returncode == 130

@@ -15,7 +15,8 @@
                   codes and the one-line error every command uses
 
 Every problem a user can fix ends in one line on stderr and a non-zero exit code:
-1 for a failed run, 2 for bad arguments, 130 for Ctrl-C (after saving the best image so far).
+1 for a failed run, 2 for bad arguments, 130 for Ctrl-C, SIGTERM or SIGHUP (after saving the best
+image so far).
 Nothing a command writes may be one of its inputs (common.check_written). A file that only records
 the run (--log-json, --save-config) and fails to be written costs one warning line, not the picture:
 the exit code stays 0.
@@ -24,7 +25,9 @@ Importing it loads no torch: --help and --version answer at once.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from impasto.cli.batch import batch_main
@@ -50,6 +53,17 @@ __all__ = [
     "help_main",
     "main",
 ]
+
+
+def _stop_as_on_ctrl_c() -> None:
+    """SIGTERM (a shutdown, a supervisor) and SIGHUP (the terminal closed) stop a command as Ctrl-C
+    does: the best image so far saved, the batch's summary printed. From the main thread only (the
+    tests call main from others)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # no SIGHUP on Windows
+            signal.signal(getattr(signal, name), signal.default_int_handler)
 
 
 def help_main(argv: Sequence[str]) -> int:
@@ -87,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     image named like a command is stylized with the explicit ``impasto stylize batch style.jpg …``."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     command = arguments[0] if arguments else ""
+    if command != "serve":  # the server stops on these itself, after its running job
+        _stop_as_on_ctrl_c()
     if command == "stylize":
         return stylize_main(arguments[1:])
     if command in FIGURES:
