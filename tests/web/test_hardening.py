@@ -322,6 +322,7 @@ def test_an_address_that_cannot_be_listened_on_is_one_message(tmp_path: Path) ->
         (["--max-upload-mb", "nan"], "impasto: error: --max-upload-mb must be a number of megabytes above 0"),
         (["--max-upload-mb", "inf"], "impasto: error: --max-upload-mb must be a number of megabytes above 0"),
         (["--allow-host", "a b"], "impasto: error: --allow-host takes a host name"),
+        (["--max-pixels", "0"], "impasto: error: --max-pixels must be from 1 to"),
     ],
 )
 def test_impasto_serve_refuses_what_cannot_work_in_one_line(
@@ -336,6 +337,16 @@ def test_impasto_serve_refuses_what_cannot_work_in_one_line(
     )
     assert done.returncode != 0 and done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_serve_max_pixels_sets_the_uploads_limit_and_says_its_default() -> None:
+    """The limit a refused upload names (raise it with --max-pixels) is one ``serve`` takes."""
+    from impasto.cli.serve import build_serve_parser
+
+    parser = build_serve_parser()
+    assert parser.parse_args(["--max-pixels", "1000"]).max_pixels == 1000
+    (action,) = [a for a in parser._actions if a.dest == "max_pixels"]
+    assert f"{Limits().max_upload_pixels:,}" in str(action.help)
 
 
 @pytest.mark.slow

@@ -198,6 +198,60 @@ def test_an_upload_that_would_decode_too_large_is_refused_from_its_header(
     assert "/" not in answer["error"].split(":")[0]  # the server's path is not shown
 
 
+def _declared_png(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` × ``height`` RGB pixels, with next to no data: a bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _raw(
+    server: Server, method: str, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, Any, Any]:
+    """(status, the JSON answer, the response's headers)."""
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers={"Host": f"127.0.0.1:{port}", **headers})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read()), response.headers
+    finally:
+        connection.close()
+
+
+def test_a_decompression_bomb_is_a_400_that_says_the_limit(server: Server) -> None:
+    """A PNG header of 13400 × 13400 (over Pillow's own limit, which raised a 500 without the security
+    headers): refused by the server's limit, which ``serve --max-pixels`` sets."""
+    headers = {"X-Impasto-Token": token(server), "X-Filename": "bomb.png"}
+    status, answer, got = _raw(server, "POST", "/api/uploads", _declared_png(13400, 13400), headers)
+    assert status == 400 and "179,560,000 pixels is over the limit of 40,000,000" in answer["error"], answer
+    assert "--max-pixels" in answer["error"] and got["X-Frame-Options"] == "DENY"
+
+
+def test_an_unexpected_error_is_a_500_with_the_security_headers(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.app, "setup", broken)
+    status, answer, got = _raw(server, "GET", "/api/setup", b"", {})
+    assert status == 500 and answer == {"error": "internal error (RuntimeError)"}
+    assert got["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in got["Content-Security-Policy"]
+    monkeypatch.undo()
+    assert send(server, "GET", "/api/setup")[0] == 200  # and it serves on
+
+
 @pytest.mark.slow
 def test_uploads_are_decoded_one_at_a_time_and_a_long_wait_is_a_503(
     serve: Callable[[Limits], Server], monkeypatch: pytest.MonkeyPatch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import re
 import secrets
@@ -35,6 +36,13 @@ def build_serve_parser() -> argparse.ArgumentParser:
         "--max-waiting", type=int, default=16, metavar="N", help="queued jobs allowed (default: 16)"
     )
     p.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help="refuse uploads of more pixels than this, a guard against decompression bombs (default: "
+        "40,000,000: the web.Limits default)",
+    )
+    p.add_argument(
         "--token",
         nargs="?",
         const="new",
@@ -62,6 +70,8 @@ def _bad_number(args: argparse.Namespace) -> str | None:
         return f"--max-size must be at least 32, got {args.max_size}"
     if not (math.isfinite(args.max_upload_mb) and 0 < args.max_upload_mb <= 2**20):
         return f"--max-upload-mb must be a number of megabytes above 0, got {args.max_upload_mb:g}"
+    if args.max_pixels is not None and not 1 <= args.max_pixels <= 2**40:
+        return f"--max-pixels must be from 1 to {2**40:,}, got {args.max_pixels}"
     if args.max_waiting < 1:
         return f"--max-waiting must be at least 1 (jobs wait their turn), got {args.max_waiting}"
     return None
@@ -95,8 +105,12 @@ def serve_main(argv: Sequence[str]) -> int:
     from impasto.web.server import is_loopback
 
     limits = Limits(
-        max_size=args.max_size, max_upload_bytes=int(args.max_upload_mb * 2**20), max_waiting=args.max_waiting
+        max_size=args.max_size,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_waiting=args.max_waiting,
     )
+    if args.max_pixels is not None:
+        limits = dataclasses.replace(limits, max_upload_pixels=args.max_pixels)
     try:
         server = make_server(
             args.host,

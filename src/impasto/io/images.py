@@ -147,7 +147,7 @@ def probe(
 
 
 @contextlib.contextmanager
-def _pillow_alone() -> Iterator[None]:
+def pillow_alone() -> Iterator[None]:
     """Pillow to this thread alone, its warnings caught, its decompression-bomb limit (about 89 Mpx,
     checked in Image.open, a process-wide variable) off and restored on exit: the caller checks its
     own."""
@@ -186,7 +186,7 @@ def _opened(
     try:
         # Pillow's own limit is off: ours replaces it, so max_pixels can be raised above it as well
         # as lowered, and refusals say how to change it.
-        with _pillow_alone(), Image.open(file if isinstance(source, bytes) else path) as image:
+        with pillow_alone(), Image.open(file if isinstance(source, bytes) else path) as image:
             _check_limits(name, image, max_pixels, max_bytes)
             with _c_errors_silenced(image.format == "TIFF"):
                 image.load()
@@ -432,7 +432,7 @@ def read_options(path: str | os.PathLike[str]) -> str | None:
     path = Path(path)
     try:
         # Pillow's own limit is off: nothing is decoded, the size of the pixels costs nothing.
-        with _pillow_alone(), Image.open(path, formats=["PNG"]) as image:
+        with pillow_alone(), Image.open(path, formats=["PNG"]) as image:
             text = image.info.get(OPTIONS_KEY)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None

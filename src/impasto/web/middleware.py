@@ -107,7 +107,9 @@ class Contained:
             print(f"impasto: internal error: {error!r}", file=sys.stderr)
             if not started and scope["type"] == "http":
                 with contextlib.suppress(Exception):
-                    await send_error(watched, 500, f"internal error ({type(error).__name__})")
+                    await send_error(
+                        watched, 500, f"internal error ({type(error).__name__})", SECURITY_HEADERS
+                    )
 
 
 class SecurityHeaders:

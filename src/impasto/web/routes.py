@@ -43,7 +43,7 @@ from impasto.web.app import App
 from impasto.web.commands import download_name
 from impasto.web.errors import HttpError
 from impasto.web.jobs import Job
-from impasto.web.middleware import AccessToken, HostCheck, SameOrigin, SecurityHeaders
+from impasto.web.middleware import SECURITY_HEADERS, AccessToken, HostCheck, SameOrigin, SecurityHeaders
 from impasto.web.sessions import Session
 from impasto.web.uploads import size_text
 
@@ -83,7 +83,11 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
+        exception_handlers={
+            HttpError: _http_error,
+            HTTPException: _starlette_error,
+            Exception: _internal_error,
+        },
     )
 
 
@@ -244,6 +248,16 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HttpError)
     return JSONResponse(
         {"error": str(error)}, error.status, headers={"Cache-Control": "no-store", **error.headers}
+    )
+
+
+async def _internal_error(request: Request, error: Exception) -> Response:
+    """A bug: a 500 in JSON that names it, with the security headers every answer has (Starlette
+    answers it from outside every middleware, SecurityHeaders too); middleware.Contained logs it."""
+    return JSONResponse(
+        {"error": f"internal error ({type(error).__name__})"},
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        headers={"Cache-Control": "no-store", **{k.decode(): v.decode() for k, v in SECURITY_HEADERS}},
     )
 
 
