@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import FAST, cli_command, run_cli
+from cli_helpers import FAST, cli_command, error_lines, run_cli
 from PIL import Image
 
 from children import ctrl_c_as_at_a_terminal
@@ -298,3 +298,15 @@ def test_out_of_memory_keeps_a_finished_scales_image_and_fails_in_one_line(
     if written:
         with Image.open(out) as image:
             assert image.size == (48, 32)  # the output size, from scale 1's image
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_as_the_output_is_refused_before_the_run(
+    content_path: Path, style_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.png"
+    os.mkfifo(out)
+    done = run_cli(content_path, style_path, "-o", out, *FAST, timeout=60)
+    assert done.returncode != 0 and error_lines(done.stderr) == [
+        f"impasto: error: {out}: not a regular file (a pipe or a device); an image is written to a file"
+    ]

@@ -731,6 +731,16 @@ def test_output_path_is_a_folder(tmp_path: Path) -> None:
     assert path.is_dir() and os.listdir(path) == []
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_output_path_is_a_pipe(tmp_path: Path) -> None:
+    """A pipe named out.png: refused before the run (the run would end by blocking on it)."""
+    path = tmp_path / "out.png"
+    os.mkfifo(path)
+    with pytest.raises(ImageError) as error:
+        images.check_output(path)
+    assert_one_line_about(error, path, "not a regular file")
+
+
 def test_output_folder_not_writable_by_access_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
     path = tmp_path / "out.png"

@@ -364,6 +364,10 @@ def check_output(path: str | os.PathLike[str]) -> tuple[Path, str]:
             f"{path}: unknown output format {path.suffix or '(no extension)'!r}; "
             f"use one of {', '.join(sorted(FORMATS))}"
         )
+    if path.exists() and not path.is_file() and not path.is_dir():  # a folder: check_writable says so
+        # A pipe or a device named out.png: the run would end by blocking on it, or write a picture
+        # nobody can open.
+        raise ImageError(f"{path}: not a regular file (a pipe or a device); an image is written to a file")
     check_writable(path)
     return path, fmt[0]
 
