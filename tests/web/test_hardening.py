@@ -557,3 +557,31 @@ def test_a_huge_content_length_buys_no_more_time_than_the_largest_body_read(
         while data and not data.endswith(b"}"):  # a 413 may come first; then the close
             data = raw.recv(4096)
         assert raw.recv(4096) == b"" and time.monotonic() - start < 10
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids are asked after on POSIX")
+def test_a_new_server_sweeps_the_folders_of_servers_that_were_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kill -9`` leaves a server's uploads behind; the next server's start removes them, and never
+    the folder of a server still running."""
+    import tempfile
+
+    from impasto.web.app import App
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead = tmp_path / f"impasto-web-{int(ended.stdout)}-abc"
+    alive = tmp_path / f"impasto-web-{os.getpid()}-def"
+    for folder in (dead, alive):
+        (folder / "uploads").mkdir(parents=True)
+        (folder / "uploads" / "photo.png").write_bytes(b"a stranger's photo")
+    app = App(lambda *args, **kwargs: None)
+    try:
+        assert not dead.exists() and (alive / "uploads" / "photo.png").is_file()
+        assert app.folder.parent == tmp_path and app.folder.name.startswith(f"impasto-web-{os.getpid()}-")
+    finally:
+        app.close()
+    assert not app.folder.exists()

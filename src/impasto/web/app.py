@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import math
+import os
 import secrets
 import shutil
 import tempfile
@@ -48,7 +49,8 @@ class App:
         self.device_name = device
         self._device_kind: str | None = None
         self.access_token = access_token  # required of every request when set (middleware.AccessToken)
-        self.folder = Path(tempfile.mkdtemp(prefix="impasto-web-"))
+        _sweep_stale_folders()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
         self.queue = JobQueue(stylize, self.limits.max_waiting)
         self.sketcher = Sketcher(self.limits.max_sketches)
         self.token = secrets.token_urlsafe(24)
@@ -290,6 +292,27 @@ class App:
                 if (self.examples / name).is_file()
             ],
         }
+
+
+_FOLDER_PREFIX = "impasto-web-"  # then the server's process id: impasto-web-4242-k3j9x
+
+
+def _sweep_stale_folders() -> None:
+    """The temporary folders (uploads, results) of servers that ended without removing them (killed
+    with SIGKILL, the machine lost power): each names its server's process, and one whose process is
+    gone is removed. A folder of a running server, or of a process id now reused, is left alone."""
+    if os.name != "posix":  # os.kill(pid, 0) asks whether a process lives on POSIX only
+        return
+    for folder in Path(tempfile.gettempdir()).glob(f"{_FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_FOLDER_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError, OSError):
+            continue  # another user's process, alive: not ours to sweep
 
 
 def _precisions(kind: str) -> tuple[str, ...]:
