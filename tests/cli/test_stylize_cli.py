@@ -257,7 +257,10 @@ def test_config_from_a_png_without_options_or_a_damaged_one_is_one_line(
     )
     assert main([*argv, "--config", str(damaged)]) == 2
     err = capsys.readouterr().err
-    assert err == f"impasto: error: {damaged}: cannot read the PNG, it is truncated or corrupt\n"
+    assert err == (
+        f"impasto: error: {damaged}: cannot read the image, it is truncated or corrupt, or not a PNG, "
+        "JPEG, WebP or TIFF\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.png", "plain.png"]
 
 

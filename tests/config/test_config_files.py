@@ -1,4 +1,4 @@
-"""impasto.config.files: options in TOML files and in the PNGs impasto makes. (Not test_files.py:
+"""impasto.config.files: options in TOML files and in the pictures impasto makes. (Not test_files.py:
 tests/io has one, and pytest takes test modules by their names.)"""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import pytest
 
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError
+from impasto.io import images
 
 
 def _png(path: Path, options: str | None) -> Path:
@@ -257,8 +258,8 @@ def test_a_png_without_options_or_a_damaged_one_is_one_line(tmp_path: Path) -> N
     flipped = bytearray(good)
     flipped[good.index(b"size = 48")] ^= 0x01  # the chunk's checksum no longer matches
     cases = {
-        "flipped.png": (bytes(flipped), "cannot read the PNG, it is truncated or corrupt"),
-        "cut.png": (good[: good.index(b"size = 48")], "cannot read the PNG"),
+        "flipped.png": (bytes(flipped), "cannot read the image, it is truncated or corrupt"),
+        "cut.png": (good[: good.index(b"size = 48")], "cannot read the image"),
         "not-toml.png": (_png(tmp_path / "x.png", "size = [\n").read_bytes(), "are not valid TOML"),
         "huge.png": (_png(tmp_path / "y.png", "#" * (MAX_CONFIG_BYTES + 1)).read_bytes(), "over 1 MiB"),
         "bad-value.png": (_png(tmp_path / "z.png", "size = true\n").read_bytes(), "size must be"),
@@ -275,11 +276,23 @@ def test_a_png_without_options_or_a_damaged_one_is_one_line(tmp_path: Path) -> N
         from_png(tmp_path / "options.toml")
 
 
-@pytest.mark.parametrize(("suffix", "kind"), [(".jpg", "a JPEG"), (".webp", "a WebP"), (".tif", "a TIFF")])
-def test_an_image_of_another_format_says_it_holds_no_options(tmp_path: Path, suffix: str, kind: str) -> None:
-    from impasto.config import from_toml
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".tif"])
+def test_every_format_carries_the_options_that_made_it(tmp_path: Path, suffix: str) -> None:
+    """A JPEG, WebP or TIFF impasto wrote carries its options as a PNG does (a batch of holiday JPEGs
+    remembers how it was made), names with any Unicode in them too; one without them says so."""
+    from impasto.config import from_toml, to_png_text
 
-    path = _png(tmp_path / f"out{suffix}", "size = 48\n")
+    config = StyleConfig(size=48, style_weight=7.5, style_loss="gram", seed=3)
+    text = to_png_text(config, "/photos/café ☕.jpg", ["/art/Schrei 👹.jpg"])
+    assert text is not None
+    path = _png(tmp_path / f"out{suffix}", text)
+    assert images.read_options(path) == text and from_toml(path) == config
+    plain = _png(tmp_path / f"plain{suffix}", None)
     with pytest.raises(ConfigError) as error:
-        from_toml(path)
-    assert str(error.value) == f"{path} is {kind} image: impasto writes its options into PNG outputs only"
+        from_toml(plain)
+    assert str(error.value) == (
+        f"{plain} holds no impasto options (it was not made by impasto ≥ 2.1, or its metadata was stripped)"
+    )
+    # Another program's comment in the same field is not taken for impasto's options.
+    other = _png(tmp_path / f"other{suffix}", "a holiday, 2026\n")
+    assert images.read_options(other) is None

@@ -963,11 +963,16 @@ def test_a_png_carries_the_options_it_is_saved_with(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".webp", ".tif"])
-def test_other_formats_are_written_without_the_options(tmp_path: Path, suffix: str) -> None:
-    path = images.save(Image.new("RGB", (8, 6)), tmp_path / f"out{suffix}", options="size = 48\n")
-    assert b"size = 48" not in path.read_bytes()
-    with pytest.raises(ImageError, match="cannot read the PNG"):
-        images.read_options(path)
+def test_other_formats_carry_the_options_in_their_metadata(tmp_path: Path, suffix: str) -> None:
+    """A JPEG's or WebP's EXIF UserComment, a TIFF's ImageDescription; any Unicode; and a text there
+    that is not impasto's options (another program's comment) is not taken for them."""
+    text = '# impasto options (impasto --config FILE)\n# from "café ☕ 👹.jpg"\nsize = 48\n'
+    path = images.save(Image.new("RGB", (8, 6)), tmp_path / f"out{suffix}", options=text)
+    assert images.read_options(path) == text
+    with Image.open(path) as opened:
+        assert opened.format in ("JPEG", "WEBP", "TIFF") and opened.size == (8, 6)
+    other = images.save(Image.new("RGB", (8, 6)), tmp_path / f"other{suffix}", options="size = 48\n")
+    assert images.read_options(other) is None
 
 
 def test_options_are_read_without_decoding_the_pixels(tmp_path: Path) -> None:
@@ -1001,7 +1006,7 @@ def test_a_damaged_png_is_one_line_when_its_options_are_read(tmp_path: Path) -> 
         path.write_bytes(data)
         with pytest.raises(ImageError) as error:
             images.read_options(path)
-        assert_one_line_about(error, path, "cannot read the PNG")
+        assert_one_line_about(error, path, "cannot read the image")
     with pytest.raises(ImageError, match="no such file"):
         images.read_options(tmp_path / "missing.png")
 

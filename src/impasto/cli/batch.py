@@ -78,7 +78,7 @@ def batch_main(argv: Sequence[str]) -> int:
         print(f"removed {summary.swept} temporary files of an earlier, interrupted run", file=sys.stderr)
     if args.quiet:  # otherwise the bars or the log lines said it as it happened
         for item, message in summary.failed:
-            print(f"impasto: common.failed: {item.relative}: {message}", file=sys.stderr)
+            print(f"impasto: failed: {item.relative}: {message}", file=sys.stderr)
     print(summary.line())
     return common.EXIT_FAILED if summary.failed else 0
 

@@ -254,8 +254,9 @@ def add_config_files(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20), or from a PNG "
-        "impasto made (it carries the options that made it); flags given here override them",
+        help="take options from a TOML file (keys as in StyleConfig: style_weight = 20), or from a picture "
+        "impasto made (a PNG, JPEG, WebP or TIFF carries the options that made it); flags given here "
+        "override them",
     )
     group.add_argument(
         "--save-config",

@@ -111,7 +111,8 @@ MAX_CONFIG_BYTES = 2**20
 
 def from_toml(path: str | Path, base: StyleConfig | None = None) -> StyleConfig:
     """``base`` (default: the defaults) with the options of the TOML file at ``path``, or of the PNG
-    impasto made there (:func:`from_png`; told by its first bytes, whatever its name); keys are
+    impasto made there (a PNG, JPEG, WebP or TIFF, which carries them; told by its first bytes,
+    whatever its name); keys are
     StyleConfig's field names (``style_weight`` or ``style-weight``).
 
     Each value must have the TOML type its field takes (true or false, a whole number, a number,
@@ -130,7 +131,7 @@ def from_png(path: str | Path, base: StyleConfig | None = None) -> StyleConfig:
     path = Path(path)
     if not _read_head(path, len(PNG_SIGNATURE)).startswith(PNG_SIGNATURE):
         raise ConfigError(f"{path} is not a PNG")
-    return _from_table(path, _png_table(path), base)
+    return _from_table(path, _picture_table(path), base)
 
 
 def _from_table(path: str | Path, table: dict[str, Any], base: StyleConfig | None) -> StyleConfig:
@@ -149,7 +150,7 @@ def _from_table(path: str | Path, table: dict[str, Any], base: StyleConfig | Non
         raise ConfigError(f"{path}: {error}") from None
 
 
-# The first bytes of the other formats impasto writes, which carry no options: named in the error.
+# The first bytes of the other formats impasto writes (they carry the options since 2.1).
 _OTHER_IMAGES = {b"\xff\xd8\xff": "a JPEG", b"II*\x00": "a TIFF", b"MM\x00*": "a TIFF", b"RIFF": "a WebP"}
 
 
@@ -158,10 +159,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
     data = _read_head(path, MAX_CONFIG_BYTES + 1)  # a bound: --config /dev/zero must not fill memory
     if data.startswith(PNG_SIGNATURE):
-        return _png_table(path)
+        return _picture_table(path)
     for signature, kind in _OTHER_IMAGES.items():
         if data.startswith(signature) and (kind != "a WebP" or data[8:12] == b"WEBP"):
-            raise ConfigError(f"{path} is {kind} image: impasto writes its options into PNG outputs only")
+            return _picture_table(path, since="2.1")
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path} is not an options file: over {MAX_CONFIG_BYTES // 2**20} MiB")
     try:
@@ -181,9 +182,10 @@ def _read_head(path: Path, limit: int) -> bytes:
         raise ConfigError(f"cannot read the config file {path}: {error.strerror or error}") from None
 
 
-def _png_table(path: Path) -> dict[str, Any]:
-    """The options in the PNG at ``path`` (io.images.read_options), parsed, within the bound of an
-    options file; a ConfigError of one line for a PNG without them or one that cannot be read."""
+def _picture_table(path: Path, since: str = "1.4") -> dict[str, Any]:
+    """The options in the picture at ``path`` (io.images.read_options: a PNG, a JPEG, a WebP or a
+    TIFF), parsed, within the bound of an options file; a ConfigError of one line for a picture
+    without them (its format carries them ``since`` that impasto) or one that cannot be read."""
     from impasto.io.images import read_options
 
     try:
@@ -193,7 +195,7 @@ def _png_table(path: Path) -> dict[str, Any]:
     if text is None:
         raise ConfigError(
             f"{path} holds no impasto options "
-            "(it was not made by impasto ≥ 1.4, or its metadata was stripped)"
+            f"(it was not made by impasto ≥ {since}, or its metadata was stripped)"
         )
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path} holds impasto options over {MAX_CONFIG_BYTES // 2**20} MiB: not impasto's")

@@ -7,9 +7,10 @@ would take, read from the header) and damaged files with one clear line, and nev
 warnings through. Writing is atomic: a temporary file beside the target, renamed over it only when
 complete.
 
-A PNG that impasto writes carries the options that made it, as TOML in an iTXt chunk named
-:data:`OPTIONS_KEY` ("impasto"): :func:`save` and :func:`png_bytes` write it, :func:`read_options`
-reads it back (``impasto --config out.png``). Other formats carry none.
+A picture that impasto writes carries the options that made it, as TOML: a PNG in an iTXt chunk named
+:data:`OPTIONS_KEY` ("impasto"), a JPEG or WebP in its EXIF UserComment, a TIFF in its
+ImageDescription. :func:`save` and :func:`png_bytes` write them, :func:`read_options` reads them back
+(``impasto --config out.jpg``).
 
 ``example:NAME`` wherever a file is taken names one of the images bundled with impasto
 (:mod:`impasto.examples`).
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from impasto import examples
 from impasto.errors import ImageError, one_line
@@ -387,7 +388,8 @@ def save(
 ) -> Path:
     """Write ``image`` atomically (:class:`files.Replacement`) in the format its extension names,
     keeping ``icc_profile``; a PNG also carries ``options`` (the TOML of :func:`impasto.config.
-    to_png_text`) in its :data:`OPTIONS_KEY` chunk. JPEG, WebP and TIFF are written without them.
+    to_png_text`) in its :data:`OPTIONS_KEY` chunk, a JPEG or WebP in its EXIF UserComment, a TIFF
+    in its ImageDescription (:func:`read_options` reads them back).
 
     A profile for another colour space than RGB (CMYK, grey) would misdescribe the pixels; it is left out.
     On failure nothing is left behind and an existing file at ``path`` is untouched.
@@ -396,8 +398,8 @@ def save(
     settings = dict(FORMATS[path.suffix.lower()][1])
     if icc_profile and _colour_space(icc_profile) == b"RGB ":
         settings["icc_profile"] = icc_profile
-    if options is not None and fmt == "PNG":
-        settings["pnginfo"] = _options_chunk(options)
+    if options is not None:
+        settings.update(_carrying(fmt, options))
     try:
         with files.replacing(path) as file:
             image.save(file, format=fmt, **settings)
@@ -415,6 +417,49 @@ def png_bytes(image: Image.Image, icc_profile: bytes | None = None, options: str
     return buffer.getvalue()
 
 
+# Where a picture carries the options that made it. A PNG: an iTXt chunk (:data:`OPTIONS_KEY`). A JPEG
+# and a WebP: the EXIF UserComment, in the EXIF standard's UNICODE form (UCS-2 after an 8-byte code),
+# where photo tools show a comment and where other image generators put their parameters; XMP would
+# need an XML packet around the text for no reader's gain. A TIFF: its ImageDescription tag, as UTF-8.
+# There, fields other programs write too, only a text that begins with to_toml's first line is taken
+# for impasto's.
+EXIF_IFD, USER_COMMENT, IMAGE_DESCRIPTION = 0x8769, 0x9286, 0x010E
+_UNICODE = b"UNICODE\0"
+_OUR_TEXT = "# impasto options"
+
+
+def _carrying(fmt: str, options: str) -> dict[str, Any]:
+    """What Pillow's save of format ``fmt`` takes to write ``options`` into the file."""
+    if fmt == "PNG":
+        return {"pnginfo": _options_chunk(options)}
+    if fmt == "TIFF":
+        described = TiffImagePlugin.ImageFileDirectory_v2()
+        described[IMAGE_DESCRIPTION] = options.encode("utf-8")
+        return {"tiffinfo": described}
+    exif = Image.Exif()
+    exif.get_ifd(EXIF_IFD)[USER_COMMENT] = _UNICODE + options.encode("utf-16-be")
+    return {"exif": exif}
+
+
+def _carried(image: Image.Image) -> str | None:
+    """The options :func:`_carrying` wrote into ``image`` (opened, not decoded), or None."""
+    text: object = None
+    if image.format == "PNG":  # a chunk of impasto's own name
+        text = image.info.get(OPTIONS_KEY)
+        return str(text) if isinstance(text, str) else None  # str: not Pillow's iTXt subclass
+    if image.format == "TIFF":
+        text = image.getexif().get(IMAGE_DESCRIPTION)
+        if isinstance(text, str):  # Pillow reads the tag's bytes as Latin-1
+            with contextlib.suppress(UnicodeError):
+                text = text.encode("latin-1").decode("utf-8")
+    else:
+        comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+        if isinstance(comment, bytes) and comment.startswith(_UNICODE):
+            body = comment[len(_UNICODE) :]
+            text = body.decode("utf-16-be" if body[:1] == b"\0" else "utf-16-le", errors="replace")
+    return str(text) if isinstance(text, str) and text.startswith(_OUR_TEXT) else None
+
+
 def _options_chunk(options: str) -> PngImagePlugin.PngInfo:
     # iTXt, not tEXt: UTF-8 (a path may be any Unicode), uncompressed (a few hundred bytes, and legible
     # to any tool that lists a PNG's text). Pillow writes it before the image data, where read_options
@@ -425,27 +470,29 @@ def _options_chunk(options: str) -> PngImagePlugin.PngInfo:
 
 
 def read_options(path: str | os.PathLike[str]) -> str | None:
-    """The options :func:`save` wrote into the PNG at ``path`` (its :data:`OPTIONS_KEY` text chunk),
-    or None if it holds none. Raises ImageError, one line, for a file that is no PNG or a damaged one.
+    """The options :func:`save` wrote into the image at ``path`` (a PNG's :data:`OPTIONS_KEY` text
+    chunk, a JPEG's or WebP's EXIF UserComment, a TIFF's ImageDescription), or None if it holds none.
+    Raises ImageError, one line, for a file of another format or a damaged one.
 
-    Only the chunks before the image data are read (impasto writes its own there, as most tools that
-    add text do), under Pillow's limits on text chunks (``PngImagePlugin.MAX_TEXT_CHUNK`` for each
-    compressed one, ``MAX_TEXT_MEMORY`` for all); the pixels are never decoded, so a picture of any
-    size is read at once.
+    Only the file's metadata is read (in a PNG the chunks before the image data: impasto writes its
+    own there, as most tools that add text do), under Pillow's limits on text chunks
+    (``PngImagePlugin.MAX_TEXT_CHUNK`` for each compressed one, ``MAX_TEXT_MEMORY`` for all); the
+    pixels are never decoded, so a picture of any size is read at once.
     """
     path = Path(path)
     try:
         # Pillow's own limit is off: nothing is decoded, the size of the pixels costs nothing.
-        with pillow_alone(), Image.open(path, formats=["PNG"]) as image:
-            text = image.info.get(OPTIONS_KEY)
+        with pillow_alone(), Image.open(path, formats=[fmt for fmt, _ in FORMATS.values()]) as image:
+            return _carried(image)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except PermissionError as error:
         raise ImageError(f"{path}: cannot open the file ({one_line(error)})") from None
     except UnidentifiedImageError:  # what Pillow makes of a bad checksum or a chunk's broken length
-        raise ImageError(f"{path}: cannot read the PNG, it is truncated or corrupt") from None
+        raise ImageError(
+            f"{path}: cannot read the image, it is truncated or corrupt, or not a PNG, JPEG, WebP or TIFF"
+        ) from None
     except _DECODE_ERRORS as error:  # a file cut short; a text chunk over Pillow's limits
         raise ImageError(
-            f"{path}: cannot read the PNG, it may be truncated or corrupt ({one_line(error)})"
+            f"{path}: cannot read the image, it may be truncated or corrupt ({one_line(error)})"
         ) from None
-    return str(text) if isinstance(text, str) else None  # str: not Pillow's iTXt subclass
