@@ -73,6 +73,16 @@ class Stylized:
     ended: Ended = "made"  # how the run ended (see Ended); the image is the best so far in every case
 
     @property
+    def settings(self) -> StyleConfig:
+        """The options as the run used them: ``config`` with the size and iterations this machine chose
+        where it left them to the device (40 iterations on a CPU, 500 on a GPU), so that the options an
+        output carries make the same picture on another machine."""
+        chosen = {"size": self.sizes[-1], "iterations": self.plan.scales[0].iterations}
+        return self.config.with_options(
+            **{k: v for k, v in chosen.items() if getattr(self.config, k) is None}
+        )
+
+    @property
     def sizes(self) -> tuple[int, ...]:
         """Long side of each scale, smallest first."""
         return tuple(s.size for s in self.plan.scales)

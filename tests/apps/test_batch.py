@@ -394,7 +394,8 @@ def test_an_image_that_runs_out_of_memory_fails_with_the_pipelines_message_and_a
             raise OutOfMemory("out of memory on cpu at 23×15 px")
         ended = "out of memory" if source.name == "a.png" else "made"
         result = SimpleNamespace(message=said if ended != "made" else "")
-        return SimpleNamespace(ended=ended, result=result, image=Image.new("RGB", (32, 21)), icc_profile=None)
+        image = Image.new("RGB", (32, 21))
+        return SimpleNamespace(ended=ended, result=result, image=image, icc_profile=None, settings=FAST)
 
     out = tmp_path / "out"
     for _ in range(2):  # nothing of a failed image is kept: the rerun redoes both

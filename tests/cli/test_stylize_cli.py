@@ -313,3 +313,27 @@ def test_a_pipe_as_the_output_is_refused_before_the_run(
     assert done.returncode != 0 and error_lines(done.stderr) == [
         f"impasto: error: {out}: not a regular file (a pipe or a device); an image is written to a file"
     ]
+
+
+@pytest.mark.slow
+def test_an_output_carries_this_machines_defaults_and_how_the_run_ended(
+    content_path: Path, style_path: Path, tmp_path: Path
+) -> None:
+    """Iterations left to the device (40 on a CPU, 500 on a GPU) and the size are written into the
+    output, so that --config makes the same picture on another machine; a run cut short says so."""
+    from impasto.config import DEFAULT_ITERATIONS, from_toml
+    from impasto.io import images
+
+    out = tmp_path / "out.jpg"
+    assert (
+        main([str(content_path), str(style_path), "-o", str(out), "--size", "40", "-q", "--device", "cpu"])
+        == 0
+    )
+    carried = from_toml(out)
+    assert carried.iterations == DEFAULT_ITERATIONS["cpu"] and carried.size == 40
+    assert "ended early" not in str(images.read_options(out))
+    cut = tmp_path / "cut.webp"
+    argv = [str(content_path), str(style_path), "-o", str(cut), *FAST, "--iterations", "100000"]
+    assert main([*argv, "--time-budget", "2"]) == 0
+    text = str(images.read_options(cut))
+    assert "# the run ended early (out of time after " in text and from_toml(cut).iterations == 100000

@@ -110,7 +110,6 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     from impasto.pipeline import stylize_detailed
 
     started = time.monotonic()
-    png_options = to_png_text(config, args.content, args.style)  # what a PNG output carries
     sketched = False  # --preview-first wrote its sketch to output: a run cut short leaves it there
     kept = f"the sketch stays at {output}"
     save_every: int = args.save_every
@@ -139,7 +138,10 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         if sketched:  # the sketch is whole; a painting cut short may not be
             return fail(f"interrupted after {stop.result.iterations} iterations; {kept}", EXIT_INTERRUPTED)
         assert stop.image is not None
-        images.save(stop.image, output, stop.icc_profile, png_options)
+        stopped = f"stopped after {stop.result.iterations} iterations"
+        images.save(
+            stop.image, output, stop.icc_profile, to_png_text(config, args.content, args.style, stopped)
+        )
         return fail(
             f"interrupted after {stop.result.iterations} iterations; saved the best image so far to {output}",
             EXIT_INTERRUPTED,
@@ -148,7 +150,11 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         if not sketched:
             raise  # stylize_main's one line: nothing was written
         return failed(error, f"interrupted before the optimization began; {kept}", kept)
-    images.save(made.image, output, made.icc_profile, png_options)
+    # What the output carries: the options as run (this machine's size and iterations written in).
+    ended = None if made.ended == "made" else f"{made.ended} after {made.result.iterations} iterations"
+    images.save(
+        made.image, output, made.icc_profile, to_png_text(made.settings, args.content, args.style, ended)
+    )
     if made.ended in ("diverged", "out of memory"):  # the best image it has, but not what was asked
         return fail(f"{made.result.message}; saved it to {output}", EXIT_FAILED)
     if made.ended == "out of time":

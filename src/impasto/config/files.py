@@ -53,11 +53,14 @@ def to_png_text(
     config: StyleConfig,
     content: str | os.PathLike[str] | None = None,
     styles: Sequence[str | os.PathLike[str]] = (),
+    ended: str | None = None,
 ) -> str | None:
-    """What a PNG impasto writes carries of the run that made it (``images.save(…, options=…)``):
-    :func:`to_toml`'s text, with a comment that names the impasto version and the images (their names
-    only: a picture that is shared tells no folder). None where the options cannot be written as TOML
-    (a mask given in memory, a path that is not Unicode): the picture is then saved without them."""
+    """What a picture impasto writes carries of the run that made it (``images.save(…, options=…)``;
+    every format, despite the name): :func:`to_toml`'s text, with a comment that names the impasto
+    version and the images (their names only: a picture that is shared tells no folder), and one that
+    says how the run ended when it ended early (``ended``: "stopped after 12 iterations"). None where
+    the options cannot be written as TOML (a mask given in memory, a path that is not Unicode): the
+    picture is then saved without them."""
 
     try:
         text = to_toml(config)
@@ -68,8 +71,15 @@ def to_png_text(
         made += f" from {_comment_name(content)}"
     if styles:
         made += " in the style of " + ", ".join(_comment_name(style) for style in styles)
+    if ended is not None:
+        made += f"\n# the run ended early ({_comment_text(ended)}): this is the best image it had"
     first, rest = text.split("\n", 1)
     return f"{first}\n{made}\n{rest}"
+
+
+def _comment_text(text: str) -> str:
+    """``text`` fit for a TOML comment: on one line, without control characters."""
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def _comment_name(path: str | os.PathLike[str]) -> str:

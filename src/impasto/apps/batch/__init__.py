@@ -297,7 +297,9 @@ def _make(
             )
         elif made.ended != "made":
             raise ImpastoError(not_made(made))
-        images.save(made.image, item.output, made.icc_profile, to_png_text(config, item.source, style_paths))
+        # What the output carries: the options as run (this machine's size and iterations written in).
+        carried = to_png_text(made.settings, item.source, style_paths, cut_short or None)
+        images.save(made.image, item.output, made.icc_profile, carried)
     except ImpastoError as error:  # errors.OutOfMemory among them
         fail(index, item, str(error))
         return
