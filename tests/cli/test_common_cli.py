@@ -15,7 +15,7 @@ import torch
 from cli_helpers import error_lines, run_cli
 from PIL import Image
 
-from impasto.cli import main
+from impasto.cli import common, main
 from impasto.errors import ConfigError, ImageError
 
 
@@ -125,7 +125,12 @@ def test_each_command_names_its_own_help_and_offers_only_what_it_takes(
         main(["batch", str(tmp_path), "style.png", "-o", str(tmp_path / "out"), "--save-every", "2"])
     assert exit_.value.code == 2
     error = capsys.readouterr().err
-    assert error.startswith("impasto batch: error: unrecognized arguments: --save-every 2")
+    # An option of impasto's that batch does not take says why (common.NOT_TAKEN), as the docs promise.
+    assert error == f"impasto batch: error: no --save-every here: {common.NOT_TAKEN['batch']['save_every']}\n"
+    with pytest.raises(SystemExit):
+        main(["batch", str(tmp_path), "style.png", "-o", str(tmp_path / "out"), "--sizee", "2"])
+    error = capsys.readouterr().err
+    assert error.startswith("impasto batch: error: unrecognized arguments: --sizee 2; did you mean --size?")
     assert "(see impasto batch --help)" in error
 
 

@@ -99,7 +99,10 @@ def _bad_inputs(tmp_path: Path, content: Path, style: Path) -> dict[str, tuple[l
         "missing folder": ([c, s, "-o", str(tmp_path / "no" / "out.png")], "does not exist"),
         "output is an input": ([c, s, "-o", s], "is one of the inputs"),
         "no output": ([c, s], "required: -o/--output"),
-        "optimization option": ([c, s, "-o", out, "--iterations", "3"], "unrecognized arguments"),
+        "optimization option": (
+            [c, s, "-o", out, "--iterations", "3"],
+            "no --iterations here: the sketch is",
+        ),
     }
 
 

@@ -164,7 +164,8 @@ def test_upload_start_watch_finish_download(
     assert page.is_visible("#curve")
     assert (
         page.inner_text("#command")
-        == "impasto chelsea.png swirls.png -o impasto.png --size 128 --iterations 40 --device cpu"
+        == "impasto chelsea.png swirls.png -o chelsea-in-swirls-128px.png --size 128 --iterations 40 "
+        "--device cpu"
     )
     screenshot = Path(os.environ.get("IMPASTO_SCREENSHOT") or tmp_path / "app.png")
     page.screenshot(path=str(screenshot), full_page=True)

@@ -165,7 +165,7 @@ def test_a_job_runs_to_the_end_with_previews_and_a_download(server: Server) -> N
     assert len(final["losses"]) == 4 and final["preview_version"] >= 1
     assert final["result_size"] == [48, 36]
     assert shlex.split(final["command"])[:2] == ["impasto", "my photo.png"]  # the file the user chose
-    assert shlex.split(final["command"])[2].endswith("swirls.png")  # the example's real path
+    assert shlex.split(final["command"])[2] == "example:swirls.png"  # runnable as shown, no server path
     assert "--style-weight 7" in final["command"] and "--size 48" in final["command"]
     status, png, headers = browser.request("GET", f"/api/jobs/{job['id']}/result")
     assert status == 200 and "attachment" in headers["Content-Disposition"]
@@ -215,7 +215,8 @@ def test_sketch_only_makes_the_sketch_and_no_optimization(serve: Callable[..., S
     assert final["state"] == "done" and final["sketch"] and final["sketch_only"], final
     assert final["iteration"] == 0 and final["losses"] == []
     words = shlex.split(final["command"])  # the command that makes the same sketch, runnable as shown
-    assert words[:2] == ["impasto", "preview"] and words[-4:] == ["-o", "impasto-sketch.png", "--size", "64"]
+    assert words[:2] == ["impasto", "preview"]
+    assert words[-4:] == ["-o", "chelsea-in-swirls-sketch-64px.png", "--size", "64"]  # the download's name
     from impasto.cli.preview import build_parser
 
     assert build_parser().parse_args(words[2:]).size == 64
@@ -268,6 +269,8 @@ def test_stop_keeps_the_best_image_so_far(server: Server) -> None:
     assert browser.json("POST", f"/api/jobs/{job['id']}/stop")[0] == 200
     final = browser.wait(job["id"])
     assert final["state"] == "stopped" and 2 <= final["iteration"] < 2000
+    # The page shows "Stopped after 3 s. " and this: no "stopped" said twice.
+    assert final["message"] == "This is the best image it had."
     status, png, _ = browser.request("GET", f"/api/jobs/{job['id']}/result")
     assert status == 200 and Image.open(io.BytesIO(png)).size == (48, 32)
 
@@ -397,13 +400,15 @@ def test_command_line_lists_only_what_differs() -> None:
     assert build_parser().parse_args(shlex.split(budgeted)[1:]).time_budget == 30
 
 
-def test_an_example_is_named_by_its_real_path_in_the_command(server: Server) -> None:
-    from impasto import examples
-
+def test_the_command_names_an_example_as_example_name_and_writes_the_download(server: Server) -> None:
+    """The page's command runs as shown (the command line takes example:NAME), shows no path of the
+    server's, and writes the file the page downloads."""
     browser = Browser(server.url)
     _, job = browser.start("example:chelsea.png", ["example:swirls.png"], **FAST)
     final = browser.wait(job["id"])
-    assert shlex.split(final["command"])[1:3] == [str(examples.CONTENT), str(examples.STYLE)]
+    words = shlex.split(final["command"])
+    assert words[1:3] == ["example:chelsea.png", "example:swirls.png"]
+    assert words[words.index("-o") + 1] == final["download"] == "chelsea-in-swirls-48px.png"
 
 
 @pytest.mark.slow

@@ -31,15 +31,22 @@ class Parser(argparse.ArgumentParser):
         self.add_argument("-V", "--version", action="version", version=f"impasto {__version__}")
 
     def error(self, message: str) -> NoReturn:
-        """One line instead of argparse's usage block, with a suggestion for a mistyped option."""
+        """One line instead of argparse's usage block: for an option of impasto's this command does
+        not take, why (:data:`NOT_TAKEN`); else a suggestion for a mistyped option."""
         if message.startswith("unrecognized arguments:"):
             import difflib
 
-            known = list(self._option_string_actions)
-            for word in message.split(":", 1)[1].split():
-                close = (
-                    difflib.get_close_matches(word.split("=")[0], known, n=1) if word.startswith("-") else []
+            words = [word.split("=")[0] for word in message.split(":", 1)[1].split() if word.startswith("-")]
+            command = self.prog.removeprefix("impasto").strip() or "stylize"
+            for word in words:
+                why = next(
+                    (why for dest, why in NOT_TAKEN.get(command, {}).items() if word in _flags(dest)), None
                 )
+                if why is not None:
+                    self.exit(EXIT_USAGE, f"{self.prog}: error: no {word} here: {why}\n")
+            known = list(self._option_string_actions)
+            for word in words:
+                close = difflib.get_close_matches(word, known, n=1)
                 if close:
                     message += f"; did you mean {close[0]}?"
                     break
@@ -319,6 +326,15 @@ def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
         else:
             keywords.update(type=option.type, metavar=option.metavar)
         group.add_argument(*option.flags, **keywords)
+
+
+def _flags(dest: str) -> tuple[str, ...]:
+    """The flags of the option of impasto's stored under ``dest`` (a picture's option, a run's, or
+    --config and the like)."""
+    if dest in BY_NAME:
+        return (BY_NAME[dest].flags,)
+    run = next((option for option in RUN_OPTIONS if option.dest == dest), None)
+    return run.flags if run is not None else ("--" + dest.replace("_", "-"),)
 
 
 def check_run_options(args: argparse.Namespace) -> None:

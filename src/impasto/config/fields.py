@@ -87,7 +87,7 @@ class StyleConfig:
         default=None,
         metadata=described(
             SIZE,
-            "long side of the output, never more than the content image's",
+            "long side of the output; a smaller photo is enlarged to it, at most --max-upscale times",
             "PX",
             low=MIN_SIZE,
             high=MAX_SIZE,

@@ -156,6 +156,7 @@ class App:
         # masks by the names the user knows them by, never the server's paths.
         shown = dataclasses.replace(config, content_masks=tuple(Path(word) for word in named.mask_words))
         style_names = [Path(word).name for word in named.style_words]
+        size = None if config.size is None else (config.size, config.size)  # the download's, its long side
         job = Job(
             id=secrets.token_urlsafe(12),
             session=session.id,
@@ -170,6 +171,7 @@ class App:
                 budget,
                 sketch=sketch_only,
                 masks=named.mask_words,
+                output=download_name(named.content_name, style_names, size, sketch_only),
             ),
             names=(named.content_name, style_names),
             request={

@@ -23,13 +23,14 @@ def command_line(
     *,
     sketch: bool = False,
     masks: list[str] = [],  # noqa: B006 (never changed)
+    output: str | None = None,
 ) -> str:
     """The ``impasto`` command that makes the same image (options that differ from the defaults, the
-    server's device included, each by its flag in the option table); with ``sketch``, the ``impasto
-    preview`` command of its quick sketch."""
+    server's device included, each by its flag in the option table), writing ``output`` (the name the
+    page downloads it as); with ``sketch``, the ``impasto preview`` command of its quick sketch."""
     defaults = StyleConfig()
     words = ["impasto", *(["preview"] if sketch else []), content, *styles]
-    words += ["-o", "impasto-sketch.png" if sketch else "impasto.png"]
+    words += ["-o", output or ("impasto-sketch.png" if sketch else "impasto.png")]
     for option in OPTIONS:  # each as its row in the option table says the command line takes it
         value = getattr(config, option.name)
         if value == getattr(defaults, option.name) or (sketch and option.name not in SKETCH_OPTIONS):

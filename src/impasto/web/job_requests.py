@@ -152,9 +152,10 @@ def options(
 
 
 def command_word(reference: object, path: Path, name: str) -> str:
-    """How a command line names an image: an example by its real path (it ships with impasto, so the
-    command runs as shown), an upload by the name of the file the user chose."""
-    return str(path) if isinstance(reference, str) and reference.startswith("example:") else name
+    """How a command line names an image: an example as ``example:NAME`` (the command line takes it
+    wherever it takes a file, so the command runs as shown, and no path of the server's is shown), an
+    upload by the name of the file the user chose."""
+    return reference if isinstance(reference, str) and reference.startswith("example:") else name
 
 
 def number(value: object, what: str) -> float:

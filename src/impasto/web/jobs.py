@@ -247,7 +247,7 @@ def run_job(job: Job, stylize: Stylize) -> None:
                 job, made.image, made.icc_profile, "done", f"time budget of {job.time_budget:g} s reached"
             )
         elif made.ended == "stopped":
-            _finish(job, made.image, made.icc_profile, "stopped", "stopped; this is the best image so far")
+            _finish(job, made.image, made.icc_profile, "stopped", "This is the best image it had.")
         else:
             # A run that diverged or ran out of memory ends with its best image so far, but it did not
             # do what was asked.
