@@ -155,7 +155,7 @@ class App:
         # What the result's PNG carries (impasto --config result.png makes it again): the images and
         # masks by the names the user knows them by, never the server's paths.
         shown = dataclasses.replace(config, content_masks=tuple(Path(word) for word in named.mask_words))
-        style_names = [Path(word).name for word in named.style_words]
+        style_names = [Path(name).name for name in named.style_names]
         size = None if config.size is None else (config.size, config.size)  # the download's, its long side
         job = Job(
             id=secrets.token_urlsafe(12),

@@ -79,6 +79,7 @@ class Images:
     content_name: str  # the name the user knows it by
     content_word: str
     styles: list[Path]
+    style_names: list[str]  # the names the user knows them by
     style_words: list[str]
     blend: list[float]  # the styles' weights, as given
     masks: list[Path]  # white where each style goes (none, one per style, or the first of two)
@@ -94,12 +95,13 @@ def images(request: dict[str, Any], find: Callable[[object], tuple[Path, str]], 
         raise HttpError(HTTPStatus.BAD_REQUEST, "choose at least one style image")
     if len(styles_in) > max_styles:
         raise HttpError(HTTPStatus.BAD_REQUEST, f"at most {max_styles} style images")
-    styles, style_words, blend, masks, mask_words = [], [], [], [], []
+    styles, style_names, style_words, blend, masks, mask_words = [], [], [], [], [], []
     for item in styles_in:
         if not isinstance(item, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "each style is {image, weight, mask}")
         path, name = find(item.get("image"))
         styles.append(path)
+        style_names.append(name)
         style_words.append(command_word(item.get("image"), path, name))
         blend.append(number(item.get("weight", 1.0), "style weight"))
         if item.get("mask") is not None:  # white where this style goes
@@ -112,7 +114,9 @@ def images(request: dict[str, Any], find: Callable[[object], tuple[Path, str]], 
             "give every style a mask, or none (with two styles, the first one's mask is enough)",
         )
     content_word = command_word(request.get("content"), content, content_name)
-    return Images(content, content_name, content_word, styles, style_words, blend, masks, mask_words)
+    return Images(
+        content, content_name, content_word, styles, style_names, style_words, blend, masks, mask_words
+    )
 
 
 def options(
