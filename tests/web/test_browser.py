@@ -180,6 +180,16 @@ def test_upload_start_watch_finish_download(
         image.load()
         assert image.format == "PNG" and image.size == (128, 85)
 
+    # After a reload, "Use these settings" shows the uploaded photo and painting again (it showed the
+    # favicon), in the cards and the before/after slider.
+    page.reload()
+    page.wait_for_selector("#history li .again")
+    page.click("#history li .again")
+    loaded = "(e) => e.complete && e.naturalWidth > 0"
+    wait_for(page, f"({loaded})(document.getElementById('content-thumb'))")
+    assert "/api/uploads/" in (page.get_attribute("#content-thumb", "src") or "")
+    assert page.eval_on_selector("#styles li.style img", loaded)
+
 
 def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: Page, tmp_path: Path) -> None:
     page.goto(server.url)

@@ -509,3 +509,15 @@ def test_a_results_png_carries_the_options_that_make_it_again(server: Server, tm
     config = from_toml(saved)
     assert (config.size, config.iterations, config.style_weight) == (48, 4, 7)
     assert config.preserve_colors == "luminance" and config.device == "cpu"
+
+
+def test_a_sessions_upload_is_shown_to_it_again_and_to_no_other(server: Server) -> None:
+    """The page shows a past job's photo again ("Use these settings") from GET /api/uploads/ID."""
+    alice, bob = Browser(server.url), Browser(server.url)
+    _, upload = alice.upload(solid((10, 200, 10)))
+    path = f"/api/uploads/{upload['id'].removeprefix('upload:')}"
+    status, data, headers = alice.request("GET", path)
+    assert status == 200 and headers["Content-Type"] == "image/png" and headers["X-Frame-Options"] == "DENY"
+    assert Image.open(io.BytesIO(data)).getpixel((0, 0)) == (10, 200, 10)
+    assert bob.request("GET", path)[0] == 404
+    assert alice.request("GET", "/api/uploads/nothing-such")[0] == 404

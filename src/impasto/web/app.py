@@ -216,6 +216,15 @@ class App:
             jobs = list(session.jobs.values()) if session is not None else []
         return [{**self.status(job), "request": job.request, "names": job.names} for job in reversed(jobs)]
 
+    def uploaded(self, session: Session | None, reference: str) -> Path:
+        """The file of the upload ``reference`` (its id, or "upload:ID") of ``session``; unknown,
+        forgotten and another session's all look the same."""
+        with self.sessions.lock:
+            upload = session.uploads.get(reference.removeprefix("upload:")) if session is not None else None
+        if upload is None or not upload.path.is_file():
+            raise HttpError(HTTPStatus.NOT_FOUND, "no such upload: upload the image again")
+        return upload.path
+
     def job(self, session: Session | None, job_id: str) -> Job:
         """The job ``job_id`` of ``session``; unknown, expired and another session's all look the same."""
         with self.sessions.lock:

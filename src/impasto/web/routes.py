@@ -67,6 +67,7 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         Route("/examples/{name}", h.example, methods=["GET"]),
         Route("/api/setup", h.setup, methods=["GET"]),
         Route("/api/uploads", h.upload, methods=["POST"]),
+        Route("/api/uploads/{upload}", h.uploaded, methods=["GET"]),
         Route("/api/jobs", h.start, methods=["POST"]),
         Route("/api/jobs", h.history, methods=["GET"]),
         Route("/api/jobs/{job}", h.status, methods=["GET"]),
@@ -180,6 +181,16 @@ class _Handlers:
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
 
+    async def uploaded(self, request: Request) -> Response:
+        """An upload of the session's, as it came (the page shows it again when a past job's settings
+        are used); another session's, or one forgotten, is a 404 like a name never given."""
+        path = self.app.uploaded(self.session_of(request), request.path_params["upload"])
+        data = path.read_bytes()
+        kind = next(
+            (kind for magic, kind in _IMAGE_TYPES if data.startswith(magic)), "application/octet-stream"
+        )
+        return Response(data, media_type=kind, headers={"Cache-Control": "no-store"})
+
     async def picture(self, request: Request) -> Response:
         job = self.job_of(request)
         which = request.path_params["which"]
@@ -206,6 +217,18 @@ class _Handlers:
             await _body(request, 2**10)
         self.app.queue.stop(job)
         return _json({"state": job.state})
+
+
+# An upload's media type, told from its first bytes (uploads.UPLOAD_FORMATS; a WebP is RIFF….WEBP).
+_IMAGE_TYPES = (
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"RIFF", "image/webp"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
 
 
 def _set_cookie(response: Response, value: str | None) -> None:

@@ -507,8 +507,10 @@ async function loadHistory() {
 // A past job's images back in the cards: examples by name, uploads as long as the server keeps them.
 function restoreImages(job) {
   const known = new Map(state.styles.map((s) => [s.reference, s.src]));
+  // The images as the server keeps them (an upload it has forgotten shows as a broken picture, and
+  // Start then says to upload it again).
   const picture = (reference) => reference.startsWith("example:") ? `/examples/${reference.slice(8)}`
-    : reference === state.content ? $("content-thumb").src : known.get(reference) || "/static/favicon.svg";
+    : known.get(reference) || `/api/uploads/${encodeURIComponent(reference.slice(7))}`;
   const [contentName, styleNames] = [job.names[0], job.names[1]];
   setContent(job.request.content, contentName, picture(job.request.content));
   state.styles = [];
@@ -517,7 +519,7 @@ function restoreImages(job) {
     addStyle(style.image, styleNames[i] || style.image, picture(style.image));
     state.styles[i].weight = style.weight;
     $("styles").children[i].querySelector("input").value = style.weight;
-    if (style.mask) setMask(state.styles[i], { reference: style.mask, src: "/static/favicon.svg", name: "the mask used then" });
+    if (style.mask) setMask(state.styles[i], { reference: style.mask, src: picture(style.mask), name: "the mask used then" });
   });
 }
 
