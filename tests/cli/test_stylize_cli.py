@@ -322,7 +322,7 @@ def test_an_output_carries_this_machines_defaults_and_how_the_run_ended(
     """Iterations left to the device (40 on a CPU, 500 on a GPU) and the size are written into the
     output, so that --config makes the same picture on another machine; a run cut short says so."""
     from impasto.config import DEFAULT_ITERATIONS, from_toml
-    from impasto.io import images
+    from impasto.io import files, images
 
     out = tmp_path / "out.jpg"
     assert (
@@ -331,7 +331,10 @@ def test_an_output_carries_this_machines_defaults_and_how_the_run_ended(
     )
     carried = from_toml(out)
     assert carried.iterations == DEFAULT_ITERATIONS["cpu"] and carried.size == 40
-    assert "ended early" not in str(images.read_options(out))
+    text = str(images.read_options(out))
+    assert "ended early" not in text
+    assert f'# sha256 of "{content_path.name}": {files.sha256(content_path)}' in text  # which file exactly
+    assert f'# sha256 of "{style_path.name}": {files.sha256(style_path)}' in text
     cut = tmp_path / "cut.webp"
     argv = [str(content_path), str(style_path), "-o", str(cut), *FAST, "--iterations", "100000"]
     assert main([*argv, "--time-budget", "2"]) == 0

@@ -57,10 +57,10 @@ def to_png_text(
 ) -> str | None:
     """What a picture impasto writes carries of the run that made it (``images.save(…, options=…)``;
     every format, despite the name): :func:`to_toml`'s text, with a comment that names the impasto
-    version and the images (their names only: a picture that is shared tells no folder), and one that
-    says how the run ended when it ended early (``ended``: "stopped after 12 iterations"). None where
-    the options cannot be written as TOML (a mask given in memory, a path that is not Unicode): the
-    picture is then saved without them."""
+    version and the images (their names only: a picture that is shared tells no folder) with the
+    sha256 of each file that can be read, and one that says how the run ended when it ended early
+    (``ended``: "stopped after 12 iterations"). None where the options cannot be written as TOML (a
+    mask given in memory, a path that is not Unicode): the picture is then saved without them."""
 
     try:
         text = to_toml(config)
@@ -71,10 +71,24 @@ def to_png_text(
         made += f" from {_comment_name(content)}"
     if styles:
         made += " in the style of " + ", ".join(_comment_name(style) for style in styles)
+    for path in (content, *styles):  # which files exactly, for whoever has several of one name
+        digest = _sha256(path)
+        if digest is not None:
+            made += f"\n# sha256 of {_comment_name(path)}: {digest}"
     if ended is not None:
         made += f"\n# the run ended early ({_comment_text(ended)}): this is the best image it had"
     first, rest = text.split("\n", 1)
     return f"{first}\n{made}\n{rest}"
+
+
+def _sha256(path: str | os.PathLike[str] | None) -> str | None:
+    """The sha256 of the file at ``path``, or None where there is none to read (a name only)."""
+    from impasto.io import files
+
+    try:
+        return files.sha256(path) if path is not None and Path(path).is_file() else None
+    except OSError:
+        return None
 
 
 def _comment_text(text: str) -> str:
