@@ -180,6 +180,14 @@ def test_upload_start_watch_finish_download(
         image.load()
         assert image.format == "PNG" and image.size == (128, 85)
 
+    # A picture impasto made, dropped in as the photo, offers the settings it was made with.
+    page.set_input_files("#content-file", str(saved))
+    page.wait_for_selector("#content-made-with", state="visible")
+    page.fill("#iterations", "7")
+    page.click("#content-made-with-use")
+    assert page.input_value("#iterations") == "40" and page.input_value("#size") == "128"
+    assert page.is_hidden("#content-made-with")
+
     # After a reload, "Use these settings" shows the uploaded photo and painting again (it showed the
     # favicon), in the cards and the before/after slider.
     page.reload()

@@ -521,3 +521,22 @@ def test_a_sessions_upload_is_shown_to_it_again_and_to_no_other(server: Server) 
     assert Image.open(io.BytesIO(data)).getpixel((0, 0)) == (10, 200, 10)
     assert bob.request("GET", path)[0] == 404
     assert alice.request("GET", "/api/uploads/nothing-such")[0] == 404
+
+
+def test_an_upload_impasto_made_brings_the_settings_it_was_made_with(server: Server, tmp_path: Path) -> None:
+    """Like a "PNG Info": the page is told the settings an impasto picture carries (those it may set)."""
+    from impasto.config import to_png_text
+    from impasto.io import images
+
+    made = StyleConfig(style_weight=55.0, iterations=12, style_loss="gram", device="cpu", max_pixels=10**7)
+    for suffix in (".png", ".jpg"):
+        path = images.save(
+            solid((10, 20, 30)), tmp_path / f"made{suffix}", options=to_png_text(made, "a.jpg")
+        )
+        status, answer = Browser(server.url).upload(path.read_bytes(), path.name)
+        assert status == 200 and answer["made_with"]["style_weight"] == 55.0, answer
+        assert answer["made_with"]["iterations"] == 12 and answer["made_with"]["style_loss"] == "gram"
+        assert (
+            "device" not in answer["made_with"] and "max_pixels" not in answer["made_with"]
+        )  # not the page's
+    assert "made_with" not in Browser(server.url).upload(solid((10, 20, 30)))[1]

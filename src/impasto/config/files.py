@@ -72,8 +72,8 @@ def to_png_text(
     if styles:
         made += " in the style of " + ", ".join(_comment_name(style) for style in styles)
     for path in (content, *styles):  # which files exactly, for whoever has several of one name
-        digest = _sha256(path)
-        if digest is not None:
+        digest = None if path is None else _sha256(path)
+        if path is not None and digest is not None:
             made += f"\n# sha256 of {_comment_name(path)}: {digest}"
     if ended is not None:
         made += f"\n# the run ended early ({_comment_text(ended)}): this is the best image it had"
@@ -81,12 +81,12 @@ def to_png_text(
     return f"{first}\n{made}\n{rest}"
 
 
-def _sha256(path: str | os.PathLike[str] | None) -> str | None:
+def _sha256(path: str | os.PathLike[str]) -> str | None:
     """The sha256 of the file at ``path``, or None where there is none to read (a name only)."""
     from impasto.io import files
 
     try:
-        return files.sha256(path) if path is not None and Path(path).is_file() else None
+        return files.sha256(path) if Path(path).is_file() else None
     except OSError:
         return None
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from impasto import examples
 from impasto.config import DEFAULT_ITERATIONS, DEFAULT_SIZE, StyleConfig, to_png_text
-from impasto.errors import ImpastoError
+from impasto.errors import ConfigError, ImpastoError
 from impasto.io import files
 from impasto.web import job_requests, uploads
 from impasto.web.commands import command_line, download_name
@@ -93,6 +93,18 @@ class App:
             if not kept:
                 path.unlink(missing_ok=True)
         return f"upload:{upload_id}", upload
+
+    def made_with(self, upload: Upload) -> dict[str, Any] | None:
+        """The settings of the page an upload impasto made carries (the options that made it, those
+        the page may set), or None for any other picture: the page offers to use them."""
+        from impasto.config import from_toml
+
+        try:
+            config = from_toml(upload.path)
+        except ConfigError:  # no impasto picture, or none this impasto can read
+            return None
+        chosen = {name: getattr(config, name) for name in job_requests.OPTIONS}
+        return {name: value for name, value in chosen.items() if value is not None}
 
     def _decode(self, path: Path) -> tuple[int, int]:
         """``path`` checked to be an image of an accepted format, then decoded on the decoding thread

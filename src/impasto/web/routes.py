@@ -128,7 +128,9 @@ class _Handlers:
         body = await _body(request, self.app.limits.max_upload_bytes)
         name = urllib.parse.unquote(request.headers.get("x-filename", "image"))
         reference, kept = await run_in_threadpool(self.app.upload, session, name, body)
-        response = _json({"id": reference, "name": kept.name, "width": kept.width, "height": kept.height})
+        answer = {"id": reference, "name": kept.name, "width": kept.width, "height": kept.height}
+        made_with = await run_in_threadpool(self.app.made_with, kept)
+        response = _json(answer if made_with is None else {**answer, "made_with": made_with})
         _set_cookie(response, new)
         return response
 

@@ -402,9 +402,21 @@ async function useFile(file, role) {
     const src = URL.createObjectURL(file);
     if (role === "content") setContent(uploaded.id, `${uploaded.name} (${uploaded.width} × ${uploaded.height})`, src);
     else addStyle(uploaded.id, uploaded.name, src);
+    offerSettings(role, uploaded.made_with);
   } catch (error) {
     showError(error.message, `${role}-error`);
   }
+}
+
+// A picture impasto made carries the options that made it: the page offers them (the server read
+// those the page may set: the upload's made_with).
+function offerSettings(role, settings) {
+  $(`${role}-made-with`).hidden = !settings;
+  $(`${role}-made-with-use`).onclick = settings ? () => {
+    applyOptions(settings);
+    $(`${role}-made-with`).hidden = true;
+    $("status").textContent = "The settings that picture was made with: Start makes it again with this photo.";
+  } : null;
 }
 
 function onUpload(id, role) {
