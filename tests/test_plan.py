@@ -115,6 +115,14 @@ def test_an_enlargement_beyond_max_upscale_is_refused() -> None:
         make_plan(StyleConfig(size=512, max_upscale=4), thumbnail, CPU)
 
 
+def test_fp16_on_a_cpu_is_refused_with_what_to_use() -> None:
+    """Emulated on a CPU, about 20 times slower than fp32 (it ran without a word)."""
+    with pytest.raises(ConfigError, match="fp16 on a CPU is emulated.*use fp32, or bf16"):
+        make_plan(StyleConfig(size=64, precision="fp16"), (48, 64), CPU)
+    on_a_gpu = StyleConfig(size=64, precision="fp16", max_memory=2**30, compile="off")
+    assert make_plan(on_a_gpu, (48, 64), torch.device("cuda")).scales
+
+
 def test_the_whole_picture_counts_against_max_memory_before_anything_is_allocated() -> None:
     # 16384×12288 px: 13.5 GiB for the picture alone, so 2 GB cannot hold it (nor its earlier scales).
     config = StyleConfig(size=16384, max_upscale=1024, max_memory=2 * 2**30)

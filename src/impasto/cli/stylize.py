@@ -15,6 +15,8 @@ from impasto.errors import ImpastoError
 from impasto.io import files
 
 if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help answers at once
+    from PIL import Image
+
     from impasto.core.optimize import Progress
 
 from impasto.cli.common import (
@@ -104,7 +106,6 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
     bar = Feedback(quiet=args.quiet, log_every=args.log_every, log_json=args.log_json)
     bar.status("loading PyTorch")  # seconds on a busy machine: the run says it has begun
     # Imported here so that --help, --version and argument errors answer without loading torch.
-    from impasto.config import to_png_text
     from impasto.core.optimize import Interrupted
     from impasto.io import images
     from impasto.pipeline import stylize_detailed
@@ -139,9 +140,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
             return fail(f"interrupted after {stop.result.iterations} iterations; {kept}", EXIT_INTERRUPTED)
         assert stop.image is not None
         stopped = f"stopped after {stop.result.iterations} iterations"
-        images.save(
-            stop.image, output, stop.icc_profile, to_png_text(config, args.content, args.style, stopped)
-        )
+        _save(args, output, stop.image, stop.icc_profile, config, stopped)
         return fail(
             f"interrupted after {stop.result.iterations} iterations; saved the best image so far to {output}",
             EXIT_INTERRUPTED,
@@ -150,11 +149,8 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         if not sketched:
             raise  # stylize_main's one line: nothing was written
         return failed(error, f"interrupted before the optimization began; {kept}", kept)
-    # What the output carries: the options as run (this machine's size and iterations written in).
     ended = None if made.ended == "made" else f"{made.ended} after {made.result.iterations} iterations"
-    images.save(
-        made.image, output, made.icc_profile, to_png_text(made.settings, args.content, args.style, ended)
-    )
+    _save(args, output, made.image, made.icc_profile, made.settings, ended)
     if made.ended in ("diverged", "out of memory"):  # the best image it has, but not what was asked
         return fail(f"{made.result.message}; saved it to {output}", EXIT_FAILED)
     if made.ended == "out of time":
@@ -165,6 +161,22 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
         )
     print(output)
     return 0
+
+
+def _save(
+    args: argparse.Namespace,
+    output: Path,
+    image: Image.Image,
+    icc_profile: bytes | None,
+    settings: StyleConfig,
+    ended: str | None,
+) -> None:
+    """The painting written to ``output``, carrying ``settings`` (the options as run: this machine's
+    size and iterations written in, where it chose them) and how the run ``ended`` if early."""
+    from impasto.config import to_png_text
+    from impasto.io import images
+
+    images.save(image, output, icc_profile, to_png_text(settings, args.content, args.style, ended))
 
 
 def _sketch_first(
