@@ -117,7 +117,7 @@ def test_an_enlargement_beyond_max_upscale_is_refused() -> None:
 
 def test_fp16_on_a_cpu_is_refused_with_what_to_use() -> None:
     """Emulated on a CPU, about 20 times slower than fp32 (it ran without a word)."""
-    with pytest.raises(ConfigError, match="fp16 on a CPU is emulated.*use fp32, or bf16"):
+    with pytest.raises(ConfigError, match=r"fp16 on a CPU is emulated.*use fp32, or bf16"):
         make_plan(StyleConfig(size=64, precision="fp16"), (48, 64), CPU)
     on_a_gpu = StyleConfig(size=64, precision="fp16", max_memory=2**30, compile="off")
     assert make_plan(on_a_gpu, (48, 64), torch.device("cuda")).scales
