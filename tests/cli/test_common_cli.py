@@ -292,3 +292,35 @@ def test_a_log_that_cannot_be_written_costs_only_a_warning(
     with Image.open(out) as image:
         assert image.size == (32, 21)
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_name_cannot_break_a_printed_line_or_forge_one(
+    content_path: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newline or an escape sequence in a file name is printed as Python writes it: the output's path
+    stays one line, and a batch's log lines cannot be forged by a photo's name."""
+    assert common.printable("a\nb\x1b[31mc\td é") == "a\\nb\\x1b[31mc\\td é"
+    out = tmp_path / "out\nimpasto: error: forged.png"
+    assert (
+        main([str(content_path), str(style_path), "-o", str(out), "--size", "32", "--iterations", "1", "-q"])
+        == 0
+    )
+    assert capsys.readouterr().out == common.printable(out) + "\n" and out.is_file()
+    photos = tmp_path / "in"
+    photos.mkdir()
+    Image.open(content_path).save(photos / "x\nimpasto: [ 0.0 s] forged: done.png")
+    argv = [
+        "batch",
+        str(photos),
+        str(style_path),
+        "-o",
+        str(tmp_path / "o"),
+        "--size",
+        "32",
+        "--iterations",
+        "1",
+    ]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "x\\nimpasto: [ 0.0 s] forged: done.png" in err
+    assert all("x\\nimpasto: [ 0.0 s] forged" in line for line in err.splitlines() if "forged" in line)

@@ -73,12 +73,15 @@ def batch_main(argv: Sequence[str]) -> int:
     if summary.as_png:
         names = ", ".join(str(item.relative) for item in summary.as_png[:3])
         more = f" and {len(summary.as_png) - 3} more" if len(summary.as_png) > 3 else ""
-        print(f"impasto: {names}{more} written as PNG (impasto cannot write their format)", file=sys.stderr)
+        print(
+            common.printable(f"impasto: {names}{more} written as PNG (impasto cannot write their format)"),
+            file=sys.stderr,
+        )
     if summary.swept:
         print(f"removed {summary.swept} temporary files of an earlier, interrupted run", file=sys.stderr)
     if args.quiet:  # otherwise the bars or the log lines said it as it happened
         for item, message in summary.failed:
-            print(f"impasto: failed: {item.relative}: {message}", file=sys.stderr)
+            print(common.printable(f"impasto: failed: {item.relative}: {message}"), file=sys.stderr)
     print(summary.line())
     return common.EXIT_FAILED if summary.failed else 0
 
@@ -102,11 +105,13 @@ def _dry_run(args: argparse.Namespace, config: StyleConfig) -> int:
         item = entry.item
         if entry.state == "to do":
             plan = "\n".join(f"  {line}" for line in entry.plan.describe().splitlines())
-            print(f"{item.relative} → {item.output}:\n{plan}")
+            print(f"{common.printable(item.relative)} → {common.printable(item.output)}:\n{plan}")
         elif entry.state == "up to date":
-            print(f"{item.relative} → {item.output}: up to date, skipped (--force redoes it)")
+            print(
+                common.printable(f"{item.relative} → {item.output}: up to date, skipped (--force redoes it)")
+            )
         else:
-            print(f"{item.relative}: cannot be made: {entry.message}")
+            print(common.printable(f"{item.relative}: cannot be made: {entry.message}"))
     counts = {
         state: sum(1 for e in planned if e.state == state) for state in ("to do", "up to date", "cannot")
     }

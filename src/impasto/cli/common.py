@@ -418,8 +418,15 @@ def fail(message: str, code: int) -> int:
 
 
 def _say(level: str, message: str) -> None:
-    # One line whatever the message holds (a path with a newline in it, a library's multi-line text).
-    print(f"impasto: {level}: {' '.join(message.splitlines())}", file=sys.stderr)
+    # One line whatever the message holds (a library's multi-line text; a path with a newline in it).
+    print(f"impasto: {level}: {printable(' '.join(message.splitlines()))}", file=sys.stderr)
+
+
+def printable(text: object) -> str:
+    """``text`` as one line a terminal shows as it is: control characters (a newline in a file name, a
+    terminal's escape sequence) written as Python writes them (``\\n``, ``\\x1b``), so that no name
+    can break a printed path or forge a log line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def failed(error: BaseException, interrupted: str = "interrupted", kept: str = "") -> int:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from impasto.choices import MODELS
-from impasto.cli.common import Parser, checked_output, default_of, failed, input_files
+from impasto.cli.common import Parser, checked_output, default_of, failed, input_files, printable
 from impasto.cli.progress import CellFeedback
 from impasto.config import DEFAULT_ITERATIONS, StyleConfig, floats
 from impasto.errors import ImpastoError
@@ -98,5 +98,5 @@ def figure_main(kind: str, argv: Sequence[str]) -> int:
         images.save(figure, output)
     except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
         return failed(error, "interrupted; no figure written")
-    print(output)
+    print(printable(output))
     return 0

@@ -14,6 +14,7 @@ from impasto.cli.common import (
     checked_output,
     failed,
     input_files,
+    printable,
     word_reader,
 )
 from impasto.config import BY_NAME
@@ -69,5 +70,5 @@ def preview_main(argv: Sequence[str]) -> int:
     if not args.quiet:
         seconds = time.monotonic() - started
         print(f"impasto: sketched {picture.width}×{picture.height} in {seconds:.1f} s", file=sys.stderr)
-    print(output)
+    print(printable(output))
     return 0

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # at run time torch loads only once a command runs: --help an
     from impasto.apps.video import VideoEvent
     from impasto.core.optimize import Progress
 
-from impasto.cli.common import CLEAR_LINE
+from impasto.cli.common import CLEAR_LINE, printable
 
 DEFAULT_LOG_EVERY = 25
 
@@ -101,7 +101,7 @@ class Lines:
 
     def say(self, text: str, who: str = "") -> None:
         where = f"{who}: " if who else ""
-        print(f"impasto: [{self.clock():6.1f} s] {where}{text}", file=sys.stderr, flush=True)
+        print(printable(f"impasto: [{self.clock():6.1f} s] {where}{text}"), file=sys.stderr, flush=True)
 
     def progress(self, progress: Progress, who: str = "") -> None:
         """A line for the first and last iteration of each scale (or tile) and every ``log_every``."""
@@ -394,7 +394,7 @@ class BatchBars:
             close_bar(self.image)
             self.image = None
             if event.kind == "failed":
-                write_above(self.batch, f"impasto: failed: {event.item.relative}: {event.message}")
+                write_above(self.batch, printable(f"impasto: failed: {event.item.relative}: {event.message}"))
             self.batch.update(1)
 
     def close(self) -> None:

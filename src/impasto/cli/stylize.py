@@ -31,6 +31,7 @@ from impasto.cli.common import (
     fail,
     failed,
     input_files,
+    printable,
     save_config,
 )
 from impasto.cli.progress import Feedback
@@ -159,7 +160,7 @@ def _run(args: argparse.Namespace, config: StyleConfig, output: Path) -> int:
             "saved the best image so far",
             file=sys.stderr,
         )
-    print(output)
+    print(printable(output))
     return 0
 
 

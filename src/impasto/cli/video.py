@@ -97,7 +97,8 @@ def video_main(argv: Sequence[str]) -> int:
     except (ImpastoError, KeyboardInterrupt, MemoryError) as error:
         return common.failed(error, "interrupted; the stylized frames are kept, a rerun continues")
     resumed = f", {result.resumed} from an earlier run" if result.resumed else ""
-    print(f"{result.output} ({result.frames} frames{resumed}, {result.seconds_per_frame:.1f} s per frame)")
+    each = f"{result.seconds_per_frame:.1f} s per frame"
+    print(f"{common.printable(result.output)} ({result.frames} frames{resumed}, {each})")
     return 0
 
 
