@@ -58,3 +58,15 @@ def test_impasto_help_names_a_commands_help_or_the_commands(capsys: pytest.Captu
     assert main(["help", "bach"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "no command 'bach'; did you mean batch?" in error
+
+
+def test_the_usage_line_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from impasto.cli import COMMANDS
+    from impasto.cli.figures import FIGURES
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage = capsys.readouterr().out.split("\n\n", 1)[0]
+    assert usage.startswith("usage: impasto CONTENT STYLE… -o OUTPUT")
+    listed = usage.split("COMMAND:", 1)[1]
+    assert sorted(name.strip() for name in listed.split(",")) == sorted([*COMMANDS, *FIGURES])
