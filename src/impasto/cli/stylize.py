@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         # test holds the two lists together).
         usage="impasto CONTENT STYLE… -o OUTPUT [options below]\n"
         "       impasto COMMAND …   (impasto help COMMAND)\n"
-        "       COMMAND: batch, video, metrics, serve, preview, explain, sweep, demo, examples, weights, help",
+        "       COMMAND: batch, video, metrics, serve, preview, explain, sweep, demo, examples, weights, "
+        "help",
         description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).",
         epilog="Example: impasto photo.jpg painting.jpg -o out.png --size 512 (a photo named like a "
         "command: impasto stylize batch painting.jpg -o out.png). More: 'impasto batch' "
