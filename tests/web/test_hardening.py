@@ -226,6 +226,26 @@ def test_a_session_is_made_only_by_the_pages_requests_and_work_is_never_evicted(
     assert upload(server, png(), cookie=forged)[0] == 503  # not her session: a new one, and no room
 
 
+def test_a_burst_of_cookieless_uploads_cannot_fill_the_visitor_table(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """An address makes at most ``new_sessions_per_minute`` sessions (a browser makes one and keeps
+    its cookie): a script's burst of cookieless uploads is turned away with 429 before the table of
+    visitors fills with sessions that are never pushed out, and a browser with its session goes on."""
+    server = serve(Limits(new_sessions_per_minute=3))
+    status, _, response = send(server, "GET", "/")
+    alice = session_cookie(response)
+    assert upload(server, png(), cookie=alice)[0] == 200  # her session: the first of the minute
+    assert [upload(server, png())[0] for _ in range(5)] == [200, 200, 429, 429, 429]
+    status, answer, response = send(
+        server, "POST", "/api/uploads", png(), {"X-Impasto-Token": token(server), "X-Filename": "p.png"}
+    )
+    assert status == 429 and "too many new visitors" in answer["error"]
+    assert 1 <= int(response.getheader("Retry-After")) <= 61
+    assert len(server.app.sessions.sessions) == 3
+    assert upload(server, png(), cookie=alice)[0] == 200  # a session that exists is not new
+
+
 @pytest.mark.slow
 def test_sessions_uploading_at_once_get_no_internal_errors_and_stay_within_the_room(
     serve: Callable[[Limits], Server],

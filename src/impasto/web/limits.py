@@ -28,6 +28,10 @@ class Limits:
     # longest-idle session with nothing in it goes, and a session with uploads or jobs is never dropped
     # to make room (a newcomer then hears 503).
     max_sessions: int = 256
+    # Sessions one address may make in a minute: a browser makes one and keeps its cookie; a script
+    # that sends uploads without one would otherwise fill max_sessions with sessions that hold work
+    # (never pushed out) and turn new browsers away for an hour.
+    new_sessions_per_minute: int = 64
     max_disk_bytes: int = 2 * 2**30  # uploads kept at once, all sessions together
     request_timeout: float = 30.0  # seconds a request's headers may take (connections.py: the body more)
     idle_timeout: float = 15.0  # seconds a connection may wait for its (next) request

@@ -124,7 +124,7 @@ class _Handlers:
         return _json(self.app.setup())
 
     async def upload(self, request: Request) -> Response:
-        session, new = self.app.sessions.session(request.cookies.get(COOKIE))
+        session, new = self.app.sessions.session(request.cookies.get(COOKIE), _address(request))
         body = await _body(request, self.app.limits.max_upload_bytes)
         name = urllib.parse.unquote(request.headers.get("x-filename", "image"))
         reference, kept = await run_in_threadpool(self.app.upload, session, name, body)
@@ -135,7 +135,7 @@ class _Handlers:
         return response
 
     async def start(self, request: Request) -> Response:
-        session, new = self.app.sessions.session(request.cookies.get(COOKIE))
+        session, new = self.app.sessions.session(request.cookies.get(COOKIE), _address(request))
         body = await _body(request, JSON_LIMIT)
         try:
             asked = json.loads(body or b"{}")
@@ -231,6 +231,11 @@ _IMAGE_TYPES = (
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
 )
+
+
+def _address(request: Request) -> str:
+    """The address a request came from ("" where the server does not know it)."""
+    return request.client.host if request.client is not None else ""
 
 
 def _set_cookie(response: Response, value: str | None) -> None:

@@ -9,6 +9,7 @@ them may make state or push out a real user's.
 
 from __future__ import annotations
 
+import collections
 import hmac
 import secrets
 import shutil
@@ -69,6 +70,7 @@ class SessionStore:
         self.sessions: dict[str, Session] = {}
         self.stored = 0  # bytes of uploads on disk (and reserved for those being written), all sessions
         self.lock = threading.Lock()
+        self._made: dict[str, collections.deque[float]] = {}  # address → when its recent sessions were made
 
     def cookie(self, session_id: str) -> str:
         mac = hmac.new(self._cookie_key, session_id.encode(), "sha256").hexdigest()[:32]
@@ -95,9 +97,9 @@ class SessionStore:
         """A cookie to give a visitor whose ``cookie`` is not one of this server's, else None."""
         return None if self._session_id(cookie) else self.cookie(secrets.token_urlsafe(18))
 
-    def session(self, cookie: str | None) -> tuple[Session, str | None]:
-        """The session of ``cookie``, made if need be, for a request that carries the page's token →
-        (it, the cookie to set when it is not the one given)."""
+    def session(self, cookie: str | None, address: str = "") -> tuple[Session, str | None]:
+        """The session of ``cookie``, made if need be, for a request that carries the page's token
+        from ``address`` → (it, the cookie to set when it is not the one given)."""
         session_id = self._session_id(cookie)
         with self.lock:
             self._sweep()
@@ -105,6 +107,7 @@ class SessionStore:
                 session = self.sessions[session_id]
                 session.seen = time.monotonic()
                 return session, None
+            self._count_new(address)
             if len(self.sessions) >= self.limits.max_sessions:
                 empty = [s for s in self.sessions.values() if not s.has_work]
                 if not empty:
@@ -117,6 +120,23 @@ class SessionStore:
             # The folder is made with the first upload: a session that uploads nothing leaves no trace.
             session = self.sessions[session_id] = Session(session_id, self.folder / secrets.token_hex(8))
             return session, None if cookie == self.cookie(session_id) else self.cookie(session_id)
+
+    def _count_new(self, address: str) -> None:
+        """One more session made by ``address``, or a 429 when it has made its share of the last
+        minute (under the lock)."""
+        now = time.monotonic()
+        made = self._made.setdefault(address, collections.deque())
+        while made and now - made[0] > 60:
+            made.popleft()
+        if len(made) >= self.limits.new_sessions_per_minute:
+            raise HttpError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "too many new visitors from one address in a minute; try again shortly",
+                {"Retry-After": str(int(61 - (now - made[0])))},
+            )
+        made.append(now)
+        for other in [a for a, times in self._made.items() if not times or now - times[-1] > 60]:
+            del self._made[other]  # the table holds the last minute's addresses only
 
     def _sweep(self) -> None:
         """Drop sessions idle past ``session_idle`` (under the lock)."""
