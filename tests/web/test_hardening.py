@@ -241,7 +241,7 @@ def test_a_burst_of_cookieless_uploads_cannot_fill_the_visitor_table(
         server, "POST", "/api/uploads", png(), {"X-Impasto-Token": token(server), "X-Filename": "p.png"}
     )
     assert status == 429 and "too many new visitors" in answer["error"]
-    assert 1 <= int(response.getheader("Retry-After")) <= 61
+    assert 1 <= int(response.getheader("Retry-After") or 0) <= 61
     assert len(server.app.sessions.sessions) == 3
     assert upload(server, png(), cookie=alice)[0] == 200  # a session that exists is not new
 
