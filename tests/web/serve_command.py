@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,13 +31,19 @@ def impasto_serve(*arguments: str, temp_dir: Path | None = None) -> Iterator[Ser
     """``impasto serve --port 0 --device cpu`` and ``arguments``, once it has printed its address; at the
     end of the block it is killed if it still runs and its pipes are read to the end and closed.
     ``temp_dir``: its TMPDIR (where its upload folder goes)."""
+    data = tempfile.mkdtemp(prefix="impasto-test-data-")
     process = subprocess.Popen(
         [sys.executable, "-m", "impasto.cli", "serve", "--port", "0", "--device", "cpu", *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=ctrl_c_as_at_a_terminal,
         text=True,
-        env={**os.environ, "TMPDIR": str(temp_dir)} if temp_dir is not None else None,
+        # Its results kept (--outputs' default, the user's data folder) in a folder of the test's own.
+        env={
+            **os.environ,
+            "XDG_DATA_HOME": data,
+            **({"TMPDIR": str(temp_dir)} if temp_dir is not None else {}),
+        },
     )
     served = Served(process, url="")
     try:
@@ -48,3 +56,4 @@ def impasto_serve(*arguments: str, temp_dir: Path | None = None) -> Iterator[Ser
     finally:
         process.kill()
         _, served.stderr = process.communicate(timeout=60)  # and the pipes closed
+        shutil.rmtree(data, ignore_errors=True)

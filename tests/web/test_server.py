@@ -540,3 +540,23 @@ def test_an_upload_impasto_made_brings_the_settings_it_was_made_with(server: Ser
             "device" not in answer["made_with"] and "max_pixels" not in answer["made_with"]
         )  # not the page's
     assert "made_with" not in Browser(server.url).upload(solid((10, 20, 30)))[1]
+
+
+def test_every_result_is_kept_in_the_outputs_folder_with_its_options(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """``serve --outputs DIR``: a result lives on after the server (named as its download, never over
+    another), carrying the options that make it again."""
+    from impasto.config import from_toml
+
+    kept = tmp_path / "kept"
+    server = serve(Limits(), outputs=kept)
+    browser = Browser(server.url)
+    for _ in range(2):
+        _, job = browser.start("example:chelsea.png", ["example:swirls.png"], style_weight=9, **FAST)
+        assert browser.wait(job["id"])["state"] == "done"
+    names = sorted(p.name for p in kept.iterdir())
+    assert names == ["chelsea-in-swirls-48px-2.png", "chelsea-in-swirls-48px.png"]
+    assert from_toml(kept / names[1]).style_weight == 9.0
+    with Image.open(kept / names[1]) as picture:
+        assert picture.size == (48, 32)

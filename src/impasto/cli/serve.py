@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import re
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from impasto.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, fail, failed
+from impasto.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, fail, failed, printable
 from impasto.config import StyleConfig
 from impasto.errors import ConfigError
 
@@ -58,8 +60,26 @@ def build_serve_parser() -> argparse.ArgumentParser:
         help="a host name the server answers to besides its addresses and localhost (e.g. the name "
         "this computer has on the network); other names are refused, as a DNS-rebinding page would be",
     )
+    p.add_argument(
+        "--outputs",
+        type=Path,
+        default=default_outputs(),
+        metavar="DIR",
+        help="keep every finished or stopped result in DIR too, under its download's name with the "
+        f"options that made it (default: {default_outputs()})",
+    )
+    p.add_argument(
+        "--no-outputs", action="store_true", help="keep results in the page only, for as long as it runs"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
+
+
+def default_outputs() -> Path:
+    """Where ``impasto serve`` keeps its results unless told otherwise: the user's data folder
+    ($XDG_DATA_HOME, else ~/.local/share), impasto/outputs."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "impasto" / "outputs"
 
 
 def _bad_number(args: argparse.Namespace) -> str | None:
@@ -120,6 +140,7 @@ def serve_main(argv: Sequence[str]) -> int:
             verbose=args.verbose,
             access_token=token,
             names=args.allow_host,
+            outputs=None if args.no_outputs else args.outputs,
         )
     except BindError as error:
         return fail(str(error), EXIT_FAILED)
@@ -127,6 +148,8 @@ def serve_main(argv: Sequence[str]) -> int:
     def announce() -> None:  # once stop signals are handled: from here on they clean up
         address = server.url + (f"?token={token}" if token else "")
         print(f"impasto is running at {address} (Ctrl-C stops it)", flush=True)
+        if not args.no_outputs:
+            print(f"results are kept in {printable(args.outputs)}", flush=True)
         host = server.server_address[0]
         if not is_loopback(host) and token is None:
             audience = "this computer" if host in ("0.0.0.0", "::") else host

@@ -11,6 +11,7 @@ import math
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -44,14 +45,16 @@ class App:
         limits: Limits | None = None,
         device: str = "auto",
         access_token: str | None = None,
+        outputs: Path | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self.outputs = outputs  # where every finished or stopped result is written too (None: nowhere)
         self.device_name = device
         self._device_kind: str | None = None
         self.access_token = access_token  # required of every request when set (middleware.AccessToken)
         _sweep_stale_folders()
         self.folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
-        self.queue = JobQueue(stylize, self.limits.max_waiting)
+        self.queue = JobQueue(stylize, self.limits.max_waiting, self._keep if outputs is not None else None)
         self.sketcher = Sketcher(self.limits.max_sketches)
         self.token = secrets.token_urlsafe(24)
         self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impasto-decode")
@@ -93,6 +96,24 @@ class App:
             if not kept:
                 path.unlink(missing_ok=True)
         return f"upload:{upload_id}", upload
+
+    def _keep(self, job: Job) -> None:
+        """``job``'s picture (with the options that made it) written to :attr:`outputs` under the
+        name its download has, made unique; a failure is one line on stderr, the job stays done."""
+        assert self.outputs is not None and job.result is not None
+        name = Path(download_name(*job.names, job.result_size, job.sketch_only))
+        try:
+            self.outputs.mkdir(parents=True, exist_ok=True)
+            path, number = self.outputs / name, 1
+            while path.exists():
+                number += 1
+                path = self.outputs / f"{name.stem}-{number}{name.suffix}"
+            files.write_atomically(path, job.result)
+        except OSError as error:
+            print(
+                f"impasto serve: cannot keep {name} in {self.outputs}: {error.strerror or error}",
+                file=sys.stderr,
+            )
 
     def made_with(self, upload: Upload) -> dict[str, Any] | None:
         """The settings of the page an upload impasto made carries (the options that made it, those

@@ -137,9 +137,12 @@ Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed, or a stand-in
 class JobQueue:
     """Jobs waiting for one device, run one at a time in submission order by a worker thread."""
 
-    def __init__(self, stylize: Stylize, max_waiting: int = 16) -> None:
+    def __init__(
+        self, stylize: Stylize, max_waiting: int = 16, kept: Callable[[Job], None] | None = None
+    ) -> None:
         self._stylize = stylize
         self._max_waiting = max_waiting
+        self._kept = kept  # told of each job that ended with a picture (App: written to --outputs)
         self._waiting: deque[Job] = deque()
         self._running: Job | None = None
         self._cond = threading.Condition()
@@ -200,6 +203,8 @@ class JobQueue:
                 job = self._running = self._waiting.popleft()
             try:
                 run_job(job, self._stylize)
+                if self._kept is not None and job.result is not None:
+                    self._kept(job)
             finally:
                 with self._cond:
                     self._running = None

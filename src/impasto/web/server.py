@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -223,17 +224,19 @@ def make_server(
     verbose: bool = False,
     access_token: str | None = None,
     names: Collection[str] = (),
+    outputs: Path | None = None,
 ) -> Server:
     """A server bound to ``host:port`` (port 0: any free one; BindError when it cannot be): call
     ``run()`` on it in the main thread, or ``start()`` and ``stop()``. ``stylize`` defaults to
-    :func:`impasto.stylize_detailed`; ``names`` are host names it answers to besides its addresses."""
+    :func:`impasto.stylize_detailed`; ``names`` are host names it answers to besides its addresses;
+    ``outputs`` a folder every finished or stopped result is written to as well."""
     listener = bind(host.strip("[]"), port)
     if stylize is None:
         from impasto.pipeline import stylize_detailed
 
         stylize = stylize_detailed
     try:
-        app = App(stylize, limits, device, access_token)
+        app = App(stylize, limits, device, access_token, outputs)
     except BaseException:
         listener.close()
         raise
