@@ -103,10 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = arguments[0] if arguments else ""
     if command != "serve":  # the server stops on these itself, after its running job
         _stop_as_on_ctrl_c()
-    if command == "stylize":
-        return stylize_main(arguments[1:])
-    if command in FIGURES:
-        return figure_main(command, arguments[1:])
-    if command in COMMANDS:
-        return COMMANDS[command](arguments[1:])
-    return stylize_main(arguments)
+    try:
+        if command == "stylize":
+            return stylize_main(arguments[1:])
+        if command in FIGURES:
+            return figure_main(command, arguments[1:])
+        if command in COMMANDS:
+            return COMMANDS[command](arguments[1:])
+        return stylize_main(arguments)
+    except KeyboardInterrupt:
+        # A second Ctrl-C that lands while the first is being handled (the best image being saved, the
+        # progress bar closing) is the command's end too: one line, never a traceback. What the first
+        # saved is whole: every file is written atomically.
+        print(f"{CLEAR_LINE if sys.stderr.isatty() else ''}impasto: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
