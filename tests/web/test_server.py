@@ -560,3 +560,25 @@ def test_every_result_is_kept_in_the_outputs_folder_with_its_options(
     assert from_toml(kept / names[1]).style_weight == 9.0
     with Image.open(kept / names[1]) as picture:
         assert picture.size == (48, 32)
+
+
+def test_one_browser_queues_a_few_variations(serve: Callable[..., Server]) -> None:
+    """A browser (its tabs share the session) may have ``active_per_session`` jobs waiting or running;
+    one more is refused until one ends (it was one job at a time)."""
+    server = serve(Limits(max_waiting=8, active_per_session=3))
+    browser = Browser(server.url)
+    long = {"size": 48, "iterations": 2000}
+    jobs = [
+        browser.start("example:chelsea.png", ["example:swirls.png"], style_weight=w, **long)
+        for w in (5, 10, 20)
+    ]
+    assert [status for status, _ in jobs] == [202, 202, 202]
+    status, refused = browser.start("example:chelsea.png", ["example:swirls.png"], **long)
+    assert status == 409 and "already has 3 jobs waiting or running" in refused["error"]
+    positions = [browser.json("GET", f"/api/jobs/{job['id']}")[1]["position"] for _, job in jobs]
+    assert positions[1:] == [1, 2] or positions[1:] == [0, 1]  # in order behind the first
+    browser.json("POST", f"/api/jobs/{jobs[2][1]['id']}/stop")
+    browser.wait(jobs[2][1]["id"])
+    assert browser.start("example:chelsea.png", ["example:swirls.png"], **FAST)[0] == 202
+    for _, job in jobs[:2]:
+        browser.json("POST", f"/api/jobs/{job['id']}/stop")

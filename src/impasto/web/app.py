@@ -226,9 +226,12 @@ class App:
     def _submit(self, session: Session, job: Job) -> None:
         """``job``'s sketch, then (unless it asks for the sketch alone) its run, queued; the session's
         oldest finished jobs beyond ``jobs_per_session`` forgotten."""
-        with self.sessions.lock:  # one job at a time per page: checked and added together
-            if session.busy:
-                raise HttpError(HTTPStatus.CONFLICT, "this page already has a job running; stop it first")
+        with self.sessions.lock:  # a few jobs per browser (its tabs): checked and added together
+            if session.active >= self.limits.active_per_session:
+                raise HttpError(
+                    HTTPStatus.CONFLICT,
+                    f"this browser already has {session.active} jobs waiting or running; stop one first",
+                )
             try:
                 job.sketching = self.sketcher.submit(job)  # before the queue: its first step waits for it
                 if not job.sketch_only:

@@ -23,6 +23,7 @@ class Limits:
     max_sketches: int = 16  # quick sketches waiting for the sketch thread (about half a second each)
     uploads_per_session: int = 8  # the oldest is forgotten beyond this
     jobs_per_session: int = 4  # finished jobs kept (with their images); the oldest go first
+    active_per_session: int = 3  # jobs one browser may have waiting or running: a few variations, its tabs'
     session_idle: float = 3600.0  # seconds without a request before a session and its files are dropped
     # Sessions kept at once. Only a request carrying the page's token makes one; beyond this the
     # longest-idle session with nothing in it goes, and a session with uploads or jobs is never dropped

@@ -47,9 +47,14 @@ class Session:
     streams: int = 0  # progress streams open
 
     @property
+    def active(self) -> int:
+        """The jobs of this session that wait or run."""
+        return sum(job.state in ("queued", "running") for job in self.jobs.values())
+
+    @property
     def busy(self) -> bool:
         """Whether a job of this session waits or runs."""
-        return any(job.state in ("queued", "running") for job in self.jobs.values())
+        return self.active > 0
 
     @property
     def has_work(self) -> bool:
