@@ -567,7 +567,7 @@ def test_one_browser_queues_a_few_variations(serve: Callable[..., Server]) -> No
     one more is refused until one ends (it was one job at a time)."""
     server = serve(Limits(max_waiting=8, active_per_session=3))
     browser = Browser(server.url)
-    long = {"size": 48, "iterations": 2000}
+    long: dict[str, Any] = {"size": 48, "iterations": 2000}
     jobs = [
         browser.start("example:chelsea.png", ["example:swirls.png"], style_weight=w, **long)
         for w in (5, 10, 20)
