@@ -45,7 +45,7 @@ from impasto.web.errors import HttpError
 from impasto.web.jobs import Job
 from impasto.web.middleware import SECURITY_HEADERS, AccessToken, HostCheck, SameOrigin, SecurityHeaders
 from impasto.web.sessions import Session
-from impasto.web.uploads import size_text
+from impasto.web.uploads import media_type, size_text
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "impasto_session"
@@ -187,10 +187,7 @@ class _Handlers:
         """An upload of the session's, as it came (the page shows it again when a past job's settings
         are used); another session's, or one forgotten, is a 404 like a name never given."""
         path = self.app.uploaded(self.session_of(request), request.path_params["upload"])
-        data = path.read_bytes()
-        kind = next(
-            (kind for magic, kind in _IMAGE_TYPES if data.startswith(magic)), "application/octet-stream"
-        )
+        data, kind = path.read_bytes(), await run_in_threadpool(media_type, path)
         return Response(data, media_type=kind, headers={"Cache-Control": "no-store"})
 
     async def picture(self, request: Request) -> Response:
@@ -219,18 +216,6 @@ class _Handlers:
             await _body(request, 2**10)
         self.app.queue.stop(job)
         return _json({"state": job.state})
-
-
-# An upload's media type, told from its first bytes (uploads.UPLOAD_FORMATS; a WebP is RIFF….WEBP).
-_IMAGE_TYPES = (
-    (b"\x89PNG", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"RIFF", "image/webp"),
-    (b"GIF8", "image/gif"),
-    (b"BM", "image/bmp"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-)
 
 
 def _address(request: Request) -> str:

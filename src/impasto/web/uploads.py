@@ -30,6 +30,18 @@ def probe(path: Path, max_pixels: int, max_bytes: int) -> tuple[int, int]:
     return images.probe(path, max_pixels, max_bytes)
 
 
+def media_type(path: Path) -> str:
+    """The media type of a kept upload, told from its header as it was when it came (Pillow's name of
+    its format)."""
+    from impasto.io import images
+
+    try:
+        with images.pillow_alone(), Image.open(path, formats=UPLOAD_FORMATS) as image:
+            return Image.MIME.get(image.format or "", "application/octet-stream")
+    except (UnidentifiedImageError, OSError, ValueError):
+        return "application/octet-stream"
+
+
 def size_text(count: int) -> str:
     if count >= 2**20:
         return f"{count / 2**20:.1f}".removesuffix(".0") + " MB"
