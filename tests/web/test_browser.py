@@ -372,6 +372,42 @@ def test_the_page_remembers_settings_and_results_and_offers_what_the_device_has(
     assert page.is_visible("#seed-label")
 
 
+def test_a_restarted_server_keeps_the_history_and_its_pictures(
+    serve: Callable[..., Server], page: Page, content_path: Path, tmp_path: Path
+) -> None:
+    """``serve --outputs``: after a restart the page lists the result, "Use these settings" shows the
+    photo it was made from (an upload, kept in the folder by content), and Delete removes the file."""
+    kept = tmp_path / "kept"
+    first = serve(Limits(), outputs=kept)
+    page.goto(first.url)
+    page.wait_for_selector("body[data-ready=true]")
+    page.set_input_files("#content-file", str(content_path))
+    wait_for(page, "document.getElementById('content-name').textContent.includes('chelsea.png')")
+    page.click("#style-examples button")
+    set_range(page, "#size", "64")
+    page.fill("#iterations", "3")
+    page.click("#start")
+    page.wait_for_selector("#finished", state="visible", timeout=120_000)
+    first.stop()
+
+    second = serve(Limits(), outputs=kept)
+    page.evaluate("localStorage.clear()")
+    page.goto(second.url)
+    page.wait_for_selector("#history li .again")
+    assert "chelsea-in-swirls-64px.png" in page.inner_text("#history")
+    loaded = "(e) => e.complete && e.naturalWidth > 0"
+    wait_for(page, f"({loaded})(document.querySelector('#history li img'))")
+    page.click("#history li .again")
+    assert page.input_value("#size") == "64" and page.input_value("#iterations") == "3"
+    wait_for(page, f"({loaded})(document.getElementById('content-thumb'))")
+    assert "/api/uploads/kept%3A" in (page.get_attribute("#content-thumb", "src") or "")
+    assert "chelsea.png" in page.inner_text("#content-name")
+    assert page.eval_on_selector("#styles li.style img", loaded)
+    page.click("#history li .delete")
+    page.wait_for_selector("#history-card", state="hidden")
+    assert list(kept.glob("*.png")) == []
+
+
 def test_a_mask_drawn_in_the_page_puts_a_style_where_it_was_painted(
     server: Server, page: Page, tmp_path: Path, content_path: Path, style_path: Path
 ) -> None:

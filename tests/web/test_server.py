@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from email.message import Message
@@ -556,11 +557,110 @@ def test_every_result_is_kept_in_the_outputs_folder_with_its_options(
     for _ in range(2):
         _, job = browser.start("example:chelsea.png", ["example:swirls.png"], style_weight=9, **FAST)
         assert browser.wait(job["id"])["state"] == "done"
-    names = sorted(p.name for p in kept.iterdir())
+    names = sorted(p.name for p in kept.glob("*.png"))
     assert names == ["chelsea-in-swirls-48px-2.png", "chelsea-in-swirls-48px.png"]
     assert from_toml(kept / names[1]).style_weight == 9.0
     with Image.open(kept / names[1]) as picture:
         assert picture.size == (48, 32)
+
+
+def test_a_restarted_server_shows_the_kept_results_and_makes_them_again(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """The history is read back from the outputs folder: after a restart a new browser on this
+    computer sees the result, its picture and the photo it was made from (kept by content), makes it
+    again from them, and deletes it (its file too; the photo stays while another result names it)."""
+    kept = tmp_path / "kept"
+    first = serve(Limits(), outputs=kept)
+    photo = solid((200, 120, 40))
+    browser = Browser(first.url)
+    _, uploaded = browser.upload(photo, "holiday.png")
+    _, job = browser.start(uploaded["id"], ["example:swirls.png"], style_weight=9, **FAST)
+    assert browser.wait(job["id"])["state"] == "done"
+    first.stop()
+
+    second = serve(Limits(), outputs=kept)
+    browser = Browser(second.url)
+    status, history = browser.json("GET", "/api/jobs")
+    assert status == 200 and len(history) == 1, history
+    entry = history[0]
+    assert entry["download"] == "holiday-in-swirls-48px.png" and entry["state"] == "done"
+    assert (
+        entry["names"] == ["holiday.png", ["swirls.png"]] and entry["request"]["options"]["style_weight"] == 9
+    )
+    status, picture, _ = browser.request("GET", entry["picture"])
+    assert status == 200 and picture == (kept / "holiday-in-swirls-48px.png").read_bytes()
+    photo_reference = entry["request"]["content"]
+    assert re.fullmatch(r"kept:[0-9a-f]{64}", photo_reference), photo_reference
+    status, shown, _ = browser.request("GET", f"/api/uploads/{urllib.parse.quote(photo_reference)}")
+    assert status == 200
+    with Image.open(io.BytesIO(shown)) as again:
+        assert again.convert("RGB").tobytes() == photo.tobytes()
+
+    request = {**entry["request"], "options": {**entry["request"]["options"], "style_weight": 3}}
+    status, made = browser.json("POST", "/api/jobs", request)
+    assert status == 202, made
+    assert browser.wait(made["id"])["state"] == "done"
+    history = browser.json("GET", "/api/jobs")[1]
+    assert [h["download"] for h in history] == ["holiday-in-swirls-48px-2.png", "holiday-in-swirls-48px.png"]
+    assert history[0]["request"]["content"] == photo_reference  # the same photo, kept once
+    assert len(list((kept / ".impasto" / "inputs").iterdir())) == 1
+
+    # Deleted from the history: gone from it and from the folder, for every browser of this computer.
+    status, _ = browser.json("POST", f"/api/history/{history[1]['id']}/delete")
+    assert status == 200
+    assert not (kept / "holiday-in-swirls-48px.png").exists()
+    assert [h["download"] for h in Browser(second.url).json("GET", "/api/jobs")[1]] == [
+        "holiday-in-swirls-48px-2.png"
+    ]
+    assert browser.json("POST", f"/api/history/{history[1]['id']}/delete")[0] == 404
+    assert len(list((kept / ".impasto" / "inputs").iterdir())) == 1  # the second result names it
+    status, _ = browser.json("POST", f"/api/history/{history[0]['id']}/delete")  # this session's job
+    assert status == 200 and browser.json("GET", "/api/jobs")[1] == []
+    assert list(kept.glob("*.png")) == [] and list((kept / ".impasto" / "inputs").iterdir()) == []
+
+
+def test_an_open_server_keeps_its_results_but_shows_them_to_no_one(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Kept results are the history of whoever started the server: a server open to the network
+    without an access token writes them but shows them, and their inputs, to no other browser."""
+    kept = tmp_path / "kept"
+    first = serve(Limits(), outputs=kept)
+    browser = Browser(first.url)
+    _, uploaded = browser.upload(solid((10, 200, 90)), "garden.png")
+    _, job = browser.start(uploaded["id"], ["example:swirls.png"], **FAST)
+    browser.wait(job["id"])
+    first.stop()
+    [record] = (kept / ".impasto" / "history").iterdir()
+    reference = json.loads(record.read_text())["request"]["content"]
+
+    open_server = serve(Limits(), host="0.0.0.0", outputs=kept)
+    stranger = Browser(f"http://127.0.0.1:{open_server.server_address[1]}/")
+    assert stranger.json("GET", "/api/jobs") == (200, [])
+    assert stranger.request("GET", f"/api/uploads/{urllib.parse.quote(reference)}")[0] == 404
+    status, refused = stranger.start(reference, ["example:swirls.png"], **FAST)
+    assert status == 400 and "no longer kept" in refused["error"]
+    _, job = stranger.start("example:chelsea.png", ["example:swirls.png"], **FAST)
+    stranger.wait(job["id"])
+    assert len(stranger.json("GET", "/api/jobs")[1]) == 1  # its own job only
+    assert len(list(kept.glob("*.png"))) == 2  # still kept
+
+
+def test_a_result_past_the_outputs_cap_is_not_kept_and_its_job_says_so(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept"
+    server = serve(Limits(max_kept_bytes=2000), outputs=kept)
+    browser = Browser(server.url)
+    _, job = browser.start("example:chelsea.png", ["example:swirls.png"], **FAST)
+    status = browser.wait(job["id"])
+    assert status["state"] == "done"
+    assert (
+        "(not kept in the outputs folder: it would pass its limit (0 KB kept of 2 KB); delete"
+        in status["message"]
+    )
+    assert list(kept.glob("*.png")) == [] and browser.json("GET", "/api/jobs")[1][0]["state"] == "done"
 
 
 def test_one_browser_queues_a_few_variations(serve: Callable[..., Server]) -> None:

@@ -29,6 +29,7 @@ from impasto.web import job_requests, uploads
 from impasto.web.commands import command_line, download_name
 from impasto.web.errors import HttpError
 from impasto.web.jobs import Job, JobQueue, QueueFull, Stylize
+from impasto.web.kept import Full, Kept
 from impasto.web.limits import Limits
 from impasto.web.sessions import Session, SessionStore, Upload
 from impasto.web.sketches import Sketcher
@@ -46,15 +47,21 @@ class App:
         device: str = "auto",
         access_token: str | None = None,
         outputs: Path | None = None,
+        history_shared: bool = True,
     ) -> None:
         self.limits = limits or Limits()
-        self.outputs = outputs  # where every finished or stopped result is written too (None: nowhere)
+        # Where every finished or stopped result is written too (None: nowhere), and whether every
+        # session's history shows them: the folder is the person's who started the server, so only
+        # where whoever reaches the page is them (a server on this computer only, or one that asks
+        # for an access token), never on an open server.
+        self.kept = None if outputs is None else Kept(outputs, self.limits.max_kept_bytes)
+        self.history_shared = history_shared and self.kept is not None
         self.device_name = device
         self._device_kind: str | None = None
         self.access_token = access_token  # required of every request when set (middleware.AccessToken)
         _sweep_stale_folders()
         self.folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
-        self.queue = JobQueue(stylize, self.limits.max_waiting, self._keep if outputs is not None else None)
+        self.queue = JobQueue(stylize, self.limits.max_waiting, self._keep if self.kept else None)
         self.sketcher = Sketcher(self.limits.max_sketches)
         self.token = secrets.token_urlsafe(24)
         self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impasto-decode")
@@ -97,23 +104,28 @@ class App:
                 path.unlink(missing_ok=True)
         return f"upload:{upload_id}", upload
 
-    def _keep(self, job: Job) -> None:
-        """``job``'s picture (with the options that made it) written to :attr:`outputs` under the
-        name its download has, made unique; a failure is one line on stderr, the job stays done."""
-        assert self.outputs is not None and job.result is not None
-        name = Path(download_name(*job.names, job.result_size, job.sketch_only))
+    def _keep(self, job: Job, state: str) -> None:
+        """``job``'s picture (with the options that made it) written to the outputs folder under the
+        name its download has, made unique, with the inputs and the request that made it (kept.py);
+        a failure is one line on stderr and in the job's message, the job stays done."""
+        assert self.kept is not None and job.result is not None and job.result_size is not None
+        name = download_name(*job.names, job.result_size, job.sketch_only)
+        fields = {
+            "names": job.names,
+            "request": job.request,
+            "state": state,
+            "message": job.message,
+            "elapsed": round(job.elapsed, 1),
+            "command": job.command,
+            "size": job.result_size,
+            "job": job.id,
+        }
         try:
-            self.outputs.mkdir(parents=True, exist_ok=True)
-            path, number = self.outputs / name, 1
-            while path.exists():
-                number += 1
-                path = self.outputs / f"{name.stem}-{number}{name.suffix}"
-            files.write_atomically(path, job.result)
-        except OSError as error:
-            print(
-                f"impasto serve: cannot keep {name} in {self.outputs}: {error.strerror or error}",
-                file=sys.stderr,
-            )
+            self.kept.keep(job.result, name, job.files, fields)
+        except (Full, OSError) as error:
+            why = str(error) if isinstance(error, Full) else error.strerror or str(error)
+            print(f"impasto serve: cannot keep {name} in {self.kept.folder}: {why}", file=sys.stderr)
+            job.message = f"{job.message} (not kept in the outputs folder: {why})".lstrip()
 
     def made_with(self, upload: Upload) -> dict[str, Any] | None:
         """The settings of the page an upload impasto made carries (the options that made it, those
@@ -141,13 +153,19 @@ class App:
             ) from None
 
     def image(self, session: Session, reference: object) -> tuple[Path, str]:
-        """ "upload:ID" or "example:NAME" → the file and the name to show for it."""
+        """ "upload:ID", "kept:SHA256" (an input of a kept result) or "example:NAME" → the file and the
+        name to show for it."""
         if isinstance(reference, str) and reference.startswith("upload:"):
             with self.sessions.lock:
                 upload = session.uploads.get(reference.removeprefix("upload:"))
             if upload is None:
                 raise HttpError(HTTPStatus.BAD_REQUEST, "that upload is gone; upload the image again")
             return upload.path, upload.name
+        if isinstance(reference, str) and reference.startswith("kept:"):
+            found = self.kept.input(reference) if self.kept is not None and self.history_shared else None
+            if found is None:
+                raise HttpError(HTTPStatus.BAD_REQUEST, "that image is no longer kept; upload it again")
+            return found
         if isinstance(reference, str) and reference.startswith("example:"):
             name = reference.removeprefix("example:")
             if name in examples.ROLES:
@@ -178,9 +196,15 @@ class App:
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 f"the quick sketch is not available on this server: {self.sketcher.unavailable}",
             )
-        named = job_requests.images(
-            request, lambda reference: self.image(session, reference), self.limits.max_styles
-        )
+        files: dict[str, Path] = {}  # the uploads it reads, which the outputs folder keeps with it
+
+        def find(reference: object) -> tuple[Path, str]:
+            path, name = self.image(session, reference)
+            if isinstance(reference, str) and not reference.startswith("example:"):
+                files[reference] = path
+            return path, name
+
+        named = job_requests.images(request, find, self.limits.max_styles)
         asked = request.get("options") or {}
         config, budget = job_requests.options(
             asked, named.blend, tuple(named.masks), self.device_name, self.limits
@@ -210,13 +234,14 @@ class App:
             request={
                 "content": request.get("content"),
                 "styles": [
-                    {"image": i.get("image"), "weight": w}
+                    {"image": i.get("image"), "weight": w, "mask": i.get("mask")}
                     for i, w in zip(request["styles"], named.blend, strict=True)
                 ],
                 "options": asked,
                 "sketch_only": sketch_only,
             },
             sketch_only=sketch_only,
+            files=files,
             read=self.read,
             settings=to_png_text(shown, named.content_name, style_names),
         )
@@ -247,14 +272,76 @@ class App:
                 del session.jobs[old.id]
 
     def history(self, session: Session | None) -> list[dict[str, Any]]:
-        """The session's jobs, newest first: each its status and the request that made it."""
+        """The session's jobs, newest first, each its status, the request that made it and where its
+        picture is. Where the history is shared, the outputs folder's results follow, newest first,
+        and a job kept there is listed as kept (under the name its file has)."""
         with self.sessions.lock:
             jobs = list(session.jobs.values()) if session is not None else []
-        return [{**self.status(job), "request": job.request, "names": job.names} for job in reversed(jobs)]
+        records = self.kept.records() if self.kept is not None and self.history_shared else []
+        kept = {record.job for _, record in records}
+        listed = [
+            {
+                **self.status(job),
+                "request": job.request,
+                "names": job.names,
+                "picture": f"/api/jobs/{job.id}/result",
+            }
+            for job in reversed(jobs)
+            if job.id not in kept
+        ]
+        return listed + [
+            {
+                "id": record_id,
+                "state": record.state,
+                "message": record.message,
+                "elapsed": record.elapsed,
+                "result_size": record.size,
+                "command": record.command,
+                "download": record.file,
+                "request": record.request,
+                "names": record.names,
+                "picture": f"/api/kept/{record_id}",
+            }
+            for record_id, record in records
+        ]
+
+    def forget(self, session: Session | None, entry: str) -> None:
+        """Remove ``entry`` from the history, its files deleted: an ended job of the session, or where
+        the history is shared a kept result (and the job it was, in whichever session still holds it)."""
+        found = self.kept.picture(entry) if self.kept is not None and self.history_shared else None
+        with self.sessions.lock:
+            if found is not None:
+                job_id = found[1].job
+                for holder in self.sessions.sessions.values():
+                    holder.jobs.pop(job_id, None)
+            else:
+                if session is None or (job := session.jobs.get(entry)) is None:
+                    raise HttpError(HTTPStatus.NOT_FOUND, "no such result")
+                if job.state in ("queued", "running"):
+                    raise HttpError(HTTPStatus.CONFLICT, "that job is still running: stop it first")
+                del session.jobs[entry]
+                job_id = entry
+        if self.kept is not None:
+            record = entry if found is not None else self.kept.of_job(job_id)
+            if record is not None:
+                self.kept.delete(record)
+
+    def kept_picture(self, record_id: str) -> tuple[Path, str]:
+        """The file of a kept result and its name, where the history is shared."""
+        found = self.kept.picture(record_id) if self.kept is not None and self.history_shared else None
+        if found is None or not found[0].is_file():
+            raise HttpError(HTTPStatus.NOT_FOUND, "no such result")
+        return found[0], found[1].file
 
     def uploaded(self, session: Session | None, reference: str) -> Path:
-        """The file of the upload ``reference`` (its id, or "upload:ID") of ``session``; unknown,
-        forgotten and another session's all look the same."""
+        """The file of the upload ``reference`` (its id, or "upload:ID") of ``session``, or of a kept
+        result's input ("kept:SHA256") where the history is shared; unknown, forgotten and another
+        session's all look the same."""
+        if reference.startswith("kept:"):
+            found = self.kept.input(reference) if self.kept is not None and self.history_shared else None
+            if found is None:
+                raise HttpError(HTTPStatus.NOT_FOUND, "no such upload: upload the image again")
+            return found[0]
         with self.sessions.lock:
             upload = session.uploads.get(reference.removeprefix("upload:")) if session is not None else None
         if upload is None or not upload.path.is_file():

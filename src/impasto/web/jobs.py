@@ -54,6 +54,7 @@ class Job:
     names: tuple[str, list[str]] = ("image", ["style"])  # the images' names, as the user knows them
     request: dict[str, Any] = field(default_factory=dict)  # what the page asked for (to make it again)
     settings: str | None = None  # the options as the result's PNG carries them (config.to_png_text)
+    files: dict[str, Path] = field(default_factory=dict)  # the request's uploads: reference → file
     state: State = "queued"
     message: str = ""
     iteration: int = 0
@@ -132,14 +133,13 @@ class Job:
 
 
 Stylize = Callable[..., Any]  # impasto.pipeline.stylize_detailed, or a stand-in with its signature
+Keep = Callable[[Job, State], None]  # told of a job that ends in that state with a picture
 
 
 class JobQueue:
     """Jobs waiting for one device, run one at a time in submission order by a worker thread."""
 
-    def __init__(
-        self, stylize: Stylize, max_waiting: int = 16, kept: Callable[[Job], None] | None = None
-    ) -> None:
+    def __init__(self, stylize: Stylize, max_waiting: int = 16, kept: Keep | None = None) -> None:
         self._stylize = stylize
         self._max_waiting = max_waiting
         self._kept = kept  # told of each job that ended with a picture (App: written to --outputs)
@@ -202,16 +202,16 @@ class JobQueue:
                     return
                 job = self._running = self._waiting.popleft()
             try:
-                run_job(job, self._stylize)
-                if self._kept is not None and job.result is not None:
-                    self._kept(job)
+                run_job(job, self._stylize, self._kept)
             finally:
                 with self._cond:
                     self._running = None
 
 
-def run_job(job: Job, stylize: Stylize) -> None:
-    """Run ``job`` to the end, recording its progress; never raises."""
+def run_job(job: Job, stylize: Stylize, kept: Keep | None = None) -> None:
+    """Run ``job`` to the end, recording its progress; never raises. ``kept`` is told of a job that
+    ends with a picture (and the state it ends in) before its state says so: whoever sees it ended
+    finds it kept."""
     from impasto.io import images
 
     job.state, job.started = "running", time.monotonic()
@@ -248,16 +248,15 @@ def run_job(job: Job, stylize: Stylize) -> None:
             should_stop=job.stop_requested.is_set,
         )
         if made.ended == "out of time":
-            _finish(
-                job, made.image, made.icc_profile, "done", f"time budget of {job.time_budget:g} s reached"
-            )
+            message = f"time budget of {job.time_budget:g} s reached"
+            _finish(job, made.image, made.icc_profile, "done", message, kept)
         elif made.ended == "stopped":
-            _finish(job, made.image, made.icc_profile, "stopped", "This is the best image it had.")
+            _finish(job, made.image, made.icc_profile, "stopped", "This is the best image it had.", kept)
         else:
             # A run that diverged or ran out of memory ends with its best image so far, but it did not
             # do what was asked.
             finished: State = "done" if made.ended == "made" else "stopped"
-            _finish(job, made.image, made.icc_profile, finished, made.result.message)
+            _finish(job, made.image, made.icc_profile, finished, made.result.message, kept)
     except ImpastoError as error:
         job.state, job.message = "failed", str(error)
     except MemoryError:
@@ -281,9 +280,19 @@ def _on_cpu(device: str) -> bool:
         return False
 
 
-def _finish(job: Job, image: Image.Image, icc_profile: bytes | None, state: State, message: str) -> None:
+def _finish(
+    job: Job,
+    image: Image.Image,
+    icc_profile: bytes | None,
+    state: State,
+    message: str,
+    kept: Keep | None,
+) -> None:
     result = png_bytes(image, icc_profile, options=job.settings)
     with job.lock:
         job.result, job.result_size = result, image.size
         job.preview, job.preview_version = png_bytes(image), job.preview_version + 1
-    job.state, job.message = state, message
+    job.message = message
+    if kept is not None:
+        kept(job, state)  # may add to the message
+    job.state = state

@@ -34,6 +34,9 @@ class Limits:
     # (never pushed out) and turn new browsers away for an hour.
     new_sessions_per_minute: int = 64
     max_disk_bytes: int = 2 * 2**30  # uploads kept at once, all sessions together
+    # The outputs folder's results, their inputs and records together (serve --outputs): a result past
+    # it is not kept there (its job says so) until some are deleted from the history.
+    max_kept_bytes: int = 10 * 2**30
     request_timeout: float = 30.0  # seconds a request's headers may take (connections.py: the body more)
     idle_timeout: float = 15.0  # seconds a connection may wait for its (next) request
     per_client: int = 64  # connections one address may hold; its newest replaces its oldest idle one

@@ -7,7 +7,10 @@
     POST /api/uploads               an image as the raw request body → {"id", "width", "height"}
     POST /api/jobs                  {"content", "styles": [{"image", "weight"}], options} → {"id"};
                                     with "sketch_only": true, the quick sketch alone (no optimization)
-    GET  /api/jobs                  this session's jobs, newest first, each with the request that made it
+    GET  /api/jobs                  the history: this session's jobs, newest first, each with the request
+                                    that made it; then the outputs folder's results (where shared: app.py)
+    POST /api/history/ID/delete     remove a job or kept result from the history, its file too
+    GET  /api/kept/ID               a result kept in the outputs folder (PNG, as a download)
     GET  /api/jobs/ID               the job's state, progress, loss curve, queue position
     GET  /api/jobs/ID/events        the same, pushed at each change (server-sent events) until it ends
     GET  /api/jobs/ID/preview       the image as it is now (PNG): first the quick sketch, then the run's
@@ -74,6 +77,8 @@ def build(app: App, *, url: str, loopback: bool, names: Collection[str] = ()) ->
         Route("/api/jobs/{job}/events", h.events, methods=["GET"]),
         Route("/api/jobs/{job}/{which:str}", h.picture, methods=["GET"]),
         Route("/api/jobs/{job}/stop", h.stop, methods=["POST"]),
+        Route("/api/history/{entry}/delete", h.forget, methods=["POST"]),
+        Route("/api/kept/{entry}", h.kept, methods=["GET"]),
     ]
     middleware = [
         Middleware(SecurityHeaders),
@@ -209,6 +214,17 @@ class _Handlers:
             name = download_name(*job.names, job.result_size, job.sketch_only)
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return Response(image, media_type="image/png", headers=headers)
+
+    async def forget(self, request: Request) -> Response:
+        if "content-length" in request.headers:  # read (and ignore) what came with it
+            await _body(request, 2**10)
+        await run_in_threadpool(self.app.forget, self.session_of(request), request.path_params["entry"])
+        return _json({"deleted": request.path_params["entry"]})
+
+    async def kept(self, request: Request) -> Response:
+        path, name = self.app.kept_picture(request.path_params["entry"])
+        headers = {"Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(await run_in_threadpool(path.read_bytes), media_type="image/png", headers=headers)
 
     async def stop(self, request: Request) -> Response:
         job = self.job_of(request)

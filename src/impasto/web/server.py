@@ -236,7 +236,8 @@ def make_server(
 
         stylize = stylize_detailed
     try:
-        app = App(stylize, limits, device, access_token, outputs)
+        shared = is_loopback(host.strip("[]")) or access_token is not None  # App: whose history it is
+        app = App(stylize, limits, device, access_token, outputs, history_shared=shared)
     except BaseException:
         listener.close()
         raise

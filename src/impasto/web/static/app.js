@@ -492,7 +492,7 @@ async function loadHistory() {
     const li = document.createElement("li");
     li.dataset.job = job.id;
     const img = document.createElement("img");
-    img.src = `/api/jobs/${job.id}/result`;
+    img.src = job.picture;
     img.alt = job.download;
     const about = document.createElement("div");
     about.className = "summary";
@@ -509,20 +509,33 @@ async function loadHistory() {
     const download = document.createElement("a");
     download.className = "button"; download.textContent = "Download";
     download.href = img.src; download.setAttribute("download", job.download);
-    about.append(document.createElement("br"), again, download);
+    const remove = document.createElement("button");
+    remove.type = "button"; remove.className = "delete"; remove.textContent = "Delete";
+    remove.title = "Remove it from the history and delete its file";
+    remove.addEventListener("click", async () => {
+      try {
+        await api(`/api/history/${encodeURIComponent(job.id)}/delete`, { method: "POST" });
+        li.remove();
+        $("history-card").hidden = !list.children.length;
+      } catch (error) {
+        showError(error.message);
+      }
+    });
+    about.append(document.createElement("br"), again, download, remove);
     li.append(img, about);
     list.appendChild(li);
   }
   $("history-card").hidden = !list.children.length;
 }
 
-// A past job's images back in the cards: examples by name, uploads as long as the server keeps them.
+// A past job's images back in the cards: examples by name, uploads as long as the server keeps them,
+// and the inputs of a result kept in the outputs folder ("kept:…") as long as it is there.
 function restoreImages(job) {
   const known = new Map(state.styles.map((s) => [s.reference, s.src]));
   // The images as the server keeps them (an upload it has forgotten shows as a broken picture, and
   // Start then says to upload it again).
   const picture = (reference) => reference.startsWith("example:") ? `/examples/${reference.slice(8)}`
-    : known.get(reference) || `/api/uploads/${encodeURIComponent(reference.slice(7))}`;
+    : known.get(reference) || `/api/uploads/${encodeURIComponent(reference)}`;
   const [contentName, styleNames] = [job.names[0], job.names[1]];
   setContent(job.request.content, contentName, picture(job.request.content));
   state.styles = [];
