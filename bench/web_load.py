@@ -37,7 +37,9 @@ refused with a 503 or not accepted waits a second first):
   holding all of the server's connections).
 
 The floods come from 127.0.0.1, the real sessions' own address, unless ``--flood-source`` names another
-(``127.0.0.2``: on Linux any 127.x address reaches the server), which makes them another client's.
+(``127.0.0.2``: on Linux any 127.x address reaches the server), which makes them another client's, or
+several, comma-separated (``127.0.0.2,127.0.0.3``): each address then floods with N connections of
+its own (one machine with many addresses, or many machines of one network).
 
 Reported per flood: connections opened; how many the server refused (503) and how many it closed
 (without a word, or after answering); the other answers; connection attempts that failed; how many it
@@ -326,6 +328,7 @@ class Flood:
 
     kind: str
     count: int
+    source: str  # the address its connections come from
     opened: int = 0
     refused_503: int = 0  # answered 503 (busy), then closed
     closed_silently: int = 0  # closed before any answer: a deadline, or room made for another
@@ -379,7 +382,7 @@ def flood(
 ) -> None:
     """Keep ``flood_.count`` connections of its kind open (from ``--flood-source``) until ``stop`` (or
     ``until``, a monotonic time), reopening each one the server closes."""
-    source, every, length = args.flood_source, args.trickle_every, args.trickle_length
+    source, every, length = flood_.source, args.trickle_every, args.trickle_length
     host = f"Host: 127.0.0.1:{port}\r\n"
     if flood_.kind == "trickle":
         request = (
@@ -519,7 +522,8 @@ def main() -> None:
     parser.add_argument(
         "--flood-source",
         default="127.0.0.1",
-        help="the floods' address (127.0.0.2: another client than the real sessions; Linux loopback)",
+        help="the floods' address (127.0.0.2: another client than the real sessions; Linux loopback), "
+        "or several, comma-separated, each flooding with as many connections",
     )
     args = parser.parse_args()
 
@@ -528,7 +532,7 @@ def main() -> None:
     ended = threading.Event()  # SIGTERM (from ``timeout``, say): stop waiting, report what there is
     signal.signal(signal.SIGTERM, lambda signum, frame: ended.set())
     command = [sys.executable, "-m", "impasto.cli", "serve", "--port", str(port), "--device", "cpu"]
-    command += ["--max-waiting", str(args.max_waiting)]
+    command += ["--max-waiting", str(args.max_waiting), "--no-outputs"]  # no results left behind
     with tempfile.TemporaryFile(mode="w+") as errors:  # what the server says there, read after
         # Its own session: a signal to this process group (``timeout``, Ctrl-C) reaches only this script,
         # which stops the server itself once it has taken its figures.
@@ -569,13 +573,14 @@ def main() -> None:
                     )
                 ]
             floods = [
-                Flood(kind, count)
+                Flood(kind, count, source)
                 for kind, count in (
                     ("trickle", args.trickle),
                     ("trickle-body", args.trickle_body),
                     ("hold-alive", args.hold_alive),
                 )
                 if count > 0
+                for source in args.flood_source.split(",")
             ]
             if floods:
                 with urllib.request.urlopen(base + "/api/setup", timeout=30) as response:
@@ -683,7 +688,7 @@ def main() -> None:
         }
         if args.attacker
         else None,
-        "floods": {f.kind: f.report() for f in floods} or None,
+        "floods": {f"{f.kind} from {f.source}": f.report() for f in floods} or None,
     }
     print(json.dumps(result, indent=1))
     print(f"# kept in {common.record('web_load', result)}")

@@ -311,14 +311,21 @@ def test_idle_connections_hold_no_worker(serve: Callable[[Limits], Server]) -> N
 def test_connections_beyond_the_bound_hear_503_at_once(serve: Callable[[Limits], Server]) -> None:
     import socket
 
+    from impasto.web.connections import RESERVE_PER_CLIENT
+
     server = serve(Limits(max_connections=12, idle_timeout=60))
     host, port = server.server_address[:2]
     held = [socket.create_connection((str(host), port), timeout=30) for _ in range(12)]
     try:
-        extra = [socket.create_connection((str(host), port), timeout=30) for _ in range(3)]
+        # None of the twelve has been silent long enough to give way: the next few come in through
+        # the reserve (and, silent too, are cut within a second or so), the rest hear 503 at once.
+        extra = [
+            socket.create_connection((str(host), port), timeout=30) for _ in range(RESERVE_PER_CLIENT + 3)
+        ]
         held += extra
         answers = [connection.recv(4096) for connection in extra]
-        assert all(answer.startswith(b"HTTP/1.1 503") for answer in answers), answers
+        assert answers[:RESERVE_PER_CLIENT] == [b""] * RESERVE_PER_CLIENT, answers
+        assert all(a.startswith(b"HTTP/1.1 503") for a in answers[RESERVE_PER_CLIENT:]), answers
     finally:
         for connection in held:
             connection.close()

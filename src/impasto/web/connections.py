@@ -9,17 +9,31 @@ once; but both would let one client hold the server's connections and memory. He
   ``idle_timeout``; then the headers within ``request_timeout`` of their first byte, and the body within
   ``request_timeout`` plus the time its length takes at ``MIN_BODY_RATE``. Past it, the connection is
   closed without a word (what it sent is not a request the server can answer).
-- **one client, a bounded share**: a client (an IP address) has at most ``per_client`` connections.
-  Its next one replaces its own connection that has been quiet the longest — not being answered, and
-  silent for ``QUIET`` seconds at least (idle, or trickling its request) — so a browser is never locked
-  out by a script on the same machine holding connections. When none has been quiet that long (a burst
-  of new connections), the newcomer hears 503: a burst must not cut requests still on their way in.
-- **the server, a bounded total**: beyond ``max_connections`` open in all, a new one hears 503 at once.
+- **progress, not silence, decides who gives way**: a connection is *stalled* once it has waited
+  ``QUIET`` seconds for a request, or for its request's headers to be whole (a browser sends them in
+  one packet: headers that take longer are trickled, however often a byte comes), or its body comes
+  slower than ``MIN_BODY_RATE``. A connection younger than that in its wait (its request may be on
+  its way, unread yet on a busy server), being answered (a download, a stream of progress) or
+  receiving its body at pace is never cut to make room.
+- **one client, a bounded share**: a client (an IP address) has at most ``per_client`` connections;
+  its next one replaces its own that has been stalled the longest, so a script on the same machine
+  that holds connections — idle or trickling — never locks a browser out.
+- **one network, a bounded share**: the addresses of one range (an IPv4 /24, an IPv6 /64: one
+  machine's many addresses, or one network's) hold at most ``per_range`` together; the newcomer
+  replaces the longest-stalled connection of the range's address that holds the most.
+- **the server, a bounded total**: beyond ``max_connections`` open in all, the newcomer replaces the
+  longest-stalled connection of the address that holds the most, wherever it is.
+- **a reserve for requests that arrive whole**: where no connection may give way, up to ``RESERVE``
+  newcomers (``RESERVE_PER_CLIENT`` of one address) are let in beyond the bounds, each cut if its
+  request's headers are not whole within ``QUIET`` seconds, or at once when its first bytes are a
+  trickle (a short packet that leaves them unfinished); past the reserve, a newcomer hears 503. So a
+  flood of trickling connections, however fast it reconnects, holds the reserve for no time at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,8 +42,14 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-# Seconds a connection must have been silent before a newer one of its client may replace it.
+# Seconds without progress before a connection may be cut to make room; and those a newcomer let in
+# through the reserve has to send a whole request's headers.
 QUIET = 1.0
+RESERVE = 16  # newcomers let in beyond the bounds at once (module docstring)
+RESERVE_PER_CLIENT = 4  # of which one address may hold
+# Bytes under which a packet that leaves a request's headers unfinished is a trickle: a client that
+# splits its headers at all sends a full packet first (an Ethernet packet carries 1460).
+TRICKLE = 512
 # Seconds a connection answered with a refusal stays open to read (and drop) what its client still
 # sends, so that the client reads the answer before the connection closes (GuardedProtocol._linger).
 LINGER = 2.0
@@ -50,13 +70,60 @@ class Rules:
     idle_timeout: float
     request_timeout: float
     per_client: int
+    per_range: int
     max_connections: int
     max_body: int  # the most of a body the server reads: a longer Content-Length earns no more time
     open: dict[str, list[GuardedProtocol]] = field(default_factory=lambda: defaultdict(list))
+    on_probation: int = 0  # newcomers let in through the reserve whose request is not whole yet
 
     @property
     def total(self) -> int:
         return sum(len(connections) for connections in self.open.values())
+
+    def in_range(self, client: str) -> list[str]:
+        """The clients with open connections in ``client``'s address range."""
+        network = address_range(client)
+        return [other for other in self.open if address_range(other) == network]
+
+    def room_for(self, client: str) -> list[GuardedProtocol] | None:
+        """None when a new connection of ``client`` fits within the bounds; else the connections one
+        of which must give way for it (its own, its range's or all)."""
+        if len(self.open.get(client, ())) >= self.per_client:
+            return list(self.open[client])
+        neighbours = self.in_range(client)
+        if sum(len(self.open[c]) for c in neighbours) >= self.per_range:
+            return [c for other in neighbours for c in self.open[other]]
+        if self.total >= self.max_connections:
+            return [c for connections in self.open.values() for c in connections]
+        return None
+
+    def make_room(self, candidates: list[GuardedProtocol]) -> bool:
+        """Cut the longest-stalled of ``candidates``, among those of the client holding the most →
+        whether one was."""
+        now = time.monotonic()
+        stalled = [c for c in candidates if c.stalled_since(now) is not None]
+        if not stalled:
+            return False
+
+        def claim(connection: GuardedProtocol) -> tuple[int, float]:
+            since = connection.stalled_since(now)
+            assert since is not None
+            return len(self.open.get(connection.client_address, ())), now - since
+
+        max(stalled, key=claim)._close()
+        return True
+
+
+def address_range(client: str) -> str:
+    """The range ``client``'s address is counted in: its IPv4 /24 or IPv6 /64 ("" for none)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 class GuardedProtocol(H11Protocol):
@@ -71,25 +138,26 @@ class GuardedProtocol(H11Protocol):
         self._awaiting_first_byte = False  # the deadline armed is the one for a new connection's first byte
         self._body_deadline_set = False
         self._since = time.monotonic()  # when it opened, or its current request began
-        self._heard = time.monotonic()  # when it opened, or last sent something
         self._lingering = False  # answered and half-closed: what still comes is read and dropped
+        self._on_probation = False  # let in through the reserve: its request must be whole within QUIET
+        self._received = 0  # bytes of the current request so far
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         rules = self.rules
-        client = self.client[0] if self.client else ""
-        if rules.total >= rules.max_connections:
-            return self._refuse()
-        mine = rules.open[client]
-        if len(mine) >= rules.per_client:
-            now = time.monotonic()
-            quiet = [c for c in mine if not c.answering and now - c._heard >= QUIET]
-            if not quiet:
+        candidates = rules.room_for(self.client_address)
+        if candidates is not None and not rules.make_room(candidates):
+            mine = sum(c._on_probation for c in rules.open.get(self.client_address, ()))
+            if rules.on_probation >= RESERVE or mine >= RESERVE_PER_CLIENT:
                 return self._refuse()
-            min(quiet, key=lambda c: c._heard)._close()
-        rules.open[client].append(self)
+            rules.on_probation += 1
+            self._on_probation = True
+            self._arm(QUIET)
+            rules.open[self.client_address].append(self)
+            return
+        rules.open[self.client_address].append(self)
         self._arm(rules.idle_timeout)
         self._awaiting_first_byte = True
 
@@ -101,7 +169,8 @@ class GuardedProtocol(H11Protocol):
         """Count this connection no more (at once when it is closed: asyncio reports the loss later,
         and connections arriving meanwhile must not find it still counted, nor pick it to replace)."""
         self._disarm()
-        client = self.client[0] if self.client else ""
+        self._end_probation()
+        client = self.client_address
         mine = self.rules.open.get(client)
         if mine is not None and self in mine:
             mine.remove(self)
@@ -111,18 +180,23 @@ class GuardedProtocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return
-        self._heard = time.monotonic()
+        now = time.monotonic()
         starting = self._deadline is None or self._awaiting_first_byte
         self._awaiting_first_byte = False
+        self._received = len(data) if starting else self._received + len(data)
         super().data_received(data)
         if self.transport.is_closing():
             return
         state = self.conn.their_state
+        if state is not h11.IDLE:  # its headers are whole
+            self._end_probation()
+        elif self._on_probation and len(data) < TRICKLE:  # a trickle has no place in the reserve
+            return self._close()
         if state not in (h11.IDLE, h11.SEND_BODY):  # the request is in: the app answers it
             self._disarm()
             return
         if starting:  # the first bytes of a request: its deadline starts
-            self._since = time.monotonic()
+            self._since = now
             self._body_deadline_set = False
             self._arm(self.rules.request_timeout)
         if state is h11.SEND_BODY and not self._body_deadline_set:
@@ -168,6 +242,10 @@ class GuardedProtocol(H11Protocol):
     # -- the rules -------------------------------------------------------------------------------------
 
     @property
+    def client_address(self) -> str:
+        return self.client[0] if self.client else ""
+
+    @property
     def answering(self) -> bool:
         """Whether a whole request is in and its answer is not yet complete (such a connection is never
         cut to make room: it may be a download or a stream of progress)."""
@@ -176,6 +254,27 @@ class GuardedProtocol(H11Protocol):
             and not self.cycle.response_complete
             and self.conn.their_state not in (h11.IDLE, h11.SEND_BODY)
         )
+
+    def stalled_since(self, now: float) -> float | None:
+        """Since when this connection has made no progress (the module docstring's rules), or None while
+        it does (being answered, or its body arriving at ``MIN_BODY_RATE`` at least) or has not yet
+        for ``QUIET`` seconds."""
+        if self._lingering or self.transport.is_closing() or self.answering:
+            return None
+        elapsed = now - self._since
+        if elapsed < QUIET:  # a request may be on its way, unread yet on a busy server
+            return None
+        state = self.conn.their_state
+        if state is h11.IDLE:  # waiting for a request, or for the rest of its headers
+            return self._since
+        if state is h11.SEND_BODY and self._received < MIN_BODY_RATE * elapsed:
+            return self._since
+        return None
+
+    def _end_probation(self) -> None:
+        if self._on_probation:
+            self._on_probation = False
+            self.rules.on_probation -= 1
 
     def _arm(self, seconds: float) -> None:
         self._disarm()

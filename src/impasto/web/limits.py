@@ -39,6 +39,7 @@ class Limits:
     max_kept_bytes: int = 10 * 2**30
     request_timeout: float = 30.0  # seconds a request's headers may take (connections.py: the body more)
     idle_timeout: float = 15.0  # seconds a connection may wait for its (next) request
-    per_client: int = 64  # connections one address may hold; its newest replaces its oldest idle one
+    per_client: int = 64  # connections one address may hold; its newest replaces its longest-stalled one
+    per_range: int = 128  # connections the addresses of one /24 (IPv4) or /64 (IPv6) may hold together
     max_connections: int = 512  # connections open at once; more are turned away with a 503
     streams_per_session: int = 4  # progress streams (server-sent events) one session may hold open

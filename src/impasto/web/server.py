@@ -97,6 +97,7 @@ class Server:
             limits.idle_timeout,
             limits.request_timeout,
             limits.per_client,
+            limits.per_range,
             limits.max_connections,
             max_body=max(limits.max_upload_bytes, JSON_LIMIT),
         )
