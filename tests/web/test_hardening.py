@@ -212,7 +212,8 @@ def test_a_session_is_made_only_by_the_pages_requests_and_work_is_never_evicted(
     serve: Callable[[Limits], Server],
 ) -> None:
     """Hundreds of cookieless GETs (what <img> tags on any page can send) make no session; when the
-    server is full, a session with uploads is kept and the newcomer hears 503."""
+    server is full, the newest session with nothing under way gives way (a script's, never the one
+    that came before it), and where every session has a job under way the newcomer hears 503."""
     server = serve(Limits(max_sessions=2))
     status, _, response = send(server, "GET", "/")
     alice = session_cookie(response)
@@ -224,14 +225,52 @@ def test_a_session_is_made_only_by_the_pages_requests_and_work_is_never_evicted(
     assert send(server, "GET", "/api/setup")[0] == 200
     assert len(server.app.sessions.sessions) == 1
     assert upload(server, png())[0] == 200  # a second session (a script without a cookie)
-    status, answer = upload(server, png())  # a third: both have uploads
-    assert status == 503 and "as many visitors" in answer["error"]
+    assert upload(server, png())[0] == 200  # a third: the second gives way, not alice's
+    assert len(server.app.sessions.sessions) == 2
     headers = {"X-Impasto-Token": token(server), "Cookie": alice, "Content-Type": "application/json"}
-    job = {"content": kept["id"], "styles": [{"image": "example:swirls.png"}], "sketch_only": True}
+    long = {"size": 48, "iterations": 2000, "precision": "fp32"}
+    job = {"content": kept["id"], "styles": [{"image": "example:swirls.png"}], "options": long}
     status, answer, _ = send(server, "POST", "/api/jobs", json.dumps(job).encode(), headers)
     assert status == 202, answer  # alice's upload is still hers
-    forged = alice.split(".")[0] + ".0123456789abcdef0123456789abcdef"
-    assert upload(server, png(), cookie=forged)[0] == 503  # not her session: a new one, and no room
+    status, _, response = send(server, "GET", "/")
+    bob = session_cookie(response)
+    status, bobs = upload(server, png(), cookie=bob)
+    assert status == 200
+    job["content"] = bobs["id"]
+    bob_headers = {**headers, "Cookie": bob}
+    assert send(server, "POST", "/api/jobs", json.dumps(job).encode(), bob_headers)[0] == 202
+    status, answer = upload(server, png())  # both have a job under way: no room
+    assert status == 503 and "as many visitors" in answer["error"]
+
+
+def test_a_patient_script_cannot_crowd_browsers_out_of_the_visitor_table(
+    serve: Callable[[Limits], Server],
+) -> None:
+    """A script on another address making sessions with uploads, slowly enough for the per-minute
+    bound, once filled the table for an hour (new browsers heard 503); now it pushes out its own."""
+    server = serve(Limits(max_sessions=4))
+    address, port = server.server_address
+
+    def upload_from(source: str, cookie: str = "") -> tuple[int, str]:
+        connection = http.client.HTTPConnection(address, port, timeout=30, source_address=(source, 0))
+        headers = {"Host": f"127.0.0.1:{port}", "X-Impasto-Token": token(server), "X-Filename": "p.png"}
+        connection.request(
+            "POST", "/api/uploads", png(), {**headers, **({"Cookie": cookie} if cookie else {})}
+        )
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response.status, cookie or session_cookie(response)
+
+    status, alice = upload_from("127.0.0.1")
+    assert status == 200
+    assert [upload_from("127.0.0.2")[0] for _ in range(10)] == [200] * 10
+    assert upload_from("127.0.0.3")[0] == 200  # a new browser elsewhere gets in
+    assert upload_from("127.0.0.1", alice)[0] == 200
+    hers = server.app.sessions.find(alice.split("=", 1)[1])
+    assert hers is not None and len(hers.uploads) == 2  # her first upload is still there
+    by_address = sorted(s.address for s in server.app.sessions.sessions.values())
+    assert by_address == ["127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3"]
 
 
 def test_a_burst_of_cookieless_uploads_cannot_fill_the_visitor_table(

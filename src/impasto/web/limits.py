@@ -26,8 +26,9 @@ class Limits:
     active_per_session: int = 3  # jobs one browser may have waiting or running: a few variations, its tabs'
     session_idle: float = 3600.0  # seconds without a request before a session and its files are dropped
     # Sessions kept at once. Only a request carrying the page's token makes one; beyond this the
-    # longest-idle session with nothing in it goes, and a session with uploads or jobs is never dropped
-    # to make room (a newcomer then hears 503).
+    # longest-idle session with nothing in it goes, else the longest-idle one with nothing under way of
+    # the address holding the most; one with a job waiting or running is never dropped to make room
+    # (a newcomer then hears 503).
     max_sessions: int = 256
     # Sessions one address may make in a minute: a browser makes one and keeps its cookie; a script
     # that sends uploads without one would otherwise fill max_sessions with sessions that hold work

@@ -40,6 +40,8 @@ class Session:
 
     id: str
     folder: Path
+    address: str = ""  # where the request that made it came from
+    made: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
     uploads: dict[str, Upload] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
@@ -58,8 +60,14 @@ class Session:
 
     @property
     def has_work(self) -> bool:
-        """Whether it holds anything of its user's: such a session is never dropped to make room."""
+        """Whether it holds anything of its user's (SessionStore.session: what may be dropped for room)."""
         return bool(self.uploads or self.jobs or self.arriving)
+
+    @property
+    def working(self) -> bool:
+        """Whether something of it is under way (a job waiting or running, an upload arriving, a
+        progress stream open): such a session is never dropped to make room."""
+        return self.busy or bool(self.arriving or self.streams)
 
 
 class SessionStore:
@@ -114,17 +122,29 @@ class SessionStore:
                 return session, None
             self._count_new(address)
             if len(self.sessions) >= self.limits.max_sessions:
-                empty = [s for s in self.sessions.values() if not s.has_work]
-                if not empty:
-                    raise HttpError(
-                        HTTPStatus.SERVICE_UNAVAILABLE,
-                        "this server has as many visitors as it can hold; try again later",
-                    )
-                self._drop(min(empty, key=lambda s: s.seen))
+                self._make_room()
             session_id = session_id or secrets.token_urlsafe(18)
             # The folder is made with the first upload: a session that uploads nothing leaves no trace.
-            session = self.sessions[session_id] = Session(session_id, self.folder / secrets.token_hex(8))
+            folder = self.folder / secrets.token_hex(8)
+            session = self.sessions[session_id] = Session(session_id, folder, address)
             return session, None if cookie == self.cookie(session_id) else self.cookie(session_id)
+
+    def _make_room(self) -> None:
+        """Drop a session for a newcomer (under the lock): the longest idle of those holding nothing;
+        else, of the address holding the most sessions, the newest with nothing under way (its uploads
+        and finished jobs go); else a 503. So a script making sessions from one address, however
+        patiently, pushes out its own: never a browser's elsewhere, nor one that came before it."""
+        empty = [s for s in self.sessions.values() if not s.has_work]
+        if empty:
+            return self._drop(min(empty, key=lambda s: s.seen))
+        held = collections.Counter(s.address for s in self.sessions.values())
+        idle = [s for s in self.sessions.values() if not s.working]
+        if not idle:
+            raise HttpError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "this server has as many visitors as it can hold; try again later",
+            )
+        self._drop(min(idle, key=lambda s: (-held[s.address], -s.made)))
 
     def _count_new(self, address: str) -> None:
         """One more session made by ``address``, or a 429 when it has made its share of the last
