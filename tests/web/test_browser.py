@@ -408,6 +408,41 @@ def test_a_restarted_server_keeps_the_history_and_its_pictures(
     assert list(kept.glob("*.png")) == []
 
 
+def test_every_tab_shows_the_browsers_queue_and_stops_any_job_in_it(
+    held_server: Server, held: threading.Event, page: Page
+) -> None:
+    """Two tabs of one browser (one session) each start a job: both tabs list both, in order, the
+    first running and the second waiting; a Stop in one tab stops the other tab's job, which says so."""
+    second = page.context.new_page()
+    for tab in (page, second):
+        tab.goto(held_server.url)
+        tab.wait_for_selector("body[data-ready=true]")
+        tab.click("#content-examples button")
+        tab.click("#style-examples button")
+        set_range(tab, "#size", "64")
+        tab.fill("#iterations", "3")
+    page.click("#start")
+    wait_for(page, "document.querySelectorAll('#queue li').length === 1")
+    second.click("#start")
+    for tab in (page, second):
+        wait_for(tab, "document.querySelectorAll('#queue li').length === 2")
+    first_line, second_line = page.locator("#queue li").all_inner_texts()
+    assert "running" in first_line and "this tab" in first_line, first_line
+    assert "waiting, next" in second_line and "this tab" not in second_line, second_line
+    assert "this tab" in second.locator("#queue li").all_inner_texts()[1]
+
+    page.click("#queue li:nth-child(2) .stop-job")  # the second tab's job, from the first tab
+    wait_for(second, "document.getElementById('status').textContent.startsWith('Stopped')")
+    assert "stopped before it started" in second.inner_text("#status")
+    for tab in (page, second):
+        wait_for(tab, "document.querySelectorAll('#queue li').length === 1")
+    held.set()
+    page.wait_for_selector("#finished", state="visible", timeout=120_000)
+    for tab in (page, second):
+        wait_for(tab, "document.getElementById('queue-card').hidden")
+    second.close()
+
+
 def test_a_mask_drawn_in_the_page_puts_a_style_where_it_was_painted(
     server: Server, page: Page, tmp_path: Path, content_path: Path, style_path: Path
 ) -> None:

@@ -5,7 +5,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { content: null, styles: [], job: null, previewVersion: 0, setup: null, events: null };
+const state = { content: null, styles: [], job: null, previewVersion: 0, setup: null, events: null, queueTimer: null };
+// The tabs of this browser share its session, and so its jobs: each tells the others when it starts or
+// stops one, and they show the queue again (loadQueue).
+const tabs = "BroadcastChannel" in window ? new BroadcastChannel("impasto") : null;
 
 // An error shows next to what caused it: "content-error", "style-error", or the result's "error".
 function showError(message, where = "error") {
@@ -329,6 +332,8 @@ function show(id, status) {
   }
   finish();
   loadHistory();
+  loadQueue();
+  tabs?.postMessage("queue");
   return true;
 }
 
@@ -372,6 +377,8 @@ async function start(sketchOnly = false) {
     });
     state.job = job.id;
     state.previewVersion = 0;
+    tabs?.postMessage("queue");
+    loadQueue();
     $("stop").disabled = sketchOnly;
     $("status").textContent = sketchOnly ? "Sketching…" : "Starting…";
     follow(job.id);
@@ -390,6 +397,7 @@ async function stop() {
   } catch (error) {
     showError(error.message);
   }
+  tabs?.postMessage("queue");
 }
 
 // A file the user gave for a role ("content" or "style"), from the file picker, a drop or a paste:
@@ -481,6 +489,39 @@ function applyOptions(chosen) {
     else setControl(id, chosen[name] ?? defaults[name] ?? "");
   }
   saveSettings();
+}
+
+// This browser's jobs that wait or run, whichever tab started them: each with its place and a Stop.
+// Looked at again every 2 s while there are some, every 10 s while there are none, and whenever a
+// tab starts or stops one.
+async function loadQueue() {
+  clearTimeout(state.queueTimer);
+  let jobs = [];
+  try { jobs = await api("/api/jobs"); } catch { /* the server is away: try again later */ }
+  const active = jobs.filter((job) => ["queued", "running"].includes(job.state)).reverse();  // oldest first
+  const list = $("queue");
+  list.replaceChildren();
+  for (const job of active) {
+    const li = document.createElement("li");
+    li.dataset.job = job.id;
+    const about = document.createElement("span");
+    const where = job.state === "running" ? `running, ${Math.round(job.progress * 100)}%`
+      : `waiting, ${job.position === 1 ? "next" : `number ${job.position} in line`}`;
+    about.textContent = `${job.names[0]} in ${job.names[1].join(" + ")} · ${where}` +
+      (job.id === state.job ? " · this tab" : "");
+    const stop = document.createElement("button");
+    stop.type = "button"; stop.className = "stop-job"; stop.textContent = "Stop";
+    stop.addEventListener("click", async () => {
+      stop.disabled = true;
+      try { await api(`/api/jobs/${job.id}/stop`, { method: "POST" }); } catch (error) { showError(error.message); }
+      tabs?.postMessage("queue");
+      loadQueue();
+    });
+    li.append(about, " ", stop);
+    list.appendChild(li);
+  }
+  $("queue-card").hidden = !active.length;
+  state.queueTimer = setTimeout(loadQueue, active.length ? 2000 : 10000);
 }
 
 async function loadHistory() {
@@ -585,6 +626,8 @@ async function init() {
     applyOptions({});
   });
   loadHistory();
+  loadQueue();
+  if (tabs) tabs.onmessage = () => { loadQueue(); loadHistory(); };
   for (const example of state.setup.examples) {
     if (example.role === "content") $("content-examples").appendChild(exampleButton(example, setContent));
     else $("style-examples").appendChild(exampleButton(example, addStyle));
