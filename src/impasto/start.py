@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from impasto.config import StyleConfig
-from impasto.core import pyramid
+from impasto.core import color, pyramid
 from impasto.errors import ImpastoError
 from impasto.io import images
 
@@ -52,6 +52,12 @@ def initial_image(
         generator = torch.Generator().manual_seed(config.seed)
         # White noise, uniform over the pixel range, as in Gatys et al.
         noise = torch.rand(content.shape, generator=generator).to(content.device)
+        if config.preserve_colors != "none":
+            # Departure from the paper: where the photo's colours are to be kept, the noise is drawn in
+            # them (its colour mean and covariance made the photo's as the network sees it: grey with
+            # "luminance"). Uniform RGB noise has colours of its own, and what forty iterations leave
+            # of it took the output's chroma further from the photo's than the painting's (2.3).
+            noise = color.match_histogram(noise, content, config.color_match)
         # "blend": halfway between the photo and noise — the layout is kept loosely, the surfaces are
         # free to take the style's strokes.
         return noise if config.init == "noise" else (content + noise) / 2
