@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import impasto
+from colours import chroma_ratio, orange_swirls
 from impasto.choices import STYLE_LOSSES
 from impasto.core.color import stats_distance
 from impasto.core.optimize import Progress
@@ -146,22 +147,6 @@ def test_preserved_colours_stay_close_to_the_content(
     assert colour_distance(kept, content) < 0.1
 
 
-def chroma_ratio(image: Image.Image, content: Image.Image, style: Image.Image) -> float:
-    """How far the picture's chroma (Cb/Cr mean and covariance) is from the photo's, over how far the
-    painting's is: 0 keeps the photo's colours, 1 is the painting's distance (bench/colors.py)."""
-
-    def stats(picture: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-        pixels = np.asarray(picture.resize(image.size).convert("YCbCr"), dtype=np.float64)[..., 1:] / 255
-        flat_pixels = pixels.reshape(-1, 2)
-        return flat_pixels.mean(axis=0), np.cov(flat_pixels.T)
-
-    def distance(a: Image.Image, b: Image.Image) -> float:
-        (mean_a, cov_a), (mean_b, cov_b) = stats(a), stats(b)
-        return float(np.linalg.norm(mean_a - mean_b) + np.linalg.norm(cov_a - cov_b))
-
-    return distance(image, content) / distance(style, content)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("init", ["preview", "content", "noise"])
 @pytest.mark.parametrize("kind", STYLE_LOSSES)
@@ -171,11 +156,7 @@ def test_the_photos_colours_are_kept_with_every_style_loss_and_start(
     """``--preserve-colors histogram``: the output's chroma stays near the photo's, whatever the style
     loss and the start (2.3: from noise, gram's was farther from the photo's than the painting's). And
     ``luminance``: the photo's chroma exactly, while the painting's texture is in the luminance."""
-    content = Image.open(content_path).convert("RGB")
-    # The swirls turned orange: a painting whose colours are near the cat's, so that any colour the
-    # run brings of its own shows (the blue swirls are so far that their distance hides it).
-    hue, saturation, value = Image.open(style_path).convert("HSV").split()
-    style = Image.merge("HSV", (hue.point(lambda h: (h + 128) % 256), saturation, value)).convert("RGB")
+    content, style = Image.open(content_path).convert("RGB"), orange_swirls(style_path)
     options: dict[str, Any] = {"size": 64, "style_loss": kind, "init": init, "seed": 0, **FAST}
     kept = impasto.stylize(content, style, preserve_colors="histogram", **options)
     assert chroma_ratio(kept, content, style) < 0.25

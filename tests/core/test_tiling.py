@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 import impasto
+from colours import chroma_ratio, orange_swirls
 from impasto.config import parse_memory
 from impasto.core import losses, style, tiling
 from impasto.core.backbone import FeatureExtractor
@@ -99,6 +101,26 @@ def test_a_small_memory_budget_stylizes_in_tiles(content_path: Path, style_path:
     )
     assert done.tiles > 1
     assert done.image.size == (480, 319)
+
+
+@pytest.mark.slow
+def test_a_tiled_run_keeps_the_photos_colours(content_path: Path, style_path: Path) -> None:
+    """``--preserve-colors histogram`` tile by tile, from noise: the photo's colours (2.3)."""
+    impasto.stylize(content_path, style_path, size=32, iterations=1, device="cpu")  # weights loaded once
+    budget = tiling.resident_memory() + 400 * 2**20
+    content, style = Image.open(content_path).convert("RGB"), orange_swirls(style_path)
+    done = impasto.stylize_detailed(
+        content,
+        style,
+        size=480,
+        iterations=3,
+        device="cpu",
+        max_memory=budget,
+        init="noise",
+        preserve_colors="histogram",
+    )
+    assert done.tiles > 1
+    assert chroma_ratio(done.image, content, style) < 0.25
 
 
 def test_a_budget_too_small_for_any_tile_is_refused(content_path: Path, style_path: Path) -> None:
