@@ -40,7 +40,10 @@ def test_a_folder_read_again_shows_what_is_still_there(tmp_path: Path) -> None:
 
     (tmp_path / "out" / "holiday-in-waves-2.png").unlink()  # removed by hand
     (tmp_path / "out" / ".impasto" / "history" / "stray.png.json").write_text("{not json")
+    half_written = tmp_path / "out" / ".holiday-in-waves-3.png.0badcafe.part"  # a server killed meanwhile
+    half_written.write_bytes(b"half a pic")
     again = Kept(tmp_path / "out", 10**6)
+    assert not half_written.exists()
     assert [record.file for _, record in again.records()] == ["holiday-in-waves.png"]
     assert again.used == sum(
         p.stat().st_size

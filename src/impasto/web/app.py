@@ -273,11 +273,11 @@ class App:
 
     def history(self, session: Session | None) -> list[dict[str, Any]]:
         """The session's jobs, newest first, each its status, the request that made it and where its
-        picture is. Where the history is shared, the outputs folder's results follow, newest first,
-        and a job kept there is listed as kept (under the name its file has)."""
+        picture is. Where the history is shared, the outputs folder's results follow, the newest
+        HISTORY_SHOWN, and a job kept there is listed as kept (under the name its file has)."""
         with self.sessions.lock:
             jobs = list(session.jobs.values()) if session is not None else []
-        records = self.kept.records() if self.kept is not None and self.history_shared else []
+        records = self.kept.records()[:HISTORY_SHOWN] if self.kept is not None and self.history_shared else []
         kept = {record.job for _, record in records}
         listed = [
             {
@@ -428,6 +428,9 @@ class App:
         }
 
 
+# The outputs folder's newest results the history lists (the page shows each picture; the folder keeps
+# the rest).
+HISTORY_SHOWN = 48
 _FOLDER_PREFIX = "impasto-web-"  # then the server's process id: impasto-web-4242-k3j9x
 
 

@@ -65,6 +65,7 @@ class Kept:
         self._lock = threading.Lock()
         self._records: dict[str, Record] = {}  # oldest first
         self.used = 0  # bytes of the files below that the records name, and the records
+        files.sweep_temporaries(folder)  # what a server killed while writing here left
         for record in sorted(self._read_records(), key=lambda r: r.made):
             self._records[_new_id()] = record
 
