@@ -240,7 +240,10 @@ def _sketch_keeping_colors(
             images.to_pil(color.match_histogram(images.to_tensor(s), content, config.color_match))
             for s in styles
         ]
-        return sketch(picture, recoloured, weights=config.style_blend)
+        # The network paints in colours of its own, near the recoloured painting's: the sketch is
+        # recoloured to the photo's too (the optimization's start is, pipeline's start.py).
+        made = images.to_tensor(sketch(picture, recoloured, weights=config.style_blend))
+        return images.to_pil(color.match_histogram(made, content, config.color_match))
     # "luminance": the grey photo sketched in grey styles, its chroma put back on the result
     luma = color.luminance(content)  # (1, 1, H, W)
     grey_styles = [

@@ -45,7 +45,12 @@ def initial_image(
         except ImpastoError as error:
             tell(f"no sketch to start from ({error}): starting from the photo")
             return content.clone()
-        return images.to_tensor(sketch).to(content.device)
+        start = images.to_tensor(sketch).to(content.device)
+        if config.preserve_colors == "histogram":
+            # The sketch's network paints in colours of its own, near the recoloured painting's but
+            # not the photo's: the start is recoloured to the photo's too, or the run keeps them (2.3).
+            start = color.match_histogram(start, content, config.color_match)
+        return start
     if config.init == "content":
         return content.clone()
     if config.init in ("noise", "blend"):

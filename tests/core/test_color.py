@@ -7,6 +7,7 @@ from impasto.core.color import (
     color_stats,
     combine_luminance,
     luminance,
+    match_chroma,
     match_histogram,
     match_luminance,
     rgb_to_yiq,
@@ -57,6 +58,21 @@ def test_histogram_matching_takes_the_reference_mean_and_covariance(method: str)
     assert torch.allclose(mean_m, mean_r, atol=0.01)
     assert torch.allclose(cov_m, cov_r, atol=2e-3)
     assert not torch.allclose(mean_s, mean_r, atol=0.01)  # the test means something
+
+
+def test_chroma_matching_takes_the_reference_chroma_statistics_and_keeps_the_luminance() -> None:
+    image, reference = colourful(7), colourful(8, (40, 30))
+    matched = match_chroma(image, reference)
+
+    def chroma_stats(picture: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        chroma = rgb_to_yiq(picture)[0, 1:].reshape(2, -1).double()
+        centred = chroma - chroma.mean(dim=1, keepdim=True)
+        return chroma.mean(dim=1), centred @ centred.T / chroma.shape[1]
+
+    (mean_m, cov_m), (mean_r, cov_r) = chroma_stats(matched), chroma_stats(reference)
+    assert torch.allclose(mean_m, mean_r, atol=0.01) and torch.allclose(cov_m, cov_r, atol=2e-3)
+    assert torch.allclose(luminance(matched), luminance(image), atol=0.02)  # within [0, 1]: untouched
+    assert not torch.allclose(chroma_stats(image)[0], mean_r, atol=0.01)  # the test means something
 
 
 def test_shapes_are_checked() -> None:

@@ -72,6 +72,23 @@ def combine_luminance(luma: torch.Tensor, chroma_from: torch.Tensor) -> torch.Te
     return yiq_to_rgb(torch.cat([luma, yiq[:, 1:]], dim=1)).clamp(0, 1)
 
 
+def match_chroma(image: torch.Tensor, reference: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``image`` (1, 3, H, W) with its chroma (YIQ's I and Q) moved to the mean and covariance of
+    ``reference``'s (1, 3, H', W'), its luminance untouched: q' = Σ_r^½ Σ_q^−½ (q − μ_q) + μ_r on the
+    (I, Q) pairs. Clamped to [0, 1]."""
+    yiq = rgb_to_yiq(image)
+    chroma = yiq[0, 1:].reshape(2, -1).double()  # (2, N)
+    wanted = rgb_to_yiq(reference)[0, 1:].reshape(2, -1).double()
+    mean_q, mean_r = chroma.mean(dim=1), wanted.mean(dim=1)
+    cov_q = (chroma - mean_q[:, None]) @ (chroma - mean_q[:, None]).T / chroma.shape[1]
+    cov_r = (wanted - mean_r[:, None]) @ (wanted - mean_r[:, None]).T / wanted.shape[1]
+    _, inv_sqrt_q = _sqrt_and_inverse_sqrt(cov_q, eps)
+    sqrt_r, _ = _sqrt_and_inverse_sqrt(cov_r, eps)
+    moved = sqrt_r @ inv_sqrt_q @ (chroma - mean_q[:, None]) + mean_r[:, None]
+    result = torch.cat([yiq[:, :1], moved.reshape(1, 2, *image.shape[-2:]).to(image.dtype)], dim=1)
+    return yiq_to_rgb(result).clamp(0, 1)
+
+
 def color_stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (3,) and covariance (3, 3) of the pixel colours of ``image`` (1, 3, H, W)."""
     _check(image)
