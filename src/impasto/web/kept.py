@@ -78,6 +78,8 @@ class Kept:
                 record = Record(**{**fields, "names": tuple(fields["names"]), "size": tuple(fields["size"])})
             except (OSError, ValueError, TypeError, KeyError):
                 continue  # not a record this impasto wrote: left alone, not shown
+            if not (isinstance(record.file, str) and isinstance(record.request, dict)):
+                continue  # written by hand, not by impasto
             picture = self.folder / record.file
             if Path(record.file).name != record.file or not picture.is_file():
                 continue
@@ -130,7 +132,7 @@ class Kept:
     ) -> str:
         """Write ``picture`` as ``name`` (made unique: ``-2``, ``-3``…), the ``inputs`` it was made from
         (each page reference → its file) and its record → the record's id. ``fields`` are the Record's
-        but file, made and size's; the request's references to ``inputs`` become "kept:SHA256".
+        but file and made; the request's references to ``inputs`` become "kept:SHA256".
         Raises Full past the cap, OSError when the disk refuses."""
         with self._lock:
             stored = {reference: self._store_input(path) for reference, path in inputs.items()}
