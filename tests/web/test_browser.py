@@ -102,6 +102,15 @@ def set_range(page: Page, selector: str, value: str) -> None:
     )
 
 
+def choose_examples(page: Page, size: str = "64", iterations: str | None = None) -> None:
+    """The bundled photo and painting chosen, the size set, and the iterations if given."""
+    page.click("#content-examples button")
+    page.click("#style-examples button")
+    set_range(page, "#size", size)
+    if iterations is not None:
+        page.fill("#iterations", iterations)
+
+
 def preview_version(page: Page) -> int:
     return int(page.get_attribute("#preview", "data-version") or 0)
 
@@ -208,10 +217,7 @@ def test_stop_keeps_the_image_and_errors_show_in_the_page(server: Server, page: 
     page.wait_for_selector("#content-error", state="visible")  # beside the content, not far below
     assert "not an image" in page.inner_text("#content-error")
 
-    page.click("#content-examples button")
-    page.click("#style-examples button")
-    set_range(page, "#size", "64")
-    page.fill("#iterations", "2000")
+    choose_examples(page, iterations="2000")
     page.click("#start")
     wait_for(page, "Number(document.getElementById('preview').dataset.version || 0) >= 1")
     page.click("#stop")
@@ -231,9 +237,7 @@ def test_sketch_only_shows_a_downloadable_sketch_or_says_why_not(
 ) -> None:
     page.goto(server.url)
     page.wait_for_selector("body[data-ready=true]")
-    page.click("#content-examples button")
-    page.click("#style-examples button")
-    set_range(page, "#size", "64")
+    choose_examples(page)
     page.click("#sketch-only")
     page.wait_for_selector("#finished", state="visible")
     assert "Quick sketch made" in page.inner_text("#status")
@@ -328,10 +332,7 @@ def test_the_page_remembers_settings_and_results_and_offers_what_the_device_has(
     # bf16 is offered on a CPU with bf16 units (AVX512_BF16 or AMX) and on no other: this machine's.
     offered = page.eval_on_selector("#precision", "e => [...e.options].map((o) => o.value)")
     assert ("bf16" in offered) == cpu_has_fast_bf16(), offered
-    page.click("#content-examples button")
-    page.click("#style-examples button")
-    set_range(page, "#size", "64")
-    page.fill("#iterations", "3")
+    choose_examples(page, iterations="3")
     page.dispatch_event("#iterations", "change")
     set_range(page, "#strength", "2")
     assert "more painting" in page.inner_text("#strength-value")
@@ -417,10 +418,7 @@ def test_every_tab_shows_the_browsers_queue_and_stops_any_job_in_it(
     for tab in (page, second):
         tab.goto(held_server.url)
         tab.wait_for_selector("body[data-ready=true]")
-        tab.click("#content-examples button")
-        tab.click("#style-examples button")
-        set_range(tab, "#size", "64")
-        tab.fill("#iterations", "3")
+        choose_examples(tab, iterations="3")
     page.click("#start")
     wait_for(page, "document.querySelectorAll('#queue li').length === 1")
     second.click("#start")

@@ -33,6 +33,7 @@ once; but both would let one client hold the server's connections and memory. He
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import time
 from collections import defaultdict
@@ -101,19 +102,16 @@ class Rules:
         """Cut the longest-stalled of ``candidates``, among those of the client holding the most →
         whether one was."""
         now = time.monotonic()
-        stalled = [c for c in candidates if c.stalled_since(now) is not None]
+        stalled = [(c, since) for c in candidates if (since := c.stalled_since(now)) is not None]
         if not stalled:
             return False
-
-        def claim(connection: GuardedProtocol) -> tuple[int, float]:
-            since = connection.stalled_since(now)
-            assert since is not None
-            return len(self.open.get(connection.client_address, ())), now - since
-
-        max(stalled, key=claim)._close()
+        held = {c.client_address: len(self.open.get(c.client_address, ())) for c, _ in stalled}
+        victim, _ = max(stalled, key=lambda pair: (held[pair[0].client_address], now - pair[1]))
+        victim._close()
         return True
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every open client at each new connection
 def address_range(client: str) -> str:
     """The range ``client``'s address is counted in: its IPv4 /24 or IPv6 /64 ("" for none)."""
     try:
@@ -154,12 +152,11 @@ class GuardedProtocol(H11Protocol):
                 return self._refuse()
             rules.on_probation += 1
             self._on_probation = True
-            self._arm(QUIET)
-            rules.open[self.client_address].append(self)
-            return
         rules.open[self.client_address].append(self)
-        self._arm(rules.idle_timeout)
-        self._awaiting_first_byte = True
+        # Let in through the reserve, its whole request's headers are due within QUIET; else its
+        # first byte within the idle timeout.
+        self._arm(QUIET if self._on_probation else rules.idle_timeout)
+        self._awaiting_first_byte = not self._on_probation
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._forget()
